@@ -1,0 +1,88 @@
+// `wa-supervisor status`: the daemon and its accounts, from GET /v1/status.
+import type { StatusResponse } from '../../control/wire.js';
+import { describeSource } from '../../platform/paths.js';
+import { VERSION } from '../../version.js';
+import { COMMON_OPTIONS, parseCommandArgs } from '../args.js';
+import { EXIT } from '../exit-codes.js';
+import { formatDuration, printJson, table, type CliIo } from '../io.js';
+import { clientFor, resolveCliTarget, type CliTarget } from '../target.js';
+
+/** Help text for `status`. */
+export const STATUS_HELP = `Usage: wa-supervisor status [--json] [--socket PATH] [--config FILE]
+
+Shows the daemon (version, pid, uptime, config file, state directory, socket) and each
+account's state. The config file the daemon loaded is shown next to the one this CLI
+would use, so a divergence is visible.
+
+  --json   print {"daemon":{...},"accounts":[...],"cli":{...}} on one line`;
+
+/** The `cli` part of `status --json`: what this CLI resolved. */
+export interface CliSide {
+  version: string;
+  configPath: string | null;
+  socket: string;
+  socketSource: string;
+  configMatchesDaemon: boolean;
+}
+
+/** Prints daemon and account status. */
+export async function statusCommand(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseCommandArgs('status', args, {
+    help: COMMON_OPTIONS.help,
+    json: COMMON_OPTIONS.json,
+    socket: COMMON_OPTIONS.socket,
+    config: COMMON_OPTIONS.config,
+  });
+  if (values.help) {
+    io.stdout.write(`${STATUS_HELP}\n`);
+    return EXIT.OK;
+  }
+  const target = resolveCliTarget(values);
+  const { body } = await clientFor(target, io.stderr).request<StatusResponse>('GET', '/v1/status');
+  const cli = cliSide(target, body);
+  if (values.json) {
+    printJson(io, { ...body, cli });
+    return EXIT.OK;
+  }
+  io.stdout.write(`${renderStatus(body, cli, target)}\n`);
+  return EXIT.OK;
+}
+
+function cliSide(target: CliTarget, status: StatusResponse): CliSide {
+  return {
+    version: VERSION,
+    configPath: target.configPath,
+    socket: target.socket.path,
+    socketSource: describeSource(target.socket.source),
+    configMatchesDaemon: target.configPath === status.daemon.configPath,
+  };
+}
+
+/** The human rendering of a status response. */
+export function renderStatus(s: StatusResponse, cli: CliSide, target: CliTarget, now = Date.now()): string {
+  const d = s.daemon;
+  const lines: string[] = [];
+  lines.push(`daemon    wa-supervisor ${d.version}, pid ${d.pid}, up ${formatDuration(d.uptimeMs)}`);
+  lines.push(`config    ${d.configPath}`);
+  if (!cli.configMatchesDaemon) {
+    lines.push(`          ! this CLI would use ${cli.configPath ?? '(no config file found)'}; the daemon runs with the file above`);
+  }
+  if (target.configProblem) lines.push(`          ! this CLI's config has problems: ${target.configProblem.split('\n')[0]}`);
+  lines.push(`state     ${d.stateDir}`);
+  lines.push(`socket    ${d.socket}`);
+  if (d.previousRunCrashed) lines.push('          ! the previous daemon run did not stop cleanly');
+  const counts = Object.entries(s.summary.byState)
+    .map(([state, n]) => `${n} ${state}`)
+    .join(', ');
+  lines.push(`accounts  ${s.summary.accounts}${counts ? ` (${counts})` : ''}`);
+  if (s.accounts.length > 0) {
+    lines.push('');
+    lines.push(
+      table(
+        ['ACCOUNT', 'STATE', 'SINCE'],
+        s.accounts.map((a) => [a.id, a.state, `${formatDuration(now - Date.parse(a.since))} ago`]),
+      ),
+    );
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,12 @@
+/** Process exit codes (sysexits.h where one fits). Documented in README; scripts may rely on them. */
+export const EXIT = {
+  OK: 0,
+  /** A request failed (the daemon said no, or an operation failed). */
+  FAILURE: 1,
+  /** Bad command line (unknown command or flag, missing argument). */
+  USAGE: 64,
+  /** The daemon is not reachable on its socket. */
+  UNAVAILABLE: 69,
+  /** The config file is missing or invalid. */
+  CONFIG: 78,
+} as const;

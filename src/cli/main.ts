@@ -1,0 +1,75 @@
+// The `wa-supervisor` command: dispatch to one module per command, and the one place that turns
+// errors into messages and exit codes.
+import { ApiError, DaemonUnreachableError } from '../control/client.js';
+import { VERSION } from '../version.js';
+import { UsageError } from './args.js';
+import { configCommand } from './commands/config.js';
+import { runCommand } from './commands/run.js';
+import { statusCommand } from './commands/status.js';
+import { EXIT } from './exit-codes.js';
+import type { CliIo } from './io.js';
+
+/** Top-level help. */
+export const MAIN_HELP = `wa-supervisor ${VERSION}: one daemon that owns every WhatsApp socket on this host.
+
+Usage: wa-supervisor <command> [options]
+
+Commands:
+  run            run the daemon in the foreground
+  status         show the daemon and its accounts (--json for scripts)
+  config check   validate the config file (exit 78 on errors)
+  config show    print the effective config and the file it came from
+  emulator       run the WhatsApp server emulator on loopback (offline testing)
+  version        print the version
+
+Run "wa-supervisor <command> --help" for a command's options.
+Every client command takes --socket PATH (else $WA_SUPERVISOR_SOCKET, else the default).`;
+
+type Command = (args: string[], io: CliIo) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  run: runCommand,
+  status: statusCommand,
+  config: configCommand,
+  emulator: async (args) => {
+    // Loaded on demand: only this command needs the emulator (and Baileys' codecs).
+    const { runEmulatorCommand } = await import('../emulator/cli.js');
+    return runEmulatorCommand(args);
+  },
+  version: async (_args, io) => {
+    io.stdout.write(`${VERSION}\n`);
+    return EXIT.OK;
+  },
+};
+
+/** Runs the CLI with argv (without node and script); resolves with the exit code. */
+export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(`${MAIN_HELP}\n`);
+    return name === undefined ? EXIT.USAGE : EXIT.OK;
+  }
+  if (name === '--version' || name === '-v') return COMMANDS.version!(rest, io);
+  const command = COMMANDS[name];
+  if (!command) {
+    io.stderr.write(`wa-supervisor: unknown command "${name}"\nRun "wa-supervisor --help" for the list of commands.\n`);
+    return EXIT.USAGE;
+  }
+  try {
+    return await command(rest, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`wa-supervisor ${err.command}: ${err.message}\nRun "wa-supervisor ${err.command.split(' ')[0]} --help" for usage.\n`);
+      return EXIT.USAGE;
+    }
+    if (err instanceof DaemonUnreachableError) {
+      io.stderr.write(`wa-supervisor: ${err.message}\n`);
+      return EXIT.UNAVAILABLE;
+    }
+    if (err instanceof ApiError) {
+      io.stderr.write(`wa-supervisor: the daemon answered ${err.status} ${err.code}: ${err.message}\n`);
+      return EXIT.FAILURE;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,64 @@
+// The config file's shape, in one place. Later features add their keys here; every object is
+// strict, so a misspelt key is an error that names it instead of a setting silently ignored.
+import { z } from 'zod';
+
+/** Log levels pino understands. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Account ids appear in paths, URLs and logs, so they are kept to a safe alphabet. */
+export const ACCOUNT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+const accountId = z
+  .string()
+  .regex(ACCOUNT_ID_PATTERN, 'expected 1-64 characters of letters, digits, "_", "." or "-", starting with a letter or digit');
+
+const wsUrl = z.string().refine((v) => {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'ws:' || u.protocol === 'wss:';
+  } catch {
+    return false;
+  }
+}, 'expected a ws:// or wss:// URL');
+
+/** One supervised WhatsApp account. */
+export const AccountConfigSchema = z.strictObject({
+  id: accountId,
+  /** Where to connect instead of WhatsApp's own endpoint, e.g. the emulator. */
+  wsUrl: wsUrl.optional(),
+});
+
+/** The whole config file. */
+export const ConfigFileSchema = z.strictObject({
+  /** Lets editors find a JSON schema; ignored by the daemon. */
+  $schema: z.string().optional(),
+  stateDir: z.string().min(1, 'expected a directory path').optional(),
+  socket: z.string().min(1, 'expected a socket path').optional(),
+  log: z
+    .strictObject({
+      level: z.enum(LOG_LEVELS).default('info'),
+    })
+    .default({ level: 'info' }),
+  accounts: z
+    .array(AccountConfigSchema)
+    .default([])
+    .superRefine((accounts, ctx) => {
+      const seen = new Map<string, number>();
+      accounts.forEach((a, i) => {
+        const first = seen.get(a.id);
+        if (first !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [i, 'id'],
+            message: `duplicate account id "${a.id}" (already used by accounts[${first}])`,
+            params: { omitValue: true },
+          });
+        } else seen.set(a.id, i);
+      });
+    }),
+});
+
+/** The config file as parsed, defaults filled in. */
+export type ConfigFile = z.output<typeof ConfigFileSchema>;
+/** One account entry as parsed. */
+export type AccountConfig = z.output<typeof AccountConfigSchema>;

@@ -1,0 +1,182 @@
+// The client side of the control socket, used by the CLI. It turns "cannot connect" into advice
+// and notices when the daemon runs another version than this client.
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { VERSION, VERSION_HEADER } from '../version.js';
+import { describeSource, serviceStatusHint, type ResolvedPath } from '../platform/paths.js';
+import { CLIENT_HEADER, REQUEST_ID_HEADER } from './server.js';
+
+/** The daemon could not be reached on its socket. */
+export class DaemonUnreachableError extends Error {
+  readonly socket: ResolvedPath;
+  readonly errno: string | undefined;
+  constructor(socket: ResolvedPath, errno: string | undefined) {
+    const why =
+      errno === 'ENOENT'
+        ? 'no socket file there'
+        : errno === 'ECONNREFUSED'
+          ? 'a socket file is there but nothing answers'
+          : errno === 'EACCES'
+            ? 'permission denied; the socket is 0600 and belongs to the user the daemon runs as'
+            : (errno ?? 'unknown error');
+    super(
+      [
+        `cannot reach the wa-supervisor daemon at ${socket.path} (${why}).`,
+        `  socket path: ${describeSource(socket.source)}; override with --socket or WA_SUPERVISOR_SOCKET`,
+        '  daemon not running? start it in the foreground with: wa-supervisor run --config FILE',
+        `  as a service, check: ${serviceStatusHint()}`,
+      ].join('\n'),
+    );
+    this.name = 'DaemonUnreachableError';
+    this.socket = socket;
+    this.errno = errno;
+  }
+}
+
+/** The daemon answered with an error status. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** A decoded JSON response. */
+export interface ApiResponse<T> {
+  status: number;
+  body: T;
+  requestId: string | undefined;
+  daemonVersion: string | undefined;
+}
+
+/** Options for a client. */
+export interface ControlClientOptions {
+  socket: ResolvedPath;
+  /** Sent as X-WA-Client so audits can name the caller. */
+  clientName?: string;
+  /** When the socket refuses (daemon restarting), keep trying this long. */
+  retryRefusedMs?: number;
+  /** Called once when the daemon's version differs from this client's. */
+  onVersionMismatch?: (daemonVersion: string) => void;
+}
+
+/** A client for the daemon's control socket. */
+export class ControlClient {
+  readonly #opts: ControlClientOptions;
+  #warned = false;
+
+  constructor(opts: ControlClientOptions) {
+    this.#opts = opts;
+  }
+
+  /** Sends one request and decodes the JSON reply; non-2xx replies throw ApiError. */
+  async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
+    const res = await this.#open(method, path, body, headers);
+    const text = await readAll(res);
+    let parsed: unknown;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      throw new ApiError(res.statusCode ?? 0, 'bad_response', `daemon sent a reply that is not JSON: ${text.slice(0, 200)}`);
+    }
+    const status = res.statusCode ?? 0;
+    if (status >= 400) {
+      const err = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
+      throw new ApiError(status, err?.code ?? 'error', err?.message ?? `daemon answered ${status}`);
+    }
+    return { status, body: parsed as T, requestId: header(res, REQUEST_ID_HEADER), daemonVersion: header(res, VERSION_HEADER) };
+  }
+
+  /** Opens an NDJSON stream and calls onEvent per line until the stream ends or signal aborts. */
+  async stream(path: string, onEvent: (event: unknown) => void, signal?: AbortSignal): Promise<void> {
+    const res = await this.#open('GET', path, undefined, {}, signal);
+    if ((res.statusCode ?? 0) >= 400) {
+      const text = await readAll(res);
+      let err: { code?: string; message?: string } | undefined;
+      try {
+        err = (JSON.parse(text) as { error?: typeof err }).error;
+      } catch {
+        // not JSON
+      }
+      throw new ApiError(res.statusCode ?? 0, err?.code ?? 'error', err?.message ?? text);
+    }
+    await new Promise<void>((resolve, reject) => {
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buf += chunk;
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (line.trim() !== '') onEvent(JSON.parse(line));
+        }
+      });
+      res.on('end', () => resolve());
+      res.on('close', () => resolve());
+      res.on('error', (err) => (signal?.aborted ? resolve() : reject(err)));
+    });
+  }
+
+  async #open(method: string, path: string, body: unknown, headers: Record<string, string>, signal?: AbortSignal): Promise<IncomingMessage> {
+    const deadline = Date.now() + (this.#opts.retryRefusedMs ?? 0);
+    for (;;) {
+      try {
+        const res = await this.#openOnce(method, path, body, headers, signal);
+        const v = header(res, VERSION_HEADER);
+        if (v && v !== VERSION && !this.#warned) {
+          this.#warned = true;
+          this.#opts.onVersionMismatch?.(v);
+        }
+        return res;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ECONNREFUSED' && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 100));
+          continue;
+        }
+        if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES' || code === 'ENOTSOCK') {
+          throw new DaemonUnreachableError(this.#opts.socket, code);
+        }
+        throw err;
+      }
+    }
+  }
+
+  #openOnce(method: string, path: string, body: unknown, headers: Record<string, string>, signal?: AbortSignal): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      const req = httpRequest({
+        socketPath: this.#opts.socket.path,
+        path,
+        method,
+        headers: {
+          ...headers,
+          ...(this.#opts.clientName ? { [CLIENT_HEADER]: this.#opts.clientName } : {}),
+          ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+        },
+        ...(signal ? { signal } : {}),
+      });
+      req.once('response', resolve);
+      req.once('error', reject);
+      req.end(payload);
+    });
+  }
+}
+
+function header(res: IncomingMessage, name: string): string | undefined {
+  const v = res.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function readAll(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    res.on('error', reject);
+  });
+}

@@ -1,0 +1,31 @@
+/** Error codes the control API returns in `{error: {code, message}}`. Clients may switch on them. */
+export type ApiErrorCode =
+  | 'bad_request'
+  | 'bad_json'
+  | 'body_too_large'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'unsupported_media_type'
+  | 'conflict'
+  | 'unavailable'
+  | 'internal';
+
+/** An error a handler throws to answer with a given status and code; its message reaches the client. */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly code: ApiErrorCode;
+  readonly headers: Record<string, string>;
+
+  constructor(status: number, code: ApiErrorCode, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.name = 'HttpError';
+    this.status = status;
+    this.code = code;
+    this.headers = headers;
+  }
+}
+
+/** The JSON body of every error response. */
+export interface ApiErrorBody {
+  error: { code: ApiErrorCode | string; message: string };
+}

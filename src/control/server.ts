@@ -1,0 +1,329 @@
+// The control API: HTTP/1.1 over a unix socket. Handlers come from a route table; this file owns
+// the plumbing every route shares: method checks, request ids, the version header, bounded JSON
+// bodies, JSON errors, NDJSON streams, and a graceful close.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import type { Log } from '../log.js';
+import { VERSION, VERSION_HEADER } from '../version.js';
+import { HttpError, type ApiErrorBody } from './http-error.js';
+import { prepareSocketPath, type SocketPrep } from './socket-file.js';
+
+/** Largest request body accepted, in bytes. Messages and configs are far smaller. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+/** Header a client may set to name itself (recorded in audits) and the request-id header. */
+export const CLIENT_HEADER = 'x-wa-client';
+export const REQUEST_ID_HEADER = 'x-request-id';
+
+/** HTTP methods the API uses. */
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+/** What a handler sees of one request. */
+export interface ApiRequest {
+  method: string;
+  url: URL;
+  /** Values of `:name` segments in the route's path. */
+  params: Record<string, string>;
+  /** The caller's X-Request-Id when valid, else one generated here; echoed in the response. */
+  requestId: string;
+  /** The caller's X-WA-Client header, if any. */
+  clientName: string | undefined;
+  /** Reads and parses the JSON body (undefined when empty), enforcing MAX_BODY_BYTES. */
+  json(): Promise<unknown>;
+  /** Aborted when the client goes away or the server shuts down. */
+  signal: AbortSignal;
+  /** Starts an NDJSON stream response; the route then writes events until it ends. */
+  openStream(): NdjsonStream;
+}
+
+/** A JSON reply; handlers that stream return nothing. */
+export interface ApiReply {
+  status?: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+/** One entry of the route table. */
+export interface Route {
+  method: HttpMethod;
+  /** Path under the server root, e.g. `/v1/accounts/:id`. */
+  path: string;
+  handler: (req: ApiRequest) => Promise<ApiReply | void> | ApiReply | void;
+}
+
+/** A response being streamed as newline-delimited JSON, flushed per line. */
+export interface NdjsonStream {
+  write(value: unknown): boolean;
+  end(): void;
+  readonly closed: boolean;
+  /** Called once when the stream ends for any reason (client gone, server closing, end()). */
+  onClose(fn: () => void): void;
+}
+
+interface CompiledRoute extends Route {
+  segments: string[];
+}
+
+/** Per-stream buffered bytes beyond which a subscriber that does not read is cut off. */
+const STREAM_HIGH_WATER_BYTES = 8 * 1024 * 1024;
+
+/** The control server. `listen()` prepares the socket file; `close()` drains and removes it. */
+export class ControlServer {
+  readonly socketPath: string;
+  readonly #routes: CompiledRoute[];
+  readonly #log: Log;
+  readonly #server: Server;
+  readonly #streams = new Set<NdjsonStream>();
+  readonly #inflight = new Set<AbortController>();
+  #listening = false;
+
+  constructor(opts: { socketPath: string; routes: Route[]; log: Log }) {
+    this.socketPath = opts.socketPath;
+    this.#routes = opts.routes.map((r) => ({ ...r, segments: splitPath(r.path) }));
+    this.#log = opts.log;
+    this.#server = createServer((req, res) => {
+      void this.#handle(req, res);
+    });
+    this.#server.on('clientError', (err, socket) => {
+      // Malformed HTTP never crashes the daemon: answer 400 when the socket can still take it.
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+      else socket.destroy();
+      this.#log.debug({ err: err.message }, 'control: client error');
+    });
+  }
+
+  /** Creates the socket (0600, in a 0700 directory) and starts accepting requests. */
+  async listen(): Promise<SocketPrep> {
+    const prep = await prepareSocketPath(this.socketPath);
+    const oldMask = process.umask(0o177); // the socket file is born 0600; chmod below makes sure
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.#server.once('error', reject);
+        this.#server.listen(this.socketPath, () => {
+          this.#server.off('error', reject);
+          resolve();
+        });
+      });
+    } finally {
+      process.umask(oldMask);
+    }
+    chmodSync(this.socketPath, 0o600);
+    this.#listening = true;
+    return prep;
+  }
+
+  /**
+   * Stops accepting, ends event streams, lets in-flight requests finish for up to graceMs, then
+   * cuts what is left, and removes the socket file.
+   */
+  async close(graceMs = 5000): Promise<void> {
+    if (!this.#listening) return;
+    this.#listening = false;
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    for (const s of this.#streams) s.end();
+    this.#server.closeIdleConnections();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      closed.then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      this.#log.warn({ inflight: this.#inflight.size }, 'control: requests still running at shutdown; cutting them');
+      for (const c of this.#inflight) c.abort();
+      this.#server.closeAllConnections();
+      await closed;
+    }
+    try {
+      if (lstatSync(this.socketPath).isSocket()) unlinkSync(this.socketPath);
+    } catch {
+      // already gone
+    }
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const requestId = pickRequestId(req.headers[REQUEST_ID_HEADER]);
+    res.setHeader(VERSION_HEADER, VERSION);
+    res.setHeader(REQUEST_ID_HEADER, requestId);
+    const abort = new AbortController();
+    this.#inflight.add(abort);
+    res.on('close', () => {
+      abort.abort();
+      this.#inflight.delete(abort);
+    });
+
+    const started = process.hrtime.bigint();
+    try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const { route, params } = this.#match(req.method ?? 'GET', url.pathname);
+      let bodyRead: Promise<unknown> | undefined;
+      const apiReq: ApiRequest = {
+        method: req.method ?? 'GET',
+        url,
+        params,
+        requestId,
+        clientName: headerValue(req.headers[CLIENT_HEADER]),
+        json: () => (bodyRead ??= readJsonBody(req)),
+        signal: abort.signal,
+        openStream: () => this.#openStream(res),
+      };
+      const reply = await route.handler(apiReq);
+      if (reply) sendJson(res, reply.status ?? 200, reply.body, reply.headers);
+      else if (!res.headersSent) throw new Error(`route ${route.method} ${route.path} returned no reply`);
+    } catch (err) {
+      this.#sendError(res, err);
+    } finally {
+      this.#log.debug(
+        { method: req.method, url: req.url, status: res.statusCode, requestId, ms: Number(process.hrtime.bigint() - started) / 1e6 },
+        'control request',
+      );
+    }
+  }
+
+  #match(method: string, pathname: string): { route: CompiledRoute; params: Record<string, string> } {
+    const segs = splitPath(pathname);
+    const allowed: string[] = [];
+    for (const route of this.#routes) {
+      const params = matchSegments(route.segments, segs);
+      if (!params) continue;
+      if (route.method === method || (method === 'HEAD' && route.method === 'GET')) return { route, params };
+      allowed.push(route.method);
+    }
+    if (allowed.length > 0) {
+      throw new HttpError(405, 'method_not_allowed', `${method} is not allowed on ${pathname}; use ${allowed.join(' or ')}`, {
+        allow: allowed.join(', '),
+      });
+    }
+    throw new HttpError(404, 'not_found', `no route ${pathname}${pathname.startsWith('/v1/') ? '' : ' (routes are under /v1/)'}`);
+  }
+
+  #openStream(res: ServerResponse): NdjsonStream {
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    res.flushHeaders();
+    const closers: Array<() => void> = [];
+    let closed = false;
+    const finish = () => {
+      if (closed) return;
+      closed = true;
+      this.#streams.delete(stream);
+      for (const fn of closers) fn();
+    };
+    const stream: NdjsonStream = {
+      write: (value) => {
+        if (closed) return false;
+        if (res.writableLength > STREAM_HIGH_WATER_BYTES) {
+          this.#log.warn('control: event subscriber is not reading; closing its stream');
+          res.destroy();
+          finish();
+          return false;
+        }
+        return res.write(`${JSON.stringify(value)}\n`);
+      },
+      end: () => {
+        if (!closed) res.end();
+        finish();
+      },
+      get closed() {
+        return closed;
+      },
+      onClose: (fn) => {
+        if (closed) fn();
+        else closers.push(fn);
+      },
+    };
+    res.on('close', finish);
+    this.#streams.add(stream);
+    return stream;
+  }
+
+  #sendError(res: ServerResponse, err: unknown): void {
+    const httpErr =
+      err instanceof HttpError ? err : new HttpError(500, 'internal', 'internal error; the daemon log has the details');
+    if (!(err instanceof HttpError)) this.#log.error({ err }, 'control: handler failed');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const body: ApiErrorBody = { error: { code: httpErr.code, message: httpErr.message } };
+    sendJson(res, httpErr.status, body, httpErr.headers);
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = `${JSON.stringify(body)}\n`;
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_BODY_BYTES) {
+      req.resume(); // drain so the connection can carry the error reply
+      reject(tooLarge());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        failed = true;
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', (err) => reject(err));
+    req.on('end', () => {
+      if (failed) return;
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (text.trim() === '') return resolve(undefined);
+      try {
+        resolve(JSON.parse(text));
+      } catch (err) {
+        reject(new HttpError(400, 'bad_json', `request body is not valid JSON: ${(err as Error).message}`));
+      }
+    });
+  });
+}
+
+function tooLarge(): HttpError {
+  return new HttpError(413, 'body_too_large', `request body is larger than ${MAX_BODY_BYTES} bytes`, { connection: 'close' });
+}
+
+function splitPath(path: string): string[] {
+  return path.split('/').filter((s) => s !== '');
+}
+
+function matchSegments(pattern: string[], actual: string[]): Record<string, string> | null {
+  if (pattern.length !== actual.length) return null;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i]!;
+    const a = actual[i]!;
+    if (p.startsWith(':')) {
+      try {
+        params[p.slice(1)] = decodeURIComponent(a);
+      } catch {
+        return null;
+      }
+    } else if (p !== a) return null;
+  }
+  return params;
+}
+
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function pickRequestId(header: string | string[] | undefined): string {
+  const v = headerValue(header);
+  return v && REQUEST_ID_PATTERN.test(v) ? v : `req_${randomBytes(9).toString('base64url')}`;
+}
+
+function headerValue(h: string | string[] | undefined): string | undefined {
+  return Array.isArray(h) ? h[0] : h;
+}

@@ -1,0 +1,141 @@
+// Wiring: the one place that builds the daemon from its parts and takes it down in order.
+import { AccountRegistry } from '../accounts/registry.js';
+import type { LoadedConfig } from '../config/load.js';
+import { parseConfigText } from '../config/load.js';
+import { ControlServer } from '../control/server.js';
+import { buildRoutes } from '../control/routes.js';
+import type { DaemonInfo } from '../control/wire.js';
+import { EventBus } from '../events/bus.js';
+import type { Log } from '../log.js';
+import { resolveSocketPath, describeSource, type PlatformEnv, currentPlatform } from '../platform/paths.js';
+import { closeStateDb, openStateDb, type StateDb } from '../store/db.js';
+import { lockStateDir, type StateDirLock } from '../store/lock.js';
+import { VERSION } from '../version.js';
+import { recordStart, recordStop } from './runs.js';
+import { ensureStateDir } from './state-dir.js';
+
+/** How long shutdown waits for in-flight control requests before cutting them. */
+export const SHUTDOWN_GRACE_MS = 5000;
+
+/** Options for starting the daemon. */
+export interface DaemonOptions {
+  loaded: LoadedConfig;
+  /** The --socket flag, if given. */
+  socketFlag?: string | undefined;
+  log: Log;
+  platform?: PlatformEnv;
+}
+
+/** A running daemon. */
+export class Daemon {
+  readonly bus: EventBus;
+  readonly socketPath: string;
+  readonly #log: Log;
+  readonly #db: StateDb;
+  readonly #lock: StateDirLock;
+  readonly #server: ControlServer;
+  readonly #runId: number;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(parts: {
+    bus: EventBus;
+    socketPath: string;
+    log: Log;
+    db: StateDb;
+    lock: StateDirLock;
+    server: ControlServer;
+    runId: number;
+  }) {
+    this.bus = parts.bus;
+    this.socketPath = parts.socketPath;
+    this.#log = parts.log;
+    this.#db = parts.db;
+    this.#lock = parts.lock;
+    this.#server = parts.server;
+    this.#runId = parts.runId;
+  }
+
+  /** Takes the state directory, opens the database, and listens on the control socket. */
+  static async start(opts: DaemonOptions): Promise<Daemon> {
+    const { loaded, log } = opts;
+    const platform = opts.platform ?? currentPlatform();
+    const cfg = loaded.config;
+    const startedAt = new Date();
+
+    const dirInfo = ensureStateDir(cfg.stateDir);
+    if (dirInfo.looseMode !== undefined) {
+      log.warn({ stateDir: cfg.stateDir, mode: dirInfo.looseMode.toString(8) }, 'state directory is open to other users; chmod 700 it');
+    }
+    const lock = lockStateDir(cfg.stateDir);
+    let db: StateDb | undefined;
+    try {
+      db = openStateDb(cfg.stateDir);
+      const { runId, crashed } = recordStart(db, VERSION, startedAt.getTime());
+      const bus = new EventBus({ onListenerError: (err, event) => log.error({ err, type: event.type }, 'event listener failed') });
+      const accounts = new AccountRegistry(cfg.accounts, startedAt);
+      const socket = resolveSocketPath({ flag: opts.socketFlag, configSocket: cfg.socket, stateDir: cfg.stateDir, platform });
+
+      const daemonInfo = (): DaemonInfo => ({
+        version: VERSION,
+        pid: process.pid,
+        node: process.version,
+        startedAt: startedAt.toISOString(),
+        uptimeMs: Date.now() - startedAt.getTime(),
+        configPath: loaded.file,
+        stateDir: cfg.stateDir,
+        socket: socket.path,
+        previousRunCrashed: crashed !== null,
+      });
+      const server = new ControlServer({
+        socketPath: socket.path,
+        log,
+        routes: buildRoutes({
+          daemonInfo,
+          listAccounts: () => accounts.list(),
+          bus,
+          checkConfig: (raw) => {
+            parseConfigText(JSON.stringify(raw), loaded.file, platform);
+          },
+        }),
+      });
+      const prep = await server.listen();
+      if (prep.removedStale) log.info({ socket: socket.path }, 'removed a stale socket file left by an earlier run');
+      if (prep.looseDirMode !== undefined) {
+        log.warn({ dir: socket.path, mode: prep.looseDirMode.toString(8) }, 'socket directory is open to other users; the socket itself is 0600');
+      }
+
+      const daemon = new Daemon({ bus, socketPath: socket.path, log, db, lock, server, runId });
+      if (crashed) {
+        log.warn({ previous: crashed }, 'the previous daemon run did not stop cleanly (crash, kill or power loss)');
+        bus.publish({ type: 'daemon.crash_detected', previousPid: crashed.pid, previousStartedAt: new Date(crashed.startedAt).toISOString() });
+      }
+      log.info(
+        { version: VERSION, config: loaded.file, stateDir: cfg.stateDir, socket: socket.path, socketSource: describeSource(socket.source), accounts: cfg.accounts.length },
+        'wa-supervisor daemon ready',
+      );
+      bus.publish({ type: 'daemon.started', version: VERSION, pid: process.pid });
+      return daemon;
+    } catch (err) {
+      if (db) closeStateDb(db);
+      lock.release();
+      throw err;
+    }
+  }
+
+  /** Stops accepting requests, ends streams, closes the database with a checkpoint, removes the socket. Idempotent. */
+  stop(reason = 'stop requested'): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#log.info({ reason }, 'stopping');
+      this.bus.publish({ type: 'daemon.stopping', reason });
+      await this.#server.close(SHUTDOWN_GRACE_MS);
+      try {
+        recordStop(this.#db, this.#runId);
+      } finally {
+        closeStateDb(this.#db);
+        this.#lock.release();
+      }
+      this.#log.info('stopped');
+    })();
+    return this.#stopping;
+  }
+}

@@ -1,0 +1,67 @@
+// Numbered schema migrations. Each runs once, in order, inside its own IMMEDIATE transaction, and
+// is recorded in schema_migrations. Later features append entries; published entries never change.
+import type Database from 'better-sqlite3';
+
+/** One schema step. `version` numbers are 1, 2, 3, ... with no gaps. */
+export interface Migration {
+  version: number;
+  name: string;
+  up: (db: Database.Database) => void;
+}
+
+/** Every migration the daemon knows, in order. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'daemon runs',
+    up: (db) => {
+      // One row per daemon start; stopped_at stays NULL when the process died without a clean
+      // stop, which is how the next start knows the previous one crashed.
+      db.exec(`
+        CREATE TABLE daemon_runs (
+          id          INTEGER PRIMARY KEY,
+          pid         INTEGER NOT NULL,
+          version     TEXT    NOT NULL,
+          started_at  INTEGER NOT NULL,
+          stopped_at  INTEGER
+        );
+        CREATE TABLE meta (
+          key   TEXT PRIMARY KEY,
+          value TEXT NOT NULL
+        );
+      `);
+    },
+  },
+];
+
+/** Applies the migrations not yet recorded; refuses a database newer than this code. */
+export function migrate(db: Database.Database, migrations: readonly Migration[]): number[] {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    applied_at INTEGER NOT NULL
+  )`);
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`migration list is out of order at "${m.name}": expected version ${i + 1}, got ${m.version}`);
+  });
+  const applied = new Set(
+    (db.prepare('SELECT version FROM schema_migrations').all() as Array<{ version: number }>).map((r) => r.version),
+  );
+  const newest = Math.max(0, ...applied);
+  if (newest > migrations.length) {
+    throw new Error(
+      `state database schema is version ${newest}, newer than this wa-supervisor knows (${migrations.length}); ` +
+        'run the newer version or restore a backup',
+    );
+  }
+  const ran: number[] = [];
+  for (const m of migrations) {
+    if (applied.has(m.version)) continue;
+    db.transaction(() => {
+      m.up(db);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
+    }).immediate();
+    ran.push(m.version);
+  }
+  return ran;
+}
