@@ -60,10 +60,35 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
   const notice = ignoredNotice({ chosen: { path: loaded.file, source: loaded.source, exists: true }, ignored: loaded.ignored });
   if (notice) log.warn(notice);
 
+  // Signal handlers go in before the daemon starts: a stop requested during start-up (systemd
+  // can send SIGTERM at any moment) waits for start to finish and then stops cleanly.
+  let stopRequested: NodeJS.Signals | undefined;
+  let onStopRequest: ((signal: NodeJS.Signals) => void) | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopRequested) {
+      log.warn({ signal }, 'second stop signal; exiting now');
+      process.exit(EXIT.FAILURE);
+    }
+    stopRequested = signal;
+    const deadline = setTimeout(() => {
+      log.error({ deadlineMs: STOP_DEADLINE_MS }, 'shutdown took too long; exiting');
+      process.exit(EXIT.FAILURE);
+    }, STOP_DEADLINE_MS);
+    deadline.unref();
+    onStopRequest?.(signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  const removeHandlers = () => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  };
+
   let daemon: Daemon;
   try {
     daemon = await Daemon.start({ loaded, socketFlag: values.socket, log });
   } catch (err) {
+    removeHandlers();
     if (err instanceof StateDirLockedError || err instanceof SocketInUseError) {
       io.stderr.write(`wa-supervisor: ${err.message}\n`);
       return EXIT.FAILURE;
@@ -73,33 +98,14 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     return EXIT.FAILURE;
   }
 
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        log.warn({ signal }, 'second stop signal; exiting now');
-        process.exit(EXIT.FAILURE);
-      }
-      stopping = true;
-      const deadline = setTimeout(() => {
-        log.error({ deadlineMs: STOP_DEADLINE_MS }, 'shutdown took too long; exiting');
-        process.exit(EXIT.FAILURE);
-      }, STOP_DEADLINE_MS);
-      deadline.unref();
-      daemon.stop(`received ${signal}`).then(
-        () => {
-          clearTimeout(deadline);
-          process.off('SIGTERM', onSignal);
-          process.off('SIGINT', onSignal);
-          resolve(EXIT.OK);
-        },
-        (err: unknown) => {
-          log.error({ err }, 'error during shutdown');
-          resolve(EXIT.FAILURE);
-        },
-      );
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  const signal = stopRequested ?? (await new Promise<NodeJS.Signals>((resolve) => (onStopRequest = resolve)));
+  try {
+    await daemon.stop(`received ${signal}`);
+    return EXIT.OK;
+  } catch (err) {
+    log.error({ err }, 'error during shutdown');
+    return EXIT.FAILURE;
+  } finally {
+    removeHandlers();
+  }
 }

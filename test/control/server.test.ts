@@ -1,0 +1,227 @@
+// The control server over a real unix socket, in-process, with the real route table.
+import { lstatSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/config/errors.js';
+import { buildRoutes } from '../../src/control/routes.js';
+import { ControlServer, MAX_BODY_BYTES } from '../../src/control/server.js';
+import { SocketInUseError } from '../../src/control/socket-file.js';
+import type { DaemonInfo } from '../../src/control/wire.js';
+import { EventBus } from '../../src/events/bus.js';
+import { VERSION, VERSION_HEADER } from '../../src/version.js';
+import { httpUnix, openStream, rawUnix } from '../helpers/http-unix.js';
+import { makeTmpDir } from '../helpers/tmp.js';
+
+const log = pino({ level: 'silent' });
+const info: DaemonInfo = {
+  version: VERSION,
+  pid: 1,
+  node: process.version,
+  startedAt: '2026-11-21T00:00:00.000Z',
+  uptimeMs: 5,
+  configPath: '/c.json',
+  stateDir: '/s',
+  socket: '/s/x.sock',
+  previousRunCrashed: false,
+};
+
+let dir: string;
+let cleanup: () => void;
+let bus: EventBus;
+let server: ControlServer;
+let sock: string;
+
+async function startServer(socketPath: string): Promise<ControlServer> {
+  const s = new ControlServer({
+    socketPath,
+    log,
+    routes: buildRoutes({
+      daemonInfo: () => info,
+      listAccounts: () => [{ id: 'main', state: 'stopped', since: '2026-11-21T00:00:00.000Z' }],
+      bus,
+      checkConfig: (raw) => {
+        if ((raw as { bad?: boolean }).bad) throw new ConfigError('/c.json', [{ path: 'bad', message: 'unknown key' }]);
+      },
+    }),
+  });
+  await s.listen();
+  return s;
+}
+
+beforeEach(async () => {
+  ({ dir, cleanup } = makeTmpDir());
+  bus = new EventBus();
+  sock = join(dir, 'run', 'ctl.sock');
+  server = await startServer(sock);
+});
+afterEach(async () => {
+  await server.close(100);
+  cleanup();
+});
+
+describe('control socket file', () => {
+  it('is 0600 inside a 0700 directory it created', () => {
+    expect(lstatSync(sock).isSocket()).toBe(true);
+    expect(lstatSync(sock).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'run')).mode & 0o777).toBe(0o700);
+  });
+
+  it('refuses to start when a daemon answers on the path', async () => {
+    await expect(startServer(sock)).rejects.toBeInstanceOf(SocketInUseError);
+  });
+
+  it('removes a stale socket file nobody listens on', async () => {
+    const stale = join(dir, 'stale.sock');
+    // A listener killed with SIGKILL leaves its socket file behind, as a crashed daemon does.
+    const holder = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(stale)}, () => console.log('up'))`], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await new Promise((r) => holder.stdout!.once('data', r));
+    const gone = new Promise((r) => holder.once('exit', r));
+    holder.kill('SIGKILL');
+    await gone;
+    expect(lstatSync(stale).isSocket()).toBe(true);
+    const s2 = await startServer(stale);
+    expect((await httpUnix(stale, 'GET', '/v1/status')).status).toBe(200);
+    await s2.close(100);
+  });
+
+  it('refuses to replace a regular file at the socket path', async () => {
+    const file = join(dir, 'not-a-socket');
+    writeFileSync(file, 'x');
+    await expect(startServer(file)).rejects.toThrow(/exists and is not a socket/);
+  });
+
+  it('rejects a path longer than a unix socket allows, naming it', async () => {
+    const long = join(dir, 'x'.repeat(120), 's.sock');
+    await expect(startServer(long)).rejects.toThrow(new RegExp(`socket path is \\d+ bytes, longer than the 103 .*: ${long}`));
+  });
+});
+
+describe('routes', () => {
+  it('GET /v1/status returns daemon info, a summary and accounts, with the version header', async () => {
+    const r = await httpUnix(sock, 'GET', '/v1/status');
+    expect(r.status).toBe(200);
+    expect(r.headers[VERSION_HEADER]).toBe(VERSION);
+    expect(r.json()).toEqual({
+      daemon: info,
+      summary: { accounts: 1, byState: { stopped: 1 } },
+      accounts: [{ id: 'main', state: 'stopped', since: '2026-11-21T00:00:00.000Z' }],
+    });
+  });
+
+  it('echoes a valid X-Request-Id and generates one otherwise', async () => {
+    expect((await httpUnix(sock, 'GET', '/v1/accounts', undefined, { 'x-request-id': 'abc-1' })).headers['x-request-id']).toBe('abc-1');
+    const generated = (await httpUnix(sock, 'GET', '/v1/accounts', undefined, { 'x-request-id': 'bad id!' })).headers['x-request-id'];
+    expect(generated).toMatch(/^req_[A-Za-z0-9_-]{12}$/);
+  });
+
+  it.each([
+    ['unknown route', 'GET', '/v1/nope', undefined, 404, 'not_found', 'no route /v1/nope'],
+    ['route outside /v1', 'GET', '/status', undefined, 404, 'not_found', 'no route /status (routes are under /v1/)'],
+    ['wrong method', 'DELETE', '/v1/status', undefined, 405, 'method_not_allowed', 'DELETE is not allowed on /v1/status; use GET'],
+    ['malformed JSON', 'POST', '/v1/config/check', '{"a": ', 400, 'bad_json', undefined],
+    ['empty body where one is needed', 'POST', '/v1/config/check', '', 400, 'bad_request', 'request body must be the config object to check'],
+    ['unknown event filter', 'GET', '/v1/events?acount=a', undefined, 400, 'bad_request', 'unknown query parameter "acount" (use account, type, requestId)'],
+  ])('%s -> JSON error, and the server keeps serving', async (_name, method, path, body, status, code, message) => {
+    const r = await httpUnix(sock, method, path, body, body !== undefined ? { 'content-type': 'application/json' } : {});
+    expect(r.status).toBe(status);
+    const err = (r.json() as { error: { code: string; message: string } }).error;
+    expect(err.code).toBe(code);
+    if (message) expect(err.message).toBe(message);
+    else expect(err.message).toMatch(/^request body is not valid JSON: /);
+    expect((await httpUnix(sock, 'GET', '/v1/status')).status).toBe(200);
+  });
+
+  it('names the allowed method in the Allow header on 405', async () => {
+    const r = await httpUnix(sock, 'GET', '/v1/config/check');
+    expect(r.status).toBe(405);
+    expect(r.headers.allow).toBe('POST');
+  });
+
+  it('rejects an oversized body with 413 and keeps serving', async () => {
+    const big = `{"x":"${'a'.repeat(MAX_BODY_BYTES)}"}`;
+    const r = await httpUnix(sock, 'POST', '/v1/config/check', big, { 'content-type': 'application/json' });
+    expect(r.status).toBe(413);
+    expect(r.json()).toEqual({ error: { code: 'body_too_large', message: `request body is larger than ${MAX_BODY_BYTES} bytes` } });
+    expect((await httpUnix(sock, 'GET', '/v1/status')).status).toBe(200);
+  });
+
+  it('rejects an oversized chunked body (no Content-Length) with 413', async () => {
+    const big = Buffer.alloc(MAX_BODY_BYTES + 10, 'a');
+    const r = await httpUnix(sock, 'POST', '/v1/config/check', big, { 'transfer-encoding': 'chunked' });
+    expect(r.status).toBe(413);
+    expect((await httpUnix(sock, 'GET', '/v1/status')).status).toBe(200);
+  });
+
+  it('answers garbage that is not HTTP with 400 and keeps serving', async () => {
+    const reply = await rawUnix(sock, 'NOT HTTP AT ALL\r\n\r\n');
+    expect(reply).toMatch(/^HTTP\/1\.1 400 Bad Request/);
+    expect((await httpUnix(sock, 'GET', '/v1/status')).status).toBe(200);
+  });
+
+  it('POST /v1/config/check reports problems without applying anything', async () => {
+    expect((await httpUnix(sock, 'POST', '/v1/config/check', '{"bad": true}')).json()).toEqual({
+      ok: false,
+      problems: [{ path: 'bad', message: 'unknown key' }],
+    });
+    expect((await httpUnix(sock, 'POST', '/v1/config/check', '{}')).json()).toEqual({ ok: true, problems: [] });
+  });
+});
+
+describe('GET /v1/events', () => {
+  it('gives two subscribers with different filters only their own events', async () => {
+    const a = await openStream(sock, '/v1/events?account=a');
+    const d = await openStream(sock, '/v1/events?type=daemon.*');
+    const r = await openStream(sock, '/v1/events?requestId=req-1&account=b');
+    // Headers have arrived, so each subscription is registered.
+    bus.publish({ type: 'account.state', account: 'a', state: 'open' });
+    bus.publish({ type: 'account.state', account: 'b', state: 'open' });
+    bus.publish({ type: 'daemon.reload' });
+    bus.publish({ type: 'message.queued', account: 'b', requestId: 'req-1' });
+    bus.publish({ type: 'message.queued', account: 'b', requestId: 'req-2' });
+    bus.publish({ type: 'account.end', account: 'a' });
+    bus.publish({ type: 'daemon.end' });
+    bus.publish({ type: 'message.sent', account: 'b', requestId: 'req-1' });
+
+    expect((await a.next()) as object).toMatchObject({ type: 'account.state', account: 'a' });
+    expect((await a.next()) as object).toMatchObject({ type: 'account.end', account: 'a' });
+    expect((await d.next()) as object).toMatchObject({ type: 'daemon.reload' });
+    expect((await d.next()) as object).toMatchObject({ type: 'daemon.end' });
+    expect((await r.next()) as object).toMatchObject({ type: 'message.queued', requestId: 'req-1' });
+    expect((await r.next()) as object).toMatchObject({ type: 'message.sent', requestId: 'req-1' });
+    // The last event each one wanted came after every other event, so nothing else can be in flight.
+    expect(a.events).toHaveLength(2);
+    expect(d.events).toHaveLength(2);
+    expect(r.events).toHaveLength(2);
+    for (const e of [...a.events, ...d.events, ...r.events] as Array<Record<string, unknown>>) {
+      expect(typeof e.at).toBe('string');
+      expect(typeof e.seq).toBe('number');
+    }
+    a.close();
+    d.close();
+    r.close();
+  });
+
+  it('unsubscribes when the client goes away', async () => {
+    const s = await openStream(sock, '/v1/events');
+    expect(bus.subscriberCount).toBe(1);
+    const gone = new Promise<void>((resolve) => {
+      const check = () => (bus.subscriberCount === 0 ? resolve() : setImmediate(check));
+      check();
+    });
+    s.close();
+    await gone;
+    expect(bus.subscriberCount).toBe(0);
+  });
+
+  it('ends open streams and removes the socket file on close', async () => {
+    const s = await openStream(sock, '/v1/events');
+    await server.close(1000);
+    expect(() => lstatSync(sock)).toThrow(/ENOENT/);
+    expect(bus.subscriberCount).toBe(0);
+    s.close();
+  });
+});

@@ -1,0 +1,113 @@
+import Database from 'better-sqlite3';
+import { spawn } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { closeStateDb, openStateDb, writeTx } from '../../src/store/db.js';
+import { StateDirLockedError, lockStateDir } from '../../src/store/lock.js';
+import { MIGRATIONS, migrate, type Migration } from '../../src/store/migrations.js';
+import { makeTmpDir } from '../helpers/tmp.js';
+
+const cleanups: Array<() => void> = [];
+afterEach(() => cleanups.splice(0).forEach((c) => c()));
+function tmp(): string {
+  const t = makeTmpDir();
+  cleanups.push(t.cleanup);
+  return t.dir;
+}
+
+describe('openStateDb', () => {
+  it('opens with WAL, synchronous=FULL, foreign keys, and fullfsync on macOS', () => {
+    const dir = tmp();
+    const db = openStateDb(dir, { platform: 'darwin' });
+    cleanups.unshift(() => db.close());
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
+    expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
+    expect(db.pragma('fullfsync', { simple: true })).toBe(1);
+    expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
+  });
+
+  it('records applied migrations and does not rerun them', () => {
+    const dir = tmp();
+    closeStateDb(openStateDb(dir));
+    const db = openStateDb(dir);
+    cleanups.unshift(() => db.close());
+    const rows = db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all();
+    expect(rows).toEqual(MIGRATIONS.map((m) => ({ version: m.version, name: m.name })));
+  });
+
+  it('refuses a database written by a newer version', () => {
+    const dir = tmp();
+    const db = openStateDb(dir);
+    db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(MIGRATIONS.length + 1, 'future', 0);
+    closeStateDb(db);
+    expect(() => openStateDb(dir)).toThrow(/newer than this wa-supervisor knows/);
+  });
+
+  it('rolls back a failing migration as a whole', () => {
+    const db = new Database(':memory:');
+    const bad: Migration[] = [
+      ...MIGRATIONS,
+      {
+        version: MIGRATIONS.length + 1,
+        name: 'half done',
+        up: (d) => {
+          d.exec('CREATE TABLE half (x)');
+          throw new Error('boom');
+        },
+      },
+    ];
+    expect(() => migrate(db, bad)).toThrow('boom');
+    expect(db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'half'").get()).toEqual({ n: 0 });
+    expect(db.prepare('SELECT max(version) AS v FROM schema_migrations').get()).toEqual({ v: MIGRATIONS.length });
+  });
+
+  it('rejects a migration list with a gap', () => {
+    const db = new Database(':memory:');
+    expect(() => migrate(db, [{ version: 2, name: 'x', up: () => {} }])).toThrow(/out of order/);
+  });
+
+  it('writeTx commits as one IMMEDIATE transaction', () => {
+    const db = openStateDb(tmp());
+    cleanups.unshift(() => db.close());
+    expect(() =>
+      writeTx(db, () => {
+        db.prepare("INSERT INTO meta (key, value) VALUES ('a', '1')").run();
+        throw new Error('abort');
+      }),
+    ).toThrow('abort');
+    expect(db.prepare('SELECT count(*) AS n FROM meta').get()).toEqual({ n: 0 });
+  });
+});
+
+describe('lockStateDir', () => {
+  // The holder is another process, as a second daemon would be; it runs the built module.
+  const lockModule = new URL('../../dist/store/lock.js', import.meta.url).href;
+  const holderCode = `import(${JSON.stringify(lockModule)}).then((m) => { m.lockStateDir(process.argv[1]); console.log('locked'); setInterval(() => {}, 1e6); })`;
+
+  it('refuses a second holder, naming its pid, and frees the lock when the holder is killed with SIGKILL', async () => {
+    const dir = tmp();
+    const holder = spawn(process.execPath, ['-e', holderCode, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout!.once('data', () => resolve());
+      holder.once('exit', (code) => reject(new Error(`holder exited ${code}`)));
+    });
+    try {
+      lockStateDir(dir);
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(StateDirLockedError);
+      expect((err as StateDirLockedError).holderPid).toBe(holder.pid);
+    }
+    const gone = new Promise((r) => holder.once('exit', r));
+    holder.kill('SIGKILL');
+    await gone;
+    const lock = lockStateDir(dir);
+    lock.release();
+  });
+
+  it('can be taken again after release', () => {
+    const dir = tmp();
+    lockStateDir(dir).release();
+    expect(() => lockStateDir(dir).release()).not.toThrow();
+  });
+});
