@@ -32,6 +32,36 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    name: 'whatsapp auth state',
+    up: (db) => {
+      // Baileys' creds and Signal keys per account, as BufferJSON text. An account logged out
+      // (401) or unpaired keeps its old creds in wa_creds_archive for review instead of losing them.
+      db.exec(`
+        CREATE TABLE wa_creds (
+          account     TEXT PRIMARY KEY,
+          creds       TEXT    NOT NULL,
+          created_at  INTEGER NOT NULL,
+          updated_at  INTEGER NOT NULL
+        );
+        CREATE TABLE wa_keys (
+          account  TEXT NOT NULL,
+          type     TEXT NOT NULL,
+          id       TEXT NOT NULL,
+          value    TEXT NOT NULL,
+          PRIMARY KEY (account, type, id)
+        ) WITHOUT ROWID;
+        CREATE TABLE wa_creds_archive (
+          id           INTEGER PRIMARY KEY,
+          account      TEXT    NOT NULL,
+          creds        TEXT    NOT NULL,
+          reason       TEXT    NOT NULL,
+          archived_at  INTEGER NOT NULL
+        );
+      `);
+    },
+  },
 ];
 
 /** Applies the migrations not yet recorded; refuses a database newer than this code. */

@@ -1,0 +1,112 @@
+// Baileys auth state (creds and Signal keys) kept per account in the state database, instead of
+// Baileys' multi-file store, which its authors call unfit for production. Every write is one
+// IMMEDIATE transaction, so a crash never leaves half a key set behind.
+import { BufferJSON, initAuthCreds, proto, type AuthenticationCreds, type AuthenticationState, type SignalDataSet, type SignalDataTypeMap } from '@whiskeysockets/baileys';
+import type { StateDb } from '../store/db.js';
+import { writeTx } from '../store/db.js';
+
+/** One account's auth state in the database. */
+export class SqliteAuthStore {
+  readonly #db: StateDb;
+  readonly account: string;
+  #creds: AuthenticationCreds | null = null;
+
+  constructor(db: StateDb, account: string) {
+    this.#db = db;
+    this.account = account;
+  }
+
+  /** True when the account has saved creds that completed pairing (a `me` identity). */
+  isRegistered(): boolean {
+    const creds = this.#load();
+    return creds !== null && creds.me !== undefined && creds.me !== null;
+  }
+
+  /** When the creds were first saved, or null. */
+  createdAt(): number | null {
+    const row = this.#db.prepare('SELECT created_at AS t FROM wa_creds WHERE account = ?').get(this.account) as { t: number } | undefined;
+    return row?.t ?? null;
+  }
+
+  /** The state to hand to Baileys: the saved creds (fresh ones if none) and a key store on this database. */
+  state(): AuthenticationState {
+    const creds = this.#load() ?? initAuthCreds();
+    this.#creds = creds;
+    return {
+      creds,
+      keys: {
+        get: <T extends keyof SignalDataTypeMap>(type: T, ids: string[]) => this.#getKeys(type, ids),
+        set: (data: SignalDataSet) => this.#setKeys(data),
+        clear: () => {
+          writeTx(this.#db, () => this.#db.prepare('DELETE FROM wa_keys WHERE account = ?').run(this.account));
+        },
+      },
+    };
+  }
+
+  /** Persists the creds object last handed out by state() (Baileys mutates it in place). */
+  saveCreds(): void {
+    if (!this.#creds) return;
+    const text = JSON.stringify(this.#creds, BufferJSON.replacer);
+    const now = Date.now();
+    writeTx(this.#db, () => {
+      this.#db
+        .prepare(
+          `INSERT INTO wa_creds (account, creds, created_at, updated_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (account) DO UPDATE SET creds = excluded.creds, updated_at = excluded.updated_at`,
+        )
+        .run(this.account, text, now, now);
+    });
+  }
+
+  /**
+   * Moves the creds to the archive (kept for review) and deletes the Signal keys, so the next
+   * connect starts a fresh pairing. Returns false when there was nothing to archive.
+   */
+  archive(reason: string): boolean {
+    this.#creds = null;
+    return writeTx(this.#db, () => {
+      const row = this.#db.prepare('SELECT creds FROM wa_creds WHERE account = ?').get(this.account) as { creds: string } | undefined;
+      this.#db.prepare('DELETE FROM wa_keys WHERE account = ?').run(this.account);
+      if (!row) return false;
+      this.#db
+        .prepare('INSERT INTO wa_creds_archive (account, creds, reason, archived_at) VALUES (?, ?, ?, ?)')
+        .run(this.account, row.creds, reason, Date.now());
+      this.#db.prepare('DELETE FROM wa_creds WHERE account = ?').run(this.account);
+      return true;
+    });
+  }
+
+  #load(): AuthenticationCreds | null {
+    const row = this.#db.prepare('SELECT creds FROM wa_creds WHERE account = ?').get(this.account) as { creds: string } | undefined;
+    return row ? (JSON.parse(row.creds, BufferJSON.reviver) as AuthenticationCreds) : null;
+  }
+
+  #getKeys<T extends keyof SignalDataTypeMap>(type: T, ids: string[]): { [id: string]: SignalDataTypeMap[T] } {
+    const out: { [id: string]: SignalDataTypeMap[T] } = {};
+    const stmt = this.#db.prepare('SELECT value FROM wa_keys WHERE account = ? AND type = ? AND id = ?');
+    for (const id of ids) {
+      const row = stmt.get(this.account, type, id) as { value: string } | undefined;
+      if (!row) continue;
+      let value = JSON.parse(row.value, BufferJSON.reviver) as unknown;
+      if (type === 'app-state-sync-key') value = proto.Message.AppStateSyncKeyData.fromObject(value as object);
+      out[id] = value as SignalDataTypeMap[T];
+    }
+    return out;
+  }
+
+  #setKeys(data: SignalDataSet): void {
+    writeTx(this.#db, () => {
+      const put = this.#db.prepare(
+        'INSERT INTO wa_keys (account, type, id, value) VALUES (?, ?, ?, ?) ON CONFLICT (account, type, id) DO UPDATE SET value = excluded.value',
+      );
+      const del = this.#db.prepare('DELETE FROM wa_keys WHERE account = ? AND type = ? AND id = ?');
+      for (const [type, entries] of Object.entries(data)) {
+        for (const [id, value] of Object.entries(entries ?? {})) {
+          if (value === null || value === undefined) del.run(this.account, type, id);
+          else put.run(this.account, type, id, JSON.stringify(value, BufferJSON.replacer));
+        }
+      }
+    });
+  }
+}
