@@ -1,0 +1,490 @@
+// One account's supervisor: the state machine of docs/accounts.md. Exactly one connect loop runs
+// per account; one AbortSignal reaches every wait in it, so stop() takes effect at once. Status
+// is read from this object, the same one that holds the connection used for sending.
+import pRetry, { AbortError } from 'p-retry';
+import type { EventBus } from '../events/bus.js';
+import type { Log } from '../log.js';
+import type { AccountState } from '../control/wire.js';
+import type { WaConnection, WaConnector, WaEvent } from '../wa/types.js';
+import { abortableSleep } from './abortable-sleep.js';
+import { backoffDelay, type BackoffPolicy } from './backoff.js';
+import { actionForClose, type CloseInfo } from './close-policy.js';
+import { FlapDetector, type FlapPolicy, type FlapReport } from './flap-detector.js';
+import { LivenessMonitor, type KeepalivePolicy, type TrafficRecord } from './liveness.js';
+import type { ReconnectGate } from './reconnect-gate.js';
+
+/** Per-account settings, resolved from the config (account overrides over globals). */
+export interface RunnerSettings {
+  wsUrl?: string | undefined;
+  keepalive: KeepalivePolicy;
+  reconnect: BackoffPolicy;
+  /** The connect watchdog: no `open` within this long ends the attempt. */
+  connectTimeoutMs: number;
+  flap: FlapPolicy;
+}
+
+/** What the runner needs from the daemon. */
+export interface RunnerDeps {
+  connector: WaConnector;
+  bus: Pick<EventBus, 'publish'>;
+  gate: ReconnectGate;
+  log: Log;
+  random?: () => number;
+}
+
+/** A connection that stayed open this long resets the failure count; shorter ones keep backing off. */
+export const STABLE_OPEN_MS = 60_000;
+
+/** The account as status shows it. */
+export interface AccountStatus {
+  id: string;
+  state: AccountState;
+  since: string;
+  wsUrl?: string;
+  jid: string | null;
+  name: string | null;
+  connectedSince: string | null;
+  lastClose: (CloseInfo & { at: string }) | null;
+  reconnect: { failures: number; nextRetryAt: string | null };
+  keepalive: {
+    intervalMs: number;
+    lastSentAt: string | null;
+    lastReceivedAt: string | null;
+    largestSilentGapMs: number;
+    probesSent: number;
+    probesMissed: number;
+    lastProbeRttMs: number | null;
+  } | null;
+  lastInboundAt: string | null;
+  authSince: string | null;
+  degraded: (FlapReport & { since: string }) | null;
+  closesByCode: Record<string, number>;
+}
+
+/** Events a pairing request sees. */
+export type PairEvent = { type: 'qr'; qr: string } | { type: 'code'; code: string } | { type: 'paired'; jid: string } | { type: 'error'; message: string };
+
+interface PairRequest {
+  phone: string | undefined;
+  requestId: string | undefined;
+  onEvent: (e: PairEvent) => void;
+}
+
+/** Thrown inside the connect loop to leave it for a terminal state. */
+class TerminalClose extends Error {
+  constructor(readonly close: CloseInfo, readonly state: 'needs_pairing' | 'conflict' | 'forbidden') {
+    super(`${close.name} (${close.code ?? '-'})`);
+  }
+}
+/** Thrown inside the loop for a close that wants an immediate reconnect (515). */
+class ReconnectNow extends Error {}
+/** A close before open that should be retried with backoff. */
+class RetryableClose extends Error {
+  constructor(readonly close: CloseInfo) {
+    super(`${close.name} (${close.code ?? '-'}): ${close.message}`);
+  }
+}
+
+/** Supervises one account. */
+export class AccountRunner {
+  readonly id: string;
+  #settings: RunnerSettings;
+  readonly #deps: RunnerDeps;
+  readonly #flap: FlapDetector;
+  #state: AccountState = 'stopped';
+  #since = new Date();
+  #abort: AbortController | null = null;
+  #loop: Promise<void> | null = null;
+  #conn: WaConnection | null = null;
+  #liveness: LivenessMonitor | null = null;
+  #stableTimer: NodeJS.Timeout | null = null;
+  #failures = 0;
+  #nextRetryAt: Date | null = null;
+  #jid: string | null = null;
+  #name: string | null = null;
+  #connectedSince: Date | null = null;
+  #lastClose: (CloseInfo & { at: string }) | null = null;
+  #lastInboundAt: Date | null = null;
+  #lastTraffic: TrafficRecord | null = null;
+  #degraded: (FlapReport & { since: string }) | null = null;
+  #pairing: PairRequest | null = null;
+  readonly #closesByCode: Record<string, number> = {};
+  readonly #connListeners = new Set<(e: WaEvent) => void>();
+
+  constructor(id: string, settings: RunnerSettings, deps: RunnerDeps) {
+    this.id = id;
+    this.#settings = settings;
+    this.#deps = deps;
+    this.#flap = new FlapDetector(settings.flap);
+  }
+
+  /** The current state. */
+  get state(): AccountState {
+    return this.#state;
+  }
+
+  /** The open connection, if any (the send gate uses it). */
+  get connection(): WaConnection | null {
+    return this.#state === 'open' ? this.#conn : null;
+  }
+
+  /** Listens to every event of every connection this runner makes (inbound messages, acks). */
+  onConnectionEvent(listener: (e: WaEvent) => void): () => void {
+    this.#connListeners.add(listener);
+    return () => this.#connListeners.delete(listener);
+  }
+
+  /** Applies new settings (config reload); keepalive and backoff changes take effect from the next cycle. */
+  updateSettings(settings: RunnerSettings): void {
+    this.#settings = settings;
+  }
+
+  /** Starts supervising: connects when paired, else waits in `needs_pairing` for a pair command. */
+  start(): void {
+    if (this.#loop) return;
+    if (!this.#deps.connector.isRegistered(this.id)) {
+      this.#setState('needs_pairing', { reason: 'not paired yet' });
+      return;
+    }
+    this.#runLoop();
+  }
+
+  /** Stops at once: aborts any wait, ends the connection, state `stopped`. */
+  async stop(reason = 'stopped by operator'): Promise<void> {
+    this.#abort?.abort(new Error(reason));
+    this.#endConnection({ code: null, name: 'local', message: reason });
+    await this.#loop?.catch(() => {});
+    this.#failPairing(reason);
+    this.#setState('stopped', { reason });
+  }
+
+  /** Operator command: reconnect now, also out of a terminal state (after the cause was fixed). */
+  async reconnect(reason = 'reconnect requested by operator'): Promise<void> {
+    await this.stop(reason);
+    this.#failures = 0;
+    this.start();
+  }
+
+  /**
+   * Pairs the account: connects with fresh creds and reports QR codes (or a pairing code when a
+   * phone number is given) to onEvent, then `paired`. Only one pairing at a time.
+   */
+  async pair(req: PairRequest): Promise<void> {
+    if (this.#pairing) throw new Error(`account ${this.id} is already pairing`);
+    if (this.#deps.connector.isRegistered(this.id) && this.#state === 'open') {
+      throw new Error(`account ${this.id} is already paired and open; log it out first`);
+    }
+    await this.stop('pairing requested');
+    this.#pairing = req;
+    this.#setState('pairing', { requestId: req.requestId });
+    this.#runLoop();
+  }
+
+  /** Logs the device out on the server (when connected), archives the creds, and waits for pairing. */
+  async logout(): Promise<void> {
+    const conn = this.#conn;
+    if (conn && this.#state === 'open') {
+      await conn.logout().catch((err: unknown) => this.#deps.log.warn({ err, account: this.id }, 'logout on the server failed'));
+    }
+    await this.stop('logged out by operator');
+    this.#deps.connector.archiveCreds(this.id, 'logout by operator');
+    this.#setState('needs_pairing', { reason: 'logged out by operator' });
+  }
+
+  /** The status snapshot. */
+  status(): AccountStatus {
+    const traffic = this.#liveness?.traffic ?? this.#lastTraffic;
+    const iso = (t: number | null | undefined) => (t ? new Date(t).toISOString() : null);
+    const authCreated = this.#deps.connector.authCreatedAt(this.id);
+    return {
+      id: this.id,
+      state: this.#state,
+      since: this.#since.toISOString(),
+      ...(this.#settings.wsUrl ? { wsUrl: this.#settings.wsUrl } : {}),
+      jid: this.#jid,
+      name: this.#name,
+      connectedSince: this.#connectedSince?.toISOString() ?? null,
+      lastClose: this.#lastClose,
+      reconnect: { failures: this.#failures, nextRetryAt: this.#nextRetryAt?.toISOString() ?? null },
+      keepalive: traffic
+        ? {
+            intervalMs: this.#settings.keepalive.intervalMs,
+            lastSentAt: iso(traffic.lastSentAt),
+            lastReceivedAt: iso(traffic.lastReceivedAt),
+            largestSilentGapMs: traffic.largestSilentGapMs,
+            probesSent: traffic.probesSent,
+            probesMissed: traffic.probesMissed,
+            lastProbeRttMs: traffic.lastProbeRttMs,
+          }
+        : null,
+      lastInboundAt: this.#lastInboundAt?.toISOString() ?? null,
+      authSince: authCreated ? new Date(authCreated).toISOString() : null,
+      degraded: this.#degraded,
+      closesByCode: { ...this.#closesByCode },
+    };
+  }
+
+  #runLoop(): void {
+    const abort = new AbortController();
+    this.#abort = abort;
+    this.#loop = this.#supervise(abort.signal)
+      .catch((err: unknown) => {
+        if (abort.signal.aborted) return;
+        this.#deps.log.error({ err, account: this.id }, 'account loop failed');
+      })
+      .finally(() => {
+        if (this.#abort === abort) {
+          this.#abort = null;
+          this.#loop = null;
+        }
+      });
+  }
+
+  async #supervise(signal: AbortSignal): Promise<void> {
+    let firstConnect = this.#state !== 'pairing';
+    while (!signal.aborted) {
+      let conn: WaConnection;
+      try {
+        conn = await pRetry(() => this.#attempt(signal, firstConnect), {
+          retries: Number.POSITIVE_INFINITY,
+          minTimeout: 0,
+          factor: 1,
+          signal,
+          shouldConsumeRetry: ({ error }) => !(error instanceof ReconnectNow),
+          onFailedAttempt: async ({ error }) => {
+            if (error instanceof ReconnectNow) return;
+            // A pairing attempt that fails ends the pairing; it is not retried behind the operator's back.
+            if (this.#pairing && error instanceof RetryableClose) throw error;
+            this.#failures++;
+            if (error instanceof RetryableClose) this.#setState('reconnecting', { close: error.close });
+            await this.#backoff(signal);
+          },
+        });
+      } catch (err) {
+        if (signal.aborted) return;
+        if (err instanceof TerminalClose) {
+          this.#enterTerminal(err);
+          return;
+        }
+        if (err instanceof RetryableClose && this.#pairing) {
+          this.#failPairing(`pairing ended: ${err.message}`);
+          this.#setState('needs_pairing', { reason: 'pairing did not complete' });
+          return;
+        }
+        throw err;
+      }
+      firstConnect = false;
+      const openedAt = Date.now();
+      const close = await this.#closed(conn, signal);
+      if (signal.aborted || !close) return;
+      const action = actionForClose(close);
+      if (action.kind === 'stop') {
+        this.#enterTerminal(new TerminalClose(close, action.state));
+        return;
+      }
+      if (action.kind === 'reconnect_now') continue;
+      if (Date.now() - openedAt >= STABLE_OPEN_MS) this.#failures = 0;
+      this.#failures++;
+      this.#setState('reconnecting', { close });
+      await this.#backoff(signal);
+    }
+  }
+
+  /** One connect attempt: resolves with the connection once open; throws a classified close otherwise. */
+  async #attempt(signal: AbortSignal, firstConnect: boolean): Promise<WaConnection> {
+    signal.throwIfAborted();
+    if (this.#state !== 'pairing') this.#setState(firstConnect && this.#failures === 0 ? 'connecting' : 'reconnecting');
+    const release = await this.#deps.gate.acquire(signal);
+    try {
+      return await new Promise<WaConnection>((resolve, reject) => {
+        const conn = this.#deps.connector.connect({
+          account: this.id,
+          wsUrl: this.#settings.wsUrl,
+          connectTimeoutMs: this.#settings.connectTimeoutMs,
+        });
+        this.#conn = conn;
+        let opened = false;
+        let pairingCodeAsked = false;
+        const onAbort = () => conn.terminate({ code: null, name: 'local', message: 'stopping' });
+        signal.addEventListener('abort', onAbort, { once: true });
+        const watchdog = setTimeout(() => {
+          conn.terminate({ code: null, name: 'watchdog', message: `no open within ${this.#settings.connectTimeoutMs} ms` });
+        }, this.#pairing ? Math.max(this.#settings.connectTimeoutMs, 120_000) : this.#settings.connectTimeoutMs);
+        conn.onEvent((e) => {
+          for (const l of this.#connListeners) l(e);
+          switch (e.type) {
+            case 'qr':
+              if (!this.#pairing) {
+                // Never show a QR nobody asked for: an unpaired session here means the creds were lost.
+                conn.terminate({ code: 401, name: 'loggedOut', message: 'server asked to pair; no pairing was requested' });
+                return;
+              }
+              if (this.#pairing.phone) {
+                if (!pairingCodeAsked) {
+                  pairingCodeAsked = true;
+                  conn.requestPairingCode(this.#pairing.phone).then(
+                    (code) => this.#pairEvent({ type: 'code', code }),
+                    (err: Error) => this.#pairEvent({ type: 'error', message: `pairing code request failed: ${err.message}` }),
+                  );
+                }
+              } else this.#pairEvent({ type: 'qr', qr: e.qr });
+              return;
+            case 'open':
+              opened = true;
+              clearTimeout(watchdog);
+              signal.removeEventListener('abort', onAbort);
+              release();
+              this.#onOpen(conn, e.jid, e.name);
+              resolve(conn);
+              return;
+            case 'close':
+              clearTimeout(watchdog);
+              signal.removeEventListener('abort', onAbort);
+              release();
+              if (!opened) {
+                this.#recordClose(e.close);
+                reject(this.#classify(e.close));
+              }
+              return;
+            case 'inbound':
+              this.#lastInboundAt = new Date();
+              this.#liveness?.noteReceived();
+              return;
+            case 'stanza_in':
+              this.#liveness?.noteReceived();
+              return;
+            default:
+              return;
+          }
+        });
+      });
+    } finally {
+      release();
+    }
+  }
+
+  #classify(close: CloseInfo): Error {
+    const action = actionForClose(close);
+    if (action.kind === 'stop') return new AbortError(new TerminalClose(close, action.state));
+    if (action.kind === 'reconnect_now') return new ReconnectNow(close.message);
+    return new RetryableClose(close);
+  }
+
+  #onOpen(conn: WaConnection, jid: string, name: string | null): void {
+    this.#jid = jid || null;
+    this.#name = name;
+    this.#connectedSince = new Date();
+    this.#nextRetryAt = null;
+    const monitor = new LivenessMonitor({
+      pinger: conn,
+      policy: this.#settings.keepalive,
+      onStale: ({ deadlineMs }) => {
+        this.#deps.bus.publish({ type: 'account.stale', account: this.id, deadlineMs });
+        conn.terminate({ code: null, name: 'stale', message: `keepalive not answered within ${deadlineMs} ms` });
+      },
+    });
+    this.#liveness = monitor;
+    monitor.start();
+    // Staying open for the whole flap window clears `degraded` (and tells the operator).
+    const openedAt = Date.now();
+    this.#stableTimer = setTimeout(() => {
+      if (this.#flap.recordStable(openedAt, Date.now())) {
+        this.#degraded = null;
+        this.#deps.bus.publish({ type: 'account.recovered', account: this.id });
+      }
+    }, this.#settings.flap.windowMs);
+    this.#stableTimer.unref();
+    if (this.#pairing) {
+      const req = this.#pairing;
+      this.#pairing = null;
+      req.onEvent({ type: 'paired', jid });
+      this.#deps.bus.publish({ type: 'account.paired', account: this.id, jid, ...(req.requestId ? { requestId: req.requestId } : {}) });
+    }
+    this.#setState('open', { jid });
+  }
+
+  /** Waits for the open connection to close; returns null when the loop was aborted. */
+  #closed(conn: WaConnection, signal: AbortSignal): Promise<CloseInfo | null> {
+    return new Promise((resolve) => {
+      const onAbort = () => resolve(null);
+      signal.addEventListener('abort', onAbort, { once: true });
+      conn.onEvent((e) => {
+        if (e.type !== 'close') return;
+        signal.removeEventListener('abort', onAbort);
+        if (this.#stableTimer) clearTimeout(this.#stableTimer);
+        this.#stableTimer = null;
+        this.#liveness?.stop();
+        this.#lastTraffic = this.#liveness?.traffic ?? null;
+        this.#liveness = null;
+        this.#connectedSince = null;
+        this.#conn = null;
+        this.#recordClose(e.close);
+        resolve(signal.aborted ? null : e.close);
+      });
+    });
+  }
+
+  #recordClose(close: CloseInfo): void {
+    const at = new Date();
+    this.#lastClose = { ...close, at: at.toISOString() };
+    const key = close.code !== null ? String(close.code) : close.name;
+    this.#closesByCode[key] = (this.#closesByCode[key] ?? 0) + 1;
+    this.#deps.bus.publish({ type: 'account.close', account: this.id, code: close.code, name: close.name, message: close.message });
+    if (close.name === 'local') return;
+    const report = this.#flap.recordClose(at.getTime(), close.code ?? close.name);
+    if (report) {
+      this.#degraded = { ...report, since: at.toISOString() };
+      this.#deps.bus.publish({ type: 'account.degraded', account: this.id, ...report });
+      this.#deps.log.warn({ account: this.id, ...report }, 'account is flapping');
+    }
+  }
+
+  async #backoff(signal: AbortSignal): Promise<void> {
+    const delay = backoffDelay(this.#settings.reconnect, this.#failures, this.#deps.random);
+    this.#nextRetryAt = new Date(Date.now() + delay);
+    this.#deps.bus.publish({ type: 'account.backoff', account: this.id, failures: this.#failures, delayMs: delay });
+    try {
+      await abortableSleep(delay, signal);
+    } finally {
+      this.#nextRetryAt = null;
+    }
+  }
+
+  #enterTerminal(t: TerminalClose): void {
+    if (t.state === 'needs_pairing') this.#deps.connector.archiveCreds(this.id, `${t.close.code ?? ''} ${t.close.name}`.trim());
+    this.#failPairing(`pairing ended: ${t.close.name}`);
+    this.#setState(t.state, { close: t.close });
+  }
+
+  #endConnection(close: CloseInfo): void {
+    if (this.#stableTimer) clearTimeout(this.#stableTimer);
+    this.#liveness?.stop();
+    this.#conn?.terminate(close);
+  }
+
+  #pairEvent(e: PairEvent): void {
+    const req = this.#pairing;
+    if (!req) return;
+    req.onEvent(e);
+    if (e.type === 'qr' || e.type === 'code') {
+      this.#deps.bus.publish({ type: `account.pairing.${e.type}`, account: this.id, ...(req.requestId ? { requestId: req.requestId } : {}) });
+    }
+  }
+
+  #failPairing(message: string): void {
+    const req = this.#pairing;
+    if (!req) return;
+    this.#pairing = null;
+    req.onEvent({ type: 'error', message });
+  }
+
+  #setState(state: AccountState, detail: Record<string, unknown> = {}): void {
+    // A repeated `reconnecting` is published only when it carries a new close.
+    if (state === this.#state && !(state === 'reconnecting' && detail.close)) return;
+    const previous = this.#state;
+    this.#state = state;
+    if (previous !== state) this.#since = new Date();
+    this.#deps.bus.publish({ type: 'account.state', account: this.id, state, previous, ...detail });
+    this.#deps.log.info({ account: this.id, state, previous, ...detail }, 'account state');
+  }
+}

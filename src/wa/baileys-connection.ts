@@ -1,0 +1,168 @@
+// The one production module that drives Baileys. It turns a Baileys socket into a WaConnection:
+// typed events, exactly one close per connection, a refused HTTP upgrade reported at once (Baileys
+// alone would wait for ever), and a terminate that does not wait for the ws library's 30 s close.
+import makeWASocket, { Browsers, DisconnectReason, type WASocket, type ConnectionState } from '@whiskeysockets/baileys';
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
+import { CLOSE_CODE_NAMES, type CloseInfo } from '../accounts/close-policy.js';
+import type { StateDb } from '../store/db.js';
+import { SqliteAuthStore } from './auth-store.js';
+import { toInbound, ackStatusOf } from './message-mapping.js';
+import type { ConnectOptions, WaConnection, WaConnector, WaEvent } from './types.js';
+
+/** WhatsApp's server JID, the target of keepalive IQs. */
+const SERVER_JID = 's.whatsapp.net';
+
+/** Opens Baileys connections whose auth state lives in the state database. */
+export class BaileysConnector implements WaConnector {
+  readonly #db: StateDb;
+  readonly #log: Logger;
+  readonly #version: [number, number, number] | undefined;
+
+  constructor(opts: { db: StateDb; log: Logger; version?: [number, number, number] }) {
+    this.#db = opts.db;
+    this.#log = opts.log;
+    this.#version = opts.version;
+  }
+
+  connect(opts: ConnectOptions): WaConnection {
+    return new BaileysConnection(new SqliteAuthStore(this.#db, opts.account), opts, this.#log.child({ account: opts.account }), this.#version);
+  }
+
+  isRegistered(account: string): boolean {
+    return new SqliteAuthStore(this.#db, account).isRegistered();
+  }
+
+  authCreatedAt(account: string): number | null {
+    return new SqliteAuthStore(this.#db, account).createdAt();
+  }
+
+  archiveCreds(account: string, reason: string): boolean {
+    return new SqliteAuthStore(this.#db, account).archive(reason);
+  }
+}
+
+class BaileysConnection implements WaConnection {
+  readonly #sock: WASocket;
+  readonly #store: SqliteAuthStore;
+  readonly #listeners: Array<(e: WaEvent) => void> = [];
+  readonly #log: Logger;
+  #closed = false;
+
+  constructor(store: SqliteAuthStore, opts: ConnectOptions, log: Logger, version: [number, number, number] | undefined) {
+    this.#store = store;
+    this.#log = log;
+    this.#sock = makeWASocket({
+      auth: store.state(),
+      logger: log.child({ lib: 'baileys' }, { level: log.level === 'trace' ? 'trace' : 'warn' }),
+      browser: Browsers.macOS('Chrome'),
+      ...(opts.wsUrl ? { waWebSocketUrl: opts.wsUrl } : {}),
+      ...(version ? { version } : {}),
+      connectTimeoutMs: opts.connectTimeoutMs,
+      defaultQueryTimeoutMs: opts.connectTimeoutMs,
+      // Baileys' own keepalive stays on as a backstop; the runner's probe is the one that acts fast.
+      keepAliveIntervalMs: 30_000,
+      // "available" would silence notifications on the owner's phone.
+      markOnlineOnConnect: false,
+      syncFullHistory: false,
+      generateHighQualityLinkPreview: false,
+    });
+    this.#wire();
+  }
+
+  onEvent(listener: (event: WaEvent) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  async sendText(jid: string, text: string, messageId: string): Promise<void> {
+    await this.#sock.sendMessage(jid, { text }, { messageId });
+  }
+
+  async ping(deadlineMs: number): Promise<void> {
+    await this.#sock.query(
+      { tag: 'iq', attrs: { to: SERVER_JID, type: 'get', xmlns: 'w:p' }, content: [{ tag: 'ping', attrs: {} }] },
+      deadlineMs,
+    );
+  }
+
+  requestPairingCode(phone: string): Promise<string> {
+    return this.#sock.requestPairingCode(phone);
+  }
+
+  terminate(close: CloseInfo): void {
+    this.#reportClose(close);
+    const ws = (this.#sock.ws as unknown as { socket: { terminate(): void } | null }).socket;
+    try {
+      ws?.terminate();
+    } catch (err) {
+      this.#log.debug({ err }, 'terminate failed');
+    }
+    void this.#sock.end(undefined);
+  }
+
+  async logout(): Promise<void> {
+    await this.#sock.logout();
+  }
+
+  #emit(e: WaEvent): void {
+    for (const l of this.#listeners) l(e);
+  }
+
+  #reportClose(close: CloseInfo): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#emit({ type: 'close', close });
+  }
+
+  #wire(): void {
+    const sock = this.#sock;
+    sock.ws.on('unexpected-response', (_req: unknown, res: IncomingMessage) => {
+      const status = res.statusCode ?? 0;
+      this.terminate({ code: status, name: 'upgrade_refused', message: `server refused the websocket upgrade with HTTP ${status}` });
+    });
+    sock.ws.on('frame', () => {
+      if (!this.#closed) this.#emit({ type: 'stanza_in' });
+    });
+    sock.ev.on('connection.update', (u: Partial<ConnectionState>) => {
+      if (this.#closed) return;
+      if (u.qr) this.#emit({ type: 'qr', qr: u.qr });
+      if (u.connection === 'open') {
+        const me = sock.user;
+        this.#emit({ type: 'open', jid: me?.id ?? '', name: me?.name ?? null });
+      }
+      if (u.connection === 'close') this.#reportClose(closeInfoFrom(u.lastDisconnect?.error));
+    });
+    sock.ev.on('creds.update', () => {
+      // Saved before anything else sees the change: the 515 reconnect after pairing depends on it.
+      this.#store.saveCreds();
+      if (!this.#closed) this.#emit({ type: 'creds_saved' });
+    });
+    sock.ev.on('messages.upsert', ({ messages }) => {
+      for (const m of messages) {
+        const id = m.key.id;
+        const chat = m.key.remoteJid;
+        if (!id || !chat) continue;
+        if (m.key.fromMe) this.#emit({ type: 'echo', messageId: id, chat });
+        else {
+          const inbound = toInbound(m);
+          if (inbound) this.#emit({ type: 'inbound', message: inbound });
+        }
+      }
+    });
+    sock.ev.on('messages.update', (updates) => {
+      for (const u of updates) {
+        if (!u.key.fromMe || !u.key.id || !u.key.remoteJid) continue;
+        const status = ackStatusOf(u.update.status);
+        if (status) this.#emit({ type: 'ack', messageId: u.key.id, chat: u.key.remoteJid, status });
+      }
+    });
+  }
+}
+
+/** Reads code, name and message from the error Baileys attaches to a close. */
+function closeInfoFrom(error: unknown): CloseInfo {
+  const boom = error as { output?: { statusCode?: number; payload?: { message?: string } }; message?: string; data?: unknown } | undefined;
+  const code = boom?.output?.statusCode ?? null;
+  const name = code !== null ? (CLOSE_CODE_NAMES[code] ?? DisconnectReason[code] ?? `code${code}`) : 'unknown';
+  return { code, name: String(name), message: boom?.message ?? boom?.output?.payload?.message ?? 'connection closed' };
+}

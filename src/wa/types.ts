@@ -1,0 +1,71 @@
+// The narrow interface between the daemon and WhatsApp. Only src/wa/ knows Baileys; everything
+// else sees these types, so no Baileys type leaks out and runners are testable with a fake.
+import type { CloseInfo } from '../accounts/close-policy.js';
+
+export type { CloseInfo };
+
+/** A text (or, later, other kind of) message received from a peer. */
+export interface InboundMessage {
+  /** WhatsApp message id. */
+  id: string;
+  /** The chat it arrived in (a user JID for direct chats, a group JID for groups). */
+  chat: string;
+  /** The sender's JID (differs from `chat` in groups). */
+  from: string;
+  chatType: 'direct' | 'group';
+  text: string | null;
+  /** Seconds since the epoch, as WhatsApp stamped it. */
+  timestamp: number;
+}
+
+/** Delivery progress of one of our messages, by its WhatsApp message id. */
+export type AckStatus = 'server' | 'delivered' | 'read' | 'played' | 'error';
+
+/** Everything a connection reports, as a discriminated union. */
+export type WaEvent =
+  | { type: 'qr'; qr: string }
+  | { type: 'open'; jid: string; name: string | null }
+  | { type: 'close'; close: CloseInfo }
+  | { type: 'creds_saved' }
+  | { type: 'inbound'; message: InboundMessage }
+  | { type: 'ack'; messageId: string; chat: string; status: AckStatus }
+  /** Our own message seen coming back from the server (another device, or our own send echoed). */
+  | { type: 'echo'; messageId: string; chat: string }
+  /** Any application stanza received (liveness). */
+  | { type: 'stanza_in' };
+
+/** One live WhatsApp connection (one Baileys socket). It reports exactly one `close`. */
+export interface WaConnection {
+  /** Subscribes to the connection's events. */
+  onEvent(listener: (event: WaEvent) => void): void;
+  /** Sends a text with a message id chosen by the caller (the outbox assigns it at enqueue). */
+  sendText(jid: string, text: string, messageId: string): Promise<void>;
+  /** Sends the keepalive IQ (`w:p` ping); rejects when it is not answered within deadlineMs. */
+  ping(deadlineMs: number): Promise<void>;
+  /** Asks for an 8-character pairing code for the phone number (instead of a QR). */
+  requestPairingCode(phone: string): Promise<string>;
+  /** Ends the connection now (no close handshake), reporting `close` with the given info. */
+  terminate(close: CloseInfo): void;
+  /** Logs the device out on the server, then closes. */
+  logout(): Promise<void>;
+}
+
+/** Options for one connection attempt. */
+export interface ConnectOptions {
+  account: string;
+  /** Where to connect instead of WhatsApp, e.g. the emulator. */
+  wsUrl?: string | undefined;
+  /** Longest time for the ws handshake and for Baileys' own queries. */
+  connectTimeoutMs: number;
+}
+
+/** Opens connections. The daemon has one; tests pass a fake. */
+export interface WaConnector {
+  connect(opts: ConnectOptions): WaConnection;
+  /** True when the account has completed pairing (has an identity). */
+  isRegistered(account: string): boolean;
+  /** When the account's current creds were first saved (epoch ms), or null. */
+  authCreatedAt(account: string): number | null;
+  /** Archives the account's creds (logout, 401) so the next connect pairs afresh. */
+  archiveCreds(account: string, reason: string): boolean;
+}

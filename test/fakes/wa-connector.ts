@@ -1,0 +1,96 @@
+// A hand-written fake of the WhatsApp connector: each connect() returns a FakeConnection the test
+// drives (open, close with a code, QR), and records what the runner asked of it.
+import type { CloseInfo } from '../../src/accounts/close-policy.js';
+import type { ConnectOptions, WaConnection, WaConnector, WaEvent } from '../../src/wa/types.js';
+
+/** One fake connection. */
+export class FakeConnection implements WaConnection {
+  readonly listeners: Array<(e: WaEvent) => void> = [];
+  readonly sent: Array<{ jid: string; text: string; messageId: string }> = [];
+  readonly pings: Array<{ deadlineMs: number; answer: () => void; fail: (err?: Error) => void }> = [];
+  terminatedWith: CloseInfo | null = null;
+  closed = false;
+  /** When set, ping() answers at once. */
+  autoAnswerPings = true;
+  constructor(readonly opts: ConnectOptions) {}
+
+  onEvent(listener: (event: WaEvent) => void): void {
+    this.listeners.push(listener);
+  }
+  emit(e: WaEvent): void {
+    for (const l of [...this.listeners]) l(e);
+  }
+  open(jid = '15550001111:1@s.whatsapp.net'): void {
+    this.emit({ type: 'open', jid, name: null });
+  }
+  close(code: number | null, name = 'connectionClosed', message = 'closed'): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.emit({ type: 'close', close: { code, name, message } });
+  }
+  async sendText(jid: string, text: string, messageId: string): Promise<void> {
+    this.sent.push({ jid, text, messageId });
+  }
+  ping(deadlineMs: number): Promise<void> {
+    if (this.autoAnswerPings) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('ping timed out')), deadlineMs);
+      this.pings.push({
+        deadlineMs,
+        answer: () => (clearTimeout(timer), resolve()),
+        fail: (err) => (clearTimeout(timer), reject(err ?? new Error('failed'))),
+      });
+    });
+  }
+  async requestPairingCode(phone: string): Promise<string> {
+    return `CODE${phone.slice(-4)}`;
+  }
+  terminate(close: CloseInfo): void {
+    this.terminatedWith ??= close;
+    if (this.closed) return;
+    this.closed = true;
+    this.emit({ type: 'close', close });
+  }
+  async logout(): Promise<void> {
+    this.close(401, 'loggedOut', 'Intentional Logout');
+  }
+}
+
+/** The fake connector: registered accounts, archived creds, every connection made. */
+export class FakeConnector implements WaConnector {
+  readonly connections: FakeConnection[] = [];
+  readonly registered = new Set<string>();
+  readonly archived: Array<{ account: string; reason: string }> = [];
+  readonly #waiters: Array<(c: FakeConnection) => void> = [];
+
+  connect(opts: ConnectOptions): WaConnection {
+    const c = new FakeConnection(opts);
+    this.connections.push(c);
+    this.#waiters.splice(0).forEach((w) => w(c));
+    return c;
+  }
+  isRegistered(account: string): boolean {
+    return this.registered.has(account);
+  }
+  authCreatedAt(account: string): number | null {
+    return this.registered.has(account) ? 0 : null;
+  }
+  archiveCreds(account: string, reason: string): boolean {
+    this.archived.push({ account, reason });
+    return this.registered.delete(account);
+  }
+  /** The latest connection. */
+  get last(): FakeConnection {
+    const c = this.connections[this.connections.length - 1];
+    if (!c) throw new Error('no connection yet');
+    return c;
+  }
+  /** Resolves with the next connection made (or the n-th, counting from 1, if already made). */
+  nextConnection(n = this.connections.length + 1): Promise<FakeConnection> {
+    if (this.connections.length >= n) return Promise.resolve(this.connections[n - 1]!);
+    return new Promise((resolve) => {
+      const check = (c: FakeConnection) => (this.connections.length >= n ? resolve(this.connections[n - 1]!) : this.#waiters.push(check));
+      this.#waiters.push(check);
+    });
+  }
+}
