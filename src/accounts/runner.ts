@@ -4,7 +4,7 @@
 import pRetry, { AbortError } from 'p-retry';
 import type { EventBus } from '../events/bus.js';
 import type { Log } from '../log.js';
-import type { AccountState } from '../control/wire.js';
+import type { AccountState, AccountSummary } from '../control/wire.js';
 import type { WaConnection, WaConnector, WaEvent } from '../wa/types.js';
 import { abortableSleep } from './abortable-sleep.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
@@ -36,35 +36,13 @@ export interface RunnerDeps {
 export const STABLE_OPEN_MS = 60_000;
 
 /** The account as status shows it. */
-export interface AccountStatus {
-  id: string;
-  state: AccountState;
-  since: string;
-  wsUrl?: string;
-  jid: string | null;
-  name: string | null;
-  connectedSince: string | null;
-  lastClose: (CloseInfo & { at: string }) | null;
-  reconnect: { failures: number; nextRetryAt: string | null };
-  keepalive: {
-    intervalMs: number;
-    lastSentAt: string | null;
-    lastReceivedAt: string | null;
-    largestSilentGapMs: number;
-    probesSent: number;
-    probesMissed: number;
-    lastProbeRttMs: number | null;
-  } | null;
-  lastInboundAt: string | null;
-  authSince: string | null;
-  degraded: (FlapReport & { since: string }) | null;
-  closesByCode: Record<string, number>;
-}
+export type AccountStatus = AccountSummary;
 
 /** Events a pairing request sees. */
 export type PairEvent = { type: 'qr'; qr: string } | { type: 'code'; code: string } | { type: 'paired'; jid: string } | { type: 'error'; message: string };
 
-interface PairRequest {
+/** A pairing request: a phone number for a pairing code (else QR), and where its events go. */
+export interface PairRequest {
   phone: string | undefined;
   requestId: string | undefined;
   onEvent: (e: PairEvent) => void;
@@ -178,6 +156,13 @@ export class AccountRunner {
     this.#pairing = req;
     this.#setState('pairing', { requestId: req.requestId });
     this.#runLoop();
+  }
+
+  /** Ends a pairing in progress (its requester went away); the account waits in `needs_pairing`. */
+  async cancelPairing(reason = 'pairing cancelled'): Promise<void> {
+    if (this.#state !== 'pairing') return;
+    await this.stop(reason);
+    this.#setState('needs_pairing', { reason });
   }
 
   /** Logs the device out on the server (when connected), archives the creds, and waits for pairing. */

@@ -3,7 +3,9 @@
 import { ApiError, DaemonUnreachableError } from '../control/client.js';
 import { VERSION } from '../version.js';
 import { UsageError } from './args.js';
+import { accountOpCommand, accountsCommand } from './commands/accounts.js';
 import { configCommand } from './commands/config.js';
+import { pairCommand } from './commands/pair.js';
 import { runCommand } from './commands/run.js';
 import { statusCommand } from './commands/status.js';
 import { EXIT } from './exit-codes.js';
@@ -31,6 +33,10 @@ const COMMANDS: Record<string, Command> = {
   run: runCommand,
   status: statusCommand,
   config: configCommand,
+  accounts: accountsCommand,
+  pair: pairCommand,
+  reconnect: accountOpCommand('reconnect'),
+  logout: accountOpCommand('logout'),
   emulator: async (args) => {
     // Loaded on demand: only this command needs the emulator (and Baileys' codecs).
     const { runEmulatorCommand } = await import('../emulator/cli.js');

@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { z } from 'zod';
 import { CONFIG_ENV, currentPlatform, defaultConfigPath, defaultStateDir, expandHome, type PlatformEnv } from '../platform/paths.js';
+import { settingsProblems } from './account-settings.js';
 import { ConfigError, type ConfigProblem } from './errors.js';
 import { ConfigFileSchema, type ConfigFile } from './schema.js';
 
@@ -111,6 +112,8 @@ export function parseConfigText(text: string, file: string, p: PlatformEnv = cur
   }
   const parsed = ConfigFileSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(file, problemsFrom(parsed.error.issues, raw));
+  const crossField = settingsProblems(parsed.data);
+  if (crossField.length > 0) throw new ConfigError(file, crossField);
 
   const base = dirname(file);
   const abs = (v: string) => {

@@ -21,11 +21,33 @@ const wsUrl = z.string().refine((v) => {
   }
 }, 'expected a ws:// or wss:// URL');
 
+const ms = (what: string) => z.number().int(`expected whole milliseconds for ${what}`).min(0, 'expected 0 or more');
+const positiveMs = (what: string) => z.number().int(`expected whole milliseconds for ${what}`).min(1, 'expected 1 or more');
+
+/** Keepalive fields; all optional so an account can override just one. */
+const keepaliveShape = {
+  /** How often the keepalive IQ is sent; 0 turns it off. */
+  intervalMs: ms('keepalive.intervalMs').optional(),
+  /** The server's idle window (WhatsApp closes a silent session after about 15 minutes). */
+  idleWindowMs: positiveMs('keepalive.idleWindowMs').optional(),
+  /** How long a keepalive may go unanswered before the socket is declared stale. */
+  probeDeadlineMs: positiveMs('keepalive.probeDeadlineMs').optional(),
+};
+const reconnectShape = {
+  initialMs: positiveMs('reconnect.initialMs').optional(),
+  maxMs: positiveMs('reconnect.maxMs').optional(),
+  factor: z.number().min(1, 'expected 1 or more').max(10, 'expected 10 or less').optional(),
+};
+
 /** One supervised WhatsApp account. */
 export const AccountConfigSchema = z.strictObject({
   id: accountId,
   /** Where to connect instead of WhatsApp's own endpoint, e.g. the emulator. */
   wsUrl: wsUrl.optional(),
+  /** Per-account overrides of the top-level `keepalive`. */
+  keepalive: z.strictObject(keepaliveShape).optional(),
+  /** Per-account overrides of the top-level `reconnect`. */
+  reconnect: z.strictObject(reconnectShape).optional(),
 });
 
 /** The whole config file. */
@@ -39,6 +61,23 @@ export const ConfigFileSchema = z.strictObject({
       level: z.enum(LOG_LEVELS).default('info'),
     })
     .default({ level: 'info' }),
+  keepalive: z.strictObject(keepaliveShape).optional(),
+  reconnect: z
+    .strictObject({
+      ...reconnectShape,
+      /** Connection attempts in flight at once, across all accounts. */
+      maxConcurrent: z.number().int().min(1, 'expected 1 or more').optional(),
+    })
+    .optional(),
+  /** The connect watchdog: an attempt that has not opened within this long is ended. */
+  connectTimeoutMs: positiveMs('connectTimeoutMs').optional(),
+  /** Flap detection: `closes` closes within `windowMs` make an account degraded. */
+  flap: z
+    .strictObject({
+      closes: z.number().int().min(2, 'expected 2 or more').optional(),
+      windowMs: positiveMs('flap.windowMs').optional(),
+    })
+    .optional(),
   accounts: z
     .array(AccountConfigSchema)
     .default([])

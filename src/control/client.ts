@@ -90,9 +90,10 @@ export class ControlClient {
     return { status, body: parsed as T, requestId: header(res, REQUEST_ID_HEADER), daemonVersion: header(res, VERSION_HEADER) };
   }
 
-  /** Opens an NDJSON stream and calls onEvent per line until the stream ends or signal aborts. */
-  async stream(path: string, onEvent: (event: unknown) => void, signal?: AbortSignal): Promise<void> {
-    const res = await this.#open('GET', path, undefined, {}, signal);
+  /** Opens an NDJSON stream (GET, or POST with a body) and calls onEvent per line until it ends or signal aborts. */
+  async stream(path: string, onEvent: (event: unknown) => void, opts: { signal?: AbortSignal; method?: string; body?: unknown } = {}): Promise<void> {
+    const { signal } = opts;
+    const res = await this.#open(opts.method ?? 'GET', path, opts.body, {}, signal);
     if ((res.statusCode ?? 0) >= 400) {
       const text = await readAll(res);
       let err: { code?: string; message?: string } | undefined;

@@ -3,13 +3,26 @@
 import { ConfigError } from '../config/errors.js';
 import type { EventBus, EventFilter } from '../events/bus.js';
 import { HttpError } from './http-error.js';
-import type { ApiRequest, Route } from './server.js';
+import type { PairEvent, PairRequest } from '../accounts/runner.js';
+import type { ApiRequest, NdjsonStream, Route } from './server.js';
 import type { AccountSummary, ConfigCheckResponse, DaemonInfo, StatusResponse } from './wire.js';
+
+/** What the account routes need: the supervisor, seen through the methods they call. */
+export interface AccountsApi {
+  list(): AccountSummary[];
+  status(id: string): AccountSummary;
+  add(id: string, wsUrl: string | undefined): AccountSummary;
+  remove(id: string): Promise<void>;
+  pair(id: string, req: PairRequest): Promise<void>;
+  cancelPairing(id: string): Promise<void>;
+  reconnect(id: string): Promise<AccountSummary>;
+  logout(id: string): Promise<AccountSummary>;
+}
 
 /** What the routes need from the daemon. */
 export interface RouteDeps {
   daemonInfo: () => DaemonInfo;
-  listAccounts: () => AccountSummary[];
+  accounts: AccountsApi;
   bus: Pick<EventBus, 'subscribe'>;
   /** Validates a config object with the daemon's schema; throws ConfigError when it is bad. */
   checkConfig: (raw: unknown) => void;
@@ -22,7 +35,7 @@ export function buildRoutes(deps: RouteDeps): Route[] {
       method: 'GET',
       path: '/v1/status',
       handler: (): { body: StatusResponse } => {
-        const accounts = deps.listAccounts();
+        const accounts = deps.accounts.list();
         const byState: StatusResponse['summary']['byState'] = {};
         for (const a of accounts) byState[a.state] = (byState[a.state] ?? 0) + 1;
         return { body: { daemon: deps.daemonInfo(), summary: { accounts: accounts.length, byState }, accounts } };
@@ -31,7 +44,46 @@ export function buildRoutes(deps: RouteDeps): Route[] {
     {
       method: 'GET',
       path: '/v1/accounts',
-      handler: () => ({ body: { accounts: deps.listAccounts() } }),
+      handler: () => ({ body: { accounts: deps.accounts.list() } }),
+    },
+    {
+      method: 'POST',
+      path: '/v1/accounts',
+      handler: async (req) => {
+        const body = objectBody(await req.json());
+        const id = stringField(body, 'id', true)!;
+        const wsUrl = stringField(body, 'wsUrl', false);
+        rejectUnknownFields(body, ['id', 'wsUrl']);
+        return { status: 201, body: deps.accounts.add(id, wsUrl) };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/accounts/:id',
+      handler: (req) => ({ body: deps.accounts.status(req.params.id!) }),
+    },
+    {
+      method: 'DELETE',
+      path: '/v1/accounts/:id',
+      handler: async (req) => {
+        await deps.accounts.remove(req.params.id!);
+        return { body: { removed: req.params.id } };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/accounts/:id/reconnect',
+      handler: async (req) => ({ body: await deps.accounts.reconnect(req.params.id!) }),
+    },
+    {
+      method: 'POST',
+      path: '/v1/accounts/:id/logout',
+      handler: async (req) => ({ body: await deps.accounts.logout(req.params.id!) }),
+    },
+    {
+      method: 'POST',
+      path: '/v1/accounts/:id/pair',
+      handler: (req) => pairStream(req, deps.accounts),
     },
     {
       method: 'GET',
@@ -79,6 +131,72 @@ export function parseEventFilter(params: URLSearchParams): EventFilter {
   if (types.length) filter.types = types;
   if (requestId) filter.requestId = requestId;
   return filter;
+}
+
+/** Accepts "15550001111" or "+1 555 000 1111": 7 to 15 digits once spaces, dashes and "+" are dropped. */
+export function normalisePhone(raw: string): string | null {
+  const digits = raw.replace(/[\s\-()+]/g, '');
+  return /^[1-9]\d{6,14}$/.test(digits) ? digits : null;
+}
+
+async function pairStream(req: ApiRequest, accounts: AccountsApi): Promise<void> {
+  const id = req.params.id!;
+  const raw = await req.json();
+  const body = raw === undefined ? {} : objectBody(raw);
+  rejectUnknownFields(body, ['phone']);
+  const phoneRaw = stringField(body, 'phone', false);
+  let phone: string | undefined;
+  if (phoneRaw !== undefined) {
+    phone = normalisePhone(phoneRaw) ?? undefined;
+    if (!phone) throw new HttpError(400, 'bad_request', `phone: expected an international number with 7-15 digits, got ${JSON.stringify(phoneRaw)}`);
+  }
+  accounts.status(id); // 404 before the stream starts
+  let stream: NdjsonStream | null = null;
+  let finished = false;
+  const pending: PairEvent[] = [];
+  const onEvent = (e: PairEvent) => {
+    if (finished) return;
+    if (!stream) {
+      pending.push(e);
+      return;
+    }
+    stream.write({ ...e, account: id, requestId: req.requestId });
+    if (e.type === 'paired' || e.type === 'error') {
+      finished = true;
+      stream.end();
+    }
+  };
+  await accounts.pair(id, { phone, requestId: req.requestId, onEvent });
+  stream = req.openStream();
+  stream.onClose(() => {
+    if (!finished) {
+      finished = true;
+      void accounts.cancelPairing(id);
+    }
+  });
+  for (const e of pending.splice(0)) onEvent(e);
+}
+
+function objectBody(raw: unknown): Record<string, unknown> {
+  if (raw === undefined) throw new HttpError(400, 'bad_request', 'request body must be a JSON object');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new HttpError(400, 'bad_request', 'request body must be a JSON object');
+  return raw as Record<string, unknown>;
+}
+
+function stringField(body: Record<string, unknown>, key: string, required: boolean): string | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) {
+    if (required) throw new HttpError(400, 'bad_request', `${key}: required`);
+    return undefined;
+  }
+  if (typeof v !== 'string') throw new HttpError(400, 'bad_request', `${key}: expected a string, got ${typeof v}`);
+  return v;
+}
+
+function rejectUnknownFields(body: Record<string, unknown>, known: string[]): void {
+  for (const key of Object.keys(body)) {
+    if (!known.includes(key)) throw new HttpError(400, 'bad_request', `${key}: unknown field (expected ${known.join(', ')})`);
+  }
 }
 
 function streamEvents(req: ApiRequest, bus: Pick<EventBus, 'subscribe'>): void {

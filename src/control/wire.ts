@@ -26,13 +26,51 @@ export type AccountState =
   | 'conflict'
   | 'forbidden';
 
-/** One account as `GET /v1/accounts` and `status` show it. */
+/** Why a connection ended. */
+export interface CloseRecord {
+  code: number | null;
+  name: string;
+  message: string;
+  at: string;
+}
+
+/** One account as `GET /v1/accounts[/ID]` and `status` show it. */
 export interface AccountSummary {
   id: string;
   state: AccountState;
   /** When the account entered its current state. */
   since: string;
+  /** `config` (from the config file) or `runtime` (added with `accounts add`). */
+  origin?: 'config' | 'runtime';
   wsUrl?: string;
+  /** Our own JID once paired. */
+  jid: string | null;
+  name: string | null;
+  connectedSince: string | null;
+  lastClose: CloseRecord | null;
+  reconnect: { failures: number; nextRetryAt: string | null };
+  keepalive: {
+    intervalMs: number;
+    lastSentAt: string | null;
+    lastReceivedAt: string | null;
+    largestSilentGapMs: number;
+    probesSent: number;
+    probesMissed: number;
+    lastProbeRttMs: number | null;
+  } | null;
+  lastInboundAt: string | null;
+  /** When the current creds were first saved (pairing time). */
+  authSince: string | null;
+  /** Set while the account is flapping. */
+  degraded: {
+    closes: number;
+    windowMs: number;
+    regularIntervalMs: number | null;
+    codes: Array<number | string>;
+    since: string;
+  } | null;
+  /** Closes since the daemon started, by code (or reason name when there is no code). */
+  closesByCode: Record<string, number>;
 }
 
 /** `GET /v1/status`. */

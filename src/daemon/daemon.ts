@@ -1,5 +1,5 @@
 // Wiring: the one place that builds the daemon from its parts and takes it down in order.
-import { AccountRegistry } from '../accounts/registry.js';
+import { AccountSupervisor } from '../accounts/supervisor.js';
 import type { LoadedConfig } from '../config/load.js';
 import { parseConfigText } from '../config/load.js';
 import { ControlServer } from '../control/server.js';
@@ -11,6 +11,7 @@ import { resolveSocketPath, describeSource, type PlatformEnv, currentPlatform } 
 import { closeStateDb, openStateDb, type StateDb } from '../store/db.js';
 import { lockStateDir, type StateDirLock } from '../store/lock.js';
 import { VERSION } from '../version.js';
+import { BaileysConnector } from '../wa/baileys-connection.js';
 import { recordStart, recordStop } from './runs.js';
 import { ensureStateDir } from './state-dir.js';
 
@@ -35,6 +36,8 @@ export class Daemon {
   readonly #lock: StateDirLock;
   readonly #server: ControlServer;
   readonly #runId: number;
+  /** The account runners (status and commands read from them). */
+  readonly accounts: AccountSupervisor;
   #stopping: Promise<void> | undefined;
 
   private constructor(parts: {
@@ -45,6 +48,7 @@ export class Daemon {
     lock: StateDirLock;
     server: ControlServer;
     runId: number;
+    accounts: AccountSupervisor;
   }) {
     this.bus = parts.bus;
     this.socketPath = parts.socketPath;
@@ -53,6 +57,7 @@ export class Daemon {
     this.#lock = parts.lock;
     this.#server = parts.server;
     this.#runId = parts.runId;
+    this.accounts = parts.accounts;
   }
 
   /** Takes the state directory, opens the database, and listens on the control socket. */
@@ -72,7 +77,8 @@ export class Daemon {
       db = openStateDb(cfg.stateDir);
       const { runId, crashed } = recordStart(db, VERSION, startedAt.getTime());
       const bus = new EventBus({ onListenerError: (err, event) => log.error({ err, type: event.type }, 'event listener failed') });
-      const accounts = new AccountRegistry(cfg.accounts, startedAt);
+      const connector = new BaileysConnector({ db, log });
+      const accounts = new AccountSupervisor({ db, connector, bus, log, config: cfg });
       const socket = resolveSocketPath({ flag: opts.socketFlag, configSocket: cfg.socket, stateDir: cfg.stateDir, platform });
 
       const daemonInfo = (): DaemonInfo => ({
@@ -91,7 +97,7 @@ export class Daemon {
         log,
         routes: buildRoutes({
           daemonInfo,
-          listAccounts: () => accounts.list(),
+          accounts,
           bus,
           checkConfig: (raw) => {
             parseConfigText(JSON.stringify(raw), loaded.file, platform);
@@ -104,7 +110,7 @@ export class Daemon {
         log.warn({ dir: socket.path, mode: prep.looseDirMode.toString(8) }, 'socket directory is open to other users; the socket itself is 0600');
       }
 
-      const daemon = new Daemon({ bus, socketPath: socket.path, log, db, lock, server, runId });
+      const daemon = new Daemon({ bus, socketPath: socket.path, log, db, lock, server, runId, accounts });
       if (crashed) {
         log.warn({ previous: crashed }, 'the previous daemon run did not stop cleanly (crash, kill or power loss)');
         bus.publish({ type: 'daemon.crash_detected', previousPid: crashed.pid, previousStartedAt: new Date(crashed.startedAt).toISOString() });
@@ -114,6 +120,7 @@ export class Daemon {
         'wa-supervisor daemon ready',
       );
       bus.publish({ type: 'daemon.started', version: VERSION, pid: process.pid });
+      accounts.startAll();
       return daemon;
     } catch (err) {
       if (db) closeStateDb(db);
@@ -128,6 +135,7 @@ export class Daemon {
       this.#log.info({ reason }, 'stopping');
       this.bus.publish({ type: 'daemon.stopping', reason });
       await this.#server.close(SHUTDOWN_GRACE_MS);
+      await this.accounts.stopAll('daemon stopping');
       try {
         recordStop(this.#db, this.#runId);
       } finally {

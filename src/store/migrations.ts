@@ -62,6 +62,20 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    name: 'runtime accounts',
+    up: (db) => {
+      // Accounts added with `accounts add` (no config edit); config accounts are not stored here.
+      db.exec(`
+        CREATE TABLE runtime_accounts (
+          id        TEXT PRIMARY KEY,
+          ws_url    TEXT,
+          added_at  INTEGER NOT NULL
+        );
+      `);
+    },
+  },
 ];
 
 /** Applies the migrations not yet recorded; refuses a database newer than this code. */

@@ -44,7 +44,7 @@ describe('parseConfigText', () => {
     [
       'unknown nested key, listing the known ones',
       '{"accounts": [{"id": "a", "colour": 1}]}',
-      [{ path: 'accounts[0].colour', message: 'unknown key (known keys here: id, wsUrl)' }],
+      [{ path: 'accounts[0].colour', message: 'unknown key (known keys here: id, wsUrl, keepalive, reconnect)' }],
     ],
     ['wrong type', '{"stateDir": 3}', [{ path: 'stateDir', message: 'expected string, got number 3' }]],
     ['missing required key', '{"accounts": [{}]}', [{ path: 'accounts[0].id', message: 'required (expected string)' }]],
@@ -69,6 +69,27 @@ describe('parseConfigText', () => {
     expect(problemsOf(text)).toEqual(expected);
   });
 
+  it('rejects a keepalive that is not comfortably inside the idle window, globally and per account', () => {
+    expect(problemsOf('{"keepalive": {"intervalMs": 400000}}')).toEqual([
+      {
+        path: 'keepalive.intervalMs',
+        message: 'keepalive every 400000 ms is not comfortably inside the 900000 ms idle window; use at most 300000 ms (a third of it)',
+      },
+    ]);
+    expect(problemsOf('{"keepalive": {"idleWindowMs": 3000}, "accounts": [{"id": "a", "keepalive": {"intervalMs": 1000, "probeDeadlineMs": 1000}}]}')).toEqual([
+      { path: 'keepalive.intervalMs', message: 'keepalive every 20000 ms is not comfortably inside the 3000 ms idle window; use at most 1000 ms (a third of it)' },
+      { path: 'accounts[0].keepalive.probeDeadlineMs', message: 'the probe deadline (1000 ms) must be shorter than the keepalive interval (1000 ms)' },
+    ]);
+  });
+
+  it('accepts keepalive 0 (off) and checks backoff bounds', () => {
+    expect(parseConfigText('{"keepalive": {"intervalMs": 0}}', '/c.json', platformIn('/h')).keepalive).toEqual({ intervalMs: 0 });
+    expect(problemsOf('{"reconnect": {"initialMs": 5000, "maxMs": 1000}}')).toEqual([
+      { path: 'reconnect.initialMs', message: 'initialMs (5000) is larger than maxMs (1000)' },
+    ]);
+    expect(problemsOf('{"reconnect": {"maxConcurrent": 0}}')).toEqual([{ path: 'reconnect.maxConcurrent', message: 'expected 1 or more, got number 0' }]);
+  });
+
   it('reports every problem at once, not just the first', () => {
     expect(problemsOf('{"stateDir": 1, "x": 2, "log": {"level": 3}}').map((p) => p.path)).toEqual(['stateDir', 'log.level', 'x']);
   });
@@ -79,7 +100,7 @@ describe('parseConfigText', () => {
       expect.unreachable();
     } catch (err) {
       expect((err as Error).message).toBe(
-        'config error in /etc/wa/config.json:\n  stateDir: expected string, got number 1\n  x: unknown key (known keys here: stateDir, socket, log, accounts)',
+        'config error in /etc/wa/config.json:\n  stateDir: expected string, got number 1\n  x: unknown key (known keys here: stateDir, socket, log, keepalive, reconnect, connectTimeoutMs, flap, accounts)',
       );
     }
   });

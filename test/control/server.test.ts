@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/errors.js';
-import { buildRoutes } from '../../src/control/routes.js';
+import { buildRoutes, type AccountsApi } from '../../src/control/routes.js';
 import { ControlServer, MAX_BODY_BYTES } from '../../src/control/server.js';
 import { SocketInUseError } from '../../src/control/socket-file.js';
-import type { DaemonInfo } from '../../src/control/wire.js';
+import type { AccountSummary, DaemonInfo } from '../../src/control/wire.js';
 import { EventBus } from '../../src/events/bus.js';
 import { VERSION, VERSION_HEADER } from '../../src/version.js';
 import { httpUnix, openStream, rawUnix } from '../helpers/http-unix.js';
@@ -27,6 +27,35 @@ const info: DaemonInfo = {
   previousRunCrashed: false,
 };
 
+const account: AccountSummary = {
+  id: 'main',
+  state: 'stopped',
+  since: '2026-11-21T00:00:00.000Z',
+  jid: null,
+  name: null,
+  connectedSince: null,
+  lastClose: null,
+  reconnect: { failures: 0, nextRetryAt: null },
+  keepalive: null,
+  lastInboundAt: null,
+  authSince: null,
+  degraded: null,
+  closesByCode: {},
+};
+const notHere = () => {
+  throw new Error('not used in this test');
+};
+const fakeAccounts: AccountsApi = {
+  list: () => [account],
+  status: notHere,
+  add: notHere,
+  remove: notHere,
+  pair: notHere,
+  cancelPairing: notHere,
+  reconnect: notHere,
+  logout: notHere,
+};
+
 let dir: string;
 let cleanup: () => void;
 let bus: EventBus;
@@ -39,7 +68,7 @@ async function startServer(socketPath: string): Promise<ControlServer> {
     log,
     routes: buildRoutes({
       daemonInfo: () => info,
-      listAccounts: () => [{ id: 'main', state: 'stopped', since: '2026-11-21T00:00:00.000Z' }],
+      accounts: fakeAccounts,
       bus,
       checkConfig: (raw) => {
         if ((raw as { bad?: boolean }).bad) throw new ConfigError('/c.json', [{ path: 'bad', message: 'unknown key' }]);
@@ -108,7 +137,7 @@ describe('routes', () => {
     expect(r.json()).toEqual({
       daemon: info,
       summary: { accounts: 1, byState: { stopped: 1 } },
-      accounts: [{ id: 'main', state: 'stopped', since: '2026-11-21T00:00:00.000Z' }],
+      accounts: [account],
     });
   });
 

@@ -43,14 +43,14 @@ describe('daemon process', () => {
     const status = JSON.parse(r.stdout);
     expect(status.daemon).toMatchObject({ pid: d.pid, configPath: s.file, stateDir: s.stateDir, socket: s.socket, previousRunCrashed: false });
     expect(status.accounts.map((a: { id: string; state: string }) => [a.id, a.state])).toEqual([
-      ['main', 'stopped'],
-      ['second', 'stopped'],
+      ['main', 'needs_pairing'],
+      ['second', 'needs_pairing'],
     ]);
     expect(status.cli).toMatchObject({ configPath: s.file, socket: s.socket, configMatchesDaemon: true });
 
     const human = await runCli(['status', '--config', s.file], s.env);
     expect(human.stdout).toContain(`config    ${s.file}\n`);
-    expect(human.stdout).toMatch(/^main\s+stopped\s+\d+s ago$/m);
+    expect(human.stdout).toMatch(/^main\s+needs_pairing\s+\d+s ago/m);
   });
 
   it('refuses a second daemon on the same state directory, naming the first one', async () => {

@@ -1,5 +1,5 @@
 // `wa-supervisor status`: the daemon and its accounts, from GET /v1/status.
-import type { StatusResponse } from '../../control/wire.js';
+import type { AccountSummary, StatusResponse } from '../../control/wire.js';
 import { describeSource } from '../../platform/paths.js';
 import { VERSION } from '../../version.js';
 import { COMMON_OPTIONS, parseCommandArgs } from '../args.js';
@@ -77,12 +77,28 @@ export function renderStatus(s: StatusResponse, cli: CliSide, target: CliTarget,
   lines.push(`accounts  ${s.summary.accounts}${counts ? ` (${counts})` : ''}`);
   if (s.accounts.length > 0) {
     lines.push('');
-    lines.push(
-      table(
-        ['ACCOUNT', 'STATE', 'SINCE'],
-        s.accounts.map((a) => [a.id, a.state, `${formatDuration(now - Date.parse(a.since))} ago`]),
-      ),
-    );
+    lines.push(renderAccounts(s.accounts, now));
+  }
+  return lines.join('\n');
+}
+
+/** The accounts table: state and since when, own number, last close, retry, keepalive health. */
+export function renderAccounts(accounts: AccountSummary[], now = Date.now()): string {
+  const ago = (iso: string | null) => (iso ? `${formatDuration(now - Date.parse(iso))} ago` : '-');
+  const rows = accounts.map((a) => [
+    a.id,
+    a.degraded ? `${a.state} (degraded)` : a.state,
+    ago(a.since),
+    a.jid ? a.jid.split('@')[0]!.split(':')[0]! : '-',
+    a.lastClose ? `${a.lastClose.code ?? a.lastClose.name} ${ago(a.lastClose.at)}` : '-',
+    a.reconnect.nextRetryAt ? `in ${formatDuration(Date.parse(a.reconnect.nextRetryAt) - now)} (#${a.reconnect.failures})` : '-',
+    a.keepalive ? `${ago(a.keepalive.lastReceivedAt)}, max gap ${formatDuration(a.keepalive.largestSilentGapMs)}` : '-',
+  ]);
+  const lines = [table(['ACCOUNT', 'STATE', 'SINCE', 'NUMBER', 'LAST CLOSE', 'RETRY', 'LAST HEARD'], rows)];
+  for (const a of accounts) {
+    if (a.degraded?.regularIntervalMs) {
+      lines.push(`! ${a.id}: closes at a regular interval of ${formatDuration(a.degraded.regularIntervalMs)} (an idle timeout somewhere?)`);
+    }
   }
   return lines.join('\n');
 }

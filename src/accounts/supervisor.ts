@@ -1,0 +1,154 @@
+// The set of account runners: accounts from the config plus accounts added at runtime (kept in
+// the state database so they survive a restart). Status is read from the runners themselves.
+import { ACCOUNT_ID_PATTERN, type AccountConfig } from '../config/schema.js';
+import { runnerSettingsFor } from '../config/account-settings.js';
+import type { EffectiveConfig } from '../config/load.js';
+import { HttpError } from '../control/http-error.js';
+import type { EventBus } from '../events/bus.js';
+import type { Log } from '../log.js';
+import type { StateDb } from '../store/db.js';
+import { writeTx } from '../store/db.js';
+import type { WaConnector } from '../wa/types.js';
+import { ReconnectGate } from './reconnect-gate.js';
+import { AccountRunner, type AccountStatus, type PairRequest } from './runner.js';
+import { DEFAULT_MAX_CONCURRENT_RECONNECTS } from '../config/account-settings.js';
+
+/** Where an account was defined. */
+export type AccountOrigin = 'config' | 'runtime';
+
+/** Owns every runner. */
+export class AccountSupervisor {
+  readonly #runners = new Map<string, { runner: AccountRunner; origin: AccountOrigin }>();
+  readonly #db: StateDb;
+  readonly #connector: WaConnector;
+  readonly #bus: EventBus;
+  readonly #log: Log;
+  readonly #gate: ReconnectGate;
+  #config: EffectiveConfig;
+
+  constructor(opts: { db: StateDb; connector: WaConnector; bus: EventBus; log: Log; config: EffectiveConfig }) {
+    this.#db = opts.db;
+    this.#connector = opts.connector;
+    this.#bus = opts.bus;
+    this.#log = opts.log;
+    this.#config = opts.config;
+    this.#gate = new ReconnectGate(opts.config.reconnect?.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_RECONNECTS);
+    for (const a of opts.config.accounts) this.#create(a, 'config');
+    for (const row of this.#db.prepare('SELECT id, ws_url AS wsUrl FROM runtime_accounts ORDER BY added_at').all() as Array<{ id: string; wsUrl: string | null }>) {
+      if (this.#runners.has(row.id)) {
+        this.#log.warn({ account: row.id }, 'account added at runtime is now also in the config; the config entry wins');
+        continue;
+      }
+      this.#create({ id: row.id, ...(row.wsUrl ? { wsUrl: row.wsUrl } : {}) }, 'runtime');
+    }
+  }
+
+  /** Starts every runner. */
+  startAll(): void {
+    for (const { runner } of this.#runners.values()) runner.start();
+  }
+
+  /** Stops every runner (daemon shutdown). */
+  async stopAll(reason: string): Promise<void> {
+    await Promise.all([...this.#runners.values()].map(({ runner }) => runner.stop(reason)));
+  }
+
+  /** Every account's status, config accounts first. */
+  list(): Array<AccountStatus & { origin: AccountOrigin }> {
+    return [...this.#runners.values()].map(({ runner, origin }) => ({ ...runner.status(), origin }));
+  }
+
+  /** One runner, or a 404 naming the account. */
+  get(id: string): AccountRunner {
+    const entry = this.#runners.get(id);
+    if (!entry) throw new HttpError(404, 'not_found', `no account "${id}" (see GET /v1/accounts)`);
+    return entry.runner;
+  }
+
+  /** Status of one account. */
+  status(id: string): AccountStatus & { origin: AccountOrigin } {
+    const entry = this.#runners.get(id);
+    if (!entry) throw new HttpError(404, 'not_found', `no account "${id}" (see GET /v1/accounts)`);
+    return { ...entry.runner.status(), origin: entry.origin };
+  }
+
+  /** Adds an account at runtime (persisted) and starts it; it waits for pairing when new. */
+  add(id: string, wsUrl: string | undefined): AccountStatus & { origin: AccountOrigin } {
+    if (!ACCOUNT_ID_PATTERN.test(id)) {
+      throw new HttpError(400, 'bad_request', 'id: expected 1-64 characters of letters, digits, "_", "." or "-", starting with a letter or digit');
+    }
+    if (wsUrl !== undefined && !isWsUrl(wsUrl)) throw new HttpError(400, 'bad_request', `wsUrl: expected a ws:// or wss:// URL, got ${JSON.stringify(wsUrl)}`);
+    if (this.#runners.has(id)) throw new HttpError(409, 'conflict', `account "${id}" already exists`);
+    writeTx(this.#db, () => {
+      this.#db.prepare('INSERT INTO runtime_accounts (id, ws_url, added_at) VALUES (?, ?, ?)').run(id, wsUrl ?? null, Date.now());
+    });
+    const runner = this.#create({ id, ...(wsUrl ? { wsUrl } : {}) }, 'runtime');
+    this.#bus.publish({ type: 'account.added', account: id });
+    runner.start();
+    return this.status(id);
+  }
+
+  /** Removes a runtime account: stops it and forgets it (its creds stay in the database, archived). */
+  async remove(id: string): Promise<void> {
+    const entry = this.#runners.get(id);
+    if (!entry) throw new HttpError(404, 'not_found', `no account "${id}"`);
+    if (entry.origin === 'config') {
+      throw new HttpError(409, 'conflict', `account "${id}" is defined in the config file; remove it there and reload`);
+    }
+    await entry.runner.stop('account removed');
+    this.#connector.archiveCreds(id, 'account removed');
+    writeTx(this.#db, () => {
+      this.#db.prepare('DELETE FROM runtime_accounts WHERE id = ?').run(id);
+    });
+    this.#runners.delete(id);
+    this.#bus.publish({ type: 'account.removed', account: id });
+  }
+
+  /** Pairs an account; events go to req.onEvent until `paired` or `error`. */
+  async pair(id: string, req: PairRequest): Promise<void> {
+    const runner = this.get(id);
+    try {
+      await runner.pair(req);
+    } catch (err) {
+      throw new HttpError(409, 'conflict', (err as Error).message);
+    }
+  }
+
+  /** Ends a pairing in progress. */
+  async cancelPairing(id: string): Promise<void> {
+    await this.get(id).cancelPairing('pairing request went away');
+  }
+
+  /** Operator command: reconnect now (also out of conflict, forbidden). */
+  async reconnect(id: string): Promise<AccountStatus & { origin: AccountOrigin }> {
+    const runner = this.get(id);
+    await runner.reconnect();
+    return this.status(id);
+  }
+
+  /** Operator command: log out on the server and archive the creds. */
+  async logout(id: string): Promise<AccountStatus & { origin: AccountOrigin }> {
+    await this.get(id).logout();
+    return this.status(id);
+  }
+
+  #create(account: AccountConfig, origin: AccountOrigin): AccountRunner {
+    const runner = new AccountRunner(account.id, runnerSettingsFor(this.#config, account), {
+      connector: this.#connector,
+      bus: this.#bus,
+      gate: this.#gate,
+      log: this.#log,
+    });
+    this.#runners.set(account.id, { runner, origin });
+    return runner;
+  }
+}
+
+function isWsUrl(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'ws:' || u.protocol === 'wss:';
+  } catch {
+    return false;
+  }
+}
