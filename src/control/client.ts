@@ -91,9 +91,14 @@ export class ControlClient {
   }
 
   /** Opens an NDJSON stream (GET, or POST with a body) and calls onEvent per line until it ends or signal aborts. */
-  async stream(path: string, onEvent: (event: unknown) => void, opts: { signal?: AbortSignal; method?: string; body?: unknown } = {}): Promise<void> {
+  async stream(
+    path: string,
+    onEvent: (event: unknown) => void,
+    opts: { signal?: AbortSignal; method?: string; body?: unknown; onOpen?: () => void } = {},
+  ): Promise<void> {
     const { signal } = opts;
     const res = await this.#open(opts.method ?? 'GET', path, opts.body, {}, signal);
+    if ((res.statusCode ?? 0) < 400) opts.onOpen?.();
     if ((res.statusCode ?? 0) >= 400) {
       const text = await readAll(res);
       let err: { code?: string; message?: string } | undefined;

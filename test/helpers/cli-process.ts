@@ -50,8 +50,12 @@ export interface DaemonProcess {
 }
 
 /** Starts `wa-supervisor run ...args`; resolves once it logs that it is ready (or rejects if it exits first). */
-export async function startDaemon(args: string[], env: NodeJS.ProcessEnv, opts: { waitReady?: boolean } = {}): Promise<DaemonProcess> {
-  const child = spawn(process.execPath, [BIN, 'run', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startDaemon(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  opts: { waitReady?: boolean; nodeArgs?: string[] } = {},
+): Promise<DaemonProcess> {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, 'run', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let pending = '';
   const lines: Array<Record<string, unknown>> = [];

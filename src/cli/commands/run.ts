@@ -99,13 +99,19 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
   }
 
   const signal = stopRequested ?? (await new Promise<NodeJS.Signals>((resolve) => (onStopRequest = resolve)));
+  let code: number = EXIT.OK;
   try {
     await daemon.stop(`received ${signal}`);
-    return EXIT.OK;
   } catch (err) {
     log.error({ err }, 'error during shutdown');
-    return EXIT.FAILURE;
+    code = EXIT.FAILURE;
   } finally {
     removeHandlers();
   }
+  // Everything of ours is closed. Libraries may still hold timers (Baileys' caches do); they must
+  // not keep a stopped daemon alive, so exit shortly if the event loop does not drain by itself.
+  const handles = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.() ?? [];
+  log.debug({ handles: handles.map((h) => (h as object)?.constructor?.name) }, 'handles left after stop');
+  setTimeout(() => process.exit(code), 100).unref();
+  return code;
 }
