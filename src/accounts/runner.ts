@@ -415,7 +415,8 @@ export class AccountRunner {
     const key = close.code !== null ? String(close.code) : close.name;
     this.#closesByCode[key] = (this.#closesByCode[key] ?? 0) + 1;
     this.#deps.bus.publish({ type: 'account.close', account: this.id, code: close.code, name: close.name, message: close.message });
-    if (close.name === 'local') return;
+    // Our own stops and 515 (a normal protocol step, e.g. right after pairing) are not flapping.
+    if (close.name === 'local' || actionForClose(close).kind === 'reconnect_now') return;
     const report = this.#flap.recordClose(at.getTime(), close.code ?? close.name);
     if (report) {
       this.#degraded = { ...report, since: at.toISOString() };
