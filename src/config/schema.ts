@@ -69,6 +69,11 @@ export const ConfigFileSchema = z.strictObject({
       maxConcurrent: z.number().int().min(1, 'expected 1 or more').optional(),
     })
     .optional(),
+  /**
+   * The WhatsApp Web version to announce, e.g. [2, 3000, 1023223821]; default: the one built into
+   * Baileys. Never fetched from the internet at run time.
+   */
+  whatsappVersion: z.tuple([z.number().int().min(0), z.number().int().min(0), z.number().int().min(0)]).optional(),
   /** The connect watchdog: an attempt that has not opened within this long is ended. */
   connectTimeoutMs: positiveMs('connectTimeoutMs').optional(),
   /** Flap detection: `closes` closes within `windowMs` make an account degraded. */

@@ -77,7 +77,7 @@ export class Daemon {
       db = openStateDb(cfg.stateDir);
       const { runId, crashed } = recordStart(db, VERSION, startedAt.getTime());
       const bus = new EventBus({ onListenerError: (err, event) => log.error({ err, type: event.type }, 'event listener failed') });
-      const connector = new BaileysConnector({ db, log });
+      const connector = new BaileysConnector({ db, log, ...(cfg.whatsappVersion ? { version: cfg.whatsappVersion } : {}) });
       const accounts = new AccountSupervisor({ db, connector, bus, log, config: cfg });
       const socket = resolveSocketPath({ flag: opts.socketFlag, configSocket: cfg.socket, stateDir: cfg.stateDir, platform });
 

@@ -77,7 +77,7 @@ describe('parseConfigText', () => {
       },
     ]);
     expect(problemsOf('{"keepalive": {"idleWindowMs": 3000}, "accounts": [{"id": "a", "keepalive": {"intervalMs": 1000, "probeDeadlineMs": 1000}}]}')).toEqual([
-      { path: 'keepalive.intervalMs', message: 'keepalive every 20000 ms is not comfortably inside the 3000 ms idle window; use at most 1000 ms (a third of it)' },
+      { path: 'keepalive.intervalMs', message: 'keepalive every 10000 ms is not comfortably inside the 3000 ms idle window; use at most 1000 ms (a third of it)' },
       { path: 'accounts[0].keepalive.probeDeadlineMs', message: 'the probe deadline (1000 ms) must be shorter than the keepalive interval (1000 ms)' },
     ]);
   });
@@ -100,7 +100,7 @@ describe('parseConfigText', () => {
       expect.unreachable();
     } catch (err) {
       expect((err as Error).message).toBe(
-        'config error in /etc/wa/config.json:\n  stateDir: expected string, got number 1\n  x: unknown key (known keys here: stateDir, socket, log, keepalive, reconnect, connectTimeoutMs, flap, accounts)',
+        'config error in /etc/wa/config.json:\n  stateDir: expected string, got number 1\n  x: unknown key (known keys here: stateDir, socket, log, keepalive, reconnect, whatsappVersion, connectTimeoutMs, flap, accounts)',
       );
     }
   });
