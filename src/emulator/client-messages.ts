@@ -1,0 +1,116 @@
+/**
+ * A `<message>` from a companion: the server acks it, then hands each `<to>` copy to its
+ * device. Simulated phones (device 0) decrypt it with libsignal (a peer reads the message;
+ * the sender's own phone reads the device-sent copy) and the peer answers with a receipt.
+ * Copies for real companions of any user are relayed to them as a real server would.
+ */
+import { type BinaryNode, proto } from '@whiskeysockets/baileys';
+import { accountOf, companionAddress } from './account-of.js';
+import type { EmulatorCore } from './core.js';
+import { deliver, deliverToAll } from './delivery.js';
+import { summarise } from './message-content.js';
+import type { Session } from './session.js';
+import type { SignalMessageType } from './sim-device.js';
+import { bytesOf, child, children } from './stanza.js';
+import { type Companion, User } from './user.js';
+
+interface Target {
+  jid: string;
+  enc: BinaryNode;
+}
+
+/** Acks a client message and delivers every copy in it. */
+export async function handleClientMessage(core: EmulatorCore, session: Session, node: BinaryNode): Promise<void> {
+  const id = node.attrs.id;
+  const to = node.attrs.to;
+  session.send({ tag: 'ack', attrs: { class: 'message', id: id ?? '', from: to ?? '', t: unixNow() } });
+  const sender = accountOf(core, session);
+  if (!sender || !id || !to) {
+    session.event(`message ${id ?? '?'} ignored: ${sender ? 'no id or to' : 'connection is not logged in'}`);
+    return;
+  }
+  const targets: Target[] = children(child(node, 'participants'), 'to').flatMap((t) => {
+    const enc = child(t, 'enc');
+    return enc && t.attrs.jid ? [{ jid: t.attrs.jid, enc }] : [];
+  });
+  for (const enc of children(node, 'enc')) targets.push({ jid: to, enc });
+  if (targets.length === 0) session.event(`message ${id} carries no encrypted copy for anyone; nobody receives it`);
+  for (const target of targets) await deliverCopy(core, session, sender, node, target);
+}
+
+async function deliverCopy(
+  core: EmulatorCore,
+  session: Session,
+  sender: { user: User; companion: Companion },
+  node: BinaryNode,
+  target: Target,
+): Promise<void> {
+  const id = node.attrs.id!;
+  const ref = core.world.resolve(target.jid);
+  const type = target.enc.attrs.type;
+  const ciphertext = bytesOf(target.enc);
+  if (!ref || !ciphertext) {
+    session.event(`message ${id}: unknown recipient ${target.jid}`);
+    return;
+  }
+  if (ref.device !== 0) {
+    const companion = ref.user.companions.get(ref.device);
+    if (companion) relay(core, session, sender.user, node, target, ref.user, companion);
+    else session.event(`message ${id}: no device ${target.jid}`);
+    return;
+  }
+  if (type !== 'pkmsg' && type !== 'msg') {
+    session.event(`message ${id}: ${type ?? 'untyped'} copies are not decrypted (groups are not emulated)`);
+    return;
+  }
+  let message: proto.Message;
+  try {
+    const plaintext = await ref.user.phoneDevice.decrypt(companionAddress(sender.user.phone, sender.companion.device), type as SignalMessageType, ciphertext);
+    message = proto.Message.decode(plaintext);
+  } catch (error) {
+    session.event(`message ${id}: ${target.jid} failed to decrypt: ${(error as Error).message}`);
+    return;
+  }
+  const base = { id, from: sender.user.phone, fromDevice: sender.companion.device };
+  if (ref.user === sender.user) {
+    const sent = message.deviceSentMessage;
+    const content = sent?.message ?? message;
+    const entry = User.recordCopy(ref.user.ownSent, { ...base, ...summarise(content), destination: sent?.destinationJid ?? undefined });
+    session.event(`message ${id}: own phone decrypted the device-sent copy (copies=${entry.copies})`);
+    core.notices.emit('decrypted', { phone: ref.user.phone, own: true, message: entry });
+    return;
+  }
+  const entry = User.recordCopy(ref.user.received, { ...base, ...summarise(message) });
+  session.event(`message ${id}: peer ${ref.user.phone} decrypted it (copies=${entry.copies})`);
+  core.notices.emit('decrypted', { phone: ref.user.phone, own: false, message: entry });
+  sendReceipts(core, sender.user, ref.user, id, node.attrs.to!.endsWith('@lid'));
+}
+
+/** The peer's phone confirms delivery (and reading, if so configured) to every sender device. */
+function sendReceipts(core: EmulatorCore, sender: User, peer: User, id: string, lidAddressed: boolean): void {
+  if (core.settings.autoReceipt === 'none') return;
+  const from = lidAddressed ? peer.lidJid : peer.jid;
+  deliverToAll(core, sender, { tag: 'receipt', attrs: { from, id, t: unixNow() } });
+  if (core.settings.autoReceipt === 'read') deliverToAll(core, sender, { tag: 'receipt', attrs: { from, id, t: unixNow(), type: 'read' } });
+}
+
+/** Forwards one copy to a real companion, addressed the way its client expects. */
+function relay(core: EmulatorCore, session: Session, sender: User, node: BinaryNode, target: Target, user: User, companion: Companion): void {
+  const attrs: Record<string, string> = {
+    id: node.attrs.id!,
+    from: `${sender.phone}:${session.device}@s.whatsapp.net`,
+    t: unixNow(),
+    type: node.attrs.type ?? 'text',
+    notify: sender.name,
+  };
+  if (user === sender) attrs.recipient = node.attrs.to!;
+  const content: BinaryNode[] = [{ tag: 'enc', attrs: { ...target.enc.attrs }, content: target.enc.content }];
+  const identity = child(node, 'device-identity');
+  if (identity) content.push(identity);
+  const sentNow = deliver(core, user, companion, { tag: 'message', attrs, content });
+  session.event(`message ${attrs.id}: relayed to ${user.phone}:${companion.device}${sentNow ? '' : ' (queued)'}`);
+}
+
+function unixNow(): string {
+  return String(Math.floor(Date.now() / 1000));
+}

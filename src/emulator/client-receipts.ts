@@ -1,0 +1,53 @@
+/**
+ * `<receipt>` and `<ack>` from a companion. Both acknowledge what the server pushed (clearing
+ * the offline queue). A receipt for a message a simulated peer sent updates that message's
+ * status; one addressed to another account is relayed to that account's companions.
+ */
+import type { BinaryNode } from '@whiskeysockets/baileys';
+import { accountOf } from './account-of.js';
+import type { EmulatorCore } from './core.js';
+import { acknowledgeAck, acknowledgeReceipt, deliverToAll } from './delivery.js';
+import type { Session } from './session.js';
+import { child, children } from './stanza.js';
+import type { SentMessage } from './user.js';
+
+/** Receipt types that do not travel to the other party. */
+const LOCAL_RECEIPT_TYPES = new Set(['sender', 'hist_sync', 'peer_msg', 'retry', 'server-error', 'inactive-self', 'read-self']);
+
+/** Handles a client receipt: acknowledge, update status, relay, and ack it. */
+export function handleClientReceipt(core: EmulatorCore, session: Session, node: BinaryNode): void {
+  const id = node.attrs.id ?? '';
+  const ids = [id, ...children(child(node, 'list'), 'item').map((item) => item.attrs.id ?? '')];
+  const type = node.attrs.type;
+  const account = accountOf(core, session);
+  if (account) acknowledgeReceipt(account.companion, ids);
+  if (type === 'retry') session.event(`client asked for a retry of ${id} (retry receipts are not emulated)`);
+  const target = node.attrs.to ? core.world.resolve(node.attrs.to) : undefined;
+  if (target && account && target.user !== account.user) {
+    for (const messageId of ids) {
+      const sent = target.user.sent.get(messageId);
+      if (sent) sent.status = advance(sent.status, type);
+    }
+    if (target.user.companions.size > 0 && !LOCAL_RECEIPT_TYPES.has(type ?? '')) {
+      const attrs: Record<string, string> = { from: account.user.jid, id, t: String(Math.floor(Date.now() / 1000)) };
+      if (type && type !== 'inactive') attrs.type = type;
+      deliverToAll(core, target.user, { tag: 'receipt', attrs, content: node.content });
+    }
+  }
+  const ack: Record<string, string> = { class: 'receipt', id, from: node.attrs.to ?? '' };
+  if (type) ack.type = type;
+  session.send({ tag: 'ack', attrs: ack });
+}
+
+/** Handles a client ack: it acknowledges a pushed receipt, notification or (with an error) message. */
+export function handleClientAck(core: EmulatorCore, session: Session, node: BinaryNode): void {
+  const account = accountOf(core, session);
+  if (account) acknowledgeAck(account.companion, node);
+  if (node.attrs.error) session.event(`client rejected ${node.attrs.class} ${node.attrs.id} with error ${node.attrs.error}`);
+}
+
+function advance(current: SentMessage['status'], type: string | undefined): SentMessage['status'] {
+  if (type === 'read' || type === 'read-self' || type === 'played') return 'read';
+  if (current === 'read') return current;
+  return 'delivered';
+}

@@ -1,0 +1,252 @@
+/**
+ * The emulator's JSON control API over HTTP, bound to 127.0.0.1 only. Black-box tests outside
+ * this repository depend on the routes marked "contract" in docs/emulator.md; the others are
+ * extensions. Bad input gets `4xx {"error":{"code","message","field"}}`, never a crash.
+ */
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Fields, queryFields } from './control-input.js';
+import type { Emulator } from './emulator.js';
+import { EmulatorError } from './errors.js';
+import { parseFault } from './fault-input.js';
+import type { StanzaMatch, TimelineEntry } from './timeline.js';
+
+const MAX_BODY_BYTES = 1 << 20;
+const MAX_WAIT_MS = 120_000;
+
+interface Request {
+  match: RegExpMatchArray;
+  query: URLSearchParams;
+  body: unknown;
+  /** Aborted when the HTTP client goes away (ends long polls). */
+  signal: AbortSignal;
+}
+
+interface Route {
+  method: 'GET' | 'POST' | 'DELETE';
+  path: RegExp;
+  handle: (request: Request) => unknown;
+}
+
+/** The HTTP server behind `Emulator.startControlApi`. */
+export class ControlServer {
+  private readonly http: Server;
+  private readonly routes: Route[];
+  private port = 0;
+
+  constructor(private readonly emulator: Emulator) {
+    this.routes = this.buildRoutes();
+    this.http = createServer((req, res) => {
+      this.serve(req, res).catch((error: unknown) => {
+        if (!res.headersSent) send(res, 500, { error: { code: 'internal', message: String(error) } });
+      });
+    });
+  }
+
+  /** Binds 127.0.0.1:`port` (0 = ephemeral). */
+  listen(port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(port, '127.0.0.1', () => {
+        this.http.off('error', reject);
+        this.port = (this.http.address() as AddressInfo).port;
+        resolve();
+      });
+    });
+  }
+
+  /** Base URL, e.g. `http://127.0.0.1:40123`. */
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Stops the server and drops open requests (long polls included). */
+  async close(): Promise<void> {
+    this.http.closeAllConnections();
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+  }
+
+  private buildRoutes(): Route[] {
+    const emu = this.emulator;
+    return [
+      { method: 'GET', path: /^\/health$/, handle: () => ({ ok: true, url: emu.url, rootPublicKey: emu.rootPublicKey.toString('hex') }) },
+      {
+        method: 'POST',
+        path: /^\/pair$/,
+        handle: async ({ body }) => {
+          const fields = new Fields(body);
+          const phone = fields.phone('phone');
+          if (fields.has('qr') === fields.has('code')) {
+            throw new EmulatorError(400, 'bad_request', 'qr: give exactly one of "qr" or "code"', 'qr');
+          }
+          const result = fields.has('qr')
+            ? await emu.pair({ phone, qr: fields.string('qr', 4096) })
+            : await emu.pair({ phone, code: fields.string('code', 64) });
+          return result;
+        },
+      },
+      {
+        method: 'POST',
+        path: /^\/faults$/,
+        handle: ({ body }) => {
+          const { phone, fault } = parseFault(new Fields(body));
+          return emu.injectFault(phone, fault);
+        },
+      },
+      { method: 'GET', path: /^\/faults$/, handle: ({ query }) => emu.armedFaults(queryFields(query).phone('phone')) },
+      {
+        method: 'DELETE',
+        path: /^\/faults$/,
+        handle: ({ query }) => {
+          emu.clearFaults(query.has('phone') ? queryFields(query).phone('phone') : undefined);
+          return {};
+        },
+      },
+      {
+        method: 'POST',
+        path: /^\/inbound$/,
+        handle: async ({ body }) => {
+          const fields = new Fields(body);
+          const request = { from: fields.phone('from'), to: fields.phone('to'), text: fields.string('text', 65_536) };
+          const id = fields.optionalString('id', 128);
+          const result = await emu.sendInbound(id === undefined ? request : { ...request, id });
+          return result;
+        },
+      },
+      {
+        method: 'POST',
+        path: /^\/receipts$/,
+        handle: ({ body }) => {
+          const fields = new Fields(body);
+          const type = fields.has('type') ? fields.oneOf('type', ['delivery', 'read', 'played'] as const) : 'delivery';
+          emu.sendReceipt({ from: fields.phone('from'), to: fields.phone('to'), id: fields.string('id', 128), type });
+          return {};
+        },
+      },
+      { method: 'GET', path: /^\/peers\/([^/]+)\/messages$/, handle: ({ match }) => emu.peerMessages(pathPhone(match[1])) },
+      { method: 'GET', path: /^\/peers\/([^/]+)\/sent$/, handle: ({ match }) => emu.sentMessages(pathPhone(match[1])) },
+      { method: 'GET', path: /^\/accounts$/, handle: () => emu.accounts() },
+      { method: 'GET', path: /^\/accounts\/([^/]+)\/own-messages$/, handle: ({ match }) => emu.ownPhoneMessages(pathPhone(match[1])) },
+      { method: 'GET', path: /^\/accounts\/([^/]+)\/connections$/, handle: ({ match }) => emu.connections(pathPhone(match[1])) },
+      {
+        method: 'GET',
+        path: /^\/timeline$/,
+        handle: ({ query }) => {
+          const fields = queryFields(query);
+          const filter: { phone?: string; after?: number } = {};
+          if (fields.has('phone')) filter.phone = fields.phone('phone');
+          const after = fields.optionalInt('after', 0, Number.MAX_SAFE_INTEGER);
+          if (after !== undefined) filter.after = after;
+          return emu.timeline.entries(filter).map(publicEntry);
+        },
+      },
+      {
+        method: 'GET',
+        path: /^\/timeline\/wait$/,
+        handle: async ({ query, signal }) => {
+          const fields = queryFields(query);
+          const match: StanzaMatch = {};
+          if (fields.has('phone')) match.phone = fields.phone('phone');
+          if (fields.has('dir')) match.dir = fields.oneOf('dir', ['in', 'out'] as const);
+          const tag = fields.optionalString('tag', 100);
+          if (tag !== undefined) match.tag = tag;
+          const child = fields.optionalString('child', 100);
+          if (child !== undefined) match.child = child;
+          const contains = fields.optionalString('contains', 1000);
+          if (contains !== undefined) match.contains = contains;
+          const after = fields.optionalInt('after', 0, Number.MAX_SAFE_INTEGER) ?? 0;
+          const timeoutMs = fields.optionalInt('timeoutMs', 1, MAX_WAIT_MS) ?? 10_000;
+          try {
+            return publicEntry(await emu.timeline.waitFor(match, { after, timeoutMs, signal }));
+          } catch (error) {
+            throw new EmulatorError(408, 'timeout', (error as Error).message);
+          }
+        },
+      },
+      {
+        method: 'GET',
+        path: /^\/events$/,
+        handle: ({ query }) => emu.events.entries(query.has('phone') ? queryFields(query).phone('phone') : undefined),
+      },
+      {
+        method: 'POST',
+        path: /^\/idle$/,
+        handle: ({ body }) => {
+          const fields = new Fields(body);
+          const ms = fields.int('ms', 0, 24 * 3600 * 1000);
+          emu.setIdleWindow(ms, fields.has('phone') ? fields.phone('phone') : undefined);
+          return {};
+        },
+      },
+      {
+        method: 'POST',
+        path: /^\/edge-routing$/,
+        handle: ({ body }) => {
+          const fields = new Fields(body);
+          const hex = fields.string('routingInfo', 512);
+          if (!/^([0-9a-f]{2})+$/i.test(hex)) throw new EmulatorError(400, 'bad_request', 'routingInfo: must be hex bytes', 'routingInfo');
+          return { sessions: emu.sendEdgeRouting(fields.phone('phone'), Buffer.from(hex, 'hex')) };
+        },
+      },
+    ];
+  }
+
+  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://control');
+    const candidates = this.routes.filter((r) => r.path.test(url.pathname));
+    const route = candidates.find((r) => r.method === req.method);
+    if (!route) {
+      const status = candidates.length > 0 ? 405 : 404;
+      const message = status === 405 ? `${req.method} is not allowed on ${url.pathname}` : `no route ${url.pathname}`;
+      send(res, status, { error: { code: status === 405 ? 'method_not_allowed' : 'not_found', message } });
+      return;
+    }
+    const aborter = new AbortController();
+    res.on('close', () => aborter.abort());
+    try {
+      const body = req.method === 'POST' ? await readJson(req) : undefined;
+      const result = await route.handle({ match: url.pathname.match(route.path)!, query: url.searchParams, body, signal: aborter.signal });
+      send(res, 200, result ?? {});
+    } catch (error) {
+      if (error instanceof EmulatorError) {
+        send(res, error.status, { error: { code: error.code, message: error.message, ...(error.field ? { field: error.field } : {}) } });
+      } else {
+        send(res, 500, { error: { code: 'internal', message: (error as Error).message ?? String(error) } });
+      }
+    }
+  }
+}
+
+/** A timeline entry without the in-process node. */
+function publicEntry(entry: TimelineEntry): Omit<TimelineEntry, 'node'> {
+  const { node: _node, ...rest } = entry;
+  return rest;
+}
+
+function pathPhone(segment: string | undefined): string {
+  return new Fields({ phone: decodeURIComponent(segment ?? '') }).phone('phone');
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new EmulatorError(413, 'too_large', `body: larger than ${MAX_BODY_BYTES} bytes`, 'body');
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new EmulatorError(400, 'bad_json', 'body: is not valid JSON', 'body');
+  }
+}
+
+function send(res: ServerResponse, status: number, data: unknown): void {
+  if (res.writableEnded) return;
+  const text = JSON.stringify(data);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}

@@ -1,0 +1,109 @@
+/**
+ * A typed client for the control API, for tests that run the emulator in a child process and
+ * for users' own black-box tests (it needs nothing but global fetch).
+ */
+import type { EmulatorEvent } from './event-log.js';
+import type { FaultSpec } from './faults.js';
+import type { StanzaMatch, TimelineEntry } from './timeline.js';
+import type { DecryptedMessage, SentMessage } from './user.js';
+
+/** A non-2xx answer from the control API. */
+export class ControlApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(`${status} ${code}: ${message}`);
+    this.name = 'ControlApiError';
+  }
+}
+
+/** A timeline entry as the API returns it. */
+export type PublicTimelineEntry = Omit<TimelineEntry, 'node'>;
+
+/** Client for one emulator's control API. */
+export class EmulatorControlClient {
+  constructor(readonly baseUrl: string) {}
+
+  /** `POST /pair` with a QR text or a pairing code. */
+  pair(request: { phone: string; qr?: string; code?: string }): Promise<{ jid: string; lid: string; device: number }> {
+    return this.call('POST', '/pair', request);
+  }
+
+  /** `POST /faults`. */
+  injectFault(phone: string, fault: FaultSpec): Promise<{ applied: 'live' | 'armed'; sessions: number }> {
+    return this.call('POST', '/faults', { phone, ...fault });
+  }
+
+  /** `DELETE /faults` for one account or all. */
+  clearFaults(phone?: string): Promise<void> {
+    return this.call('DELETE', phone === undefined ? '/faults' : `/faults?phone=${phone}`);
+  }
+
+  /** `POST /inbound`: a peer sends a text to an account. */
+  inbound(request: { from: string; to: string; text: string; id?: string }): Promise<{ id: string; delivered: boolean }> {
+    return this.call('POST', '/inbound', request);
+  }
+
+  /** `POST /receipts`: a peer sends a receipt for a message the account sent. */
+  receipt(request: { from: string; to: string; id: string; type?: 'delivery' | 'read' | 'played' }): Promise<void> {
+    return this.call('POST', '/receipts', request);
+  }
+
+  /** `GET /peers/<phone>/messages`. */
+  peerMessages(phone: string): Promise<DecryptedMessage[]> {
+    return this.call('GET', `/peers/${phone}/messages`);
+  }
+
+  /** `GET /peers/<phone>/sent`. */
+  sentMessages(phone: string): Promise<SentMessage[]> {
+    return this.call('GET', `/peers/${phone}/sent`);
+  }
+
+  /** `GET /timeline`. */
+  timeline(phone?: string, after?: number): Promise<PublicTimelineEntry[]> {
+    const query = new URLSearchParams();
+    if (phone !== undefined) query.set('phone', phone);
+    if (after !== undefined) query.set('after', String(after));
+    return this.call('GET', `/timeline?${query}`);
+  }
+
+  /** `GET /timeline/wait`: long-polls for the first matching stanza after `after`. */
+  waitForStanza(match: Omit<StanzaMatch, 'attrs'> & { after?: number; timeoutMs?: number }): Promise<PublicTimelineEntry> {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(match)) if (value !== undefined) query.set(key, String(value));
+    return this.call('GET', `/timeline/wait?${query}`);
+  }
+
+  /** `GET /events`. */
+  events(phone?: string): Promise<EmulatorEvent[]> {
+    return this.call('GET', phone === undefined ? '/events' : `/events?phone=${phone}`);
+  }
+
+  /** `GET /accounts`. */
+  accounts(): Promise<Array<{ phone: string; lid: string; devices: Array<{ device: number; online: number; queued: number }> }>> {
+    return this.call('GET', '/accounts');
+  }
+
+  /** `POST /idle`: the idle window for one account or the default. */
+  setIdleWindow(ms: number, phone?: string): Promise<void> {
+    return this.call('POST', '/idle', phone === undefined ? { ms } : { ms, phone });
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const init: RequestInit = { method };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers = { 'content-type': 'application/json' };
+    }
+    const response = await fetch(`${this.baseUrl}${path}`, init);
+    const data = (await response.json()) as unknown;
+    if (!response.ok) {
+      const error = (data as { error?: { code?: string; message?: string; field?: string } }).error ?? {};
+      throw new ControlApiError(response.status, error.code ?? 'unknown', error.message ?? response.statusText, error.field);
+    }
+    return data as T;
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Validation of control API request bodies and query strings. Every failure is an
+ * EmulatorError with status 400 that names the offending field.
+ */
+import { EmulatorError } from './errors.js';
+import { isPhoneNumber } from './world.js';
+
+/** Throws the 400 for `field`. */
+function bad(field: string, message: string): never {
+  throw new EmulatorError(400, 'bad_request', `${field}: ${message}`, field);
+}
+
+/** A parsed JSON object whose fields are read with type checks. */
+export class Fields {
+  private readonly data: Record<string, unknown>;
+
+  constructor(
+    raw: unknown,
+    private readonly prefix = '',
+  ) {
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad(prefix || 'body', 'must be a JSON object');
+    this.data = raw as Record<string, unknown>;
+  }
+
+  private name(field: string): string {
+    return this.prefix ? `${this.prefix}.${field}` : field;
+  }
+
+  /** True if the field is present (and not null). */
+  has(field: string): boolean {
+    return this.data[field] !== undefined && this.data[field] !== null;
+  }
+
+  /** A required non-empty string. */
+  string(field: string, maxLength = 100_000): string {
+    const value = this.data[field];
+    if (typeof value !== 'string' || value.length === 0) bad(this.name(field), 'required, a non-empty string');
+    if (value.length > maxLength) bad(this.name(field), `at most ${maxLength} characters`);
+    return value;
+  }
+
+  /** An optional non-empty string. */
+  optionalString(field: string, maxLength?: number): string | undefined {
+    return this.has(field) ? this.string(field, maxLength) : undefined;
+  }
+
+  /** A required phone number (digits only). Accepts a leading '+' or a JID's user part. */
+  phone(field: string): string {
+    const value = this.data[field];
+    if (typeof value !== 'string') bad(this.name(field), 'required, a phone number string such as "15550001111"');
+    const digits = value.replace(/^\+/, '').replace(/@s\.whatsapp\.net$/, '');
+    if (!isPhoneNumber(digits)) bad(this.name(field), `"${value}" is not a phone number (5–20 digits, no leading 0)`);
+    return digits;
+  }
+
+  /** An optional integer within [min, max]. */
+  optionalInt(field: string, min: number, max: number): number | undefined {
+    if (!this.has(field)) return undefined;
+    const value = this.data[field];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      bad(this.name(field), `must be an integer from ${min} to ${max}`);
+    }
+    return value;
+  }
+
+  /** A required integer within [min, max]. */
+  int(field: string, min: number, max: number): number {
+    const value = this.optionalInt(field, min, max);
+    if (value === undefined) bad(this.name(field), `required, an integer from ${min} to ${max}`);
+    return value;
+  }
+
+  /** A required string from a fixed set. */
+  oneOf<T extends string>(field: string, allowed: readonly T[]): T {
+    const value = this.data[field];
+    if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+      bad(this.name(field), `must be one of ${allowed.map((a) => `"${a}"`).join(', ')}`);
+    }
+    return value as T;
+  }
+}
+
+/** Query parameters that hold integers; the rest stay strings. */
+const NUMERIC_QUERY_KEYS = new Set(['after', 'timeoutMs']);
+
+/** Reads query parameters with the same checks (integers for NUMERIC_QUERY_KEYS). */
+export function queryFields(params: URLSearchParams): Fields {
+  const data: Record<string, unknown> = {};
+  for (const [key, value] of params) {
+    data[key] = NUMERIC_QUERY_KEYS.has(key) && /^-?\d+$/.test(value) ? Number(value) : value;
+  }
+  return new Fields(data, '');
+}

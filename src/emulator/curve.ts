@@ -1,0 +1,74 @@
+/**
+ * Curve25519 helpers for the emulator: X25519 key agreement and XEdDSA signatures.
+ *
+ * Key generation and agreement use node:crypto; signing and strict verification use the
+ * libsignal package Baileys itself depends on. Verification here is *strict* (returns the
+ * real boolean), unlike Baileys rc14's `Curve.verify`, which accepts any 64-byte signature.
+ */
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync } from 'node:crypto';
+import { calculateSignature, verifySignature } from 'libsignal/src/curve.js';
+
+/** A Curve25519 key pair with the 32-byte public key (no 0x05 type prefix). */
+export interface KeyPair {
+  public: Buffer;
+  private: Buffer;
+}
+
+const PKCS8_X25519_PREFIX = Buffer.from([48, 46, 2, 1, 0, 48, 5, 6, 3, 43, 101, 110, 4, 34, 4, 32]);
+const SPKI_X25519_PREFIX = Buffer.from([48, 42, 48, 5, 6, 3, 43, 101, 110, 3, 33, 0]);
+const SIGNAL_KEY_TYPE = 0x05;
+
+/** Generates a fresh random key pair. */
+export function generateKeyPair(): KeyPair {
+  const { publicKey, privateKey } = generateKeyPairSync('x25519', {
+    publicKeyEncoding: { format: 'der', type: 'spki' },
+    privateKeyEncoding: { format: 'der', type: 'pkcs8' },
+  });
+  return {
+    public: Buffer.from(publicKey.subarray(SPKI_X25519_PREFIX.length)),
+    private: Buffer.from(privateKey.subarray(PKCS8_X25519_PREFIX.length)),
+  };
+}
+
+/** Derives the key pair for a given 32-byte private key (used for the deterministic PKI root). */
+export function keyPairFromPrivate(privateKey: Buffer): KeyPair {
+  if (privateKey.length !== 32) throw new Error(`private key must be 32 bytes, got ${privateKey.length}`);
+  const key = createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, privateKey]), format: 'der', type: 'pkcs8' });
+  const spki = createPublicKey(key).export({ format: 'der', type: 'spki' });
+  return { public: Buffer.from(spki.subarray(SPKI_X25519_PREFIX.length)), private: Buffer.from(privateKey) };
+}
+
+/** X25519 agreement between our private key and a peer's public key (32 or 33 bytes). */
+export function sharedKey(privateKey: Buffer, publicKey: Uint8Array): Buffer {
+  const pub = stripSignalPrefix(publicKey);
+  return diffieHellman({
+    privateKey: createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, privateKey]), format: 'der', type: 'pkcs8' }),
+    publicKey: createPublicKey({ key: Buffer.concat([SPKI_X25519_PREFIX, pub]), format: 'der', type: 'spki' }),
+  });
+}
+
+/** XEdDSA signature over `message` with a Curve25519 private key. */
+export function sign(privateKey: Buffer, message: Uint8Array): Buffer {
+  return Buffer.from(calculateSignature(privateKey, message));
+}
+
+/** Strict XEdDSA verification: false for a wrong key, message or signature; never throws. */
+export function verifyStrict(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  try {
+    return verifySignature(withSignalPrefix(publicKey), message, signature) === true;
+  } catch {
+    return false;
+  }
+}
+
+/** The 33-byte libsignal form of a public key (0x05 type prefix). */
+export function withSignalPrefix(publicKey: Uint8Array): Buffer {
+  if (publicKey.length === 33 && publicKey[0] === SIGNAL_KEY_TYPE) return Buffer.from(publicKey);
+  return Buffer.concat([Buffer.from([SIGNAL_KEY_TYPE]), publicKey]);
+}
+
+/** The 32-byte wire form of a public key (drops a 0x05 prefix if present). */
+export function stripSignalPrefix(publicKey: Uint8Array): Buffer {
+  if (publicKey.length === 33 && publicKey[0] === SIGNAL_KEY_TYPE) return Buffer.from(publicKey.subarray(1));
+  return Buffer.from(publicKey);
+}

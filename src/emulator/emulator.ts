@@ -1,0 +1,309 @@
+/**
+ * The emulator as a library: `createEmulator()` starts a WhatsApp-like server on loopback
+ * that unmodified Baileys connects to, and returns the handle tests (and the control API)
+ * drive it with: pair, inject faults, send as a peer, read what peers decrypted, read the
+ * timeline.
+ */
+import { type BinaryNode } from '@whiskeysockets/baileys';
+import { type Logger, pino } from 'pino';
+import { type DecryptedNotice, EmulatorCore, type EmulatorSettings } from './core.js';
+import { ControlServer } from './control-api.js';
+import { deliverToAll } from './delivery.js';
+import { EmulatorError } from './errors.js';
+import type { EventLog } from './event-log.js';
+import { type FaultOutcome, injectFault } from './fault-actions.js';
+import type { FaultSpec } from './faults.js';
+import { type InboundText, sendInbound } from './inbound.js';
+import { onClientPayload } from './login.js';
+import { type PairResult, scanQr } from './pairing.js';
+import { enterPairingCode } from './pairing-code.js';
+import { Session, type SessionHost } from './session.js';
+import { routeStanza } from './stanza-router.js';
+import { SERVER_JID } from './stanza.js';
+import type { Timeline } from './timeline.js';
+import type { DecryptedMessage, SentMessage } from './user.js';
+import { CHAT_PATH, ChatServer } from './ws-server.js';
+import { isPhoneNumber } from './world.js';
+
+/** Options of `createEmulator` (all optional). */
+export interface EmulatorOptions extends Partial<EmulatorSettings> {
+  /** Interface to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Port (default 0 = ephemeral). */
+  port?: number;
+  /** 32-byte seed of the PKI root (default: the shared test root, see pki.ts). */
+  rootSeed?: Buffer;
+  /** pino logger for emulator events (default: silent, or stderr at $WA_EMULATOR_LOG's level). */
+  logger?: Logger;
+  /** Maximum timeline entries kept (default 50 000). */
+  timelineLimit?: number;
+}
+
+/** One companion device of an account, as the control API lists it. */
+export interface DeviceSummary {
+  device: number;
+  jid: string;
+  platform: string;
+  pairedAt: number;
+  /** Connections currently logged in as this device. */
+  online: number;
+  /** Stanzas waiting in its offline queue. */
+  queued: number;
+  /** One-time prekeys the server still holds for it. */
+  preKeys: number;
+}
+
+/** A user with companions. */
+export interface AccountSummary {
+  phone: string;
+  lid: string;
+  devices: DeviceSummary[];
+}
+
+/** A request to pair a registering client: a QR it showed, or a pairing code it requested. */
+export type PairRequest = { phone: string; qr: string; code?: undefined } | { phone: string; code: string; qr?: undefined };
+
+const DEFAULT_SETTINGS: EmulatorSettings = { idleMs: 0, qrRefs: 6, autoReceipt: 'delivery', offlineAckWaitMs: 2_000 };
+
+/** Starts an emulator; resolves once it is listening. */
+export async function createEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  const settings: EmulatorSettings = {
+    idleMs: options.idleMs ?? DEFAULT_SETTINGS.idleMs,
+    qrRefs: options.qrRefs ?? DEFAULT_SETTINGS.qrRefs,
+    autoReceipt: options.autoReceipt ?? DEFAULT_SETTINGS.autoReceipt,
+    offlineAckWaitMs: options.offlineAckWaitMs ?? DEFAULT_SETTINGS.offlineAckWaitMs,
+  };
+  const core = new EmulatorCore(settings, options.logger ?? defaultLogger(), options.rootSeed, options.timelineLimit);
+  const emulator = new Emulator(core);
+  await emulator.listen(options.port ?? 0, options.host ?? '127.0.0.1');
+  return emulator;
+}
+
+/** A running emulator. */
+export class Emulator {
+  private readonly server: ChatServer;
+  private control: ControlServer | null = null;
+  private boundHost = '127.0.0.1';
+  private boundPort = 0;
+
+  constructor(private readonly core: EmulatorCore) {
+    const host: SessionHost = {
+      timeline: core.timeline,
+      events: core.events,
+      staticKey: core.staticKey,
+      certChain: core.certChain,
+      onClientPayload: (session, payload) => onClientPayload(core, session, payload),
+      onStanza: (session, node) => routeStanza(core, session, node),
+      onClosed: (session) => {
+        core.sessions.remove(session);
+        core.pairing.forget(session.id);
+      },
+    };
+    this.server = new ChatServer({
+      refusal: (phoneHint) => core.faults.takeUpgradeRefusal(phoneHint),
+      accept: (ws, socket, phoneHint) => {
+        const session = new Session(core.sessions.allocateId(), ws, socket, host, core.idleWindowFor(phoneHint), phoneHint);
+        core.sessions.add(session);
+        session.event(`connected from ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
+      },
+      rejected: (status, why) => core.events.add(null, null, `${why} (HTTP ${status})`),
+    });
+  }
+
+  /** @internal Binds the chat server (called by createEmulator). */
+  async listen(port: number, host: string): Promise<void> {
+    this.boundPort = await this.server.listen(port, host);
+    this.boundHost = host;
+  }
+
+  /** The WebSocket URL to give Baileys as `waWebSocketUrl`. */
+  get url(): string {
+    const host = this.boundHost.includes(':') ? `[${this.boundHost}]` : this.boundHost;
+    return `ws://${host}:${this.boundPort}${CHAT_PATH}`;
+  }
+
+  /** The port the chat server listens on. */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** The PKI root public key clients must trust (32 bytes). */
+  get rootPublicKey(): Buffer {
+    return this.core.pki.root.public;
+  }
+
+  /** The certificate chain the emulator presents in its ServerHello (encoded CertChain). */
+  get certificateChain(): Buffer {
+    return this.core.certChain;
+  }
+
+  /** The emulator's Noise static public key (what the leaf certificate certifies). */
+  get staticPublicKey(): Buffer {
+    return this.core.staticKey.public;
+  }
+
+  /** Every stanza both ways. */
+  get timeline(): Timeline {
+    return this.core.timeline;
+  }
+
+  /** Connection and account events (connects, closes, faults, pairings, unhandled iqs). */
+  get events(): EventLog {
+    return this.core.events;
+  }
+
+  /** Pairs a registering client by QR text or pairing code, as the phone `phone`. */
+  pair(request: PairRequest): Promise<PairResult> {
+    assertPhone(request.phone, 'phone');
+    if (request.qr !== undefined) return scanQr(this.core, request.qr, request.phone);
+    return enterPairingCode(this.core, request.code, request.phone);
+  }
+
+  /** Injects a fault for an account (see faults.ts for what each kind does). */
+  injectFault(phone: string, fault: FaultSpec): FaultOutcome {
+    assertPhone(phone, 'phone');
+    return injectFault(this.core, phone, fault);
+  }
+
+  /** Clears armed faults of one account, or of all. */
+  clearFaults(phone?: string): void {
+    this.core.faults.clear(phone);
+  }
+
+  /** Faults currently armed for an account. */
+  armedFaults(phone: string): FaultSpec[] {
+    return this.core.faults.describe(phone);
+  }
+
+  /** A peer sends a text to an account. */
+  sendInbound(request: InboundText): Promise<{ id: string; delivered: boolean }> {
+    assertPhone(request.from, 'from');
+    assertPhone(request.to, 'to');
+    return sendInbound(this.core, request);
+  }
+
+  /** A peer sends a receipt (e.g. `read`) for a message an account sent it. */
+  sendReceipt(request: { from: string; to: string; id: string; type?: 'read' | 'delivery' | 'played' }): void {
+    assertPhone(request.from, 'from');
+    const account = this.core.world.user(request.to);
+    if (!account || account.companions.size === 0) throw new EmulatorError(404, 'unknown_account', `to: ${request.to} has no companion`, 'to');
+    const peer = this.core.world.ensureUser(request.from);
+    const attrs: Record<string, string> = { from: peer.jid, id: request.id, t: String(Math.floor(Date.now() / 1000)) };
+    if (request.type && request.type !== 'delivery') attrs.type = request.type;
+    deliverToAll(this.core, account, { tag: 'receipt', attrs });
+  }
+
+  /** Messages a peer's phone decrypted (one entry per id; `copies` counts wire duplicates). */
+  peerMessages(phone: string): DecryptedMessage[] {
+    return [...(this.core.world.user(phone)?.received.values() ?? [])];
+  }
+
+  /** Device-sent copies an account's own phone decrypted from its companions. */
+  ownPhoneMessages(phone: string): DecryptedMessage[] {
+    return [...(this.core.world.user(phone)?.ownSent.values() ?? [])];
+  }
+
+  /** Messages the emulator sent as this peer, with their delivery status. */
+  sentMessages(phone: string): SentMessage[] {
+    return [...(this.core.world.user(phone)?.sent.values() ?? [])];
+  }
+
+  /** Resolves when `phone`'s phone has decrypted a message matching `predicate` (already, or later). */
+  waitForDecrypted(
+    phone: string,
+    predicate: (message: DecryptedMessage) => boolean = () => true,
+    options: { own?: boolean; timeoutMs?: number } = {},
+  ): Promise<DecryptedMessage> {
+    const own = options.own ?? false;
+    const existing = (own ? this.ownPhoneMessages(phone) : this.peerMessages(phone)).find(predicate);
+    if (existing) return Promise.resolve(existing);
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    return new Promise((resolve, reject) => {
+      const onNotice = (notice: DecryptedNotice): void => {
+        if (notice.phone === phone && notice.own === own && predicate(notice.message)) finish(null, notice.message);
+      };
+      const finish = (error: Error | null, message?: DecryptedMessage): void => {
+        clearTimeout(timer);
+        this.core.notices.off('decrypted', onNotice);
+        if (error) reject(error);
+        else resolve(message!);
+      };
+      const timer = setTimeout(() => finish(new Error(`${phone} decrypted no matching message within ${timeoutMs} ms`)), timeoutMs);
+      this.core.notices.on('decrypted', onNotice);
+    });
+  }
+
+  /** Sets the idle window (ms, 0 = off) for new connections of one account, or the default. */
+  setIdleWindow(ms: number, phone?: string): void {
+    if (phone === undefined) this.core.settings.idleMs = ms;
+    else this.core.idleOverrides.set(phone, ms);
+    for (const session of this.core.sessions.all()) {
+      if (phone === undefined || session.phone === phone) session.setIdleWindow(this.core.idleWindowFor(session.phone));
+    }
+  }
+
+  /** Sends `<ib><edge_routing>` to an account's live connections (they reconnect with `ED` intro). */
+  sendEdgeRouting(phone: string, routingInfo: Buffer): number {
+    const node: BinaryNode = {
+      tag: 'ib',
+      attrs: { from: SERVER_JID },
+      content: [{ tag: 'edge_routing', attrs: {}, content: [{ tag: 'routing_info', attrs: {}, content: routingInfo }] }],
+    };
+    const live = this.core.sessions.live(phone);
+    for (const session of live) session.send(node);
+    return live.length;
+  }
+
+  /** Live connections of an account: id, device, state and the routing info they presented. */
+  connections(phone: string): Array<{ id: number; device: number | null; state: string; routingInfo: string | null }> {
+    return this.core.sessions.ofAccount(phone).map((s) => ({
+      id: s.id,
+      device: s.device,
+      state: s.state,
+      routingInfo: s.routingInfo?.toString('hex') ?? null,
+    }));
+  }
+
+  /** Users with companions. */
+  accounts(): AccountSummary[] {
+    return this.core.world.accounts().map((user) => ({
+      phone: user.phone,
+      lid: user.lid,
+      devices: [...user.companions.values()].map((c) => ({
+        device: c.device,
+        jid: `${user.phone}:${c.device}@s.whatsapp.net`,
+        platform: c.platform,
+        pairedAt: c.pairedAt,
+        online: this.core.sessions.live(user.phone, c.device).length,
+        queued: c.mailbox.size,
+        preKeys: c.preKeys.size,
+      })),
+    }));
+  }
+
+  /** Starts the JSON control API on loopback (idempotent); resolves with its base URL. */
+  async startControlApi(port = 0): Promise<string> {
+    if (!this.control) {
+      this.control = new ControlServer(this);
+      await this.control.listen(port);
+    }
+    return this.control.url;
+  }
+
+  /** Stops the control API and the chat server, dropping every connection. */
+  async close(): Promise<void> {
+    await this.control?.close();
+    this.control = null;
+    await this.server.close();
+  }
+}
+
+/** Silent unless WA_EMULATOR_LOG names a level; then events go to stderr (handy when a test fails). */
+function defaultLogger(): Logger {
+  const level = process.env.WA_EMULATOR_LOG;
+  return level ? pino({ level, base: { component: 'emulator' } }, pino.destination({ fd: 2, sync: true })) : pino({ level: 'silent' });
+}
+
+function assertPhone(value: string, field: string): void {
+  if (!isPhoneNumber(value)) throw new EmulatorError(400, 'bad_phone', `${field}: must be 5–20 digits without '+'`, field);
+}

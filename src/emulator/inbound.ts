@@ -1,0 +1,70 @@
+/**
+ * A simulated peer sends a text to an account: its phone encrypts one copy per companion of
+ * the account (starting a Signal session from the companion's uploaded keys if needed) and the
+ * server delivers each, or queues it for the next login.
+ */
+import { randomBytes } from 'node:crypto';
+import { proto } from '@whiskeysockets/baileys';
+import { companionAddress } from './account-of.js';
+import type { EmulatorCore } from './core.js';
+import { deliver } from './delivery.js';
+import { EmulatorError } from './errors.js';
+
+/** A peer-to-account text. */
+export interface InboundText {
+  /** The peer's phone number (created as a peer if unknown). */
+  from: string;
+  /** The account's phone number (must have a paired companion). */
+  to: string;
+  text: string;
+  /** Message id to use (default: a fresh phone-style id); reuse one to send a wire duplicate. */
+  id?: string;
+}
+
+/** A message id in the style phones use (20 uppercase hex characters). */
+export function newMessageId(): string {
+  return `3A${randomBytes(9).toString('hex').toUpperCase()}`;
+}
+
+/** Encrypts and delivers a text from a peer; resolves with its id once handed to the server. */
+export function sendInbound(core: EmulatorCore, request: InboundText): Promise<{ id: string; delivered: boolean }> {
+  return core.inboundQueue.run(async () => {
+    const account = core.world.user(request.to);
+    if (!account || account.companions.size === 0) {
+      throw new EmulatorError(404, 'unknown_account', `to: ${request.to} has no paired companion`, 'to');
+    }
+    if (request.from === request.to) throw new EmulatorError(400, 'bad_request', 'from: must differ from to', 'from');
+    const peer = core.world.ensureUser(request.from);
+    const id = request.id ?? newMessageId();
+    const plaintext = proto.Message.encode({ conversation: request.text }).finish();
+    let delivered = false;
+    for (const companion of account.companions.values()) {
+      const { type, ciphertext } = await peer.phoneDevice.encrypt(companionAddress(account.phone, companion.device), plaintext, () =>
+        companion.bundle(),
+      );
+      const node = {
+        tag: 'message',
+        attrs: {
+          from: peer.jid,
+          id,
+          t: String(Math.floor(Date.now() / 1000)),
+          type: 'text',
+          notify: peer.name,
+          sender_lid: peer.lidJid,
+        },
+        content: [{ tag: 'enc', attrs: { v: '2', type }, content: ciphertext }],
+      };
+      delivered = deliver(core, account, companion, node) || delivered;
+    }
+    const previous = peer.sent.get(id);
+    peer.sent.set(id, {
+      id,
+      to: account.phone,
+      text: request.text,
+      at: previous?.at ?? Date.now(),
+      status: previous?.status ?? (delivered ? 'sent' : 'queued'),
+    });
+    core.events.add(account.phone, null, `peer ${peer.phone} sent ${id}${delivered ? '' : ' (queued: no active connection)'}`);
+    return { id, delivered };
+  });
+}

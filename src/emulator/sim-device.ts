@@ -1,0 +1,112 @@
+/**
+ * A simulated WhatsApp device (a peer's phone, or an account's own phone) with a real
+ * libsignal identity: it hands out prekey bundles and encrypts and decrypts 1:1 messages
+ * with the same libsignal package Baileys uses.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import { ProtocolAddress, SessionBuilder, SessionCipher } from 'libsignal';
+import { type KeyPair, generateKeyPair, sign, withSignalPrefix } from './curve.js';
+import { MemorySignalStore, type SignalKeyPair } from './signal-store.js';
+
+/** A prekey bundle in wire form (32-byte keys), as `<iq xmlns=encrypt><key>` answers carry it. */
+export interface PreKeyBundle {
+  registrationId: number;
+  identityKey: Buffer;
+  signedPreKey: { keyId: number; publicKey: Buffer; signature: Buffer };
+  preKey?: { keyId: number; publicKey: Buffer };
+}
+
+/** The Signal message types on the wire. */
+export type SignalMessageType = 'pkmsg' | 'msg';
+
+/** Appends WhatsApp's 1–16 bytes of padding (each byte holds the pad length). */
+export function padMessage(plaintext: Uint8Array): Buffer {
+  const length = (randomBytes(1)[0]! & 0x0f) + 1;
+  return Buffer.concat([plaintext, Buffer.alloc(length, length)]);
+}
+
+/** Removes that padding; throws if the pad length is impossible. */
+export function unpadMessage(padded: Uint8Array): Buffer {
+  const length = padded[padded.length - 1];
+  if (length === undefined || length === 0 || length > padded.length) throw new Error('bad message padding');
+  return Buffer.from(padded.subarray(0, padded.length - length));
+}
+
+function toSignal(pair: KeyPair): SignalKeyPair {
+  return { pubKey: withSignalPrefix(pair.public), privKey: pair.private };
+}
+
+/** Parses a libsignal address string ("name.device"). */
+function parseAddress(address: string): ProtocolAddress {
+  const dot = address.lastIndexOf('.');
+  return new ProtocolAddress(address.slice(0, dot), Number(address.slice(dot + 1)));
+}
+
+/** One simulated device: identity, signed prekey, one-time prekeys and sessions in memory. */
+export class SimDevice {
+  /** The identity key pair (its public half is the account signature key for a phone). */
+  readonly identity: KeyPair = generateKeyPair();
+  readonly registrationId: number = randomInt(1, 16380);
+  private readonly signedPreKeyId = 1;
+  private readonly signedPreKey: KeyPair = generateKeyPair();
+  private readonly signedPreKeySignature: Buffer;
+  private nextPreKeyId = 1;
+  private readonly store: MemorySignalStore;
+
+  constructor() {
+    this.signedPreKeySignature = sign(this.identity.private, withSignalPrefix(this.signedPreKey.public));
+    this.store = new MemorySignalStore(toSignal(this.identity), this.registrationId, toSignal(this.signedPreKey));
+  }
+
+  /** A bundle with a fresh one-time prekey, for a client that wants to start a session with us. */
+  bundle(): PreKeyBundle {
+    const keyId = this.nextPreKeyId++;
+    const preKey = generateKeyPair();
+    this.store.preKeys.set(keyId, toSignal(preKey));
+    return {
+      registrationId: this.registrationId,
+      identityKey: this.identity.public,
+      signedPreKey: { keyId: this.signedPreKeyId, publicKey: this.signedPreKey.public, signature: this.signedPreKeySignature },
+      preKey: { keyId, publicKey: preKey.public },
+    };
+  }
+
+  /** True if we already have a session with `address`. */
+  hasSession(address: string): boolean {
+    return this.store.hasSession(parseAddress(address).toString());
+  }
+
+  /** Decrypts a message from `address` and strips the padding. */
+  async decrypt(address: string, type: SignalMessageType, ciphertext: Uint8Array): Promise<Buffer> {
+    const cipher = new SessionCipher(this.store, parseAddress(address));
+    const padded =
+      type === 'pkmsg' ? await cipher.decryptPreKeyWhisperMessage(ciphertext) : await cipher.decryptWhisperMessage(ciphertext);
+    return unpadMessage(padded);
+  }
+
+  /**
+   * Pads and encrypts `plaintext` for `address`; when there is no session yet, `remote` supplies
+   * the recipient's bundle to start one (the result is then a pkmsg).
+   */
+  async encrypt(address: string, plaintext: Uint8Array, remote: () => PreKeyBundle): Promise<{ type: SignalMessageType; ciphertext: Buffer }> {
+    const addr = parseAddress(address);
+    if (!this.store.hasSession(addr.toString())) {
+      const bundle = remote();
+      await new SessionBuilder(this.store, addr).initOutgoing({
+        registrationId: bundle.registrationId,
+        identityKey: withSignalPrefix(bundle.identityKey),
+        signedPreKey: {
+          keyId: bundle.signedPreKey.keyId,
+          publicKey: withSignalPrefix(bundle.signedPreKey.publicKey),
+          signature: bundle.signedPreKey.signature,
+        },
+        // libsignal accepts a bundle without a one-time prekey; its typings do not say so.
+        preKey: bundle.preKey
+          ? { keyId: bundle.preKey.keyId, publicKey: withSignalPrefix(bundle.preKey.publicKey) }
+          : (undefined as unknown as { keyId: number; publicKey: Uint8Array }),
+      });
+    }
+    const { type, body } = await new SessionCipher(this.store, addr).encrypt(padMessage(plaintext));
+    return { type: type === 3 ? 'pkmsg' : 'msg', ciphertext: Buffer.from(body, 'binary') };
+  }
+}
