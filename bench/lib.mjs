@@ -1,0 +1,138 @@
+// Shared pieces of the benchmarks: the emulator in its own process, the daemon as users run it,
+// pairing through the control socket, process measurements, and result files.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ControlClient } from '../dist/control/client.js';
+import { startEmulatorChild } from '../dist/emulator/child.js';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const BIN = join(ROOT, 'bin', 'wa-supervisor.js');
+
+/** Starts the emulator in its own process. */
+export function startEmulator(args = []) {
+  return startEmulatorChild({ args });
+}
+
+/** Starts the daemon with `config` (merged over a temp stateDir and socket); resolves when ready. */
+export async function startDaemon(emulator, config = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'wab-'));
+  const socket = join(dir, 'd.sock');
+  const configFile = join(dir, 'config.json');
+  writeFileSync(configFile, JSON.stringify({ stateDir: join(dir, 'state'), socket, log: { level: 'warn' }, ...config }));
+  const child = spawn(process.execPath, ['--import', emulator.preload, BIN, 'run', '--config', configFile], {
+    env: { ...process.env, WA_EMULATOR_ROOT: emulator.rootPublicKey },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const client = new ControlClient({ socket: { path: socket, source: 'flag' }, clientName: 'bench', retryRefusedMs: 5000 });
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      await client.request('GET', '/v1/status');
+      break;
+    } catch (err) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`daemon did not start: ${err.message}\n${output}`);
+      await sleep(100);
+    }
+  }
+  const events = [];
+  const waiters = new Set();
+  const abort = new AbortController();
+  let opened;
+  const open = new Promise((r) => (opened = r));
+  client
+    .stream(
+      '/v1/events',
+      (e) => {
+        events.push(e);
+        for (const w of waiters) if (w.pred(e)) (waiters.delete(w), w.resolve(e));
+      },
+      { signal: abort.signal, onOpen: () => opened() },
+    )
+    .catch(() => {});
+  await open;
+  return {
+    child,
+    client,
+    events,
+    dir,
+    output: () => output,
+    /** Resolves with the next event matching pred. */
+    nextEvent(pred, timeoutMs = 300_000) {
+      return new Promise((resolve, reject) => {
+        const w = { pred, resolve: (e) => (clearTimeout(t), resolve(e)) };
+        const t = setTimeout(() => (waiters.delete(w), reject(new Error('timed out waiting for a daemon event'))), timeoutMs);
+        waiters.add(w);
+      });
+    },
+    async stop() {
+      abort.abort();
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Adds an account on the emulator and pairs it by QR; resolves when it is open. */
+export async function addAndPair(daemon, emulator, id, phone) {
+  await daemon.client.request('POST', '/v1/accounts', { id, wsUrl: emulator.url });
+  const opened = daemon.nextEvent((e) => e.type === 'account.state' && e.account === id && e.state === 'open', 60_000);
+  let scanned = false;
+  await daemon.client.stream(
+    `/v1/accounts/${id}/pair`,
+    (e) => {
+      if (e.type === 'qr' && !scanned) {
+        scanned = true;
+        emulator.client.pair({ phone, qr: e.qr }).catch(() => {});
+      }
+      if (e.type === 'error') throw new Error(`pairing ${id} failed: ${e.message}`);
+    },
+    { method: 'POST', body: {} },
+  );
+  await opened;
+}
+
+/** Resident set size of a process in bytes (Linux /proc, else ps). */
+export function rssBytes(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {}
+  return null;
+}
+
+/** CPU seconds (user + system) a process has used so far (Linux /proc). */
+export function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return null;
+  }
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The machine, for result files. */
+export function machine() {
+  return { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform };
+}
+
+export function percentile(values, p) {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+}
+
+/** Writes bench/results/<name>.json and prints the JSON and a readable line. */
+export function report(name, result, line) {
+  mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
+  const full = { bench: name, date: new Date().toISOString(), machine: machine(), ...result };
+  writeFileSync(join(ROOT, 'bench', 'results', `${name}.json`), `${JSON.stringify(full, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(full)}\n${line}\n`);
+}
