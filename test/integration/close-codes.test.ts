@@ -144,3 +144,19 @@ describe('close codes that stop and wait for the operator', () => {
     await world.waitState('main', 'open');
   });
 });
+
+describe('nothing reaches a contact', () => {
+  it('no message, receipt or chat presence left the account during pairing, faults and reconnects', () => {
+    const fromAccount = world.emulator.timeline.entries({ phone: PHONE }).filter((e) => e.dir === 'in');
+    const toChats = fromAccount.filter((e) => ['message', 'receipt', 'chatstate'].includes(e.node?.tag ?? ''));
+    const presence = fromAccount.filter((e) => e.node?.tag === 'presence' && e.node.attrs.to !== undefined);
+    // The filter sees decoded stanzas: the logins' iqs and the keepalive pings are there.
+    expect(fromAccount.filter((e) => e.node?.tag === 'iq' && e.node.attrs.xmlns === 'w:p').length).toBeGreaterThan(0);
+    expect(fromAccount.filter((e) => e.node?.tag === 'iq' && e.node.attrs.xmlns === 'encrypt').length).toBeGreaterThan(10);
+    expect(fromAccount.length).toBeGreaterThan(100); // the suite above did generate traffic
+    expect(toChats).toEqual([]);
+    expect(presence).toEqual([]);
+    expect(world.emulator.sentMessages(PHONE)).toEqual([]);
+  });
+});
+
