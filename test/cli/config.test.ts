@@ -3,15 +3,9 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isolatedEnv, runCli } from '../helpers/cli-process.js';
-import { makeTmpDir, writeConfig } from '../helpers/tmp.js';
+import { tmpDirs, writeConfig } from '../helpers/tmp.js';
 
-const cleanups: Array<() => void> = [];
-afterEach(() => cleanups.splice(0).forEach((c) => c()));
-function tmp(): string {
-  const t = makeTmpDir();
-  cleanups.push(t.cleanup);
-  return t.dir;
-}
+const tmp = tmpDirs(afterEach);
 
 describe('wa-supervisor config check', () => {
   it('accepts a valid file with exit 0', async () => {

@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiError, ControlClient, DaemonUnreachableError } from '../../src/control/client.js';
 import { VERSION_HEADER } from '../../src/version.js';
+import { makeStaleSocket } from '../helpers/http-unix.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const cleanups: Array<() => void | Promise<void>> = [];
@@ -54,13 +54,7 @@ describe('ControlClient', () => {
 
     // A socket file left by a killed process: refused, retried briefly, then explained.
     const stale = join(dir, 'stale.sock');
-    const holder = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(stale)}, () => console.log('up'))`], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    await new Promise((r) => holder.stdout!.once('data', r));
-    const gone = new Promise((r) => holder.once('exit', r));
-    holder.kill('SIGKILL');
-    await gone;
+    await makeStaleSocket(stale);
     const refused = new ControlClient({ socket: { path: stale, source: 'flag' }, retryRefusedMs: 200 });
     const err2 = await refused.request('GET', '/v1/status').catch((e: unknown) => e);
     expect((err2 as DaemonUnreachableError).errno).toBe('ECONNREFUSED');

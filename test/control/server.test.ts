@@ -1,6 +1,5 @@
 // The control server over a real unix socket, in-process, with the real route table.
 import { lstatSync, statSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -11,7 +10,7 @@ import { SocketInUseError } from '../../src/control/socket-file.js';
 import type { AccountSummary, DaemonInfo } from '../../src/control/wire.js';
 import { EventBus } from '../../src/events/bus.js';
 import { VERSION, VERSION_HEADER } from '../../src/version.js';
-import { httpUnix, openStream, rawUnix } from '../helpers/http-unix.js';
+import { httpUnix, makeStaleSocket, openStream, rawUnix } from '../helpers/http-unix.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const log = pino({ level: 'silent' });
@@ -103,14 +102,7 @@ describe('control socket file', () => {
 
   it('removes a stale socket file nobody listens on', async () => {
     const stale = join(dir, 'stale.sock');
-    // A listener killed with SIGKILL leaves its socket file behind, as a crashed daemon does.
-    const holder = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(stale)}, () => console.log('up'))`], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    await new Promise((r) => holder.stdout!.once('data', r));
-    const gone = new Promise((r) => holder.once('exit', r));
-    holder.kill('SIGKILL');
-    await gone;
+    await makeStaleSocket(stale);
     expect(lstatSync(stale).isSocket()).toBe(true);
     const s2 = await startServer(stale);
     expect((await httpUnix(stale, 'GET', '/v1/status')).status).toBe(200);

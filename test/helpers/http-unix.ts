@@ -82,3 +82,15 @@ export function openStream(socketPath: string, path: string): Promise<{ events: 
     req.end();
   });
 }
+
+/** Leaves a socket file nobody listens on at path, the way a daemon killed with SIGKILL does. */
+export async function makeStaleSocket(path: string): Promise<void> {
+  const { spawn } = await import('node:child_process');
+  const holder = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise((r) => holder.stdout!.once('data', r));
+  const gone = new Promise((r) => holder.once('exit', r));
+  holder.kill('SIGKILL');
+  await gone;
+}

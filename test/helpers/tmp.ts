@@ -14,3 +14,17 @@ export function writeConfig(dir: string, config: unknown, name = 'config.json'):
   writeFileSync(path, typeof config === 'string' ? config : JSON.stringify(config, null, 2));
   return path;
 }
+
+/**
+ * Registers an afterEach that removes every directory made through the returned function, for
+ * test files that make several temporary directories.
+ */
+export function tmpDirs(afterEach: (fn: () => void) => void, prefix = 'wa-'): () => string {
+  const cleanups: Array<() => void> = [];
+  afterEach(() => cleanups.splice(0).forEach((c) => c()));
+  return () => {
+    const t = makeTmpDir(prefix);
+    cleanups.push(t.cleanup);
+    return t.dir;
+  };
+}

@@ -1,24 +1,20 @@
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { closeStateDb, openStateDb, writeTx } from '../../src/store/db.js';
 import { StateDirLockedError, lockStateDir } from '../../src/store/lock.js';
 import { MIGRATIONS, migrate, type Migration } from '../../src/store/migrations.js';
-import { makeTmpDir } from '../helpers/tmp.js';
+import { tmpDirs } from '../helpers/tmp.js';
 
-const cleanups: Array<() => void> = [];
-afterEach(() => cleanups.splice(0).forEach((c) => c()));
-function tmp(): string {
-  const t = makeTmpDir();
-  cleanups.push(t.cleanup);
-  return t.dir;
-}
+const tmp = tmpDirs(afterEach);
 
 describe('openStateDb', () => {
   it('opens with WAL, synchronous=FULL, foreign keys, and fullfsync on macOS', () => {
     const dir = tmp();
     const db = openStateDb(dir, { platform: 'darwin' });
-    cleanups.unshift(() => db.close());
+    onTestFinished(() => {
+      db.close();
+    });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
     expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
@@ -30,7 +26,9 @@ describe('openStateDb', () => {
     const dir = tmp();
     closeStateDb(openStateDb(dir));
     const db = openStateDb(dir);
-    cleanups.unshift(() => db.close());
+    onTestFinished(() => {
+      db.close();
+    });
     const rows = db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all();
     expect(rows).toEqual(MIGRATIONS.map((m) => ({ version: m.version, name: m.name })));
   });
@@ -68,7 +66,9 @@ describe('openStateDb', () => {
 
   it('writeTx commits as one IMMEDIATE transaction', () => {
     const db = openStateDb(tmp());
-    cleanups.unshift(() => db.close());
+    onTestFinished(() => {
+      db.close();
+    });
     expect(() =>
       writeTx(db, () => {
         db.prepare("INSERT INTO meta (key, value) VALUES ('a', '1')").run();
