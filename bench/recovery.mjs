@@ -21,8 +21,9 @@ async function daemonRun() {
   const times = [];
   const timelines = [];
   for (let i = 0; i < trials; i++) {
-    // A random phase against the keepalive timer: faults do not wait for a convenient moment.
-    await sleep(Math.random() * 10_000);
+    // The fault hits a connection that has been working (open at least 12 s), at a random phase
+    // against the keepalive timer: faults do not wait for a convenient moment.
+    await sleep(12_000 + Math.random() * 10_000);
     const opened = daemon.nextEvent((e) => e.type === 'account.state' && e.account === 'bench' && e.state === 'open');
     const from = daemon.events.length;
     const t0 = Date.now();
@@ -66,7 +67,7 @@ async function bareRun() {
   const times = [];
   const timelines = [];
   for (let i = 0; i < bareTrials; i++) {
-    await sleep(Math.random() * 10_000);
+    await sleep(12_000 + Math.random() * 10_000);
     const from = lines.length;
     const t0 = Date.now();
     const opened = next((e) => e.type === 'open');

@@ -32,8 +32,11 @@ export interface RunnerDeps {
   random?: () => number;
 }
 
-/** A connection that stayed open this long resets the failure count; shorter ones keep backing off. */
-export const STABLE_OPEN_MS = 60_000;
+/**
+ * A connection that stayed open this long resets the failure count; one that closes sooner keeps
+ * backing off, so a server that accepts the login and drops it at once cannot make us spin.
+ */
+export const STABLE_OPEN_MS = 10_000;
 
 /** The account as status shows it. */
 export type AccountStatus = AccountSummary;
