@@ -25,8 +25,18 @@ export class AccountSupervisor {
   readonly #log: Log;
   readonly #gate: ReconnectGate;
   #config: EffectiveConfig;
+  readonly #onCreate: (id: string, runner: AccountRunner) => void;
 
-  constructor(opts: { db: StateDb; connector: WaConnector; bus: EventBus; log: Log; config: EffectiveConfig }) {
+  constructor(opts: {
+    db: StateDb;
+    connector: WaConnector;
+    bus: EventBus;
+    log: Log;
+    config: EffectiveConfig;
+    /** Called for every runner made (the send gate attaches to it). */
+    onRunnerCreated?: (id: string, runner: AccountRunner) => void;
+  }) {
+    this.#onCreate = opts.onRunnerCreated ?? (() => {});
     this.#db = opts.db;
     this.#connector = opts.connector;
     this.#bus = opts.bus;
@@ -56,6 +66,11 @@ export class AccountSupervisor {
   /** Every account's status, config accounts first. */
   list(): Array<AccountStatus & { origin: AccountOrigin }> {
     return [...this.#runners.values()].map(({ runner, origin }) => ({ ...runner.status(), origin }));
+  }
+
+  /** One runner, or undefined. */
+  find(id: string): AccountRunner | undefined {
+    return this.#runners.get(id)?.runner;
   }
 
   /** One runner, or a 404 naming the account. */
@@ -140,6 +155,7 @@ export class AccountSupervisor {
       log: this.#log,
     });
     this.#runners.set(account.id, { runner, origin });
+    this.#onCreate(account.id, runner);
     return runner;
   }
 }

@@ -1,6 +1,7 @@
 // The config file's shape, in one place. Later features add their keys here; every object is
 // strict, so a misspelt key is an error that names it instead of a setting silently ignored.
 import { z } from 'zod';
+import { normaliseRecipient } from '../outbox/recipient.js';
 
 /** Log levels pino understands. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -39,6 +40,26 @@ const reconnectShape = {
   factor: z.number().min(1, 'expected 1 or more').max(10, 'expected 10 or less').optional(),
 };
 
+/** A phone number or WhatsApp JID, checked the way the outbox normalises recipients. */
+const recipient = z.string().superRefine((v, ctx) => {
+  const r = normaliseRecipient(v);
+  if ('error' in r) ctx.addIssue({ code: 'custom', message: r.error, params: { omitValue: true } });
+});
+
+const pacingShape = {
+  /** Messages per minute per account (a token bucket refilled evenly). */
+  perMinute: z.number().min(0.1, 'expected at least 0.1').max(6000).optional(),
+  /** First messages to chats this account never wrote to before, per hour. */
+  newChatsPerHour: z.number().int().min(0).optional(),
+  /** Random extra wait before each send, up to this many ms (0 = none). */
+  jitterMs: z.number().int().min(0).optional(),
+  /** Off (false) sends as fast as the socket takes them; for tests and benchmarks. */
+  enabled: z.boolean().optional(),
+};
+
+const SEND_KINDS = ['message', 'alert', 'reaction', 'receipt', 'presence'] as const;
+const oneOrMany = <T extends z.ZodTypeAny>(t: T) => z.union([t, z.array(t).min(1, 'expected at least one entry')]);
+
 /** One supervised WhatsApp account. */
 export const AccountConfigSchema = z.strictObject({
   id: accountId,
@@ -48,6 +69,10 @@ export const AccountConfigSchema = z.strictObject({
   keepalive: z.strictObject(keepaliveShape).optional(),
   /** Per-account overrides of the top-level `reconnect`. */
   reconnect: z.strictObject(reconnectShape).optional(),
+  /** Once present, the only recipients this account may send to, from every entry point. */
+  allowTo: z.array(recipient).optional(),
+  /** Per-account overrides of the top-level `pacing`. */
+  pacing: z.strictObject(pacingShape).optional(),
 });
 
 /** The whole config file. */
@@ -81,6 +106,38 @@ export const ConfigFileSchema = z.strictObject({
     .strictObject({
       closes: z.number().int().min(2, 'expected 2 or more').optional(),
       windowMs: positiveMs('flap.windowMs').optional(),
+    })
+    .optional(),
+  /** Operator numbers or JIDs: the only recipients alerts may ever go to. */
+  operators: z.array(recipient).default([]),
+  /** Send policy: ordered rules, first match wins, then the default. */
+  policy: z
+    .strictObject({
+      default: z.enum(['allow', 'deny']).default('allow'),
+      rules: z
+        .array(
+          z.strictObject({
+            action: z.enum(['allow', 'deny', 'hold']),
+            name: z.string().min(1).optional(),
+            match: z.strictObject({
+              account: oneOrMany(accountId).optional(),
+              peer: oneOrMany(recipient).optional(),
+              chatType: z.enum(['direct', 'group']).optional(),
+              kind: oneOrMany(z.enum(SEND_KINDS)).optional(),
+            }),
+          }),
+        )
+        .default([]),
+    })
+    .default({ default: 'allow', rules: [] }),
+  pacing: z.strictObject(pacingShape).optional(),
+  /** Outbox behaviour. */
+  outbox: z
+    .strictObject({
+      /** A row not sent within this long after enqueue expires. */
+      ttlMs: positiveMs('outbox.ttlMs').optional(),
+      /** Send errors (not waiting for a socket) a row may have before it fails. */
+      maxAttempts: z.number().int().min(1).optional(),
     })
     .optional(),
   accounts: z

@@ -4,6 +4,8 @@ import { ConfigError } from '../config/errors.js';
 import type { EventBus, EventFilter } from '../events/bus.js';
 import { HttpError } from './http-error.js';
 import type { PairEvent, PairRequest } from '../accounts/runner.js';
+import type { SendGate } from '../outbox/send-gate.js';
+import { messageRoutes } from './message-routes.js';
 import type { ApiRequest, NdjsonStream, Route } from './server.js';
 import type { AccountSummary, ConfigCheckResponse, DaemonInfo, StatusResponse } from './wire.js';
 
@@ -23,6 +25,7 @@ export interface AccountsApi {
 export interface RouteDeps {
   daemonInfo: () => DaemonInfo;
   accounts: AccountsApi;
+  gate: SendGate;
   bus: Pick<EventBus, 'subscribe'>;
   /** Validates a config object with the daemon's schema; throws ConfigError when it is bad. */
   checkConfig: (raw: unknown) => void;
@@ -31,6 +34,7 @@ export interface RouteDeps {
 /** Builds the /v1 route table. */
 export function buildRoutes(deps: RouteDeps): Route[] {
   return [
+    ...messageRoutes(deps.gate, deps.bus),
     {
       method: 'GET',
       path: '/v1/status',

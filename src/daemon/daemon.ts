@@ -12,6 +12,9 @@ import { closeStateDb, openStateDb, type StateDb } from '../store/db.js';
 import { lockStateDir, type StateDirLock } from '../store/lock.js';
 import { VERSION } from '../version.js';
 import { BaileysConnector } from '../wa/baileys-connection.js';
+import { gateSettingsFromConfig } from '../config/gate-settings.js';
+import { SendGate } from '../outbox/send-gate.js';
+import { OutboxStore } from '../outbox/store.js';
 import { recordStart, recordStop } from './runs.js';
 import { ensureStateDir } from './state-dir.js';
 
@@ -38,6 +41,8 @@ export class Daemon {
   readonly #runId: number;
   /** The account runners (status and commands read from them). */
   readonly accounts: AccountSupervisor;
+  /** The send gate (outbox, policy). */
+  readonly gate: SendGate;
   #stopping: Promise<void> | undefined;
 
   private constructor(parts: {
@@ -49,6 +54,7 @@ export class Daemon {
     server: ControlServer;
     runId: number;
     accounts: AccountSupervisor;
+    gate: SendGate;
   }) {
     this.bus = parts.bus;
     this.socketPath = parts.socketPath;
@@ -58,6 +64,7 @@ export class Daemon {
     this.#server = parts.server;
     this.#runId = parts.runId;
     this.accounts = parts.accounts;
+    this.gate = parts.gate;
   }
 
   /** Takes the state directory, opens the database, and listens on the control socket. */
@@ -78,7 +85,18 @@ export class Daemon {
       const { runId, crashed } = recordStart(db, VERSION, startedAt.getTime());
       const bus = new EventBus({ onListenerError: (err, event) => log.error({ err, type: event.type }, 'event listener failed') });
       const connector = new BaileysConnector({ db, log, ...(cfg.whatsappVersion ? { version: cfg.whatsappVersion } : {}) });
-      const accounts = new AccountSupervisor({ db, connector, bus, log, config: cfg });
+      // The gate is built before the runners so that it attaches to each one as it is made.
+      let accountsRef: AccountSupervisor | undefined;
+      const gate = new SendGate({
+        store: new OutboxStore(db),
+        bus,
+        log,
+        accounts: (id) => accountsRef?.find(id),
+        phoneJidForLid: (account, jid) => connector.phoneJidForLid(account, jid),
+        settings: gateSettingsFromConfig(cfg),
+      });
+      const accounts = new AccountSupervisor({ db, connector, bus, log, config: cfg, onRunnerCreated: (id, runner) => gate.attach(id, runner) });
+      accountsRef = accounts;
       const socket = resolveSocketPath({ flag: opts.socketFlag, configSocket: cfg.socket, stateDir: cfg.stateDir, platform });
 
       const daemonInfo = (): DaemonInfo => ({
@@ -98,6 +116,7 @@ export class Daemon {
         routes: buildRoutes({
           daemonInfo,
           accounts,
+          gate,
           bus,
           checkConfig: (raw) => {
             parseConfigText(JSON.stringify(raw), loaded.file, platform);
@@ -110,7 +129,7 @@ export class Daemon {
         log.warn({ dir: socket.path, mode: prep.looseDirMode.toString(8) }, 'socket directory is open to other users; the socket itself is 0600');
       }
 
-      const daemon = new Daemon({ bus, socketPath: socket.path, log, db, lock, server, runId, accounts });
+      const daemon = new Daemon({ bus, socketPath: socket.path, log, db, lock, server, runId, accounts, gate });
       if (crashed) {
         log.warn({ previous: crashed }, 'the previous daemon run did not stop cleanly (crash, kill or power loss)');
         bus.publish({ type: 'daemon.crash_detected', previousPid: crashed.pid, previousStartedAt: new Date(crashed.startedAt).toISOString() });
@@ -120,6 +139,7 @@ export class Daemon {
         'wa-supervisor daemon ready',
       );
       bus.publish({ type: 'daemon.started', version: VERSION, pid: process.pid });
+      gate.start();
       accounts.startAll();
       return daemon;
     } catch (err) {
@@ -135,6 +155,8 @@ export class Daemon {
       this.#log.info({ reason }, 'stopping');
       this.bus.publish({ type: 'daemon.stopping', reason });
       await this.#server.close(SHUTDOWN_GRACE_MS);
+      // Rows in flight are marked for settlement at the next start before the sockets close.
+      this.gate.stop();
       await this.accounts.stopAll('daemon stopping');
       try {
         recordStop(this.#db, this.#runId);

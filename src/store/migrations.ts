@@ -76,6 +76,59 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 4,
+    name: 'outbox and audit',
+    up: (db) => {
+      // One row per outbound message, written before the caller hears "accepted". message_id is
+      // the WhatsApp id fixed at enqueue: every send of the row uses it, so a replay is never a
+      // second message. payload is JSON so kinds other than text fit without a migration.
+      db.exec(`
+        CREATE TABLE outbox (
+          id               INTEGER PRIMARY KEY,
+          account          TEXT    NOT NULL,
+          recipient        TEXT    NOT NULL,
+          chat_type        TEXT    NOT NULL,
+          kind             TEXT    NOT NULL,
+          payload          TEXT    NOT NULL,
+          message_id       TEXT    NOT NULL UNIQUE,
+          state            TEXT    NOT NULL,
+          reason           TEXT,
+          idempotency_key  TEXT,
+          request_id       TEXT,
+          client           TEXT,
+          attempts         INTEGER NOT NULL DEFAULT 0,
+          wire_sends       INTEGER NOT NULL DEFAULT 0,
+          next_attempt_at  INTEGER NOT NULL DEFAULT 0,
+          lease_until      INTEGER,
+          created_at       INTEGER NOT NULL,
+          updated_at       INTEGER NOT NULL,
+          expires_at       INTEGER,
+          sent_at          INTEGER,
+          delivered_at     INTEGER,
+          read_at          INTEGER,
+          UNIQUE (account, idempotency_key)
+        );
+        CREATE INDEX outbox_by_state ON outbox (account, state, id);
+        CREATE INDEX outbox_by_peer ON outbox (account, recipient, id);
+        CREATE TABLE audit (
+          id          INTEGER PRIMARY KEY,
+          at          INTEGER NOT NULL,
+          account     TEXT    NOT NULL,
+          recipient   TEXT    NOT NULL,
+          kind        TEXT    NOT NULL,
+          decision    TEXT    NOT NULL,
+          rule        TEXT    NOT NULL,
+          reason      TEXT    NOT NULL,
+          stage       TEXT    NOT NULL,
+          outbox_id   INTEGER,
+          client      TEXT,
+          request_id  TEXT
+        );
+        CREATE INDEX audit_by_time ON audit (at);
+      `);
+    },
+  },
 ];
 
 /** Applies the migrations not yet recorded; refuses a database newer than this code. */

@@ -77,6 +77,16 @@ export class SqliteAuthStore {
     });
   }
 
+  /** The phone number Baileys learned for a LID (its `lid-mapping` keys), or null. */
+  phoneForLid(lidUser: string): string | null {
+    const row = this.#db
+      .prepare("SELECT value FROM wa_keys WHERE account = ? AND type = 'lid-mapping' AND id = ?")
+      .get(this.account, `${lidUser}_reverse`) as { value: string } | undefined;
+    if (!row) return null;
+    const v = JSON.parse(row.value) as unknown;
+    return typeof v === 'string' && /^\d+$/.test(v) ? v : null;
+  }
+
   #load(): AuthenticationCreds | null {
     const row = this.#db.prepare('SELECT creds FROM wa_creds WHERE account = ?').get(this.account) as { creds: string } | undefined;
     return row ? (JSON.parse(row.creds, BufferJSON.reviver) as AuthenticationCreds) : null;

@@ -37,6 +37,11 @@ export class BaileysConnector implements WaConnector {
     return new SqliteAuthStore(this.#db, account).createdAt();
   }
 
+  phoneJidForLid(account: string, lidJid: string): string | null {
+    const phone = new SqliteAuthStore(this.#db, account).phoneForLid(lidJid.split('@')[0]!);
+    return phone ? `${phone}@s.whatsapp.net` : null;
+  }
+
   archiveCreds(account: string, reason: string): boolean {
     return new SqliteAuthStore(this.#db, account).archive(reason);
   }
@@ -119,6 +124,13 @@ class BaileysConnection implements WaConnection {
     sock.ws.on('unexpected-response', (_req: unknown, res: IncomingMessage) => {
       const status = res.statusCode ?? 0;
       this.terminate({ code: status, name: 'upgrade_refused', message: `server refused the websocket upgrade with HTTP ${status}` });
+    });
+    // Baileys surfaces only failed server acks; the successful `<ack class="message">` is what
+    // tells the outbox the server took the message, so it is read off the socket here.
+    sock.ws.on('CB:ack,class:message', (node: { attrs: Record<string, string> }) => {
+      if (this.#closed || !node.attrs.id) return;
+      const { id, from, error } = node.attrs;
+      this.#emit({ type: 'ack', messageId: id, chat: from ?? '', status: error ? 'error' : 'server', ...(error ? { error } : {}) });
     });
     sock.ws.on('frame', () => {
       if (!this.#closed) this.#emit({ type: 'stanza_in' });

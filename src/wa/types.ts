@@ -28,7 +28,7 @@ export type WaEvent =
   | { type: 'close'; close: CloseInfo }
   | { type: 'creds_saved' }
   | { type: 'inbound'; message: InboundMessage }
-  | { type: 'ack'; messageId: string; chat: string; status: AckStatus }
+  | { type: 'ack'; messageId: string; chat: string; status: AckStatus; error?: string }
   /** Our own message seen coming back from the server (another device, or our own send echoed). */
   | { type: 'echo'; messageId: string; chat: string }
   /** Any application stanza received (liveness). */
@@ -66,6 +66,8 @@ export interface WaConnector {
   isRegistered(account: string): boolean;
   /** When the account's current creds were first saved (epoch ms), or null. */
   authCreatedAt(account: string): number | null;
+  /** The phone-number JID behind a LID JID, when this account has learned it; else null. */
+  phoneJidForLid(account: string, lidJid: string): string | null;
   /** Archives the account's creds (logout, 401) so the next connect pairs afresh. */
   archiveCreds(account: string, reason: string): boolean;
 }

@@ -87,6 +87,8 @@ describe('wa-supervisor config show', () => {
         stateDir: join(dir, 'st'),
         socket: join(dir, 'st', 'wa-supervisor.sock'),
         log: { level: 'info' },
+        operators: [],
+        policy: { default: 'allow', rules: [] },
         accounts: [{ id: 'main', wsUrl: 'ws://127.0.0.1:9/ws/chat' }],
       },
     });

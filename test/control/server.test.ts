@@ -9,6 +9,7 @@ import { ControlServer, MAX_BODY_BYTES } from '../../src/control/server.js';
 import { SocketInUseError } from '../../src/control/socket-file.js';
 import type { AccountSummary, DaemonInfo } from '../../src/control/wire.js';
 import { EventBus } from '../../src/events/bus.js';
+import type { SendGate } from '../../src/outbox/send-gate.js';
 import { VERSION, VERSION_HEADER } from '../../src/version.js';
 import { httpUnix, makeStaleSocket, openStream, rawUnix } from '../helpers/http-unix.js';
 import { makeTmpDir } from '../helpers/tmp.js';
@@ -68,6 +69,7 @@ async function startServer(socketPath: string): Promise<ControlServer> {
     routes: buildRoutes({
       daemonInfo: () => info,
       accounts: fakeAccounts,
+      gate: {} as SendGate, // the outbox routes are tested against the daemon
       bus,
       checkConfig: (raw) => {
         if ((raw as { bad?: boolean }).bad) throw new ConfigError('/c.json', [{ path: 'bad', message: 'unknown key' }]);

@@ -75,6 +75,10 @@ export class FakeConnector implements WaConnector {
   authCreatedAt(account: string): number | null {
     return this.registered.has(account) ? 0 : null;
   }
+  readonly lidMap = new Map<string, string>();
+  phoneJidForLid(_account: string, lidJid: string): string | null {
+    return this.lidMap.get(lidJid) ?? null;
+  }
   archiveCreds(account: string, reason: string): boolean {
     this.archived.push({ account, reason });
     return this.registered.delete(account);

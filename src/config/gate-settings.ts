@@ -1,0 +1,56 @@
+// The send gate's settings from the config: the policy with every peer normalised (so the
+// allowlist compares like with like), pacing per account, TTL and retry budget.
+import type { GateSettings } from '../outbox/send-gate.js';
+import { normaliseRecipient } from '../outbox/recipient.js';
+import { DEFAULT_PACING, type PacingPolicy } from '../outbox/token-bucket.js';
+import type { Policy } from '../policy/policy.js';
+import type { EffectiveConfig } from './load.js';
+
+/** Default outbox TTL: a message not sent within a day is expired rather than sent late. */
+export const DEFAULT_TTL_MS = 24 * 3_600_000;
+/** Default send errors before a row fails. */
+export const DEFAULT_MAX_ATTEMPTS = 5;
+
+function jid(raw: string): string {
+  const r = normaliseRecipient(raw);
+  if ('error' in r) throw new Error(r.error); // the config check has already rejected these
+  return r.jid;
+}
+
+/** The policy as the gate evaluates it. */
+export function policyFromConfig(cfg: EffectiveConfig): Policy {
+  return {
+    default: cfg.policy.default,
+    rules: cfg.policy.rules.map((r) => ({
+      action: r.action,
+      ...(r.name ? { name: r.name } : {}),
+      match: {
+        ...(r.match.account !== undefined ? { account: r.match.account } : {}),
+        ...(r.match.peer !== undefined ? { peer: (Array.isArray(r.match.peer) ? r.match.peer : [r.match.peer]).map(jid) } : {}),
+        ...(r.match.chatType !== undefined ? { chatType: r.match.chatType } : {}),
+        ...(r.match.kind !== undefined ? { kind: r.match.kind } : {}),
+      },
+    })),
+    allowTo: Object.fromEntries(cfg.accounts.filter((a) => a.allowTo).map((a) => [a.id, a.allowTo!.map(jid)])),
+    operators: cfg.operators.map(jid),
+  };
+}
+
+/** Everything the gate reads from the config. */
+export function gateSettingsFromConfig(cfg: EffectiveConfig): GateSettings {
+  const pacing = (account: string): PacingPolicy => {
+    const own = cfg.accounts.find((a) => a.id === account)?.pacing;
+    return { ...DEFAULT_PACING, ...strip(cfg.pacing), ...strip(own) };
+  };
+  return {
+    policy: policyFromConfig(cfg),
+    pacing,
+    ttlMs: cfg.outbox?.ttlMs ?? DEFAULT_TTL_MS,
+    maxAttempts: cfg.outbox?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+    retry: { initialMs: 2000, maxMs: 60_000 },
+  };
+}
+
+function strip<T extends object>(o: T | undefined): Partial<T> {
+  return o ? (Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>) : {};
+}

@@ -1,0 +1,162 @@
+// Routes of the outbox: send, list, show, operator commands, prune, and the audit log.
+import type { EventBus, BusEvent } from '../events/bus.js';
+import type { SendGate } from '../outbox/send-gate.js';
+import { FINAL_STATES, rowToJson, type OutboxRow, type OutboxState } from '../outbox/store.js';
+import { HttpError } from './http-error.js';
+import type { ApiRequest, Route } from './server.js';
+
+const STATES: readonly OutboxState[] = ['queued', 'sending', 'unknown', 'sent', 'delivered', 'read', 'held', 'denied', 'failed', 'expired', 'cancelled'];
+const WAIT_TARGETS = ['sent', 'delivered', 'read'] as const;
+type WaitTarget = (typeof WAIT_TARGETS)[number];
+const PROGRESS: Record<string, number> = { sent: 1, delivered: 2, read: 3 };
+
+/** Parses durations like "90s", "15m", "12h", "7d" or plain milliseconds. */
+export function parseDuration(v: string): number | null {
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(v.trim());
+  if (!m) return null;
+  const n = Number(m[1]);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms'];
+  return n * unit;
+}
+
+/** The outbox routes. */
+export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>): Route[] {
+  const id = (req: ApiRequest) => {
+    const n = Number(req.params.id);
+    if (!Number.isInteger(n) || n <= 0) throw new HttpError(400, 'bad_request', `id: expected a message id (a positive integer), got ${JSON.stringify(req.params.id)}`);
+    return n;
+  };
+  const who = (req: ApiRequest) => ({ client: req.clientName, requestId: req.requestId });
+  return [
+    {
+      method: 'POST',
+      path: '/v1/messages',
+      handler: async (req) => {
+        const body = await req.json();
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'bad_request', 'request body must be a JSON object');
+        const b = body as Record<string, unknown>;
+        for (const k of Object.keys(b)) {
+          if (!['account', 'to', 'text', 'idempotencyKey', 'kind'].includes(k)) throw new HttpError(400, 'bad_request', `${k}: unknown field (expected account, to, text, idempotencyKey)`);
+        }
+        for (const k of ['account', 'to', 'text'] as const) {
+          if (b[k] === undefined || b[k] === null) throw new HttpError(400, 'bad_request', `${k}: required`);
+          if (typeof b[k] !== 'string') throw new HttpError(400, 'bad_request', `${k}: expected a string, got ${typeof b[k]}`);
+        }
+        if (b.kind !== undefined && b.kind !== 'message') throw new HttpError(400, 'bad_request', 'kind: only "message" can be sent through the API');
+        if (b.idempotencyKey !== undefined && typeof b.idempotencyKey !== 'string') throw new HttpError(400, 'bad_request', 'idempotencyKey: expected a string');
+        const wait = req.url.searchParams.get('wait');
+        if (wait !== null && !(WAIT_TARGETS as readonly string[]).includes(wait)) {
+          throw new HttpError(400, 'bad_request', `wait: expected one of ${WAIT_TARGETS.join(', ')}, got ${JSON.stringify(wait)}`);
+        }
+        // Subscribe before enqueueing, so no event of this request can be missed.
+        const events: BusEvent[] = [];
+        let onEvent: ((e: BusEvent) => void) | null = null;
+        const unsubscribe = wait
+          ? bus.subscribe({ requestId: req.requestId, types: ['message.*'] }, (e) => (onEvent ? onEvent(e) : events.push(e)))
+          : () => {};
+        let result;
+        try {
+          result = gate.enqueue({
+            account: b.account as string,
+            to: b.to as string,
+            text: b.text as string,
+            idempotencyKey: b.idempotencyKey as string | undefined,
+            requestId: req.requestId,
+            client: req.clientName,
+          });
+        } catch (err) {
+          unsubscribe();
+          throw err;
+        }
+        const accepted = acceptedBody(result.row);
+        if (!wait) return { status: result.created ? 202 : 200, body: accepted };
+        streamUntil(req, accepted, events, (fn) => (onEvent = fn), unsubscribe, wait as WaitTarget, result.row);
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/messages',
+      handler: (req) => {
+        const q = req.url.searchParams;
+        for (const k of q.keys()) if (!['account', 'state', 'limit', 'before'].includes(k)) throw new HttpError(400, 'bad_request', `unknown query parameter "${k}" (use account, state, limit, before)`);
+        const state = q.get('state');
+        if (state !== null && !(STATES as readonly string[]).includes(state)) throw new HttpError(400, 'bad_request', `state: expected one of ${STATES.join(', ')}`);
+        const limit = q.get('limit') === null ? 100 : Number(q.get('limit'));
+        if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new HttpError(400, 'bad_request', 'limit: expected 1-10000');
+        const rows = gate.store.list({
+          ...(q.get('account') ? { account: q.get('account')! } : {}),
+          ...(state ? { state: state as OutboxState } : {}),
+          limit,
+          ...(q.get('before') ? { beforeId: Number(q.get('before')) } : {}),
+        });
+        return { body: { messages: rows.map(rowToJson) } };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/messages/:id',
+      handler: (req) => {
+        const row = gate.store.get(id(req));
+        if (!row) throw new HttpError(404, 'not_found', `no message ${req.params.id}`);
+        return { body: rowToJson(row) };
+      },
+    },
+    { method: 'POST', path: '/v1/messages/:id/cancel', handler: (req) => ({ body: rowToJson(gate.cancel(id(req))) }) },
+    { method: 'POST', path: '/v1/messages/:id/retry', handler: (req) => ({ body: rowToJson(gate.retry(id(req))) }) },
+    { method: 'POST', path: '/v1/messages/:id/approve', handler: (req) => ({ body: rowToJson(gate.approve(id(req), who(req))) }) },
+    { method: 'POST', path: '/v1/messages/:id/reject', handler: (req) => ({ body: rowToJson(gate.reject(id(req), who(req))) }) },
+    {
+      method: 'POST',
+      path: '/v1/messages/prune',
+      handler: async (req) => {
+        const body = ((await req.json()) ?? {}) as { olderThan?: unknown };
+        const ms = typeof body.olderThan === 'string' ? parseDuration(body.olderThan) : typeof body.olderThan === 'number' ? body.olderThan : null;
+        if (ms === null) throw new HttpError(400, 'bad_request', 'olderThan: expected a duration such as "7d", "12h" or milliseconds');
+        return { body: { deleted: gate.store.prune(Date.now() - ms, FINAL_STATES), olderThanMs: ms } };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/audit',
+      handler: (req) => {
+        const q = req.url.searchParams;
+        const limit = q.get('limit') === null ? 100 : Number(q.get('limit'));
+        if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new HttpError(400, 'bad_request', 'limit: expected 1-10000');
+        const entries = gate.store.audit({ ...(q.get('account') ? { account: q.get('account')! } : {}), limit });
+        return { body: { audit: entries.map((e) => ({ ...e, at: new Date(e.at).toISOString() })) } };
+      },
+    },
+  ];
+}
+
+function acceptedBody(row: OutboxRow): Record<string, unknown> {
+  return { id: row.id, messageId: row.messageId, state: row.state, ...(row.reason ? { reason: row.reason } : {}) };
+}
+
+/** Streams this request's message events until the row reaches `target` or a state it cannot leave on its own. */
+function streamUntil(
+  req: ApiRequest,
+  accepted: Record<string, unknown>,
+  early: BusEvent[],
+  setListener: (fn: (e: BusEvent) => void) => void,
+  unsubscribe: () => void,
+  target: WaitTarget,
+  row: OutboxRow,
+): void {
+  const stream = req.openStream();
+  stream.onClose(unsubscribe);
+  stream.write({ type: 'accepted', ...accepted });
+  const done = (state: string) =>
+    (PROGRESS[state] ?? 0) >= PROGRESS[target]! || ['held', 'denied', 'failed', 'expired', 'cancelled'].includes(state);
+  const onEvent = (e: BusEvent) => {
+    if (stream.closed || e.id !== row.id) return;
+    stream.write(e);
+    if (done(String(e.state))) stream.end();
+  };
+  setListener(onEvent);
+  if (done(row.state)) {
+    stream.end();
+    return;
+  }
+  for (const e of early) onEvent(e);
+}

@@ -1,0 +1,487 @@
+// The send gate: the one place outbound messages enter (enqueue, from every entry point) and the
+// one place that calls the WhatsApp connection's send. Policy is checked at both ends: when the
+// row is stored, and again just before it goes out (the config may have changed meanwhile).
+import { HttpError } from '../control/http-error.js';
+import type { EventBus } from '../events/bus.js';
+import type { Log } from '../log.js';
+import { decide, type Policy, type PolicyDecision, type SendKind } from '../policy/policy.js';
+import type { WaConnection, WaEvent } from '../wa/types.js';
+import { newMessageId } from './message-id.js';
+import { normaliseRecipient } from './recipient.js';
+import { OutboxStore, rowToJson, type OutboxRow, type OutboxState } from './store.js';
+import { DEFAULT_PACING, TokenBucket, type PacingPolicy } from './token-bucket.js';
+
+/** Longest text accepted, in characters (WhatsApp's own limit is about 65,536). */
+export const MAX_TEXT_CHARS = 65_536;
+/** A claimed row's lease; also how long a sent row may wait for the server's ack before it is `unknown`. */
+export const LEASE_MS = 15_000;
+/** How often leases, TTLs and due rows are checked even when nothing happens. */
+export const SWEEP_INTERVAL_MS = 2000;
+
+/** What the gate needs to know about an account. */
+export interface GateAccount {
+  /** The open connection, or null. */
+  readonly connection: WaConnection | null;
+  onConnectionEvent(listener: (e: WaEvent) => void): () => void;
+}
+
+/** Settings the gate reads for each account (from the config, reloadable). */
+export interface GateSettings {
+  policy: Policy;
+  pacing: (account: string) => PacingPolicy;
+  ttlMs: number;
+  maxAttempts: number;
+  /** Backoff ceiling for send errors: min(maxMs, initialMs × 2^(n−1)). */
+  retry: { initialMs: number; maxMs: number };
+}
+
+/** A request to send, from any entry point. */
+export interface EnqueueInput {
+  account: string;
+  to: string;
+  text: string;
+  kind?: SendKind;
+  idempotencyKey?: string | undefined;
+  requestId?: string | undefined;
+  client?: string | undefined;
+}
+
+/** The outcome of an enqueue: the stored row (new, or the one the idempotency key already named). */
+export interface EnqueueResult {
+  row: OutboxRow;
+  created: boolean;
+}
+
+/** The gate. Create one per daemon; attach every account runner. */
+export class SendGate {
+  readonly store: OutboxStore;
+  readonly #bus: Pick<EventBus, 'publish' | 'subscribe'>;
+  readonly #log: Log;
+  readonly #accounts: (id: string) => GateAccount | undefined;
+  readonly #lid: (account: string, jid: string) => string | null;
+  #settings: GateSettings;
+  readonly #drains = new Map<string, AccountDrain>();
+  #sweep: NodeJS.Timeout | null = null;
+  readonly #unsubscribe: Array<() => void> = [];
+
+  constructor(opts: {
+    store: OutboxStore;
+    bus: Pick<EventBus, 'publish' | 'subscribe'>;
+    log: Log;
+    accounts: (id: string) => GateAccount | undefined;
+    phoneJidForLid: (account: string, jid: string) => string | null;
+    settings: GateSettings;
+  }) {
+    this.store = opts.store;
+    this.#bus = opts.bus;
+    this.#log = opts.log;
+    this.#accounts = opts.accounts;
+    this.#lid = opts.phoneJidForLid;
+    this.#settings = opts.settings;
+  }
+
+  /** Settles what a previous run left in flight and starts the periodic sweep. */
+  start(): void {
+    for (const r of this.store.releaseSending(null, Date.now())) this.#published(r, 'left in flight by the previous run');
+    this.#unsubscribe.push(
+      this.#bus.subscribe({ types: ['account.state'] }, (e) => {
+        if (!e.account) return;
+        if (e.state === 'open') this.#drain(e.account).kick();
+        else if (e.previous === 'open') this.#drain(e.account).disconnected();
+      }),
+    );
+    this.#sweep = setInterval(() => this.#sweepOnce(), SWEEP_INTERVAL_MS);
+    this.#sweep.unref();
+  }
+
+  /** Stops sending; rows in flight are left for settlement at the next start. */
+  stop(): void {
+    if (this.#sweep) clearInterval(this.#sweep);
+    for (const u of this.#unsubscribe.splice(0)) u();
+    for (const d of this.#drains.values()) d.disconnected();
+    for (const r of this.store.releaseSending(null, Date.now())) this.#published(r, 'daemon stopping');
+  }
+
+  /** Applies a new config (policy, pacing, TTL): rows already queued meet the new policy at send time. */
+  updateSettings(settings: GateSettings): void {
+    this.#settings = settings;
+    for (const d of this.#drains.values()) d.updatePacing(settings.pacing(d.account));
+  }
+
+  /** Starts listening to an account's connection events (acks and receipts settle rows). */
+  attach(accountId: string, account: GateAccount): void {
+    account.onConnectionEvent((e) => {
+      if (e.type === 'ack') this.#onAck(accountId, e);
+    });
+  }
+
+  /**
+   * The single entry for outbound messages. Validates (nothing is stored on bad input), decides
+   * the policy, stores the row with its WhatsApp id and audit entry in one transaction, and only
+   * then returns. A denied message is stored as `denied` and the caller is told why.
+   */
+  enqueue(input: EnqueueInput): EnqueueResult {
+    const kind = input.kind ?? 'message';
+    if (!this.#accounts(input.account)) throw new HttpError(404, 'not_found', `account: no account "${input.account}"`);
+    const recipient = normaliseRecipient(input.to ?? '');
+    if ('error' in recipient) throw new HttpError(400, 'bad_request', `to: ${recipient.error}`);
+    if (typeof input.text !== 'string' || input.text.trim() === '') throw new HttpError(400, 'bad_request', 'text: must not be empty');
+    if (input.text.length > MAX_TEXT_CHARS) throw new HttpError(400, 'bad_request', `text: longer than ${MAX_TEXT_CHARS} characters (${input.text.length})`);
+    if (input.idempotencyKey !== undefined && !/^[\x21-\x7e]{1,200}$/.test(input.idempotencyKey)) {
+      throw new HttpError(400, 'bad_request', 'idempotencyKey: expected 1-200 printable characters without spaces');
+    }
+    const decision = this.#decide(input.account, recipient.jid, recipient.chatType, kind);
+    const state = decision.action === 'allow' ? 'queued' : decision.action === 'hold' ? 'held' : 'denied';
+    const now = Date.now();
+    const result = this.store.insert(
+      {
+        account: input.account,
+        to: recipient.jid,
+        chatType: recipient.chatType,
+        kind,
+        text: input.text,
+        messageId: newMessageId(),
+        state,
+        reason: decision.action === 'allow' ? null : decision.reason,
+        idempotencyKey: input.idempotencyKey ?? null,
+        requestId: input.requestId ?? null,
+        client: input.client ?? null,
+        expiresAt: now + this.#settings.ttlMs,
+      },
+      {
+        at: now,
+        account: input.account,
+        recipient: recipient.jid,
+        kind,
+        decision: decision.action,
+        rule: decision.rule,
+        reason: decision.reason,
+        stage: 'enqueue',
+        client: input.client ?? null,
+        requestId: input.requestId ?? null,
+      },
+      now,
+    );
+    if (result.created) {
+      this.#published(result.row);
+      if (state === 'queued') this.#drain(input.account).kick();
+    }
+    return result;
+  }
+
+  /** Operator: a held row goes out (after the policy check at send time). */
+  approve(id: number, who: { client?: string | undefined; requestId?: string | undefined }): OutboxRow {
+    return this.#operator(id, ['held'], 'queued', 'approve', who, 'approved by operator');
+  }
+
+  /** Operator: a held row is refused for good. */
+  reject(id: number, who: { client?: string | undefined; requestId?: string | undefined }): OutboxRow {
+    return this.#operator(id, ['held'], 'denied', 'reject', who, 'rejected by operator');
+  }
+
+  /** Operator: a row not yet on the wire is withdrawn. */
+  cancel(id: number): OutboxRow {
+    const row = this.#mustGet(id);
+    const moved = this.store.transition(id, ['queued', 'held'], 'cancelled', { reason: 'cancelled by operator' });
+    if (!moved) throw new HttpError(409, 'conflict', `message ${id} is ${row.state}; only queued or held messages can be cancelled`);
+    this.#published(moved);
+    return moved;
+  }
+
+  /** Operator: a failed, expired or cancelled row is queued again, with the same WhatsApp id and a fresh budget. */
+  retry(id: number): OutboxRow {
+    const row = this.#mustGet(id);
+    const moved = this.store.transition(id, ['failed', 'expired', 'cancelled'], 'queued', {
+      reason: null,
+      attempts: 0,
+      nextAttemptAt: 0,
+      expiresAt: Date.now() + this.#settings.ttlMs,
+    });
+    if (!moved) throw new HttpError(409, 'conflict', `message ${id} is ${row.state}; only failed, expired or cancelled messages can be retried`);
+    this.#published(moved);
+    this.#drain(moved.account).kick();
+    return moved;
+  }
+
+  /** The send itself: the only call into a WhatsApp connection's send in the whole daemon. */
+  async sendOnWire(conn: WaConnection, row: OutboxRow): Promise<void> {
+    this.store.noteWireSend(row.id);
+    await conn.sendText(row.to, row.text, row.messageId);
+  }
+
+  /** Policy for a row about to go out; stores and publishes the refusal when it is not allowed. */
+  checkAtSend(row: OutboxRow): boolean {
+    const d = this.#decide(row.account, row.to, row.chatType, row.kind);
+    if (d.action === 'allow') return true;
+    const to: OutboxState = d.action === 'hold' ? 'held' : 'denied';
+    const moved = this.store.transitionWithAudit(row.id, ['sending'], to, { reason: d.reason, leaseUntil: null }, {
+      at: Date.now(),
+      account: row.account,
+      recipient: row.to,
+      kind: row.kind,
+      decision: d.action,
+      rule: d.rule,
+      reason: d.reason,
+      stage: 'send',
+      client: row.client,
+      requestId: row.requestId,
+    });
+    if (moved) this.#published(moved);
+    return false;
+  }
+
+  /** Publishes a row's new state on the event bus, with the request that enqueued it. */
+  published(row: OutboxRow, note?: string): void {
+    this.#published(row, note);
+  }
+
+  /** Send-error backoff for the n-th error. */
+  retryDelay(attempts: number): number {
+    const { initialMs, maxMs } = this.#settings.retry;
+    return Math.floor(Math.random() * Math.min(maxMs, initialMs * 2 ** Math.max(0, attempts - 1)));
+  }
+
+  /** Send errors a row may have before it fails. */
+  get maxAttempts(): number {
+    return this.#settings.maxAttempts;
+  }
+
+  #decide(account: string, peer: string, chatType: 'direct' | 'group', kind: SendKind): PolicyDecision {
+    const peerPhoneJid = peer.endsWith('@lid') ? this.#lid(account, peer) : null;
+    return decide(this.#settings.policy, { account, peer, peerPhoneJid, chatType, kind });
+  }
+
+  #operator(id: number, from: OutboxState[], to: OutboxState, decision: 'approve' | 'reject', who: { client?: string | undefined; requestId?: string | undefined }, reason: string): OutboxRow {
+    const row = this.#mustGet(id);
+    const moved = this.store.transitionWithAudit(id, from, to, { reason: to === 'queued' ? null : reason }, {
+      at: Date.now(),
+      account: row.account,
+      recipient: row.to,
+      kind: row.kind,
+      decision,
+      rule: 'operator',
+      reason,
+      stage: 'operator',
+      client: who.client ?? null,
+      requestId: who.requestId ?? null,
+    });
+    if (!moved) throw new HttpError(409, 'conflict', `message ${id} is ${row.state}, not held`);
+    this.#published(moved);
+    if (to === 'queued') this.#drain(moved.account).kick();
+    return moved;
+  }
+
+  #mustGet(id: number): OutboxRow {
+    const row = this.store.get(id);
+    if (!row) throw new HttpError(404, 'not_found', `no message ${id}`);
+    return row;
+  }
+
+  #onAck(account: string, e: Extract<WaEvent, { type: 'ack' }>): void {
+    const row = this.store.getByMessageId(e.messageId);
+    if (!row || row.account !== account) return;
+    const now = Date.now();
+    let moved: OutboxRow | null = null;
+    switch (e.status) {
+      case 'server':
+        moved = this.store.transition(row.id, ['sending', 'unknown'], 'sent', { sentAt: now, leaseUntil: null }, now);
+        break;
+      case 'delivered':
+        moved = this.store.transition(row.id, ['sending', 'unknown', 'sent'], 'delivered', { deliveredAt: now, sentAt: row.sentAt ?? now, leaseUntil: null }, now);
+        break;
+      case 'read':
+      case 'played':
+        moved = this.store.transition(row.id, ['sending', 'unknown', 'sent', 'delivered'], 'read', { readAt: now, sentAt: row.sentAt ?? now, leaseUntil: null }, now);
+        break;
+      case 'error':
+        moved = this.store.transition(row.id, ['sending', 'unknown'], 'failed', { reason: `server refused the message (error ${e.error ?? '?'})`, leaseUntil: null }, now);
+        break;
+    }
+    if (moved) {
+      this.#published(moved);
+      this.#drain(account).kick(); // the next message to this peer may go now
+    }
+  }
+
+  #sweepOnce(): void {
+    const now = Date.now();
+    try {
+      for (const r of this.store.expireDue(now)) this.#published(r);
+      for (const r of this.store.releaseSending(null, now, true)) {
+        this.#published(r, 'no server ack within the lease');
+      }
+      for (const d of this.#drains.values()) d.kick();
+    } catch (err) {
+      this.#log.error({ err }, 'outbox sweep failed');
+    }
+  }
+
+  #drain(account: string): AccountDrain {
+    let d = this.#drains.get(account);
+    if (!d) {
+      d = new AccountDrain(account, this, () => this.#accounts(account)?.connection ?? null, this.#settings.pacing(account), this.#log);
+      this.#drains.set(account, d);
+    }
+    return d;
+  }
+
+  #published(row: OutboxRow, note?: string): void {
+    this.#bus.publish({
+      type: `message.${row.state}`,
+      account: row.account,
+      ...(row.requestId ? { requestId: row.requestId } : {}),
+      id: row.id,
+      messageId: row.messageId,
+      to: row.to,
+      state: row.state,
+      ...(row.reason ? { reason: row.reason } : {}),
+      ...(note ? { note } : {}),
+      wireSends: row.wireSends,
+    });
+  }
+
+  /** A row as JSON for the API. */
+  static toJson(row: OutboxRow): Record<string, unknown> {
+    return rowToJson(row);
+  }
+}
+
+/** Drains one account's rows while its connection is open: one loop at a time, in claim order. */
+class AccountDrain {
+  readonly account: string;
+  readonly #gate: SendGate;
+  readonly #connection: () => WaConnection | null;
+  readonly #bucket: TokenBucket;
+  readonly #log: Log;
+  #running = false;
+  #again = false;
+  #wake: NodeJS.Timeout | null = null;
+  #abort = new AbortController();
+
+  constructor(account: string, gate: SendGate, connection: () => WaConnection | null, pacing: PacingPolicy, log: Log) {
+    this.account = account;
+    this.#gate = gate;
+    this.#connection = connection;
+    this.#bucket = new TokenBucket(pacing ?? DEFAULT_PACING, Date.now());
+    this.#log = log;
+  }
+
+  updatePacing(p: PacingPolicy): void {
+    this.#bucket.setPolicy(p);
+  }
+
+  /** Asks for a drain pass (coalesced when one is running). */
+  kick(): void {
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = true;
+    void this.#run()
+      .catch((err: unknown) => this.#log.error({ err, account: this.account }, 'outbox drain failed'))
+      .finally(() => {
+        this.#running = false;
+        if (this.#again) {
+          this.#again = false;
+          this.kick();
+        }
+      });
+  }
+
+  /** The socket went away: stop waiting, put claimed rows back (unknown if they reached the wire). */
+  disconnected(): void {
+    this.#abort.abort();
+    this.#abort = new AbortController();
+    if (this.#wake) clearTimeout(this.#wake);
+    for (const r of this.#gate.store.releaseSending(this.account, Date.now())) this.#gate.published(r, 'connection closed');
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#abort.signal;
+    for (;;) {
+      const conn = this.#connection();
+      if (!conn || signal.aborted) return;
+      const now = Date.now();
+      const wait = this.#bucket.waitMs(now);
+      if (wait > 0) return this.#wakeIn(wait);
+      const row = this.#gate.store.claimNext(this.account, now, LEASE_MS);
+      if (!row) {
+        const due = this.#gate.store.nextDueAt(this.account);
+        if (due !== null && due > now) this.#wakeIn(due - now);
+        return;
+      }
+      if (row.expiresAt !== null && row.expiresAt <= now && row.wireSends === 0) {
+        const expired = this.#gate.store.transition(row.id, ['sending'], 'expired', { reason: 'not sent before its TTL', leaseUntil: null });
+        if (expired) this.#gate.published(expired);
+        continue;
+      }
+      if (!this.#gate.checkAtSend(row)) continue;
+      const newChat = row.wireSends === 0 && !this.#gate.store.hasWrittenTo(this.account, row.to);
+      const chatWait = newChat ? this.#bucket.newChatWaitMs(now) : 0;
+      if (chatWait > 0) {
+        // Only this row waits for room under the new-chat cap; rows to known chats go on.
+        const back = this.#gate.store.transition(row.id, ['sending'], 'queued', { nextAttemptAt: now + chatWait, leaseUntil: null });
+        if (back) this.#gate.published(back, 'waiting for room under pacing.newChatsPerHour');
+        continue;
+      }
+      this.#bucket.take(now, newChat);
+      const jitter = this.#bucket.jitter();
+      if (jitter > 0) {
+        await new Promise((r) => setTimeout(r, jitter));
+        if (this.#connection() !== conn) {
+          this.disconnected();
+          return;
+        }
+      }
+      await this.#sendOne(conn, row);
+    }
+  }
+
+  async #sendOne(conn: WaConnection, row: OutboxRow): Promise<void> {
+    this.#gate.published(row);
+    try {
+      await this.#gate.sendOnWire(conn, row);
+      // On the wire: it stays `sending` until the server's ack (or `unknown` when the lease runs out).
+      this.#gate.store.transition(row.id, ['sending'], 'sending', { leaseUntil: Date.now() + LEASE_MS });
+    } catch (err) {
+      const now = Date.now();
+      if (this.#connection() !== conn) {
+        // The socket went away mid-send: not the message's fault, so no attempt is spent.
+        const moved = this.#gate.store.transition(row.id, ['sending'], 'unknown', { leaseUntil: null }, now);
+        if (moved) this.#gate.published(moved, 'connection closed during the send');
+        return;
+      }
+      const attempts = row.attempts + 1;
+      const permanent = isPermanent(err);
+      if (permanent || attempts >= this.#gate.maxAttempts) {
+        const failed = this.#gate.store.transition(row.id, ['sending'], 'failed', {
+          attempts,
+          leaseUntil: null,
+          reason: `${permanent ? 'permanent error' : `gave up after ${attempts} attempts`}: ${(err as Error).message}`,
+        }, now);
+        if (failed) this.#gate.published(failed);
+        return;
+      }
+      const back = this.#gate.store.transition(row.id, ['sending'], 'unknown', {
+        attempts,
+        leaseUntil: null,
+        nextAttemptAt: now + this.#gate.retryDelay(attempts),
+        reason: `send error: ${(err as Error).message}`,
+      }, now);
+      if (back) this.#gate.published(back);
+    }
+  }
+
+  #wakeIn(ms: number): void {
+    if (this.#wake) clearTimeout(this.#wake);
+    this.#wake = setTimeout(() => this.kick(), Math.max(1, ms));
+    this.#wake.unref();
+  }
+}
+
+/** Errors that a retry cannot fix: the request itself was refused (4xx other than timeouts). */
+function isPermanent(err: unknown): boolean {
+  const status = (err as { output?: { statusCode?: number } }).output?.statusCode;
+  if (status === undefined) return false;
+  return status >= 400 && status < 500 && ![408, 428, 429, 440].includes(status);
+}

@@ -1,0 +1,358 @@
+// The outbox table: every outbound message as a row, written before anyone is told it was
+// accepted. State changes are guarded updates ("only from these states"), so two paths racing on
+// one row (an ack and a lease expiry, say) cannot both win. See docs/outbox.md for the states.
+import type { StateDb } from '../store/db.js';
+import { writeTx } from '../store/db.js';
+import type { SendKind } from '../policy/policy.js';
+
+/** Row states. */
+export type OutboxState =
+  | 'queued'
+  | 'sending'
+  | 'unknown'
+  | 'sent'
+  | 'delivered'
+  | 'read'
+  | 'held'
+  | 'denied'
+  | 'failed'
+  | 'expired'
+  | 'cancelled';
+
+/** States a row never leaves by itself. */
+export const FINAL_STATES: readonly OutboxState[] = ['sent', 'delivered', 'read', 'denied', 'failed', 'expired', 'cancelled'];
+/** States in which a row still holds its place in its peer's order. */
+export const ACTIVE_STATES: readonly OutboxState[] = ['queued', 'sending', 'unknown'];
+
+/** One outbound message. */
+export interface OutboxRow {
+  id: number;
+  account: string;
+  /** Normalised recipient JID. */
+  to: string;
+  chatType: 'direct' | 'group';
+  kind: SendKind;
+  text: string;
+  /** The WhatsApp message id, fixed at enqueue. */
+  messageId: string;
+  state: OutboxState;
+  reason: string | null;
+  idempotencyKey: string | null;
+  requestId: string | null;
+  client: string | null;
+  /** Send errors so far (waiting for a socket never counts). */
+  attempts: number;
+  /** Times the message was handed to the socket (more than 1 means a replay with the same id). */
+  wireSends: number;
+  nextAttemptAt: number;
+  leaseUntil: number | null;
+  createdAt: number;
+  updatedAt: number;
+  expiresAt: number | null;
+  sentAt: number | null;
+  deliveredAt: number | null;
+  readAt: number | null;
+}
+
+/** A row as the API shows it (times as ISO strings). */
+export function rowToJson(r: OutboxRow): Record<string, unknown> {
+  const iso = (t: number | null) => (t ? new Date(t).toISOString() : null);
+  return {
+    id: r.id,
+    account: r.account,
+    to: r.to,
+    chatType: r.chatType,
+    kind: r.kind,
+    text: r.text,
+    messageId: r.messageId,
+    state: r.state,
+    ...(r.reason ? { reason: r.reason } : {}),
+    idempotencyKey: r.idempotencyKey,
+    requestId: r.requestId,
+    client: r.client,
+    attempts: r.attempts,
+    wireSends: r.wireSends,
+    createdAt: iso(r.createdAt),
+    updatedAt: iso(r.updatedAt),
+    expiresAt: iso(r.expiresAt),
+    sentAt: iso(r.sentAt),
+    deliveredAt: iso(r.deliveredAt),
+    readAt: iso(r.readAt),
+  };
+}
+
+/** What enqueue stores. */
+export interface NewRow {
+  account: string;
+  to: string;
+  chatType: 'direct' | 'group';
+  kind: SendKind;
+  text: string;
+  messageId: string;
+  state: 'queued' | 'held' | 'denied';
+  reason: string | null;
+  idempotencyKey: string | null;
+  requestId: string | null;
+  client: string | null;
+  expiresAt: number | null;
+}
+
+/** One policy decision for the audit table. */
+export interface AuditEntry {
+  at: number;
+  account: string;
+  recipient: string;
+  kind: string;
+  decision: 'allow' | 'deny' | 'hold' | 'approve' | 'reject';
+  rule: string;
+  reason: string;
+  /** `enqueue`, `send` (the check just before sending) or `operator`. */
+  stage: 'enqueue' | 'send' | 'operator';
+  outboxId: number | null;
+  client: string | null;
+  requestId: string | null;
+}
+
+const SELECT = `SELECT id, account, recipient AS "to", chat_type AS chatType, kind, payload, message_id AS messageId, state, reason,
+  idempotency_key AS idempotencyKey, request_id AS requestId, client, attempts, wire_sends AS wireSends,
+  next_attempt_at AS nextAttemptAt, lease_until AS leaseUntil, created_at AS createdAt, updated_at AS updatedAt,
+  expires_at AS expiresAt, sent_at AS sentAt, delivered_at AS deliveredAt, read_at AS readAt FROM outbox`;
+
+type RawRow = Omit<OutboxRow, 'text'> & { payload: string };
+
+function fromRaw(r: RawRow | undefined): OutboxRow | null {
+  if (!r) return null;
+  const { payload, ...rest } = r;
+  return { ...rest, text: (JSON.parse(payload) as { text: string }).text };
+}
+
+/** The outbox table. All methods are synchronous (better-sqlite3); writes are IMMEDIATE transactions. */
+export class OutboxStore {
+  readonly #db: StateDb;
+
+  constructor(db: StateDb) {
+    this.#db = db;
+  }
+
+  /**
+   * Stores a new row and its audit entry in one transaction. With an idempotency key already
+   * used on this account, returns the existing row instead (created: false).
+   */
+  insert(row: NewRow, audit: Omit<AuditEntry, 'outboxId'>, now = Date.now()): { row: OutboxRow; created: boolean } {
+    return writeTx(this.#db, () => {
+      if (row.idempotencyKey) {
+        const existing = fromRaw(
+          this.#db.prepare(`${SELECT} WHERE account = ? AND idempotency_key = ?`).get(row.account, row.idempotencyKey) as RawRow | undefined,
+        );
+        if (existing) return { row: existing, created: false };
+      }
+      const info = this.#db
+        .prepare(
+          `INSERT INTO outbox (account, recipient, chat_type, kind, payload, message_id, state, reason, idempotency_key, request_id, client,
+             created_at, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          row.account,
+          row.to,
+          row.chatType,
+          row.kind,
+          JSON.stringify({ text: row.text }),
+          row.messageId,
+          row.state,
+          row.reason,
+          row.idempotencyKey,
+          row.requestId,
+          row.client,
+          now,
+          now,
+          row.expiresAt,
+        );
+      const id = Number(info.lastInsertRowid);
+      this.#insertAudit({ ...audit, outboxId: id });
+      return { row: this.get(id)!, created: true };
+    });
+  }
+
+  /** One row by its id. */
+  get(id: number): OutboxRow | null {
+    return fromRaw(this.#db.prepare(`${SELECT} WHERE id = ?`).get(id) as RawRow | undefined);
+  }
+
+  /** One row by its WhatsApp message id. */
+  getByMessageId(messageId: string): OutboxRow | null {
+    return fromRaw(this.#db.prepare(`${SELECT} WHERE message_id = ?`).get(messageId) as RawRow | undefined);
+  }
+
+  /** Rows, newest first, optionally filtered. */
+  list(filter: { account?: string; state?: OutboxState; limit?: number; beforeId?: number } = {}): OutboxRow[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.account) (where.push('account = ?'), args.push(filter.account));
+    if (filter.state) (where.push('state = ?'), args.push(filter.state));
+    if (filter.beforeId) (where.push('id < ?'), args.push(filter.beforeId));
+    const sql = `${SELECT}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+    return (this.#db.prepare(sql).all(...args, filter.limit ?? 100) as RawRow[]).map((r) => fromRaw(r)!);
+  }
+
+  /** Counts per state (for status and digests). */
+  countsByState(account?: string): Partial<Record<OutboxState, number>> {
+    const rows = (
+      account
+        ? this.#db.prepare('SELECT state, count(*) AS n FROM outbox WHERE account = ? GROUP BY state').all(account)
+        : this.#db.prepare('SELECT state, count(*) AS n FROM outbox GROUP BY state').all()
+    ) as Array<{ state: OutboxState; n: number }>;
+    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+  }
+
+  /**
+   * Claims the next row to send for the account: a queued (or unknown, to re-send) row that is
+   * due and first in its peer's order. The claim is a lease: the row is `sending` until leaseUntil.
+   */
+  claimNext(account: string, now: number, leaseMs: number): OutboxRow | null {
+    return writeTx(this.#db, () => {
+      const row = this.#db
+        .prepare(
+          `${SELECT} o WHERE o.account = ? AND o.state IN ('queued', 'unknown') AND o.next_attempt_at <= ?
+             AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.account = o.account AND p.recipient = o.recipient AND p.id < o.id
+                             AND p.state IN ('queued', 'sending', 'unknown'))
+           ORDER BY o.id LIMIT 1`,
+        )
+        .get(account, now) as RawRow | undefined;
+      if (!row) return null;
+      this.#db.prepare("UPDATE outbox SET state = 'sending', lease_until = ?, updated_at = ? WHERE id = ?").run(now + leaseMs, now, row.id);
+      return { ...fromRaw(row)!, state: 'sending', leaseUntil: now + leaseMs };
+    });
+  }
+
+  /** The earliest future next_attempt_at among the account's waiting rows, or null. */
+  nextDueAt(account: string): number | null {
+    const r = this.#db
+      .prepare("SELECT min(next_attempt_at) AS t FROM outbox WHERE account = ? AND state IN ('queued', 'unknown')")
+      .get(account) as { t: number | null };
+    return r.t;
+  }
+
+  /**
+   * Moves a row to `to` only if it is in one of `from`; returns the updated row, or null when the
+   * row was not in one of those states (someone else moved it first).
+   */
+  transition(
+    id: number,
+    from: readonly OutboxState[],
+    to: OutboxState,
+    patch: Partial<Pick<OutboxRow, 'reason' | 'attempts' | 'nextAttemptAt' | 'leaseUntil' | 'sentAt' | 'deliveredAt' | 'readAt' | 'wireSends' | 'expiresAt'>> = {},
+    now = Date.now(),
+  ): OutboxRow | null {
+    return writeTx(this.#db, () => this.#transition(id, from, to, patch, now));
+  }
+
+  /** Like transition, plus an audit entry in the same transaction. */
+  transitionWithAudit(id: number, from: readonly OutboxState[], to: OutboxState, patch: Parameters<OutboxStore['transition']>[3], audit: Omit<AuditEntry, 'outboxId'>, now = Date.now()): OutboxRow | null {
+    return writeTx(this.#db, () => {
+      const row = this.#transition(id, from, to, patch ?? {}, now);
+      if (row) this.#insertAudit({ ...audit, outboxId: id });
+      return row;
+    });
+  }
+
+  /** Records one more hand-off to the socket, before the send call (so a crash mid-send leaves a trace). */
+  noteWireSend(id: number, now = Date.now()): void {
+    writeTx(this.#db, () => {
+      this.#db.prepare('UPDATE outbox SET wire_sends = wire_sends + 1, updated_at = ? WHERE id = ?').run(now, id);
+    });
+  }
+
+  /**
+   * Puts the account's `sending` rows back after their socket went away: rows that reached the
+   * wire become `unknown` (settled by ack, or re-sent with the same id), the others `queued`.
+   * With `onlyExpired`, only rows whose lease has run out. Returns the rows moved.
+   */
+  releaseSending(account: string | null, now: number, onlyExpired = false): OutboxRow[] {
+    return writeTx(this.#db, () => {
+      const where = [`state = 'sending'`];
+      const args: unknown[] = [];
+      if (account) (where.push('account = ?'), args.push(account));
+      if (onlyExpired) (where.push('lease_until < ?'), args.push(now));
+      const rows = (this.#db.prepare(`${SELECT} WHERE ${where.join(' AND ')}`).all(...args) as RawRow[]).map((r) => fromRaw(r)!);
+      const out: OutboxRow[] = [];
+      for (const r of rows) {
+        const to: OutboxState = r.wireSends > 0 ? 'unknown' : 'queued';
+        const moved = this.#transition(r.id, ['sending'], to, { leaseUntil: null }, now);
+        if (moved) out.push(moved);
+      }
+      return out;
+    });
+  }
+
+  /** Expires queued and held rows past their TTL; returns them. */
+  expireDue(now: number): OutboxRow[] {
+    return writeTx(this.#db, () => {
+      const rows = (this.#db.prepare(`${SELECT} WHERE state IN ('queued', 'held') AND expires_at IS NOT NULL AND expires_at <= ?`).all(now) as RawRow[]).map(
+        (r) => fromRaw(r)!,
+      );
+      return rows.map((r) => this.#transition(r.id, ['queued', 'held'], 'expired', { reason: 'not sent before its TTL' }, now)).filter((r): r is OutboxRow => r !== null);
+    });
+  }
+
+  /** Deletes rows in final states last changed before `before`; returns how many. */
+  prune(before: number, states: readonly OutboxState[] = FINAL_STATES): number {
+    return writeTx(this.#db, () => {
+      const marks = states.map(() => '?').join(', ');
+      return this.#db.prepare(`DELETE FROM outbox WHERE state IN (${marks}) AND updated_at < ?`).run(...states, before).changes;
+    });
+  }
+
+  /** True when the account has already had a message accepted by the server for this recipient. */
+  hasWrittenTo(account: string, recipient: string): boolean {
+    return (
+      this.#db
+        .prepare("SELECT 1 FROM outbox WHERE account = ? AND recipient = ? AND state IN ('sent', 'delivered', 'read') LIMIT 1")
+        .get(account, recipient) !== undefined
+    );
+  }
+
+  /** Audit entries, newest first. */
+  audit(filter: { account?: string; limit?: number } = {}): AuditEntry[] {
+    const sql = `SELECT at, account, recipient, kind, decision, rule, reason, stage, outbox_id AS outboxId, client, request_id AS requestId
+      FROM audit${filter.account ? ' WHERE account = ?' : ''} ORDER BY id DESC LIMIT ?`;
+    const args = filter.account ? [filter.account, filter.limit ?? 100] : [filter.limit ?? 100];
+    return this.#db.prepare(sql).all(...args) as AuditEntry[];
+  }
+
+  /** Writes an audit entry on its own. */
+  addAudit(entry: AuditEntry): void {
+    writeTx(this.#db, () => this.#insertAudit(entry));
+  }
+
+  #transition(id: number, from: readonly OutboxState[], to: OutboxState, patch: Record<string, unknown>, now: number): OutboxRow | null {
+    const cols: Record<string, string> = {
+      reason: 'reason',
+      attempts: 'attempts',
+      nextAttemptAt: 'next_attempt_at',
+      leaseUntil: 'lease_until',
+      sentAt: 'sent_at',
+      deliveredAt: 'delivered_at',
+      readAt: 'read_at',
+      wireSends: 'wire_sends',
+      expiresAt: 'expires_at',
+    };
+    const sets = ['state = ?', 'updated_at = ?'];
+    const args: unknown[] = [to, now];
+    for (const [k, v] of Object.entries(patch)) {
+      if (v === undefined) continue;
+      sets.push(`${cols[k]} = ?`);
+      args.push(v);
+    }
+    const marks = from.map(() => '?').join(', ');
+    const changed = this.#db.prepare(`UPDATE outbox SET ${sets.join(', ')} WHERE id = ? AND state IN (${marks})`).run(...args, id, ...from).changes;
+    return changed ? this.get(id) : null;
+  }
+
+  #insertAudit(e: AuditEntry): void {
+    this.#db
+      .prepare(
+        'INSERT INTO audit (at, account, recipient, kind, decision, rule, reason, stage, outbox_id, client, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(e.at, e.account, e.recipient, e.kind, e.decision, e.rule, e.reason, e.stage, e.outboxId, e.client, e.requestId);
+  }
+}
