@@ -44,7 +44,7 @@ describe('parseConfigText', () => {
     [
       'unknown nested key, listing the known ones',
       '{"accounts": [{"id": "a", "colour": 1}]}',
-      [{ path: 'accounts[0].colour', message: 'unknown key (known keys here: id, wsUrl, keepalive, reconnect)' }],
+      [{ path: 'accounts[0].colour', message: 'unknown key (known keys here: id, wsUrl, keepalive, reconnect, allowTo, pacing)' }],
     ],
     ['wrong type', '{"stateDir": 3}', [{ path: 'stateDir', message: 'expected string, got number 3' }]],
     ['missing required key', '{"accounts": [{}]}', [{ path: 'accounts[0].id', message: 'required (expected string)' }]],
@@ -100,7 +100,7 @@ describe('parseConfigText', () => {
       expect.unreachable();
     } catch (err) {
       expect((err as Error).message).toBe(
-        'config error in /etc/wa/config.json:\n  stateDir: expected string, got number 1\n  x: unknown key (known keys here: stateDir, socket, log, keepalive, reconnect, whatsappVersion, connectTimeoutMs, flap, accounts)',
+        'config error in /etc/wa/config.json:\n  stateDir: expected string, got number 1\n  x: unknown key (known keys here: stateDir, socket, log, keepalive, reconnect, whatsappVersion, connectTimeoutMs, flap, operators, policy, pacing, outbox, accounts)',
       );
     }
   });
