@@ -5,7 +5,9 @@ import { VERSION } from '../version.js';
 import { UsageError } from './args.js';
 import { accountOpCommand, accountsCommand } from './commands/accounts.js';
 import { configCommand } from './commands/config.js';
+import { auditCommand, messagesCommand } from './commands/messages.js';
 import { pairCommand } from './commands/pair.js';
+import { sendCommand } from './commands/send.js';
 import { runCommand } from './commands/run.js';
 import { statusCommand } from './commands/status.js';
 import { EXIT } from './exit-codes.js';
@@ -37,6 +39,9 @@ const COMMANDS: Record<string, Command> = {
   pair: pairCommand,
   reconnect: accountOpCommand('reconnect'),
   logout: accountOpCommand('logout'),
+  send: sendCommand,
+  messages: messagesCommand,
+  audit: auditCommand,
   emulator: async (args) => {
     // Loaded on demand: only this command needs the emulator (and Baileys' codecs).
     const { runEmulatorCommand } = await import('../emulator/cli.js');

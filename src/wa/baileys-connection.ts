@@ -1,7 +1,7 @@
 // The one production module that drives Baileys. It turns a Baileys socket into a WaConnection:
 // typed events, exactly one close per connection, a refused HTTP upgrade reported at once (Baileys
 // alone would wait for ever), and a terminate that does not wait for the ws library's 30 s close.
-import makeWASocket, { Browsers, DisconnectReason, type WASocket, type ConnectionState } from '@whiskeysockets/baileys';
+import makeWASocket, { Browsers, DisconnectReason, proto, type WASocket, type ConnectionState } from '@whiskeysockets/baileys';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { CLOSE_CODE_NAMES, type CloseInfo } from '../accounts/close-policy.js';
@@ -70,6 +70,11 @@ class BaileysConnection implements WaConnection {
       // "available" would silence notifications on the owner's phone.
       markOnlineOnConnect: false,
       syncFullHistory: false,
+      // The daemon keeps no chat history. Declining RECENT history also stops Baileys from holding
+      // every event (receipts included) for up to 20 s after the first login while it waits for
+      // history; the other sync types (LID mappings, push names) are still processed.
+      shouldSyncHistoryMessage: ({ syncType }) =>
+        syncType !== proto.HistorySync.HistorySyncType.FULL && syncType !== proto.HistorySync.HistorySyncType.RECENT,
       generateHighQualityLinkPreview: false,
     });
     this.#wire();
@@ -154,7 +159,13 @@ class BaileysConnection implements WaConnection {
         const id = m.key.id;
         const chat = m.key.remoteJid;
         if (!id || !chat) continue;
-        if (m.key.fromMe) this.#emit({ type: 'echo', messageId: id, chat });
+        if (m.key.fromMe) {
+          this.#emit({ type: 'echo', messageId: id, chat });
+          // Baileys' event buffer folds a receipt that arrives while it is buffering into the
+          // upsert of our own message instead of emitting messages.update: read the status here too.
+          const status = ackStatusOf(m.status);
+          if (status) this.#emit({ type: 'ack', messageId: id, chat, status });
+        }
         else {
           const inbound = toInbound(m);
           if (inbound) this.#emit({ type: 'inbound', message: inbound });

@@ -20,6 +20,7 @@ export const FAST_CONFIG = {
   keepalive: { intervalMs: 1000, probeDeadlineMs: 600 },
   reconnect: { initialMs: 200, maxMs: 1000, factor: 2 },
   connectTimeoutMs: 4000,
+  pacing: { enabled: false },
   log: { level: 'debug' },
 };
 
