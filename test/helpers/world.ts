@@ -42,8 +42,8 @@ export interface World {
   account(id: string): Promise<AccountSummary>;
   /** Adds an account pointing at the emulator and pairs it by QR as the given phone. Resolves when open. */
   addAndPair(id: string, phone: string): Promise<string>;
-  /** Stops the daemon (SIGTERM) and starts it again on the same state directory. */
-  restartDaemon(): Promise<void>;
+  /** Stops the daemon (SIGTERM, or SIGKILL with `kill`) and starts it again on the same state directory. */
+  restartDaemon(opts?: { kill?: boolean }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -145,9 +145,9 @@ export async function startWorld(opts: { config?: Record<string, unknown>; emula
       await world.waitState(id, 'open');
       return jid;
     },
-    async restartDaemon() {
+    async restartDaemon({ kill = false } = {}) {
       streamAbort.abort();
-      daemon.child.kill('SIGTERM');
+      daemon.child.kill(kill ? 'SIGKILL' : 'SIGTERM');
       await daemon.exited;
       daemon = await startDaemon(['--config', configFile], env, { nodeArgs });
       await subscribe();

@@ -61,7 +61,7 @@ describe('outbox against the emulator', () => {
     for (const [body, status, message] of cases) {
       const err = await world.client.request('POST', '/v1/messages', body).catch((e: { status: number; message: string }) => e);
       expect(err, JSON.stringify(body).slice(0, 80)).toMatchObject({ status });
-      expect((err as Error).message).toContain(message);
+      expect((err as unknown as Error).message).toContain(message);
     }
     const list = (await world.client.request<{ messages: unknown[] }>('GET', '/v1/messages')).body;
     expect(list.messages).toEqual([]);
