@@ -337,6 +337,7 @@ export class AccountRunner {
             case 'inbound':
               this.#lastInboundAt = new Date();
               this.#liveness?.noteReceived();
+              this.#deps.bus.publish({ type: 'message.inbound', account: this.id, ...e.message });
               return;
             case 'stanza_in':
               this.#liveness?.noteReceived();

@@ -212,7 +212,8 @@ export class SendGate {
   /** Policy for a row about to go out; stores and publishes the refusal when it is not allowed. */
   checkAtSend(row: OutboxRow): boolean {
     const d = this.#decide(row.account, row.to, row.chatType, row.kind);
-    if (d.action === 'allow') return true;
+    // An operator's approval answers a hold; a deny (rule, allowTo, operators) still stops it.
+    if (d.action === 'allow' || (d.action === 'hold' && row.approvedBy)) return true;
     const to: OutboxState = d.action === 'hold' ? 'held' : 'denied';
     const moved = this.store.transitionWithAudit(row.id, ['sending'], to, { reason: d.reason, leaseUntil: null }, {
       at: Date.now(),
@@ -253,7 +254,8 @@ export class SendGate {
 
   #operator(id: number, from: OutboxState[], to: OutboxState, decision: 'approve' | 'reject', who: { client?: string | undefined; requestId?: string | undefined }, reason: string): OutboxRow {
     const row = this.#mustGet(id);
-    const moved = this.store.transitionWithAudit(id, from, to, { reason: to === 'queued' ? null : reason }, {
+    const approvedBy = decision === 'approve' ? `${who.client ?? 'unknown client'} ${who.requestId ?? ''}`.trim() : undefined;
+    const moved = this.store.transitionWithAudit(id, from, to, { reason: to === 'queued' ? null : reason, ...(approvedBy ? { approvedBy } : {}) }, {
       at: Date.now(),
       account: row.account,
       recipient: row.to,

@@ -52,6 +52,8 @@ export interface OutboxRow {
   sentAt: number | null;
   deliveredAt: number | null;
   readAt: number | null;
+  /** Who approved a held row (client and request id); a hold rule does not stop it again. */
+  approvedBy: string | null;
 }
 
 /** A row as the API shows it (times as ISO strings). */
@@ -78,6 +80,7 @@ export function rowToJson(r: OutboxRow): Record<string, unknown> {
     sentAt: iso(r.sentAt),
     deliveredAt: iso(r.deliveredAt),
     readAt: iso(r.readAt),
+    ...(r.approvedBy ? { approvedBy: r.approvedBy } : {}),
   };
 }
 
@@ -116,7 +119,7 @@ export interface AuditEntry {
 const SELECT = `SELECT id, account, recipient AS "to", chat_type AS chatType, kind, payload, message_id AS messageId, state, reason,
   idempotency_key AS idempotencyKey, request_id AS requestId, client, attempts, wire_sends AS wireSends,
   next_attempt_at AS nextAttemptAt, lease_until AS leaseUntil, created_at AS createdAt, updated_at AS updatedAt,
-  expires_at AS expiresAt, sent_at AS sentAt, delivered_at AS deliveredAt, read_at AS readAt FROM outbox`;
+  expires_at AS expiresAt, sent_at AS sentAt, delivered_at AS deliveredAt, read_at AS readAt, approved_by AS approvedBy FROM outbox`;
 
 type RawRow = Omit<OutboxRow, 'text'> & { payload: string };
 
@@ -240,7 +243,7 @@ export class OutboxStore {
     id: number,
     from: readonly OutboxState[],
     to: OutboxState,
-    patch: Partial<Pick<OutboxRow, 'reason' | 'attempts' | 'nextAttemptAt' | 'leaseUntil' | 'sentAt' | 'deliveredAt' | 'readAt' | 'wireSends' | 'expiresAt'>> = {},
+    patch: Partial<Pick<OutboxRow, 'reason' | 'attempts' | 'nextAttemptAt' | 'leaseUntil' | 'sentAt' | 'deliveredAt' | 'readAt' | 'wireSends' | 'expiresAt' | 'approvedBy'>> = {},
     now = Date.now(),
   ): OutboxRow | null {
     return writeTx(this.#db, () => this.#transition(id, from, to, patch, now));
@@ -335,6 +338,7 @@ export class OutboxStore {
       readAt: 'read_at',
       wireSends: 'wire_sends',
       expiresAt: 'expires_at',
+      approvedBy: 'approved_by',
     };
     const sets = ['state = ?', 'updated_at = ?'];
     const args: unknown[] = [to, now];

@@ -107,6 +107,7 @@ export const MIGRATIONS: readonly Migration[] = [
           sent_at          INTEGER,
           delivered_at     INTEGER,
           read_at          INTEGER,
+          approved_by      TEXT,
           UNIQUE (account, idempotency_key)
         );
         CREATE INDEX outbox_by_state ON outbox (account, state, id);

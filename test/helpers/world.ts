@@ -42,17 +42,22 @@ export interface World {
   account(id: string): Promise<AccountSummary>;
   /** Adds an account pointing at the emulator and pairs it by QR as the given phone. Resolves when open. */
   addAndPair(id: string, phone: string): Promise<string>;
+  /** Pairs an existing account by QR as the given phone. Resolves when open. */
+  pair(id: string, phone: string): Promise<string>;
   /** Stops the daemon (SIGTERM, or SIGKILL with `kill`) and starts it again on the same state directory. */
   restartDaemon(opts?: { kill?: boolean }): Promise<void>;
   close(): Promise<void>;
 }
 
 /** Starts the emulator and the daemon. */
-export async function startWorld(opts: { config?: Record<string, unknown>; emulator?: EmulatorOptions } = {}): Promise<World> {
+export async function startWorld(
+  opts: { config?: Record<string, unknown> | ((emulatorUrl: string) => Record<string, unknown>); emulator?: EmulatorOptions } = {},
+): Promise<World> {
   const emulator = await createEmulator(opts.emulator);
   const tmp = makeTmpDir('waw-');
   const socket = join(tmp.dir, 'd.sock');
-  const configFile = writeConfig(tmp.dir, { stateDir: join(tmp.dir, 'state'), socket, ...FAST_CONFIG, ...opts.config });
+  const extra = typeof opts.config === 'function' ? opts.config(emulator.url) : opts.config;
+  const configFile = writeConfig(tmp.dir, { stateDir: join(tmp.dir, 'state'), socket, ...FAST_CONFIG, ...extra });
   const env = isolatedEnv(tmp.dir, { WA_EMULATOR_ROOT: emulator.rootPublicKey.toString('hex') });
   const nodeArgs = ['--import', PRELOAD];
   const client = new ControlClient({ socket: { path: socket, source: 'flag' }, clientName: 'test' });
@@ -126,6 +131,9 @@ export async function startWorld(opts: { config?: Record<string, unknown>; emula
     },
     async addAndPair(id, phone) {
       await client.request('POST', '/v1/accounts', { id, wsUrl: emulator.url });
+      return world.pair(id, phone);
+    },
+    async pair(id, phone) {
       let jid = '';
       let scanned = false;
       await client.stream(
