@@ -56,7 +56,7 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
           : () => {};
         let result;
         try {
-          result = gate.enqueue({
+          result = await gate.enqueue({
             account: b.account as string,
             to: b.to as string,
             text: b.text as string,

@@ -8,7 +8,7 @@ import { decide, type Policy, type PolicyDecision, type SendKind } from '../poli
 import type { WaConnection, WaEvent } from '../wa/types.js';
 import { newMessageId } from './message-id.js';
 import { normaliseRecipient } from './recipient.js';
-import { OutboxStore, rowToJson, type OutboxRow, type OutboxState } from './store.js';
+import { OutboxStore, rowToJson, type AuditEntry, type NewRow, type OutboxRow, type OutboxState } from './store.js';
 import { DEFAULT_PACING, TokenBucket, type PacingPolicy } from './token-bucket.js';
 
 /** Longest text accepted, in characters (WhatsApp's own limit is about 65,536). */
@@ -63,6 +63,7 @@ export class SendGate {
   readonly #drains = new Map<string, AccountDrain>();
   #sweep: NodeJS.Timeout | null = null;
   readonly #unsubscribe: Array<() => void> = [];
+  readonly #pending: Array<{ row: NewRow; audit: Omit<AuditEntry, 'outboxId'>; resolve: (r: EnqueueResult) => void; reject: (e: Error) => void }> = [];
 
   constructor(opts: {
     store: OutboxStore;
@@ -120,7 +121,7 @@ export class SendGate {
    * the policy, stores the row with its WhatsApp id and audit entry in one transaction, and only
    * then returns. A denied message is stored as `denied` and the caller is told why.
    */
-  enqueue(input: EnqueueInput): EnqueueResult {
+  async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
     const kind = input.kind ?? 'message';
     if (!this.#accounts(input.account)) throw new HttpError(404, 'not_found', `account: no account "${input.account}"`);
     const recipient = normaliseRecipient(input.to ?? '');
@@ -133,7 +134,7 @@ export class SendGate {
     const decision = this.#decide(input.account, recipient.jid, recipient.chatType, kind);
     const state = decision.action === 'allow' ? 'queued' : decision.action === 'hold' ? 'held' : 'denied';
     const now = Date.now();
-    const result = this.store.insert(
+    const result = await this.#commit(
       {
         account: input.account,
         to: recipient.jid,
@@ -160,13 +161,36 @@ export class SendGate {
         client: input.client ?? null,
         requestId: input.requestId ?? null,
       },
-      now,
     );
     if (result.created) {
       this.#published(result.row);
       if (state === 'queued') this.#drain(input.account).kick();
     }
     return result;
+  }
+
+  /**
+   * Group commit: enqueues that arrive while a commit is being prepared share one transaction
+   * (one fsync). A lone enqueue waits only for the next turn of the event loop.
+   */
+  #commit(row: NewRow, audit: Omit<AuditEntry, 'outboxId'>): Promise<EnqueueResult> {
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ row, audit, resolve, reject });
+      if (this.#pending.length === 1) setImmediate(() => this.#flush());
+    });
+  }
+
+  #flush(): void {
+    const batch = this.#pending.splice(0);
+    if (batch.length === 0) return;
+    let results: Array<EnqueueResult | { error: Error }>;
+    try {
+      results = this.store.insertMany(batch.map((b) => ({ row: b.row, audit: b.audit })));
+    } catch (err) {
+      for (const b of batch) b.reject(err as Error);
+      return;
+    }
+    results.forEach((r, i) => ('error' in r ? batch[i]!.reject(r.error) : batch[i]!.resolve(r)));
   }
 
   /** Operator: a held row goes out (after the policy check at send time). */

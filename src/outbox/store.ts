@@ -142,7 +142,27 @@ export class OutboxStore {
    * used on this account, returns the existing row instead (created: false).
    */
   insert(row: NewRow, audit: Omit<AuditEntry, 'outboxId'>, now = Date.now()): { row: OutboxRow; created: boolean } {
-    return writeTx(this.#db, () => {
+    return writeTx(this.#db, () => this.#insertOne(row, audit, now));
+  }
+
+  /**
+   * Stores many rows in one transaction (group commit: one fsync for all). Each item gets its own
+   * outcome; an item that fails (say, a constraint) does not take the others down with it.
+   */
+  insertMany(items: Array<{ row: NewRow; audit: Omit<AuditEntry, 'outboxId'> }>, now = Date.now()): Array<{ row: OutboxRow; created: boolean } | { error: Error }> {
+    return writeTx(this.#db, () =>
+      items.map(({ row, audit }) => {
+        try {
+          return this.#db.transaction(() => this.#insertOne(row, audit, now))(); // a savepoint per item
+        } catch (err) {
+          return { error: err as Error };
+        }
+      }),
+    );
+  }
+
+  #insertOne(row: NewRow, audit: Omit<AuditEntry, 'outboxId'>, now: number): { row: OutboxRow; created: boolean } {
+    {
       if (row.idempotencyKey) {
         const existing = fromRaw(
           this.#db.prepare(`${SELECT} WHERE account = ? AND idempotency_key = ?`).get(row.account, row.idempotencyKey) as RawRow | undefined,
@@ -173,7 +193,7 @@ export class OutboxStore {
       const id = Number(info.lastInsertRowid);
       this.#insertAudit({ ...audit, outboxId: id });
       return { row: this.get(id)!, created: true };
-    });
+    }
   }
 
   /** One row by its id. */
