@@ -67,3 +67,40 @@ describe('outbox against the emulator', () => {
     expect(list.messages).toEqual([]);
   });
 });
+
+describe('send --wait and the messages commands', () => {
+  it('send --wait --json streams only this message until it is delivered; messages show --json prints the row', async () => {
+    world = await startWorld();
+    const w = world;
+    await w.addAndPair('main', ACCOUNT_PHONE);
+    const { runCli } = await import('../helpers/cli-process.js');
+    // Another message in flight at the same time must not appear in this stream.
+    void send(w, '15550002999', 'someone else');
+    const r = await runCli(['send', '--account', 'main', '--to', PEER, '--text', 'wait for me', '--wait', '--until', 'delivered', '--json', '--socket', w.socket], w.env);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; id: number; state: string; requestId?: string });
+    expect(lines[0]).toMatchObject({ type: 'accepted', state: 'queued' });
+    expect(lines.map((l) => `${l.type}:${l.state}`)).toEqual(['accepted:queued', 'message.queued:queued', 'message.sending:sending', 'message.sent:sent', 'message.delivered:delivered']);
+    expect(new Set(lines.map((l) => l.id)).size).toBe(1);
+    const show = await runCli(['messages', 'show', String(lines[0]!.id), '--json', '--socket', w.socket], w.env);
+    expect(JSON.parse(show.stdout)).toMatchObject({ id: lines[0]!.id, state: 'delivered', text: 'wait for me', to: `${PEER}@s.whatsapp.net` });
+  });
+
+  it('cancel, retry, list by state and prune', async () => {
+    world = await startWorld();
+    const w = world;
+    await w.client.request('POST', '/v1/accounts', { id: 'main', wsUrl: w.emulator.url }); // not paired: rows wait
+    const a = await send(w, PEER, 'to cancel');
+    const cancelled = (await w.client.request<{ state: string }>('POST', `/v1/messages/${a.id}/cancel`)).body;
+    expect(cancelled.state).toBe('cancelled');
+    await expect(w.client.request('POST', `/v1/messages/${a.id}/cancel`)).rejects.toMatchObject({ status: 409 });
+    const list = (await w.client.request<{ messages: Array<{ id: number }> }>('GET', '/v1/messages?state=cancelled')).body.messages;
+    expect(list.map((m) => m.id)).toEqual([a.id]);
+    const retried = (await w.client.request<{ state: string; messageId: string }>('POST', `/v1/messages/${a.id}/retry`)).body;
+    expect(retried).toMatchObject({ state: 'queued', messageId: a.messageId });
+    await w.client.request('POST', `/v1/messages/${a.id}/cancel`);
+    expect((await w.client.request<{ deleted: number }>('POST', '/v1/messages/prune', { olderThan: '1h' })).body.deleted).toBe(0);
+    expect((await w.client.request<{ deleted: number }>('POST', '/v1/messages/prune', { olderThan: 0 })).body.deleted).toBe(1);
+    await expect(w.client.request('POST', '/v1/messages/prune', { olderThan: 'soon' })).rejects.toMatchObject({ status: 400 });
+  });
+});
