@@ -42,7 +42,9 @@ export function buildRoutes(deps: RouteDeps): Route[] {
         const accounts = deps.accounts.list();
         const byState: StatusResponse['summary']['byState'] = {};
         for (const a of accounts) byState[a.state] = (byState[a.state] ?? 0) + 1;
-        return { body: { daemon: deps.daemonInfo(), summary: { accounts: accounts.length, byState }, accounts } };
+        const commits = deps.gate.commitStats?.() ?? { commits: 0, rows: 0 };
+        const outbox = deps.gate.store ? { byState: deps.gate.store.countsByState(), commits: commits.commits, rowsCommitted: commits.rows } : undefined;
+        return { body: { daemon: deps.daemonInfo(), ...(outbox ? { outbox } : {}), summary: { accounts: accounts.length, byState }, accounts } };
       },
     },
     {

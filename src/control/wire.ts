@@ -73,9 +73,18 @@ export interface AccountSummary {
   closesByCode: Record<string, number>;
 }
 
+/** The outbox in `GET /v1/status`. */
+export interface OutboxSummary {
+  byState: Record<string, number>;
+  /** Enqueue transactions since start, and the rows they carried (group commit). */
+  commits: number;
+  rowsCommitted: number;
+}
+
 /** `GET /v1/status`. */
 export interface StatusResponse {
   daemon: DaemonInfo;
+  outbox?: OutboxSummary;
   summary: { accounts: number; byState: Partial<Record<AccountState, number>> };
   accounts: AccountSummary[];
 }

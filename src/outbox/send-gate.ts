@@ -63,6 +63,8 @@ export class SendGate {
   readonly #drains = new Map<string, AccountDrain>();
   #sweep: NodeJS.Timeout | null = null;
   readonly #unsubscribe: Array<() => void> = [];
+  #commits = 0;
+  #committedRows = 0;
   readonly #pending: Array<{ row: NewRow; audit: Omit<AuditEntry, 'outboxId'>; resolve: (r: EnqueueResult) => void; reject: (e: Error) => void }> = [];
 
   constructor(opts: {
@@ -180,9 +182,16 @@ export class SendGate {
     });
   }
 
+  /** Enqueue commits so far and the rows they carried (rows/commits shows group commit at work). */
+  commitStats(): { commits: number; rows: number } {
+    return { commits: this.#commits, rows: this.#committedRows };
+  }
+
   #flush(): void {
     const batch = this.#pending.splice(0);
     if (batch.length === 0) return;
+    this.#commits++;
+    this.#committedRows += batch.length;
     let results: Array<EnqueueResult | { error: Error }>;
     try {
       results = this.store.insertMany(batch.map((b) => ({ row: b.row, audit: b.audit })));
