@@ -50,7 +50,7 @@ const pacingShape = {
   /** Messages per minute per account (a token bucket refilled evenly). */
   perMinute: z.number().min(0.1, 'expected at least 0.1').max(6000).optional(),
   /** First messages to chats this account never wrote to before, per hour. */
-  newChatsPerHour: z.number().int().min(0).optional(),
+  newChatsPerHour: z.number().int().min(1, 'expected 1 or more (to stop new chats, use a policy rule)').optional(),
   /** Random extra wait before each send, up to this many ms (0 = none). */
   jitterMs: z.number().int().min(0).optional(),
   /** Off (false) sends as fast as the socket takes them; for tests and benchmarks. */

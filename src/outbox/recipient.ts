@@ -23,7 +23,8 @@ export function normaliseRecipient(raw: string): Recipient | { error: string } {
     if (!PHONE.test(digits)) return { error: `expected an international phone number (7-15 digits) or a JID, got ${JSON.stringify(raw)}` };
     return { jid: `${digits}@s.whatsapp.net`, chatType: 'direct', phone: digits };
   }
-  const user = v.slice(0, at).split(':')[0]!.split('.')[0]!; // drop a device suffix (":12") or agent
+  // Drop a device suffix (":12") and an agent part ("_1" as Baileys writes it, or ".1").
+  const user = v.slice(0, at).split(':')[0]!.split('_')[0]!.split('.')[0]!;
   const server = v.slice(at + 1).toLowerCase();
   switch (server) {
     case 's.whatsapp.net':
@@ -34,7 +35,7 @@ export function normaliseRecipient(raw: string): Recipient | { error: string } {
       if (!/^\d{1,20}$/.test(user)) return { error: `expected digits before @lid, got ${JSON.stringify(raw)}` };
       return { jid: `${user}@lid`, chatType: 'direct', phone: null };
     case 'g.us':
-      if (!/^[\d-]{5,40}$/.test(user)) return { error: `expected a group id before @g.us, got ${JSON.stringify(raw)}` };
+      if (!/^\d[\d-]{3,38}\d$/.test(user)) return { error: `expected a group id before @g.us, got ${JSON.stringify(raw)}` };
       return { jid: `${user}@g.us`, chatType: 'group', phone: null };
     default:
       return { error: `not a WhatsApp recipient: ${JSON.stringify(raw)} (expected a number, or a JID at s.whatsapp.net, lid or g.us)` };

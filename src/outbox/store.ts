@@ -243,7 +243,7 @@ export class OutboxStore {
         .get(account, now) as RawRow | undefined;
       if (!row) return null;
       this.#db.prepare("UPDATE outbox SET state = 'sending', lease_until = ?, updated_at = ? WHERE id = ?").run(now + leaseMs, now, row.id);
-      return { ...fromRaw(row)!, state: 'sending', leaseUntil: now + leaseMs };
+      return this.get(row.id);
     });
   }
 

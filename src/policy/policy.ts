@@ -59,7 +59,8 @@ export function decide(policy: Policy, req: SendRequest): PolicyDecision {
   if (req.kind === 'alert' && !candidates.some((c) => policy.operators.includes(c))) {
     return { action: 'deny', rule: 'operators', reason: `alerts go only to operators; ${req.peer} is not one` };
   }
-  const allow = policy.allowTo[req.account];
+  // Own keys only: an account named "constructor" must not find Object.prototype's.
+  const allow = Object.hasOwn(policy.allowTo, req.account) ? policy.allowTo[req.account] : undefined;
   if (allow && !candidates.some((c) => allow.includes(c))) {
     const why = req.peer.endsWith('@lid') && !req.peerPhoneJid ? ' (a LID whose number is not known cannot be checked, so it is refused)' : '';
     return { action: 'deny', rule: 'allowTo', reason: `${req.peer} is not in allowTo of account ${req.account}${why}` };

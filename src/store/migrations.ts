@@ -107,7 +107,6 @@ export const MIGRATIONS: readonly Migration[] = [
           sent_at          INTEGER,
           delivered_at     INTEGER,
           read_at          INTEGER,
-          approved_by      TEXT,
           UNIQUE (account, idempotency_key)
         );
         CREATE INDEX outbox_by_state ON outbox (account, state, id);
@@ -128,6 +127,14 @@ export const MIGRATIONS: readonly Migration[] = [
         );
         CREATE INDEX audit_by_time ON audit (at);
       `);
+    },
+  },
+  {
+    version: 5,
+    name: 'outbox approvals',
+    up: (db) => {
+      // Who approved a held message: the approval answers a hold rule when the row is sent.
+      db.exec('ALTER TABLE outbox ADD COLUMN approved_by TEXT');
     },
   },
 ];
