@@ -88,9 +88,11 @@ export class ControlServer {
       {
         method: 'POST',
         path: /^\/faults$/,
-        handle: ({ body }) => {
+        handle: ({ body, query }) => {
           const { phone, fault } = parseFault(new Fields(body));
-          return emu.injectFault(phone, fault);
+          const outcome = emu.injectFault(phone, fault);
+          // The contract answers `{}`; `?detail=1` adds how the fault was applied.
+          return query.get('detail') === '1' ? outcome : {};
         },
       },
       { method: 'GET', path: /^\/faults$/, handle: ({ query }) => emu.armedFaults(queryFields(query).phone('phone')) },

@@ -34,7 +34,7 @@ export class EmulatorControlClient {
 
   /** `POST /faults`. */
   injectFault(phone: string, fault: FaultSpec): Promise<{ applied: 'live' | 'armed'; sessions: number }> {
-    return this.call('POST', '/faults', { phone, ...fault });
+    return this.call('POST', '/faults?detail=1', { phone, ...fault });
   }
 
   /** `DELETE /faults` for one account or all. */

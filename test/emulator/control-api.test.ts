@@ -67,9 +67,11 @@ test('contract: pair by QR, inbound, peer messages, faults, timeline', async () 
   expect(entries[0]).toEqual({ seq: expect.any(Number), at: expect.any(Number), phone: me, session: expect.any(Number), dir: 'in', stanza: '<handshake type="clientHello"/>' });
   expect(entries.some((e) => e.dir === 'out' && e.stanza.startsWith('<success'))).toBe(true);
 
+  // `?detail=1` says how a fault was applied (a 1 ms silence is harmless here).
+  expect(await call('POST', '/faults?detail=1', { phone: me, kind: 'app-silent', ms: 1 })).toEqual({ status: 200, json: { applied: 'live', sessions: 1 } });
   const reported = closed(sock);
   const fault = await call('POST', '/faults', { phone: me, kind: 'stream-error', code: 503 });
-  expect(fault).toEqual({ status: 200, json: { applied: 'live', sessions: 1 } });
+  expect(fault).toEqual({ status: 200, json: {} }); // the contract's exact answer
   expect((await reported).code).toBe(503);
 });
 
