@@ -84,21 +84,10 @@ export function rowToJson(r: OutboxRow): Record<string, unknown> {
   };
 }
 
-/** What enqueue stores. */
-export interface NewRow {
-  account: string;
-  to: string;
-  chatType: 'direct' | 'group';
-  kind: SendKind;
-  text: string;
-  messageId: string;
+/** What enqueue stores: the row's own fields, in one of the states a new row can have. */
+export type NewRow = Pick<OutboxRow, 'account' | 'to' | 'chatType' | 'kind' | 'text' | 'messageId' | 'reason' | 'idempotencyKey' | 'requestId' | 'client' | 'expiresAt'> & {
   state: 'queued' | 'held' | 'denied';
-  reason: string | null;
-  idempotencyKey: string | null;
-  requestId: string | null;
-  client: string | null;
-  expiresAt: number | null;
-}
+};
 
 /** One policy decision for the audit table. */
 export interface AuditEntry {
