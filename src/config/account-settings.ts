@@ -4,6 +4,7 @@ import { DEFAULT_BACKOFF, type BackoffPolicy } from '../accounts/backoff.js';
 import { DEFAULT_FLAP, type FlapPolicy } from '../accounts/flap-detector.js';
 import { DEFAULT_KEEPALIVE, type KeepalivePolicy } from '../accounts/liveness.js';
 import type { RunnerSettings } from '../accounts/runner.js';
+import { normaliseRecipient } from '../outbox/recipient.js';
 import type { ConfigProblem } from './errors.js';
 import type { AccountConfig, ConfigFile } from './schema.js';
 
@@ -60,6 +61,17 @@ export function settingsProblems(cfg: ConfigFile): ConfigProblem[] {
   const checkBackoff = (b: BackoffPolicy, at: string) => {
     if (b.initialMs > b.maxMs) problems.push({ path: `${at}.initialMs`, message: `initialMs (${b.initialMs}) is larger than maxMs (${b.maxMs})` });
   };
+  // An operator chat may only reach numbers listed in `operators`, on an account that exists.
+  const operatorJids = new Set(cfg.operators.map((o) => jidOf(o)));
+  cfg.alerts?.sinks.forEach((sink, i) => {
+    if (sink.type !== 'whatsapp') return;
+    if (!cfg.accounts.some((a) => a.id === sink.account)) {
+      problems.push({ path: `alerts.sinks[${i}].account`, message: `no account "${sink.account}" in accounts[] (an operator chat needs a configured account)` });
+    }
+    sink.to.forEach((to, j) => {
+      if (!operatorJids.has(jidOf(to))) problems.push({ path: `alerts.sinks[${i}].to[${j}]`, message: `${to} is not listed in operators; alerts go only to operators` });
+    });
+  });
   checkKeepalive(keepaliveFor(cfg), 'keepalive');
   checkBackoff(reconnectFor(cfg), 'reconnect');
   cfg.accounts.forEach((a, i) => {
@@ -67,6 +79,11 @@ export function settingsProblems(cfg: ConfigFile): ConfigProblem[] {
     if (a.reconnect) checkBackoff(reconnectFor(cfg, a), `accounts[${i}].reconnect`);
   });
   return problems;
+}
+
+function jidOf(raw: string): string {
+  const r = normaliseRecipient(raw);
+  return 'error' in r ? raw : r.jid;
 }
 
 function defined<T extends object>(o: T | undefined): Partial<T> {

@@ -133,7 +133,9 @@ function problemsFrom(issues: readonly z.core.$ZodIssue[], raw: unknown): Config
   const out: ConfigProblem[] = [];
   for (const issue of issues) {
     const path = formatPath(issue.path);
-    const value = valueAt(raw, issue.path);
+    // A secret's value never appears in a message, even when it is the wrong one.
+    const last = issue.path[issue.path.length - 1];
+    const value = typeof last === 'string' && SECRET_KEY_PATTERN.test(last) ? undefined : valueAt(raw, issue.path);
     switch (issue.code) {
       case 'unrecognized_keys':
         for (const key of issue.keys) {
@@ -156,6 +158,11 @@ function problemsFrom(issues: readonly z.core.$ZodIssue[], raw: unknown): Config
         });
         break;
       default: {
+        const discriminator = /^Invalid discriminator value\. Expected (.*)$/.exec(issue.message);
+        if (discriminator) {
+          out.push({ path, message: `unknown value ${describeValue(value)}; expected one of ${discriminator[1]!.replace(/'/g, '"').split(' | ').join(', ')}` });
+          break;
+        }
         const msg = issue.message.replace(/^Invalid input: /, '');
         const quiet = issue.code === 'custom' && (issue.params as { omitValue?: boolean } | undefined)?.omitValue;
         out.push({ path, message: value === undefined || quiet ? msg : `${msg}, got ${describeValue(value)}` });

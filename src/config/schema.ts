@@ -1,6 +1,7 @@
 // The config file's shape, in one place. Later features add their keys here; every object is
 // strict, so a misspelt key is an error that names it instead of a setting silently ignored.
 import { z } from 'zod';
+import { validate as validCron } from 'node-cron';
 import { normaliseRecipient } from '../outbox/recipient.js';
 
 /** Log levels pino understands. */
@@ -131,6 +132,37 @@ export const ConfigFileSchema = z.strictObject({
     })
     .default({ default: 'allow', rules: [] }),
   pacing: z.strictObject(pacingShape).optional(),
+  /** Operator alerts: where they go. The log and the event stream always get them. */
+  alerts: z
+    .strictObject({
+      sinks: z
+        .array(
+          z.discriminatedUnion('type', [
+            z.strictObject({
+              type: z.literal('webhook'),
+              url: z.string().refine((v) => /^https?:\/\//.test(v), 'expected an http:// or https:// URL'),
+              /** Signs each POST: header X-WA-Supervisor-Signature: sha256=<hex HMAC of the body>. */
+              secret: z.string().min(16, 'expected a secret of at least 16 characters'),
+            }),
+            z.strictObject({
+              type: z.literal('command'),
+              argv: z.array(z.string().min(1)).min(1, 'expected the program and its arguments'),
+              timeoutMs: positiveMs('timeoutMs').optional(),
+            }),
+            z.strictObject({
+              type: z.literal('whatsapp'),
+              account: accountId,
+              to: z.array(recipient).min(1, 'expected at least one operator'),
+            }),
+          ]),
+        )
+        .default([]),
+      /** A cron expression for the digest (per-account uptime, closes, messages, alerts). */
+      digest: z.string().refine((v) => validCron(v), 'expected a cron expression, e.g. "0 8 * * *"').optional(),
+      /** Notifications per sink per hour, beyond which they are dropped (and logged). */
+      capPerHour: z.number().int().min(1).optional(),
+    })
+    .optional(),
   /** Outbox behaviour. */
   outbox: z
     .strictObject({
