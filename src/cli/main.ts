@@ -5,6 +5,7 @@ import { VERSION } from '../version.js';
 import { UsageError } from './args.js';
 import { accountOpCommand, accountsCommand } from './commands/accounts.js';
 import { configCommand } from './commands/config.js';
+import { alertsCommand } from './commands/alerts.js';
 import { auditCommand, messagesCommand } from './commands/messages.js';
 import { pairCommand } from './commands/pair.js';
 import { sendCommand } from './commands/send.js';
@@ -42,6 +43,7 @@ const COMMANDS: Record<string, Command> = {
   send: sendCommand,
   messages: messagesCommand,
   audit: auditCommand,
+  alerts: alertsCommand,
   emulator: async (args) => {
     // Loaded on demand: only this command needs the emulator (and Baileys' codecs).
     const { runEmulatorCommand } = await import('../emulator/cli.js');

@@ -5,6 +5,7 @@ import type { EventBus, EventFilter } from '../events/bus.js';
 import { HttpError } from './http-error.js';
 import type { PairEvent, PairRequest } from '../accounts/runner.js';
 import type { SendGate } from '../outbox/send-gate.js';
+import type { AlertEngine } from '../alerts/engine.js';
 import { messageRoutes } from './message-routes.js';
 import type { ApiRequest, NdjsonStream, Route } from './server.js';
 import type { AccountSummary, ConfigCheckResponse, DaemonInfo, StatusResponse } from './wire.js';
@@ -26,6 +27,8 @@ export interface RouteDeps {
   daemonInfo: () => DaemonInfo;
   accounts: AccountsApi;
   gate: SendGate;
+  /** Operator alerts (optional in route tests). */
+  alerts?: Pick<AlertEngine, 'active' | 'recent'>;
   bus: Pick<EventBus, 'subscribe'>;
   /** Validates a config object with the daemon's schema; throws ConfigError when it is bad. */
   checkConfig: (raw: unknown) => void;
@@ -46,6 +49,11 @@ export function buildRoutes(deps: RouteDeps): Route[] {
         const outbox = deps.gate.store ? { byState: deps.gate.store.countsByState(), commits: commits.commits, rowsCommitted: commits.rows } : undefined;
         return { body: { daemon: deps.daemonInfo(), ...(outbox ? { outbox } : {}), summary: { accounts: accounts.length, byState }, accounts } };
       },
+    },
+    {
+      method: 'GET',
+      path: '/v1/alerts',
+      handler: () => ({ body: { active: deps.alerts?.active() ?? [], recent: deps.alerts?.recent() ?? [] } }),
     },
     {
       method: 'GET',

@@ -14,6 +14,9 @@ import { VERSION } from '../version.js';
 import { BaileysConnector } from '../wa/baileys-connection.js';
 import { gateSettingsFromConfig } from '../config/gate-settings.js';
 import { SendGate } from '../outbox/send-gate.js';
+import { AlertEngine } from '../alerts/engine.js';
+import { AlertMonitor } from '../alerts/monitor.js';
+import { buildSinks } from '../alerts/build-sinks.js';
 import { OutboxStore } from '../outbox/store.js';
 import { recordStart, recordStop } from './runs.js';
 import { ensureStateDir } from './state-dir.js';
@@ -43,6 +46,9 @@ export class Daemon {
   readonly accounts: AccountSupervisor;
   /** The send gate (outbox, policy). */
   readonly gate: SendGate;
+  /** Operator alerts. */
+  readonly alerts: AlertEngine;
+  readonly #monitor: AlertMonitor;
   #stopping: Promise<void> | undefined;
 
   private constructor(parts: {
@@ -55,6 +61,8 @@ export class Daemon {
     runId: number;
     accounts: AccountSupervisor;
     gate: SendGate;
+    alerts: AlertEngine;
+    monitor: AlertMonitor;
   }) {
     this.bus = parts.bus;
     this.socketPath = parts.socketPath;
@@ -65,6 +73,8 @@ export class Daemon {
     this.#runId = parts.runId;
     this.accounts = parts.accounts;
     this.gate = parts.gate;
+    this.alerts = parts.alerts;
+    this.#monitor = parts.monitor;
   }
 
   /** Takes the state directory, opens the database, and listens on the control socket. */
@@ -97,6 +107,16 @@ export class Daemon {
       });
       const accounts = new AccountSupervisor({ db, connector, bus, log, config: cfg, onRunnerCreated: (id, runner) => gate.attach(id, runner) });
       accountsRef = accounts;
+      let monitorRef: AlertMonitor | undefined;
+      const alerts = new AlertEngine({
+        bus,
+        log,
+        sinks: buildSinks(cfg, gate, log),
+        ...(cfg.alerts?.capPerHour ? { capPerHour: cfg.alerts.capPerHour } : {}),
+        accountState: (account) => monitorRef?.stateOf(account),
+      });
+      const monitor = new AlertMonitor({ engine: alerts, bus, store: gate.store, log, digest: cfg.alerts?.digest });
+      monitorRef = monitor;
       const socket = resolveSocketPath({ flag: opts.socketFlag, configSocket: cfg.socket, stateDir: cfg.stateDir, platform });
 
       const daemonInfo = (): DaemonInfo => ({
@@ -117,6 +137,7 @@ export class Daemon {
           daemonInfo,
           accounts,
           gate,
+          alerts,
           bus,
           checkConfig: (raw) => {
             parseConfigText(JSON.stringify(raw), loaded.file, platform);
@@ -129,10 +150,11 @@ export class Daemon {
         log.warn({ dir: socket.path, mode: prep.looseDirMode.toString(8) }, 'socket directory is open to other users; the socket itself is 0600');
       }
 
-      const daemon = new Daemon({ bus, socketPath: socket.path, log, db, lock, server, runId, accounts, gate });
+      const daemon = new Daemon({ bus, socketPath: socket.path, log, db, lock, server, runId, accounts, gate, alerts, monitor });
       if (crashed) {
         log.warn({ previous: crashed }, 'the previous daemon run did not stop cleanly (crash, kill or power loss)');
         bus.publish({ type: 'daemon.crash_detected', previousPid: crashed.pid, previousStartedAt: new Date(crashed.startedAt).toISOString() });
+        alerts.once('daemon_crashed', undefined, { previousPid: crashed.pid });
       }
       log.info(
         { version: VERSION, config: loaded.file, stateDir: cfg.stateDir, socket: socket.path, socketSource: describeSource(socket.source), accounts: cfg.accounts.length },
@@ -155,6 +177,8 @@ export class Daemon {
       this.#log.info({ reason }, 'stopping');
       this.bus.publish({ type: 'daemon.stopping', reason });
       await this.#server.close(SHUTDOWN_GRACE_MS);
+      this.#monitor.stop();
+      this.alerts.stop();
       // Rows in flight are marked for settlement at the next start before the sockets close.
       this.gate.stop();
       await this.accounts.stopAll('daemon stopping');

@@ -368,6 +368,7 @@ export class SendGate {
       id: row.id,
       messageId: row.messageId,
       to: row.to,
+      kind: row.kind,
       state: row.state,
       ...(row.reason ? { reason: row.reason } : {}),
       ...(note ? { note } : {}),

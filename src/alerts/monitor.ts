@@ -1,0 +1,154 @@
+// Turns what the daemon publishes (account states, closes, stale probes, message states) and what a
+// periodic look at the outbox finds into alert conditions. Also runs the scheduled digest and the
+// hourly housekeeping.
+import { schedule, type ScheduledTask } from 'node-cron';
+import type { BusEvent, EventBus } from '../events/bus.js';
+import type { Log } from '../log.js';
+import type { OutboxStore } from '../outbox/store.js';
+import type { AlertEngine } from './engine.js';
+
+/** Stale probes within this window that make `stale_repeating`. */
+export const STALE_WINDOW_MS = 10 * 60_000;
+export const STALE_COUNT = 3;
+/** A queued row older than this while its account is open makes `queue_stuck`. */
+export const QUEUE_STUCK_MS = 5 * 60_000;
+/** An unknown row older than this makes `unknown_unsettled`. */
+export const UNKNOWN_UNSETTLED_MS = 10 * 60_000;
+/** Finished outbox rows older than this are pruned by housekeeping. */
+export const RETAIN_FINISHED_MS = 30 * 24 * 3_600_000;
+const CHECK_INTERVAL_MS = 15_000;
+
+const TERMINAL = new Set(['needs_pairing', 'conflict', 'forbidden']);
+
+/** Wires the engine to the daemon. */
+export class AlertMonitor {
+  readonly #engine: AlertEngine;
+  readonly #store: OutboxStore;
+  readonly #log: Log;
+  readonly #states = new Map<string, { state: string; lastClose: string | null }>();
+  readonly #stale = new Map<string, number[]>();
+  readonly #unsubscribe: () => void;
+  #timer: NodeJS.Timeout | null = null;
+  readonly #tasks: ScheduledTask[] = [];
+  #digestSince = Date.now();
+  #raisedAtLastDigest = 0;
+
+  constructor(opts: { engine: AlertEngine; bus: Pick<EventBus, 'subscribe'>; store: OutboxStore; log: Log; digest?: string | undefined }) {
+    this.#engine = opts.engine;
+    this.#store = opts.store;
+    this.#log = opts.log;
+    this.#unsubscribe = opts.bus.subscribe({ types: ['account.*', 'message.failed', 'message.expired'] }, (e) => this.#onEvent(e));
+    this.#timer = setInterval(() => this.check(), CHECK_INTERVAL_MS);
+    this.#timer.unref();
+    if (opts.digest) this.#tasks.push(schedule(opts.digest, () => this.sendDigest(), { name: 'wa-supervisor digest' }));
+    this.#tasks.push(schedule('17 * * * *', () => this.housekeeping(), { name: 'wa-supervisor housekeeping' }));
+  }
+
+  /** The account state the monitor last saw (the engine uses it to keep moot alerts quiet). */
+  stateOf(account: string): string | undefined {
+    return this.#states.get(account)?.state;
+  }
+
+  /** Looks at the outbox for stuck and unsettled rows; runs every 15 s. */
+  check(now = Date.now()): void {
+    try {
+      for (const [account, { state }] of this.#states) {
+        const queued = this.#store.list({ account, state: 'queued', limit: 10_000 });
+        const oldest = queued.reduce((m, r) => Math.min(m, r.createdAt), Infinity);
+        const ageMs = now - oldest;
+        this.#engine.set('queue_stuck', account, state === 'open' && queued.length > 0 && ageMs > QUEUE_STUCK_MS, { ageMs, count: queued.length });
+        const unknown = this.#store.list({ account, state: 'unknown', limit: 10_000 }).filter((r) => now - r.updatedAt > UNKNOWN_UNSETTLED_MS);
+        this.#engine.set('unknown_unsettled', account, unknown.length > 0, { count: unknown.length });
+        const stale = (this.#stale.get(account) ?? []).filter((t) => now - t < STALE_WINDOW_MS);
+        this.#stale.set(account, stale);
+        this.#engine.set('stale_repeating', account, stale.length >= STALE_COUNT, { count: stale.length });
+      }
+    } catch (err) {
+      this.#log.error({ err }, 'alert check failed');
+    }
+  }
+
+  /** Sends the digest now (the cron schedule calls this). */
+  sendDigest(): void {
+    const counts = this.#store.countsByState();
+    const raised = this.#engine.raisedCount - this.#raisedAtLastDigest;
+    const accounts = [...this.#states.entries()].map(([id, s]) => `${id} ${s.state}`).join(', ') || 'no accounts';
+    this.#engine.digest(
+      `since ${new Date(this.#digestSince).toISOString()}: accounts ${accounts}; messages ${JSON.stringify(counts)}; ${raised} alert(s) raised`,
+      { accounts: Object.fromEntries(this.#states), messagesByState: counts, alertsRaised: raised },
+    );
+    this.#digestSince = Date.now();
+    this.#raisedAtLastDigest = this.#engine.raisedCount;
+  }
+
+  /** Prunes finished outbox rows older than the retention (the hourly schedule calls this). */
+  housekeeping(now = Date.now()): number {
+    const deleted = this.#store.prune(now - RETAIN_FINISHED_MS);
+    if (deleted) this.#log.info({ deleted }, 'housekeeping pruned finished messages');
+    return deleted;
+  }
+
+  stop(): void {
+    this.#unsubscribe();
+    if (this.#timer) clearInterval(this.#timer);
+    for (const t of this.#tasks) void t.stop();
+  }
+
+  #onEvent(e: BusEvent): void {
+    const account = e.account;
+    if (!account) return;
+    switch (e.type) {
+      case 'account.state': {
+        const state = String(e.state);
+        const prev = this.#states.get(account);
+        this.#states.set(account, { state, lastClose: prev?.lastClose ?? null });
+        const close = e.close as { code?: number | null; name?: string } | undefined;
+        // needs_pairing alerts only when a close put it there (a new, never-paired account is not an incident).
+        if (state === 'needs_pairing' && close) this.#engine.set('needs_pairing', account, true, { reason: `${close.code ?? ''} ${close.name ?? ''}`.trim() });
+        if (state === 'conflict') this.#engine.set('conflict', account, true);
+        if (state === 'forbidden') this.#engine.set('forbidden', account, true);
+        if (state === 'open' || state === 'pairing') {
+          for (const code of ['needs_pairing', 'conflict', 'forbidden']) this.#engine.set(code, account, false);
+        }
+        this.#engine.set('reconnecting_long', account, state === 'reconnecting', { lastClose: prev?.lastClose ?? null });
+        if (TERMINAL.has(state)) {
+          // The state's own alert says it all; the secondary ones are moot.
+          for (const code of ['reconnecting_long', 'queue_stuck', 'unknown_unsettled', 'stale_repeating']) this.#engine.set(code, account, false);
+        }
+        return;
+      }
+      case 'account.close': {
+        const s = this.#states.get(account);
+        if (s) s.lastClose = `${e.code ?? e.name} ${e.message ?? ''}`.trim();
+        return;
+      }
+      case 'account.stale': {
+        const list = this.#stale.get(account) ?? [];
+        list.push(Date.now());
+        this.#stale.set(account, list);
+        if (list.filter((t) => Date.now() - t < STALE_WINDOW_MS).length >= STALE_COUNT) this.#engine.set('stale_repeating', account, true, { count: list.length });
+        return;
+      }
+      case 'account.degraded':
+        this.#engine.set('degraded', account, true, { closes: e.closes, windowMs: e.windowMs, regularIntervalMs: e.regularIntervalMs });
+        return;
+      case 'account.recovered':
+        this.#engine.set('degraded', account, false);
+        return;
+      case 'account.removed':
+        for (const code of ['needs_pairing', 'conflict', 'forbidden', 'degraded', 'reconnecting_long', 'queue_stuck', 'unknown_unsettled', 'stale_repeating']) {
+          this.#engine.set(code, account, false);
+        }
+        this.#states.delete(account);
+        return;
+      case 'message.failed':
+      case 'message.expired':
+        // An operator alert that could not be sent must not raise another alert about itself.
+        if (e.kind === 'alert') return;
+        this.#engine.once('messages_failed', account, { id: e.id, state: e.state, reason: e.reason });
+        return;
+      default:
+        return;
+    }
+  }
+}
