@@ -90,6 +90,7 @@ export class Daemon {
     }
     const lock = lockStateDir(cfg.stateDir);
     let db: StateDb | undefined;
+    let started: { monitor: AlertMonitor; alerts: AlertEngine } | undefined;
     try {
       db = openStateDb(cfg.stateDir);
       const { runId, crashed } = recordStart(db, VERSION, startedAt.getTime());
@@ -117,6 +118,7 @@ export class Daemon {
       });
       const monitor = new AlertMonitor({ engine: alerts, bus, store: gate.store, log, digest: cfg.alerts?.digest });
       monitorRef = monitor;
+      started = { monitor, alerts };
       const socket = resolveSocketPath({ flag: opts.socketFlag, configSocket: cfg.socket, stateDir: cfg.stateDir, platform });
 
       const daemonInfo = (): DaemonInfo => ({
@@ -165,6 +167,9 @@ export class Daemon {
       accounts.startAll();
       return daemon;
     } catch (err) {
+      // Undo whatever had started, or its timers would keep a process that failed to start alive.
+      started?.monitor.stop();
+      started?.alerts.stop();
       if (db) closeStateDb(db);
       lock.release();
       throw err;

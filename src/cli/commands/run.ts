@@ -89,6 +89,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     daemon = await Daemon.start({ loaded, socketFlag: values.socket, log });
   } catch (err) {
     removeHandlers();
+    setTimeout(() => process.exit(EXIT.FAILURE), 100).unref(); // nothing may keep a failed start alive
     if (err instanceof StateDirLockedError || err instanceof SocketInUseError) {
       io.stderr.write(`wa-supervisor: ${err.message}\n`);
       return EXIT.FAILURE;
