@@ -125,6 +125,7 @@ export class CommandSink implements AlertSink {
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       if (code !== 0) this.log.warn({ sink: this.name, code, signal, stderr }, 'alert command failed');
+      else this.log.debug({ sink: this.name }, 'alert command done');
     });
     child.stdin.on('error', () => {}); // a command that does not read stdin is fine
     child.stdin.end(`${JSON.stringify(n)}\n`);
