@@ -90,6 +90,34 @@ describe('parseConfigText', () => {
     expect(problemsOf('{"reconnect": {"maxConcurrent": 0}}')).toEqual([{ path: 'reconnect.maxConcurrent', message: 'expected 1 or more, got number 0' }]);
   });
 
+  it('names bad alert config by key: unknown sink type, operator not listed, bad cron, unknown account, short secret', () => {
+    expect(
+      problemsOf(
+        JSON.stringify({
+          operators: ['+15550009999'],
+          accounts: [{ id: 'main' }],
+          alerts: { sinks: [{ type: 'pager' }, { type: 'webhook', url: 'https://h/x', secret: 'short' }], digest: 'every day' },
+        }),
+      ),
+    ).toEqual([
+      { path: 'alerts.sinks[0].type', message: 'unknown value "pager"; expected one of "webhook", "command", "whatsapp"' },
+      { path: 'alerts.sinks[1].secret', message: 'expected a secret of at least 16 characters' },
+      { path: 'alerts.digest', message: 'expected a cron expression, e.g. "0 8 * * *", got "every day"' },
+    ]);
+    expect(
+      problemsOf(
+        JSON.stringify({
+          operators: ['+15550009999'],
+          accounts: [{ id: 'main' }],
+          alerts: { sinks: [{ type: 'whatsapp', account: 'main', to: ['15550001234', '+1 555 000 9999'] }, { type: 'whatsapp', account: 'nope', to: ['15550009999'] }] },
+        }),
+      ),
+    ).toEqual([
+      { path: 'alerts.sinks[0].to[0]', message: '15550001234 is not listed in operators; alerts go only to operators' },
+      { path: 'alerts.sinks[1].account', message: 'no account "nope" in accounts[] (an operator chat needs a configured account)' },
+    ]);
+  });
+
   it('reports every problem at once, not just the first', () => {
     expect(problemsOf('{"stateDir": 1, "x": 2, "log": {"level": 3}}').map((p) => p.path)).toEqual(['stateDir', 'log.level', 'x']);
   });
@@ -100,7 +128,7 @@ describe('parseConfigText', () => {
       expect.unreachable();
     } catch (err) {
       expect((err as Error).message).toBe(
-        'config error in /etc/wa/config.json:\n  stateDir: expected string, got number 1\n  x: unknown key (known keys here: stateDir, socket, log, keepalive, reconnect, whatsappVersion, connectTimeoutMs, flap, operators, policy, pacing, outbox, accounts)',
+        'config error in /etc/wa/config.json:\n  stateDir: expected string, got number 1\n  x: unknown key (known keys here: stateDir, socket, log, keepalive, reconnect, whatsappVersion, connectTimeoutMs, flap, operators, policy, pacing, alerts, outbox, accounts)',
       );
     }
   });
