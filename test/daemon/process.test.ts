@@ -96,6 +96,8 @@ describe('daemon process', () => {
     await again.waitForLog((l) => l.msg === 'removed a stale socket file left by an earlier run');
     const status = JSON.parse((await runCli(['status', '--json', '--config', s.file], s.env)).stdout);
     expect(status.daemon).toMatchObject({ pid: again.pid, previousRunCrashed: true });
+    const alerts = JSON.parse((await runCli(['alerts', '--json', '--config', s.file], s.env)).stdout) as { recent: Array<{ alert: { code: string; text: string } }> };
+    expect(alerts.recent.map((n) => n.alert.code)).toContain('daemon_crashed');
   });
 
   it('SIGINT stops it the same way', async () => {

@@ -1,0 +1,97 @@
+// The monitor turns daemon events and outbox checks into alerts (real store, real bus).
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AlertEngine, type AlertNotification, type AlertSink } from '../../src/alerts/engine.js';
+import { AlertMonitor, QUEUE_STUCK_MS, RETAIN_FINISHED_MS } from '../../src/alerts/monitor.js';
+import { EventBus } from '../../src/events/bus.js';
+import { OutboxStore } from '../../src/outbox/store.js';
+import { closeStateDb, openStateDb } from '../../src/store/db.js';
+import { tmpDirs } from '../helpers/tmp.js';
+
+const tmp = tmpDirs(afterEach);
+const stops: Array<() => void> = [];
+afterEach(() => stops.splice(0).forEach((s) => s()));
+
+function setup() {
+  const db = openStateDb(tmp());
+  const store = new OutboxStore(db);
+  const bus = new EventBus();
+  const got: AlertNotification[] = [];
+  const sink: AlertSink = { name: 'rec', deliver: (n) => got.push(n) };
+  let monitor: AlertMonitor | undefined;
+  const engine = new AlertEngine({ bus, log: pino({ level: 'silent' }), sinks: [sink], accountState: (a) => monitor?.stateOf(a) });
+  monitor = new AlertMonitor({ engine, bus, store, log: pino({ level: 'silent' }) });
+  stops.push(() => {
+    monitor!.stop();
+    engine.stop();
+    closeStateDb(db);
+  });
+  let n = 0;
+  const row = (state: 'queued' | 'held', createdAt: number) =>
+    store.insert(
+      { account: 'a', to: '15550002222@s.whatsapp.net', chatType: 'direct', kind: 'message', text: 't', messageId: `ID${++n}`, state, reason: null, idempotencyKey: null, requestId: null, client: null, expiresAt: null },
+      { at: createdAt, account: 'a', recipient: 'x', kind: 'message', decision: 'allow', rule: 'default', reason: 'r', stage: 'enqueue', client: null, requestId: null },
+      createdAt,
+    ).row;
+  return { store, bus, got, monitor, engine, row, codes: () => got.map((n) => `${n.type}:${n.alert.code}`) };
+}
+
+describe('AlertMonitor', () => {
+  it('needs_pairing only when a close put the account there, and recovered when it opens again', () => {
+    const { bus, codes } = setup();
+    bus.publish({ type: 'account.state', account: 'a', state: 'needs_pairing', reason: 'not paired yet' });
+    expect(codes()).toEqual([]);
+    bus.publish({ type: 'account.state', account: 'a', state: 'needs_pairing', close: { code: 401, name: 'loggedOut' } });
+    bus.publish({ type: 'account.state', account: 'a', state: 'pairing' });
+    bus.publish({ type: 'account.state', account: 'a', state: 'open' });
+    expect(codes()).toEqual(['alert:needs_pairing', 'alert.recovered:needs_pairing']);
+  });
+
+  it('three stale probes within 10 minutes raise stale_repeating', () => {
+    const { bus, codes } = setup();
+    bus.publish({ type: 'account.state', account: 'a', state: 'open' });
+    for (let i = 0; i < 3; i++) bus.publish({ type: 'account.stale', account: 'a', deadlineMs: 3000 });
+    expect(codes()).toEqual(['alert:stale_repeating']);
+  });
+
+  it('a queued row older than the limit while the account is open is a stuck queue (after its time-to-visible)', () => {
+    const { bus, row, monitor, engine } = setup();
+    bus.publish({ type: 'account.state', account: 'a', state: 'open' });
+    const now = Date.now();
+    row('queued', now - QUEUE_STUCK_MS - 1000);
+    monitor.check(now);
+    expect(engine.active()).toEqual([]); // pending: the condition must hold for a minute first
+    bus.publish({ type: 'account.state', account: 'a', state: 'needs_pairing', close: { code: 401 } });
+    monitor.check(now);
+    expect(engine.active().map((a) => a.code)).toEqual(['needs_pairing']); // the stuck queue is moot now
+  });
+
+  it('failed and expired messages are reported, except operator alerts themselves', () => {
+    const { bus, codes } = setup();
+    bus.publish({ type: 'message.failed', account: 'a', id: 1, state: 'failed', kind: 'message', reason: 'server refused' });
+    bus.publish({ type: 'message.expired', account: 'a', id: 2, state: 'expired', kind: 'message' });
+    bus.publish({ type: 'message.failed', account: 'a', id: 3, state: 'failed', kind: 'alert' });
+    expect(codes()).toEqual(['alert:messages_failed', 'alert:messages_failed']);
+  });
+
+  it('the digest reaches the sinks with messages by state and alerts raised', () => {
+    const { bus, row, monitor, got } = setup();
+    bus.publish({ type: 'account.state', account: 'a', state: 'open' });
+    row('queued', Date.now());
+    bus.publish({ type: 'message.failed', account: 'a', id: 9, state: 'failed', kind: 'message' });
+    monitor.sendDigest();
+    const digest = got.find((n) => n.type === 'digest')!;
+    expect(digest.alert.details).toMatchObject({ messagesByState: { queued: 1 }, alertsRaised: 1 });
+    expect(digest.alert.text).toContain('accounts a open');
+  });
+
+  it('housekeeping prunes finished rows past the retention only', () => {
+    const { store, row, monitor } = setup();
+    const old = Date.now() - RETAIN_FINISHED_MS - 60_000;
+    const r = row('queued', old);
+    store.transition(r.id, ['queued'], 'cancelled', {}, old);
+    row('queued', old); // still queued: kept
+    expect(monitor.housekeeping()).toBe(1);
+    expect(store.list({ limit: 10 }).map((x) => x.state)).toEqual(['queued']);
+  });
+});
