@@ -33,7 +33,18 @@ export class AlertMonitor {
   #digestSince = Date.now();
   #raisedAtLastDigest = 0;
 
-  constructor(opts: { engine: AlertEngine; bus: Pick<EventBus, 'subscribe'>; store: OutboxStore; log: Log; digest?: string | undefined }) {
+  readonly #accounts: () => Array<{ id: string; state: string; connectedSince: string | null; closesByCode: Record<string, number> }>;
+
+  constructor(opts: {
+    engine: AlertEngine;
+    bus: Pick<EventBus, 'subscribe'>;
+    store: OutboxStore;
+    log: Log;
+    digest?: string | undefined;
+    /** Per-account status for the digest (uptime, closes by code). */
+    accounts?: () => Array<{ id: string; state: string; connectedSince: string | null; closesByCode: Record<string, number> }>;
+  }) {
+    this.#accounts = opts.accounts ?? (() => []);
     this.#engine = opts.engine;
     this.#store = opts.store;
     this.#log = opts.log;
@@ -72,10 +83,18 @@ export class AlertMonitor {
   sendDigest(): void {
     const counts = this.#store.countsByState();
     const raised = this.#engine.raisedCount - this.#raisedAtLastDigest;
-    const accounts = [...this.#states.entries()].map(([id, s]) => `${id} ${s.state}`).join(', ') || 'no accounts';
+    const now = Date.now();
+    const detail = this.#accounts().map((a) => ({
+      id: a.id,
+      state: a.state,
+      upForMs: a.connectedSince ? now - Date.parse(a.connectedSince) : 0,
+      closesByCode: a.closesByCode,
+    }));
+    const known = detail.length ? detail : [...this.#states.entries()].map(([id, s]) => ({ id, state: s.state, upForMs: 0, closesByCode: {} }));
+    const accounts = known.map((a) => `${a.id} ${a.state}`).join(', ') || 'no accounts';
     this.#engine.digest(
       `since ${new Date(this.#digestSince).toISOString()}: accounts ${accounts}; messages ${JSON.stringify(counts)}; ${raised} alert(s) raised`,
-      { accounts: Object.fromEntries(this.#states), messagesByState: counts, alertsRaised: raised },
+      { accounts: known, messagesByState: counts, alertsRaised: raised },
     );
     this.#digestSince = Date.now();
     this.#raisedAtLastDigest = this.#engine.raisedCount;

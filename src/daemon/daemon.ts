@@ -116,7 +116,7 @@ export class Daemon {
         ...(cfg.alerts?.capPerHour ? { capPerHour: cfg.alerts.capPerHour } : {}),
         accountState: (account) => monitorRef?.stateOf(account),
       });
-      const monitor = new AlertMonitor({ engine: alerts, bus, store: gate.store, log, digest: cfg.alerts?.digest });
+      const monitor = new AlertMonitor({ engine: alerts, bus, store: gate.store, log, digest: cfg.alerts?.digest, accounts: () => accounts.list() });
       monitorRef = monitor;
       started = { monitor, alerts };
       const socket = resolveSocketPath({ flag: opts.socketFlag, configSocket: cfg.socket, stateDir: cfg.stateDir, platform });
