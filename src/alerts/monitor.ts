@@ -64,12 +64,13 @@ export class AlertMonitor {
   check(now = Date.now()): void {
     try {
       for (const [account, { state }] of this.#states) {
-        const queued = this.#store.list({ account, state: 'queued', limit: 10_000 });
-        const oldest = queued.reduce((m, r) => Math.min(m, r.createdAt), Infinity);
-        const ageMs = now - oldest;
-        this.#engine.set('queue_stuck', account, state === 'open' && queued.length > 0 && ageMs > QUEUE_STUCK_MS, { ageMs, count: queued.length });
-        const unknown = this.#store.list({ account, state: 'unknown', limit: 10_000 }).filter((r) => now - r.updatedAt > UNKNOWN_UNSETTLED_MS);
-        this.#engine.set('unknown_unsettled', account, unknown.length > 0, { count: unknown.length });
+        // Two indexed aggregate queries per account, not a scan of its rows.
+        const queued = this.#store.stateAge(account, 'queued');
+        const ageMs = queued.oldestCreatedAt === null ? 0 : now - queued.oldestCreatedAt;
+        this.#engine.set('queue_stuck', account, state === 'open' && queued.count > 0 && ageMs > QUEUE_STUCK_MS, { ageMs, count: queued.count });
+        const unknown = this.#store.stateAge(account, 'unknown');
+        const unsettled = unknown.oldestUpdatedAt !== null && now - unknown.oldestUpdatedAt > UNKNOWN_UNSETTLED_MS;
+        this.#engine.set('unknown_unsettled', account, unsettled, { count: unknown.count });
         const stale = (this.#stale.get(account) ?? []).filter((t) => now - t < STALE_WINDOW_MS);
         this.#stale.set(account, stale);
         this.#engine.set('stale_repeating', account, stale.length >= STALE_COUNT, { count: stale.length });

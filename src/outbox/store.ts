@@ -206,6 +206,14 @@ export class OutboxStore {
     return (this.#db.prepare(sql).all(...args, filter.limit ?? 100) as RawRow[]).map((r) => fromRaw(r)!);
   }
 
+  /** How many of the account's rows are in a state, and the oldest one's created and updated times. */
+  stateAge(account: string, state: OutboxState): { count: number; oldestCreatedAt: number | null; oldestUpdatedAt: number | null } {
+    const r = this.#db
+      .prepare('SELECT count(*) AS count, min(created_at) AS oldestCreatedAt, min(updated_at) AS oldestUpdatedAt FROM outbox WHERE account = ? AND state = ?')
+      .get(account, state) as { count: number; oldestCreatedAt: number | null; oldestUpdatedAt: number | null };
+    return r;
+  }
+
   /** Counts per state (for status and digests). */
   countsByState(account?: string): Partial<Record<OutboxState, number>> {
     const rows = (
