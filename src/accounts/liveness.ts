@@ -58,7 +58,7 @@ export interface TrafficRecord {
  */
 export class LivenessMonitor {
   readonly #pinger: Pinger;
-  readonly #policy: KeepalivePolicy;
+  #policy: KeepalivePolicy;
   readonly #timers: Timers;
   readonly #onStale: (detail: { deadlineMs: number }) => void;
   #timer: unknown = null;
@@ -77,6 +77,18 @@ export class LivenessMonitor {
   /** Starts the ping cycle (no-op when the interval is 0). */
   start(): void {
     if (this.#policy.intervalMs > 0) this.#schedule();
+  }
+
+  /** Applies a new keepalive policy (config reload) from the next probe on, without touching the connection. */
+  setPolicy(policy: KeepalivePolicy): void {
+    const wasOff = this.#policy.intervalMs === 0;
+    this.#policy = policy;
+    if (this.#stopped) return;
+    if (this.#timer !== null) {
+      this.#timers.clearTimeout(this.#timer);
+      this.#timer = null;
+      if (policy.intervalMs > 0) this.#schedule();
+    } else if (wasOff && policy.intervalMs > 0) this.#schedule();
   }
 
   /** Stops the cycle; a ping in flight is ignored when it settles. */

@@ -115,9 +115,18 @@ export class AccountRunner {
     return () => this.#connListeners.delete(listener);
   }
 
-  /** Applies new settings (config reload); keepalive and backoff changes take effect from the next cycle. */
+  /**
+   * Applies new settings (config reload) without dropping the connection: keepalive from the next
+   * probe, backoff from the next wait. A changed wsUrl needs a reconnect; the caller decides.
+   */
   updateSettings(settings: RunnerSettings): void {
     this.#settings = settings;
+    this.#liveness?.setPolicy(settings.keepalive);
+  }
+
+  /** The settings in force. */
+  get settings(): RunnerSettings {
+    return this.#settings;
   }
 
   /** Starts supervising: connects when paired, else waits in `needs_pairing` for a pair command. */

@@ -119,6 +119,46 @@ export class AccountSupervisor {
     this.#bus.publish({ type: 'account.removed', account: id });
   }
 
+  /**
+   * Applies a reloaded config: settings of existing accounts change in place (no reconnect unless
+   * the wsUrl changed), new config accounts start, config accounts no longer listed stop and are
+   * removed (their creds stay). Returns what changed, for the log.
+   */
+  async applyConfig(config: EffectiveConfig): Promise<{ added: string[]; removed: string[]; reconnected: string[] }> {
+    this.#config = config;
+    this.#gate.setLimit(config.reconnect?.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_RECONNECTS);
+    const added: string[] = [];
+    const removed: string[] = [];
+    const reconnected: string[] = [];
+    const wanted = new Map(config.accounts.map((a) => [a.id, a]));
+    for (const [id, entry] of [...this.#runners]) {
+      const a = wanted.get(id);
+      if (!a) {
+        if (entry.origin !== 'config') continue; // runtime accounts live in the database, not the file
+        await entry.runner.stop('removed from the config');
+        this.#runners.delete(id);
+        this.#bus.publish({ type: 'account.removed', account: id });
+        removed.push(id);
+        continue;
+      }
+      const next = runnerSettingsFor(config, a);
+      const urlChanged = next.wsUrl !== entry.runner.settings.wsUrl;
+      entry.runner.updateSettings(next);
+      entry.origin = 'config';
+      if (urlChanged && entry.runner.state !== 'needs_pairing') {
+        await entry.runner.reconnect('wsUrl changed in the config');
+        reconnected.push(id);
+      }
+    }
+    for (const a of config.accounts) {
+      if (this.#runners.has(a.id)) continue;
+      this.#create(a, 'config').start();
+      this.#bus.publish({ type: 'account.added', account: a.id });
+      added.push(a.id);
+    }
+    return { added, removed, reconnected };
+  }
+
   /** Pairs an account; events go to req.onEvent until `paired` or `error`. */
   async pair(id: string, req: PairRequest): Promise<void> {
     const runner = this.get(id);

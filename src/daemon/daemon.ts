@@ -1,6 +1,7 @@
 // Wiring: the one place that builds the daemon from its parts and takes it down in order.
 import { AccountSupervisor } from '../accounts/supervisor.js';
-import type { LoadedConfig } from '../config/load.js';
+import { readFileSync } from 'node:fs';
+import type { EffectiveConfig, LoadedConfig } from '../config/load.js';
 import { parseConfigText } from '../config/load.js';
 import { ControlServer } from '../control/server.js';
 import { buildRoutes } from '../control/routes.js';
@@ -49,6 +50,9 @@ export class Daemon {
   /** Operator alerts. */
   readonly alerts: AlertEngine;
   readonly #monitor: AlertMonitor;
+  #config: EffectiveConfig;
+  readonly #configFile: string;
+  readonly #platform: PlatformEnv;
   #stopping: Promise<void> | undefined;
 
   private constructor(parts: {
@@ -63,6 +67,9 @@ export class Daemon {
     gate: SendGate;
     alerts: AlertEngine;
     monitor: AlertMonitor;
+    config: EffectiveConfig;
+    configFile: string;
+    platform: PlatformEnv;
   }) {
     this.bus = parts.bus;
     this.socketPath = parts.socketPath;
@@ -75,6 +82,9 @@ export class Daemon {
     this.gate = parts.gate;
     this.alerts = parts.alerts;
     this.#monitor = parts.monitor;
+    this.#config = parts.config;
+    this.#configFile = parts.configFile;
+    this.#platform = parts.platform;
   }
 
   /** Takes the state directory, opens the database, and listens on the control socket. */
@@ -152,7 +162,22 @@ export class Daemon {
         log.warn({ dir: socket.path, mode: prep.looseDirMode.toString(8) }, 'socket directory is open to other users; the socket itself is 0600');
       }
 
-      const daemon = new Daemon({ bus, socketPath: socket.path, log, db, lock, server, runId, accounts, gate, alerts, monitor });
+      const daemon = new Daemon({
+        bus,
+        socketPath: socket.path,
+        log,
+        db,
+        lock,
+        server,
+        runId,
+        accounts,
+        gate,
+        alerts,
+        monitor,
+        config: cfg,
+        configFile: loaded.file,
+        platform,
+      });
       if (crashed) {
         log.warn({ previous: crashed }, 'the previous daemon run did not stop cleanly (crash, kill or power loss)');
         bus.publish({ type: 'daemon.crash_detected', previousPid: crashed.pid, previousStartedAt: new Date(crashed.startedAt).toISOString() });
@@ -174,6 +199,36 @@ export class Daemon {
       lock.release();
       throw err;
     }
+  }
+
+  /**
+   * Re-reads the config file (SIGHUP). Policy, pacing, TTLs, alert sinks, keepalive, backoff and
+   * log level apply at once without dropping a connection; config accounts added or removed start
+   * or stop. A config that does not validate is refused: the old one stays, and an alert says why.
+   */
+  async reload(): Promise<{ ok: boolean; error?: string }> {
+    let next: EffectiveConfig;
+    try {
+      next = parseConfigText(readFileSync(this.#configFile, 'utf8'), this.#configFile, this.#platform);
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
+      this.#log.error({ error }, 'config reload refused; keeping the running config');
+      this.alerts.once('config_reload_failed', undefined, { error });
+      this.bus.publish({ type: 'daemon.reload_failed', error });
+      return { ok: false, error };
+    }
+    const prev = this.#config;
+    const needsRestart = (['stateDir', 'socket'] as const).filter((k) => prev[k] !== next[k]);
+    if (needsRestart.length) this.#log.warn({ keys: needsRestart }, 'these settings apply only after a restart');
+    if (prev.alerts?.digest !== next.alerts?.digest) this.#log.warn('alerts.digest applies only after a restart');
+    this.#log.level = next.log.level;
+    this.gate.updateSettings(gateSettingsFromConfig(next));
+    this.alerts.setSinks(buildSinks(next, this.gate, this.#log), next.alerts?.capPerHour);
+    const changes = await this.accounts.applyConfig(next);
+    this.#config = next;
+    this.#log.info({ ...changes, needsRestart }, 'config reloaded');
+    this.bus.publish({ type: 'daemon.reloaded', ...changes });
+    return { ok: true };
   }
 
   /** Stops accepting requests, ends streams, closes the database with a checkpoint, removes the socket. Idempotent. */

@@ -17,7 +17,9 @@ export const STOP_DEADLINE_MS = 9000;
 export const RUN_HELP = `Usage: wa-supervisor run [--config FILE] [--socket PATH] [--log-level LEVEL]
 
 Runs the daemon in the foreground. Logs go to stdout (JSON, or pretty on a terminal).
-SIGTERM or SIGINT stops it cleanly (exit 0).
+SIGTERM or SIGINT stops it cleanly (exit 0). SIGHUP re-reads the config file: policy,
+pacing, alerts, keepalive and backoff apply without dropping connections, config accounts
+added or removed start or stop; an invalid file is refused (alert) and the old config kept.
 
 Options:
   --config FILE      config file (else $WA_SUPERVISOR_CONFIG, else the platform default)
@@ -99,7 +101,14 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     return EXIT.FAILURE;
   }
 
+  // SIGHUP re-reads the config; reloads never overlap.
+  let reloading: Promise<unknown> = Promise.resolve();
+  const onHup = () => {
+    reloading = reloading.then(() => daemon.reload()).catch((err: unknown) => log.error({ err }, 'reload failed'));
+  };
+  process.on('SIGHUP', onHup);
   const signal = stopRequested ?? (await new Promise<NodeJS.Signals>((resolve) => (onStopRequest = resolve)));
+  process.off('SIGHUP', onHup);
   let code: number = EXIT.OK;
   try {
     await daemon.stop(`received ${signal}`);
