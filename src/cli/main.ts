@@ -9,6 +9,7 @@ import { alertsCommand } from './commands/alerts.js';
 import { auditCommand, messagesCommand } from './commands/messages.js';
 import { pairCommand } from './commands/pair.js';
 import { sendCommand } from './commands/send.js';
+import { serviceCommand } from './commands/service.js';
 import { runCommand } from './commands/run.js';
 import { statusCommand } from './commands/status.js';
 import { EXIT } from './exit-codes.js';
@@ -44,6 +45,7 @@ const COMMANDS: Record<string, Command> = {
   messages: messagesCommand,
   audit: auditCommand,
   alerts: alertsCommand,
+  service: serviceCommand,
   emulator: async (args) => {
     // Loaded on demand: only this command needs the emulator (and Baileys' codecs).
     const { runEmulatorCommand } = await import('../emulator/cli.js');
