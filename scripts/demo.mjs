@@ -1,0 +1,189 @@
+// `npm run demo`: the whole system on this machine, no WhatsApp needed. The emulator and the
+// daemon run as separate processes with a temporary state directory; two accounts are paired
+// through the real pairing flow; a policy puts one in shadow mode and gives the other an allowTo
+// list; an operator chat gets the alerts. For about a minute messages flow while faults hit the
+// connections, with a live status table. The summary says what was sent, what the peers saw, what
+// was refused and where alerts went; exit 0 only if nothing was lost or shown twice.
+// Usage: npm run demo [-- --seconds 60] [-- --json]
+import { parseArgs } from 'node:util';
+import { startDaemon, startEmulator, sleep } from '../bench/lib.mjs';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, json: { type: 'boolean', default: false } } });
+const seconds = Math.max(20, Number(values.seconds));
+const json = values.json;
+const tty = process.stdout.isTTY && !json;
+const say = (line) => {
+  if (!json) process.stdout.write(`${line}\n`);
+};
+
+const SALES = '15550100001';
+const SUPPORT = '15550100002';
+const OPERATOR = '15550109999';
+const CUSTOMERS = ['15550200001', '15550200002'];
+const INVENTED = '15550299999'; // not on sales' allowTo: an agent's invented number
+const SUPPORT_PEER = '15550200003';
+
+say('starting the WhatsApp emulator and the daemon (separate processes, temporary state)...');
+const emulator = await startEmulator();
+const daemon = await startDaemon(emulator, {
+  keepalive: { intervalMs: 1000, probeDeadlineMs: 700 },
+  reconnect: { initialMs: 300, maxMs: 2000 },
+  connectTimeoutMs: 5000,
+  pacing: { perMinute: 600, jitterMs: 0 },
+  operators: [`+${OPERATOR}`],
+  policy: { default: 'allow', rules: [{ action: 'deny', name: 'shadow-mode', match: { account: 'support', chatType: 'direct' } }] },
+  alerts: { sinks: [{ type: 'whatsapp', account: 'sales', to: [OPERATOR] }] },
+  accounts: [
+    { id: 'sales', wsUrl: emulator.url, allowTo: [...CUSTOMERS, OPERATOR] },
+    { id: 'support', wsUrl: emulator.url },
+  ],
+});
+
+async function pair(id, phone) {
+  const open = daemon.nextEvent((e) => e.type === 'account.state' && e.account === id && e.state === 'open', 60_000);
+  let scanned = false;
+  await daemon.client.stream(
+    `/v1/accounts/${id}/pair`,
+    (e) => {
+      if (e.type === 'qr' && !scanned) {
+        scanned = true;
+        say(`  ${id}: QR shown; the emulator scans it as the phone ${phone}`);
+        emulator.client.pair({ phone, qr: e.qr }).catch(() => {});
+      }
+      if (e.type === 'paired') say(`  ${id}: paired as ${e.jid}`);
+      if (e.type === 'error') throw new Error(`pairing ${id}: ${e.message}`);
+    },
+    { method: 'POST', body: {} },
+  );
+  await open;
+}
+say('pairing two accounts through the real pairing flow:');
+await pair('sales', SALES);
+await pair('support', SUPPORT);
+say('policy: support is in shadow mode (reads, never replies); sales may only write to its allowTo list; alerts go to the operator chat only');
+
+const accepted = []; // {messageId, to, text}
+const denied = [];
+const faults = [];
+let seq = 0;
+async function send(account, to, text) {
+  try {
+    const r = await daemon.client.request('POST', '/v1/messages', { account, to, text, idempotencyKey: `demo-${seq}` });
+    if (r.body.state === 'denied') denied.push({ account, to, reason: r.body.reason });
+    else accepted.push({ messageId: r.body.messageId, to, text });
+  } catch (err) {
+    faults.push(`send refused: ${err.message}`);
+  }
+}
+
+const plan = [
+  [0.12, 'sales', { kind: 'app-silent' }, '408-style silence (app-silent)'],
+  [0.25, 'support', { kind: 'black-hole' }, 'TCP black hole'],
+  [0.38, 'sales', { kind: 'close' }, '428 connection closed'],
+  [0.5, 'support', { kind: 'stream-error', code: 515 }, '515 restart required'],
+  [0.62, 'sales', 'idle', 'server idle window of 3 s (the keepalive should keep it open)'],
+  [0.75, 'sales', { kind: 'stream-error', code: 503 }, '503 unavailable'],
+  [0.9, 'support', { kind: 'replace' }, '440 replaced by another session'],
+];
+const phoneOf = { sales: SALES, support: SUPPORT };
+
+let status = null;
+let drawn = 0;
+function draw(elapsed) {
+  if (!status) return;
+  const rows = status.accounts.map((a) => {
+    const q = daemon.events.filter((e) => e.account === a.id && e.type === 'message.queued').length;
+    const close = a.lastClose ? `${a.lastClose.code ?? a.lastClose.name}` : '-';
+    return `  ${a.id.padEnd(8)} ${a.state.padEnd(14)} accepted ${String(q).padStart(4)}   last close ${close.padEnd(10)} keepalive max gap ${a.keepalive ? `${a.keepalive.largestSilentGapMs} ms` : '-'}`;
+  });
+  const alerts = daemon.events.filter((e) => e.type === 'alert').length;
+  const lines = [
+    `t=${String(Math.round(elapsed)).padStart(3)} s   sent ${accepted.length}   denied by policy ${denied.length}   alerts ${alerts}`,
+    ...rows,
+    `  last fault: ${faults[faults.length - 1] ?? '-'}`,
+  ];
+  if (tty && drawn) process.stdout.write(`\x1b[${drawn}A\x1b[J`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  drawn = lines.length;
+}
+
+say(`sending messages for ${seconds} s while faults hit the connections:`);
+const t0 = Date.now();
+let next = 0;
+let lastDraw = 0;
+while (Date.now() - t0 < seconds * 1000) {
+  const elapsed = (Date.now() - t0) / 1000;
+  while (next < plan.length && elapsed >= plan[next][0] * seconds) {
+    const [, account, fault, label] = plan[next++];
+    faults.push(`${account}: ${label}`);
+    if (fault === 'idle') {
+      await emulator.client.setIdleWindow(3000, phoneOf[account]);
+      setTimeout(() => emulator.client.setIdleWindow(0, phoneOf[account]).catch(() => {}), 8000).unref();
+    } else await emulator.client.injectFault(phoneOf[account], fault).catch(() => {});
+  }
+  seq++;
+  if (seq % 7 === 0) await send('sales', INVENTED, `invented number ${seq}`);
+  else if (seq % 5 === 0) await send('support', SUPPORT_PEER, `shadow reply ${seq}`);
+  else await send('sales', CUSTOMERS[seq % 2], `hello ${seq}`);
+  if (Date.now() - lastDraw > (tty ? 500 : 5000)) {
+    status = (await daemon.client.request('GET', '/v1/status')).body;
+    if (!json) draw(elapsed);
+    lastDraw = Date.now();
+  }
+  await sleep(120);
+}
+
+say('waiting for the queue to drain...');
+const deadline = Date.now() + 60_000;
+
+for (;;) {
+  const seen = new Set((await Promise.all(CUSTOMERS.map((p) => emulator.client.peerMessages(p)))).flat().map((m) => m.id));
+  if (accepted.every((a) => seen.has(a.messageId)) || Date.now() > deadline) break;
+  await sleep(500);
+}
+
+
+const atPeers = (await Promise.all(CUSTOMERS.map((p) => emulator.client.peerMessages(p)))).flat();
+const seenIds = new Set(atPeers.map((m) => m.id));
+const lost = accepted.filter((a) => !seenIds.has(a.messageId)).length;
+const textCounts = new Map();
+for (const m of atPeers) textCounts.set(m.text, (textCounts.get(m.text) ?? 0) + 1);
+const peerDuplicates = [...textCounts.values()].filter((n) => n > 1).reduce((a, n) => a + n - 1, 0);
+const wireDuplicates = atPeers.reduce((a, m) => a + m.copies - 1, 0);
+const toInvented = (await emulator.client.peerMessages(INVENTED)).length;
+const toShadowPeer = (await emulator.client.peerMessages(SUPPORT_PEER)).length;
+const isAlert = (m) => (m.text ?? '').startsWith('[wa-supervisor]');
+const atOperator = (await emulator.client.peerMessages(OPERATOR)).filter(isAlert).length;
+const alertsElsewhere = (await Promise.all([...CUSTOMERS, INVENTED, SUPPORT_PEER].map((p) => emulator.client.peerMessages(p)))).flat().filter(isAlert).length;
+const alertsList = (await daemon.client.request('GET', '/v1/alerts')).body;
+const raised = alertsList.recent.filter((n) => n.type === 'alert').map((n) => `${n.alert.code}${n.alert.account ? `(${n.alert.account})` : ''}`);
+const finalStatus = (await daemon.client.request('GET', '/v1/status')).body;
+await daemon.stop();
+await emulator.stop();
+
+const summary = {
+  seconds,
+  sent: accepted.length,
+  deliveredAtPeer: accepted.length - lost,
+  lost,
+  peerDuplicates,
+  wireDuplicates,
+  deniedByPolicy: denied.length,
+  reachedRefusedPeers: toInvented + toShadowPeer,
+  faults: plan.map((p) => `${p[1]}: ${p[3]}`),
+  alertsRaised: raised,
+  alertsToOperatorChat: atOperator,
+  alertsToOtherChats: alertsElsewhere,
+  accounts: finalStatus.accounts.map((a) => ({ id: a.id, state: a.state, closesByCode: a.closesByCode })),
+};
+const ok = lost === 0 && peerDuplicates === 0 && summary.reachedRefusedPeers === 0 && alertsElsewhere === 0;
+if (json) process.stdout.write(`${JSON.stringify({ ...summary, ok })}\n`);
+else {
+  say('');
+  say(`sent ${summary.sent}, delivered at the peer ${summary.deliveredAtPeer}, lost ${lost}, duplicates at the peer ${peerDuplicates} (wire duplicates of the same id ${wireDuplicates}, shown once)`);
+  say(`denied by policy ${denied.length} (invented number, shadow-mode replies); messages that reached a refused peer: ${summary.reachedRefusedPeers}`);
+  say(`alerts raised: ${raised.join(', ') || 'none'}; delivered to the operator chat: ${atOperator}; to anyone else: ${alertsElsewhere}`);
+  say(`closes per account: ${summary.accounts.map((a) => `${a.id} ${JSON.stringify(a.closesByCode)} now ${a.state}`).join('; ')}`);
+  say(ok ? 'OK: nothing lost, nothing shown twice, nothing reached a refused peer, alerts only to the operator' : 'FAILED: see the figures above');
+}
+process.exitCode = ok ? 0 : 1;
