@@ -16,51 +16,64 @@ export function startEmulator(args = []) {
   return startEmulatorChild({ args });
 }
 
-/** Starts the daemon with `config` (merged over a temp stateDir and socket); resolves when ready. */
+/**
+ * Starts the daemon with `config` (merged over a temp stateDir and socket); resolves when ready.
+ * The handle can restart it on the same state directory (`restart({ kill: true })` is a kill -9).
+ */
 export async function startDaemon(emulator, config = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'wab-'));
   const socket = join(dir, 'd.sock');
   const configFile = join(dir, 'config.json');
   writeFileSync(configFile, JSON.stringify({ stateDir: join(dir, 'state'), socket, log: { level: 'warn' }, ...config }));
-  const child = spawn(process.execPath, ['--import', emulator.preload, BIN, 'run', '--config', configFile], {
-    env: { ...process.env, WA_EMULATOR_ROOT: emulator.rootPublicKey },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (d) => (output += d));
-  child.stderr.on('data', (d) => (output += d));
   const client = new ControlClient({ socket: { path: socket, source: 'flag' }, clientName: 'bench', retryRefusedMs: 5000 });
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      await client.request('GET', '/v1/status');
-      break;
-    } catch (err) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`daemon did not start: ${err.message}\n${output}`);
-      await sleep(100);
-    }
-  }
   const events = [];
   const waiters = new Set();
-  const abort = new AbortController();
-  let opened;
-  const open = new Promise((r) => (opened = r));
-  client
-    .stream(
-      '/v1/events',
-      (e) => {
-        events.push(e);
-        for (const w of waiters) if (w.pred(e)) (waiters.delete(w), w.resolve(e));
-      },
-      { signal: abort.signal, onOpen: () => opened() },
-    )
-    .catch(() => {});
-  await open;
+  let child;
+  let output = '';
+  let abort = new AbortController();
+
+  const spawnAndWait = async () => {
+    child = spawn(process.execPath, ['--import', emulator.preload, BIN, 'run', '--config', configFile], {
+      env: { ...process.env, WA_EMULATOR_ROOT: emulator.rootPublicKey },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.on('data', (d) => (output = (output + d).slice(-200_000)));
+    child.stderr.on('data', (d) => (output = (output + d).slice(-200_000)));
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      try {
+        await client.request('GET', '/v1/status');
+        break;
+      } catch (err) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`daemon did not start: ${err.message}\n${output}`);
+        await sleep(100);
+      }
+    }
+    abort = new AbortController();
+    let opened;
+    const open = new Promise((r) => (opened = r));
+    client
+      .stream(
+        '/v1/events',
+        (e) => {
+          events.push(e);
+          for (const w of waiters) if (w.pred(e)) (waiters.delete(w), w.resolve(e));
+        },
+        { signal: abort.signal, onOpen: () => opened() },
+      )
+      .catch(() => {});
+    await open;
+  };
+  await spawnAndWait();
+
   return {
-    child,
+    get child() {
+      return child;
+    },
     client,
     events,
     dir,
+    configFile,
     output: () => output,
     /** Resolves with the next event matching pred. */
     nextEvent(pred, timeoutMs = 300_000) {
@@ -70,10 +83,19 @@ export async function startDaemon(emulator, config = {}) {
         waiters.add(w);
       });
     },
+    /** Stops the daemon (SIGTERM, or SIGKILL with kill) and starts it again on the same state. */
+    async restart({ kill = false } = {}) {
+      abort.abort();
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill(kill ? 'SIGKILL' : 'SIGTERM');
+      await exited;
+      await spawnAndWait();
+    },
     async stop() {
       abort.abort();
+      const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      await exited;
       rmSync(dir, { recursive: true, force: true });
     },
   };
