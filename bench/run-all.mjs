@@ -10,4 +10,5 @@ for (const b of benches) {
   const r = spawnSync(process.execPath, [fileURLToPath(new URL(b, import.meta.url)), ...process.argv.slice(2)], { stdio: 'inherit' });
   if (r.status !== 0) failed++;
 }
+spawnSync(process.execPath, [fileURLToPath(new URL('report.mjs', import.meta.url))], { stdio: 'inherit' });
 process.exitCode = failed ? 1 : 0;
