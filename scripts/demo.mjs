@@ -92,9 +92,9 @@ let drawn = 0;
 function draw(elapsed) {
   if (!status) return;
   const rows = status.accounts.map((a) => {
-    const q = daemon.events.filter((e) => e.account === a.id && e.type === 'message.queued').length;
+    const q = a.queue ? a.queue.queued + a.queue.sending + a.queue.unknown : 0;
     const close = a.lastClose ? `${a.lastClose.code ?? a.lastClose.name}` : '-';
-    return `  ${a.id.padEnd(8)} ${a.state.padEnd(14)} accepted ${String(q).padStart(4)}   last close ${close.padEnd(10)} keepalive max gap ${a.keepalive ? `${a.keepalive.largestSilentGapMs} ms` : '-'}`;
+    return `  ${a.id.padEnd(8)} ${a.state.padEnd(14)} queue ${String(q).padStart(4)}   last close ${close.padEnd(10)} keepalive max gap ${a.keepalive ? `${a.keepalive.largestSilentGapMs} ms` : '-'}`;
   });
   const alerts = daemon.events.filter((e) => e.type === 'alert').length;
   const lines = [

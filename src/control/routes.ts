@@ -42,7 +42,7 @@ export function buildRoutes(deps: RouteDeps): Route[] {
       method: 'GET',
       path: '/v1/status',
       handler: (): { body: StatusResponse } => {
-        const accounts = deps.accounts.list();
+        const accounts = withQueue(deps.accounts.list(), deps.gate);
         const byState: StatusResponse['summary']['byState'] = {};
         for (const a of accounts) byState[a.state] = (byState[a.state] ?? 0) + 1;
         const commits = deps.gate.commitStats?.() ?? { commits: 0, rows: 0 };
@@ -58,7 +58,7 @@ export function buildRoutes(deps: RouteDeps): Route[] {
     {
       method: 'GET',
       path: '/v1/accounts',
-      handler: () => ({ body: { accounts: deps.accounts.list() } }),
+      handler: () => ({ body: { accounts: withQueue(deps.accounts.list(), deps.gate) } }),
     },
     {
       method: 'POST',
@@ -145,6 +145,15 @@ export function parseEventFilter(params: URLSearchParams): EventFilter {
   if (types.length) filter.types = types;
   if (requestId) filter.requestId = requestId;
   return filter;
+}
+
+/** Adds each account's outbox depth (rows waiting, in flight, unsettled) to its summary. */
+function withQueue(accounts: AccountSummary[], gate: SendGate): AccountSummary[] {
+  if (!gate.store) return accounts;
+  return accounts.map((a) => {
+    const c = gate.store.countsByState(a.id);
+    return { ...a, queue: { queued: c.queued ?? 0, sending: c.sending ?? 0, unknown: c.unknown ?? 0, held: c.held ?? 0 } };
+  });
 }
 
 /** Accepts "15550001111" or "+1 555 000 1111": 7 to 15 digits once spaces, dashes and "+" are dropped. */

@@ -71,6 +71,8 @@ export interface AccountSummary {
   } | null;
   /** Closes since the daemon started, by code (or reason name when there is no code). */
   closesByCode: Record<string, number>;
+  /** Outbox rows of this account waiting (queued), in flight (sending), unsettled (unknown) or held. */
+  queue?: { queued: number; sending: number; unknown: number; held: number };
 }
 
 /** The outbox in `GET /v1/status`. */

@@ -93,8 +93,9 @@ export function renderAccounts(accounts: AccountSummary[], now = Date.now()): st
     a.lastClose ? `${a.lastClose.code ?? a.lastClose.name} ${ago(a.lastClose.at)}` : '-',
     a.reconnect.nextRetryAt ? `in ${formatDuration(Date.parse(a.reconnect.nextRetryAt) - now)} (#${a.reconnect.failures})` : '-',
     a.keepalive ? `${ago(a.keepalive.lastReceivedAt)}, max gap ${formatDuration(a.keepalive.largestSilentGapMs)}` : '-',
+    a.queue ? String(a.queue.queued + a.queue.sending + a.queue.unknown) : '-',
   ]);
-  const lines = [table(['ACCOUNT', 'STATE', 'SINCE', 'NUMBER', 'LAST CLOSE', 'RETRY', 'LAST HEARD'], rows)];
+  const lines = [table(['ACCOUNT', 'STATE', 'SINCE', 'NUMBER', 'LAST CLOSE', 'RETRY', 'LAST HEARD', 'QUEUE'], rows)];
   for (const a of accounts) {
     if (a.degraded?.regularIntervalMs) {
       lines.push(`! ${a.id}: closes at a regular interval of ${formatDuration(a.degraded.regularIntervalMs)} (an idle timeout somewhere?)`);
