@@ -1,8 +1,12 @@
 // bench/accounts: the daemon's resident memory and idle CPU with 1, 10, 50 and 100 connected,
 // idle accounts (keepalive running, default settings), the emulator in another process.
 // Usage: node bench/accounts.mjs [--counts 1,10,50,100] [--idle-seconds 20]
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { addAndPair, cpuSeconds, report, rssBytes, sleep, startDaemon, startEmulator } from './lib.mjs';
+import { ROOT, addAndPair, cpuSeconds, report, rssBytes, sleep, startDaemon, startEmulator } from './lib.mjs';
 
 const { values } = parseArgs({ options: { counts: { type: 'string', default: '1,10,50,100' }, 'idle-seconds': { type: 'string', default: '20' } } });
 const counts = values.counts.split(',').map(Number);
@@ -37,7 +41,52 @@ for (const n of counts) {
   process.stderr.write(`${n} accounts: ${open} open, RSS ${(rss / 2 ** 20).toFixed(1)} MiB, idle CPU ${cpuPct?.toFixed(2)} %\n`);
 }
 await daemon.stop();
+
+// Baseline: the same counts of bare Baileys sockets in one process, paired the same way.
+const authDir = mkdtempSync(join(tmpdir(), 'bare-many-'));
+const bare = spawn(process.execPath, ['--import', emulator.preload, join(ROOT, 'bench', 'bare-baileys-many.mjs'), emulator.url, authDir], {
+  env: { ...process.env, WA_EMULATOR_ROOT: emulator.rootPublicKey },
+  stdio: ['pipe', 'pipe', 'inherit'],
+});
+const bareWaiters = [];
+let bareBuf = '';
+bare.stdout.on('data', (d) => {
+  bareBuf += d;
+  let nl;
+  while ((nl = bareBuf.indexOf('\n')) >= 0) {
+    const e = JSON.parse(bareBuf.slice(0, nl));
+    bareBuf = bareBuf.slice(nl + 1);
+    if (e.type === 'qr') emulator.client.pair({ phone: e.phone, qr: e.qr }).catch(() => {});
+    for (const w of bareWaiters.splice(0)) (w.pred(e) ? w.resolve(e) : bareWaiters.push(w));
+  }
+});
+const bareNext = (pred) => new Promise((resolve) => bareWaiters.push({ pred, resolve }));
+await bareNext((e) => e.type === 'ready');
+const barePoints = [];
+let bareCount = 0;
+for (const n of counts) {
+  while (bareCount < n) {
+    bareCount++;
+    const opened = bareNext((e) => e.type === 'open' && e.count === bareCount);
+    bare.stdin.write(`add 1555${String(2000000 + bareCount).padStart(7, '0')}\n`);
+    await opened;
+  }
+  await sleep(3000);
+  const samples = [];
+  const t0 = Date.now();
+  while (Date.now() - t0 < Math.min(idleMs, 10_000)) {
+    await sleep(1000);
+    samples.push(rssBytes(bare.pid));
+  }
+  barePoints.push({ sockets: n, rssMiB: +(Math.max(...samples) / 2 ** 20).toFixed(1) });
+  process.stderr.write(`bare Baileys, ${n} sockets: RSS ${barePoints[barePoints.length - 1].rssMiB} MiB\n`);
+}
+bare.kill('SIGKILL');
+rmSync(authDir, { recursive: true, force: true });
 await emulator.stop();
+const bareFirst = barePoints[0];
+const bareLast = barePoints[barePoints.length - 1];
+const barePerSocketMiB = +((bareLast.rssMiB - bareFirst.rssMiB) / (bareLast.sockets - bareFirst.sockets)).toFixed(3);
 
 const first = points[0];
 const last = points[points.length - 1];
@@ -49,8 +98,9 @@ report(
     baselineRssMiB: baseline.rssBytes ? +(baseline.rssBytes / 2 ** 20).toFixed(1) : null,
     points,
     perExtraAccountMiB: perAccountMiB,
+    bareBaileys: { settings: 'Baileys defaults, one process, multi-file auth', points: barePoints, perExtraSocketMiB: barePerSocketMiB },
     goal: { perExtraAccountMiB: 2 },
     met: perAccountMiB <= 2,
   },
-  `accounts: ${points.map((p) => `${p.accounts} -> ${p.rssMiB} MiB, ${p.idleCpuPercent} % CPU`).join('; ')}; ${perAccountMiB} MiB per extra account (goal <= 2): ${perAccountMiB <= 2 ? 'met' : 'NOT met'}`,
+  `accounts: ${points.map((p) => `${p.accounts} -> ${p.rssMiB} MiB, ${p.idleCpuPercent} % CPU`).join('; ')}; ${perAccountMiB} MiB per extra account (goal <= 2): ${perAccountMiB <= 2 ? 'met' : 'NOT met'}; bare Baileys ${barePerSocketMiB} MiB per extra socket`,
 );

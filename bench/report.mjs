@@ -30,7 +30,9 @@ if (accounts) {
   rows.push([
     'memory per connected idle account',
     `${accounts.perExtraAccountMiB} MiB per extra account; ${accounts.points.map((p) => `${p.accounts}: ${p.rssMiB} MiB / ${p.idleCpuPercent} % CPU`).join('; ')}`,
-    'bare Baileys per socket: not measured by this benchmark yet',
+    accounts.bareBaileys
+      ? `bare Baileys ${accounts.bareBaileys.perExtraSocketMiB} MiB per extra socket; ${accounts.bareBaileys.points.map((p) => `${p.sockets}: ${p.rssMiB} MiB`).join('; ')}`
+      : 'bare Baileys: not measured in this run',
     '≤ 2 MiB per extra account',
     met(accounts.met),
   ]);
