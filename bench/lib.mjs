@@ -104,11 +104,17 @@ export async function startDaemon(emulator, config = {}) {
 /** Adds an account on the emulator and pairs it by QR; resolves when it is open. */
 export async function addAndPair(daemon, emulator, id, phone) {
   await daemon.client.request('POST', '/v1/accounts', { id, wsUrl: emulator.url });
+  await pairAccount(daemon, emulator, id, phone);
+}
+
+/** Pairs an existing account by QR, the emulator scanning as `phone`; `onEvent` sees the pairing events. Resolves when open. */
+export async function pairAccount(daemon, emulator, id, phone, onEvent = () => {}) {
   const opened = daemon.nextEvent((e) => e.type === 'account.state' && e.account === id && e.state === 'open', 60_000);
   let scanned = false;
   await daemon.client.stream(
     `/v1/accounts/${id}/pair`,
     (e) => {
+      onEvent(e, !scanned);
       if (e.type === 'qr' && !scanned) {
         scanned = true;
         emulator.client.pair({ phone, qr: e.qr }).catch(() => {});

@@ -6,7 +6,7 @@
 // was refused and where alerts went; exit 0 only if nothing was lost or shown twice.
 // Usage: npm run demo [-- --seconds 60] [-- --json]
 import { parseArgs } from 'node:util';
-import { startDaemon, startEmulator, sleep } from '../bench/lib.mjs';
+import { pairAccount, sleep, startDaemon, startEmulator } from '../bench/lib.mjs';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, json: { type: 'boolean', default: false } } });
 const seconds = Math.max(20, Number(values.seconds));
@@ -39,24 +39,11 @@ const daemon = await startDaemon(emulator, {
   ],
 });
 
-async function pair(id, phone) {
-  const open = daemon.nextEvent((e) => e.type === 'account.state' && e.account === id && e.state === 'open', 60_000);
-  let scanned = false;
-  await daemon.client.stream(
-    `/v1/accounts/${id}/pair`,
-    (e) => {
-      if (e.type === 'qr' && !scanned) {
-        scanned = true;
-        say(`  ${id}: QR shown; the emulator scans it as the phone ${phone}`);
-        emulator.client.pair({ phone, qr: e.qr }).catch(() => {});
-      }
-      if (e.type === 'paired') say(`  ${id}: paired as ${e.jid}`);
-      if (e.type === 'error') throw new Error(`pairing ${id}: ${e.message}`);
-    },
-    { method: 'POST', body: {} },
-  );
-  await open;
-}
+const pair = (id, phone) =>
+  pairAccount(daemon, emulator, id, phone, (e, firstQr) => {
+    if (e.type === 'qr' && firstQr) say(`  ${id}: QR shown; the emulator scans it as the phone ${phone}`);
+    if (e.type === 'paired') say(`  ${id}: paired as ${e.jid}`);
+  });
 say('pairing two accounts through the real pairing flow:');
 await pair('sales', SALES);
 await pair('support', SUPPORT);
