@@ -8,7 +8,7 @@ import { decide, type Policy, type PolicyDecision, type SendKind } from '../poli
 import type { WaConnection, WaEvent } from '../wa/types.js';
 import { newMessageId } from './message-id.js';
 import { normaliseRecipient } from './recipient.js';
-import { OutboxStore, rowToJson, type AuditEntry, type NewRow, type OutboxRow, type OutboxState } from './store.js';
+import { OutboxStore, type AuditEntry, type NewRow, type OutboxRow, type OutboxState } from './store.js';
 import { DEFAULT_PACING, TokenBucket, type PacingPolicy } from './token-bucket.js';
 
 /** Longest text accepted, in characters (WhatsApp's own limit is about 65,536). */
@@ -374,11 +374,6 @@ export class SendGate {
       ...(note ? { note } : {}),
       wireSends: row.wireSends,
     });
-  }
-
-  /** A row as JSON for the API. */
-  static toJson(row: OutboxRow): Record<string, unknown> {
-    return rowToJson(row);
   }
 }
 

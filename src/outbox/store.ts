@@ -214,6 +214,17 @@ export class OutboxStore {
     return r;
   }
 
+  /** Counts per account and state, in one query (for the status of many accounts). */
+  countsByAccount(): Map<string, Partial<Record<OutboxState, number>>> {
+    const out = new Map<string, Partial<Record<OutboxState, number>>>();
+    for (const r of this.#db.prepare('SELECT account, state, count(*) AS n FROM outbox GROUP BY account, state').all() as Array<{ account: string; state: OutboxState; n: number }>) {
+      const m = out.get(r.account) ?? {};
+      m[r.state] = r.n;
+      out.set(r.account, m);
+    }
+    return out;
+  }
+
   /** Counts per state (for status and digests). */
   countsByState(account?: string): Partial<Record<OutboxState, number>> {
     const rows = (
