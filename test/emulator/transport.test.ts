@@ -3,21 +3,14 @@ import { WA_CERT_DETAILS } from '@whiskeysockets/baileys';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { FrameReader, WA_PROLOGUE, encodeFrame } from '../../src/emulator/frames.js';
-import { type Emulator, createEmulator, verifyCertChain } from '../../src/emulator/index.js';
+import { verifyCertChain } from '../../src/emulator/index.js';
 import { EmulatorPki } from '../../src/emulator/pki.js';
-import { closeAllClients, makeClient, opened, pairAndOpen } from './support/client.js';
+import { makeClient, opened, pairAndOpen, useEmulator } from './support/client.js';
 
 /** The root key Baileys ships with (the real WhatsApp root), for the negative check. */
 const WHATSAPP_ROOT = Buffer.from('142375574d0a587166aae71ebe516437c4a28b73e3695c6ce1f7f9545da8ee6b', 'hex');
 
-let emulator: Emulator;
-beforeAll(async () => {
-  emulator = await createEmulator();
-});
-afterEach(() => closeAllClients());
-afterAll(async () => {
-  await emulator.close();
-});
+const env = useEmulator({ beforeAll, afterAll, afterEach });
 
 describe('framing', () => {
   test('reassembles frames split across messages and splits several frames in one message', () => {
@@ -47,28 +40,28 @@ describe('framing', () => {
 });
 
 describe('PKI', () => {
-  test('the chain verifies strictly under the emulator root, with issuerSerial 0, and not under the WhatsApp root', () => {
-    expect(verifyCertChain(emulator.certificateChain, emulator.rootPublicKey, emulator.staticPublicKey)).toBeNull();
-    expect(verifyCertChain(emulator.certificateChain, WHATSAPP_ROOT, emulator.staticPublicKey)).toBe('intermediate not signed by root');
-    expect(verifyCertChain(emulator.certificateChain, emulator.rootPublicKey, Buffer.alloc(32, 1))).toBe('leaf key is not the static key');
+  test('the chain verifies strictly under the env.emulator root, with issuerSerial 0, and not under the WhatsApp root', () => {
+    expect(verifyCertChain(env.emulator.certificateChain, env.emulator.rootPublicKey, env.emulator.staticPublicKey)).toBeNull();
+    expect(verifyCertChain(env.emulator.certificateChain, WHATSAPP_ROOT, env.emulator.staticPublicKey)).toBe('intermediate not signed by root');
+    expect(verifyCertChain(env.emulator.certificateChain, env.emulator.rootPublicKey, Buffer.alloc(32, 1))).toBe('leaf key is not the static key');
   });
 
   test('roots come from the seed: same seed same root, other seed other root', () => {
     const seed = Buffer.alloc(32, 9);
     expect(new EmulatorPki(seed).root.public).toEqual(new EmulatorPki(seed).root.public);
-    expect(new EmulatorPki(seed).root.public).not.toEqual(emulator.rootPublicKey);
+    expect(new EmulatorPki(seed).root.public).not.toEqual(env.emulator.rootPublicKey);
   });
 
   test('the vitest setup file made Baileys trust this root', () => {
-    expect(Buffer.from(WA_CERT_DETAILS.PUBLIC_KEY)).toEqual(emulator.rootPublicKey);
+    expect(Buffer.from(WA_CERT_DETAILS.PUBLIC_KEY)).toEqual(env.emulator.rootPublicKey);
   });
 });
 
 describe('handshake with real Baileys', () => {
   test('Noise XX with registration payload, then login payload, both recorded on the timeline', async () => {
-    const mark = emulator.timeline.mark();
-    const { account, sock } = await pairAndOpen(emulator, '15551000001');
-    const handshakes = emulator.timeline
+    const mark = env.emulator.timeline.mark();
+    const { account, sock } = await pairAndOpen(env.emulator, '15551000001');
+    const handshakes = env.emulator.timeline
       .entries({ after: mark })
       .filter((e) => e.node?.tag === 'handshake')
       .map((e) => `${e.dir} ${e.node!.attrs.type} ${e.node!.attrs.registration ?? ''}${e.node!.attrs.username ?? ''}`.trim());
@@ -83,28 +76,28 @@ describe('handshake with real Baileys', () => {
     expect(sock.user?.id).toBe(account.jid);
   });
 
-  test('edge_routing makes Baileys reconnect with the ED preamble, which the emulator parses', async () => {
+  test('edge_routing makes Baileys reconnect with the ED preamble, which the env.emulator parses', async () => {
     const phone = '15551000002';
-    const { account, sock } = await pairAndOpen(emulator, phone);
+    const { account, sock } = await pairAndOpen(env.emulator, phone);
     const routing = Buffer.from('0801080512', 'hex');
     const stored = new Promise<void>((resolve) =>
       sock.ev.on('creds.update', (update) => {
         if (update.routingInfo) resolve();
       }),
     );
-    expect(emulator.sendEdgeRouting(phone, routing)).toBe(1);
+    expect(env.emulator.sendEdgeRouting(phone, routing)).toBe(1);
     await stored;
     sock.end(undefined);
-    const again = makeClient(emulator.url, account.auth);
+    const again = makeClient(env.emulator.url, account.auth);
     await opened(again);
-    expect(emulator.connections(phone).map((c) => c.routingInfo)).toContain(routing.toString('hex'));
-    const hello = await emulator.timeline.waitFor({ phone, tag: 'handshake', attrs: { type: 'clientHello', routing: routing.toString('hex') } });
+    expect(env.emulator.connections(phone).map((c) => c.routingInfo)).toContain(routing.toString('hex'));
+    const hello = await env.emulator.timeline.waitFor({ phone, tag: 'handshake', attrs: { type: 'clientHello', routing: routing.toString('hex') } });
     expect(hello.dir).toBe('in');
   });
 
   test('upgrades only /ws/chat (other paths get 404)', async () => {
     const status = await new Promise<number>((resolve, reject) => {
-      const ws = new WebSocket(emulator.url.replace('/ws/chat', '/elsewhere'));
+      const ws = new WebSocket(env.emulator.url.replace('/ws/chat', '/elsewhere'));
       ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
       ws.on('open', () => reject(new Error('unexpectedly upgraded')));
       ws.on('error', reject);

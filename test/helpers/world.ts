@@ -174,3 +174,16 @@ export async function startWorld(
   };
   return world;
 }
+
+/** For files where each test starts its own world: the returned function starts one, and every world it started is closed after each test. */
+export function useWorlds(afterEach: (fn: () => Promise<void>) => void): (opts?: Parameters<typeof startWorld>[0]) => Promise<World> {
+  const open: World[] = [];
+  afterEach(async () => {
+    for (const w of open.splice(0)) await w.close();
+  });
+  return async (opts) => {
+    const w = await startWorld(opts);
+    open.push(w);
+    return w;
+  };
+}

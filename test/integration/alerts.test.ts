@@ -3,7 +3,7 @@
 import { createServer } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { signBody } from '../../src/alerts/sinks.js';
-import { startWorld, type World } from '../helpers/world.js';
+import { type World, useWorlds } from '../helpers/world.js';
 
 const MAIN = '15550001111';
 const BOT = '15550001112';
@@ -12,11 +12,9 @@ const PEER1 = '15550006001';
 const PEER2 = '15550006002';
 const SECRET = 'webhook-secret-0123456789';
 
-let world: World | undefined;
+const newWorld = useWorlds(afterEach);
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
-  await world?.close();
-  world = undefined;
   for (const c of closers.splice(0)) await c();
 });
 
@@ -78,7 +76,7 @@ const baseConfig = (url: string) => ({
 describe('alerts never reach a peer', () => {
   it('with an operator chat on one account: alert text goes only to the operator; peers get nothing; the webhook gets each alert once and its recovery', async () => {
     const hook = await webhook();
-    world = await startWorld({
+    const world = await newWorld({
       config: (url) => ({
         ...baseConfig(url),
         operators: [`+${OPERATOR}`],
@@ -118,7 +116,7 @@ describe('alerts never reach a peer', () => {
   });
 
   it('with no operator chat configured, no alert ever becomes a WhatsApp message', async () => {
-    world = await startWorld({ config: (url) => ({ ...baseConfig(url), operators: [`+${OPERATOR}`] }) });
+    const world = await newWorld({ config: (url) => ({ ...baseConfig(url), operators: [`+${OPERATOR}`] }) });
     const w = world;
     await w.pair('main', MAIN);
     await w.pair('bot', BOT);

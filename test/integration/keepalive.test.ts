@@ -1,19 +1,15 @@
 // The keepalive against the server's idle rule, the isolation of accounts from each other's
 // faults, and flap detection: real Baileys in the daemon, the emulator as the server.
 import { afterEach, describe, expect, it } from 'vitest';
-import { startWorld, type World } from '../helpers/world.js';
+import { useWorlds } from '../helpers/world.js';
 
-let world: World | undefined;
-afterEach(async () => {
-  await world?.close();
-  world = undefined;
-});
+const newWorld = useWorlds(afterEach);
 
 const IDLE_MS = 600;
 
 describe('keepalive and the server idle window', () => {
   it('with a keepalive at a third of the idle window, no idle close happens over 10 windows', async () => {
-    world = await startWorld({ config: { keepalive: { intervalMs: IDLE_MS / 3, probeDeadlineMs: 150, idleWindowMs: IDLE_MS } } });
+    const world = await newWorld({ config: { keepalive: { intervalMs: IDLE_MS / 3, probeDeadlineMs: 150, idleWindowMs: IDLE_MS } } });
     await world.addAndPair('main', '15550001111');
     world.emulator.setIdleWindow(IDLE_MS, '15550001111');
     const from = world.events.length;
@@ -30,7 +26,7 @@ describe('keepalive and the server idle window', () => {
   });
 
   it('with the keepalive off, the server closes the idle session at the window (so the keepalive is what saves it)', async () => {
-    world = await startWorld({ config: { keepalive: { intervalMs: 0, idleWindowMs: IDLE_MS } } });
+    const world = await newWorld({ config: { keepalive: { intervalMs: 0, idleWindowMs: IDLE_MS } } });
     await world.addAndPair('main', '15550001111');
     const from = world.events.length;
     world.emulator.setIdleWindow(IDLE_MS, '15550001111');
@@ -48,11 +44,11 @@ describe('keepalive and the server idle window', () => {
 
 describe('isolation between accounts', () => {
   it('faults on one account never move the other four out of open', async () => {
-    world = await startWorld();
+    const world = await newWorld();
     const phones = ['15550000101', '15550000102', '15550000103', '15550000104', '15550000105'];
     for (const [i, phone] of phones.entries()) await world.addAndPair(`acc${i + 1}`, phone);
     const others = ['acc2', 'acc3', 'acc4', 'acc5'];
-    const before = await Promise.all(others.map((id) => world!.account(id)));
+    const before = await Promise.all(others.map((id) => world.account(id)));
     const from = world.events.length;
     const faults = [
       { kind: 'stream-error', code: 503 },
@@ -70,14 +66,14 @@ describe('isolation between accounts', () => {
     await world.waitState('acc1', 'open');
     const touched = world.events.slice(from).filter((e) => e.account !== undefined && others.includes(e.account) && e.type.startsWith('account.'));
     expect(touched).toEqual([]);
-    const after = await Promise.all(others.map((id) => world!.account(id)));
+    const after = await Promise.all(others.map((id) => world.account(id)));
     expect(after.map((a) => [a.state, a.connectedSince])).toEqual(before.map((a) => ['open', a.connectedSince]));
   });
 });
 
 describe('flap detection', () => {
   it('reports one degraded event for repeated closes, with the regular interval when they are regular', async () => {
-    world = await startWorld({ config: { flap: { closes: 4, windowMs: 60_000 } } });
+    const world = await newWorld({ config: { flap: { closes: 4, windowMs: 60_000 } } });
     await world.addAndPair('main', '15550001111');
     const from = world.events.length;
     const gapMs = 1200;

@@ -2,17 +2,13 @@
 // retried with its idempotency key) reaches the peer, and none is shown twice.
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiError, DaemonUnreachableError } from '../../src/control/client.js';
-import { startWorld, type World } from '../helpers/world.js';
+import { useWorlds } from '../helpers/world.js';
 
-let world: World | undefined;
-afterEach(async () => {
-  await world?.close();
-  world = undefined;
-});
+const newWorld = useWorlds(afterEach);
 
 describe('kill -9 during a burst', () => {
   it('200 messages, daemon killed after 80 were accepted: all 200 shown once at the peer after restart', async () => {
-    world = await startWorld();
+    const world = await newWorld();
     const w = world;
     await w.addAndPair('main', '15550001111');
     const peers = ['15550004001', '15550004002', '15550004003'];

@@ -1,13 +1,9 @@
 // The outbox end to end: the daemon (real Baileys) sends through the emulator, whose decrypted
 // messages are the truth about what a peer saw.
 import { afterEach, describe, expect, it } from 'vitest';
-import { startWorld, type World } from '../helpers/world.js';
+import { type World, useWorlds } from '../helpers/world.js';
 
-let world: World | undefined;
-afterEach(async () => {
-  await world?.close();
-  world = undefined;
-});
+const newWorld = useWorlds(afterEach);
 
 const ACCOUNT_PHONE = '15550001111';
 const PEER = '15550002222';
@@ -20,7 +16,7 @@ async function send(w: World, to: string, text: string, extra: Record<string, un
 
 describe('outbox against the emulator', () => {
   it('a sent message is decrypted once at the peer with the id assigned at enqueue, and goes queued -> sent -> delivered', async () => {
-    world = await startWorld();
+    const world = await newWorld();
     await world.addAndPair('main', ACCOUNT_PHONE);
     const from = world.events.length;
     const res = await send(world, `+${PEER}`, 'hello from the outbox');
@@ -35,7 +31,7 @@ describe('outbox against the emulator', () => {
   });
 
   it('the same idempotency key returns the same row and never a second message', async () => {
-    world = await startWorld();
+    const world = await newWorld();
     await world.addAndPair('main', ACCOUNT_PHONE);
     const a = await send(world, PEER, 'once', { idempotencyKey: 'order-42' });
     const b = await send(world, PEER, 'once', { idempotencyKey: 'order-42' });
@@ -45,7 +41,7 @@ describe('outbox against the emulator', () => {
   });
 
   it('rejects bad input with a 4xx naming the field, stores nothing, and keeps serving', async () => {
-    world = await startWorld();
+    const world = await newWorld();
     await world.addAndPair('main', ACCOUNT_PHONE);
     const cases: Array<[Record<string, unknown>, number, string]> = [
       [{ account: 'nope', to: PEER, text: 'x' }, 404, 'account: no account "nope"'],
@@ -70,7 +66,7 @@ describe('outbox against the emulator', () => {
 
 describe('send --wait and the messages commands', () => {
   it('send --wait --json streams only this message until it is delivered; messages show --json prints the row', async () => {
-    world = await startWorld();
+    const world = await newWorld();
     const w = world;
     await w.addAndPair('main', ACCOUNT_PHONE);
     const { runCli } = await import('../helpers/cli-process.js');
@@ -87,7 +83,7 @@ describe('send --wait and the messages commands', () => {
   });
 
   it('cancel, retry, list by state and prune', async () => {
-    world = await startWorld();
+    const world = await newWorld();
     const w = world;
     await w.client.request('POST', '/v1/accounts', { id: 'main', wsUrl: w.emulator.url }); // not paired: rows wait
     const a = await send(w, PEER, 'to cancel');

@@ -3,17 +3,13 @@
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN } from '../helpers/cli-process.js';
-import { startWorld, type World } from '../helpers/world.js';
+import { useWorlds } from '../helpers/world.js';
 
-let world: World | undefined;
-afterEach(async () => {
-  await world?.close();
-  world = undefined;
-});
+const newWorld = useWorlds(afterEach);
 
 describe('pairing against the emulator', () => {
   it('pairs by QR, opens after the 515, and keeps the creds across a daemon restart', async () => {
-    world = await startWorld();
+    const world = await newWorld();
     const jid = await world.addAndPair('main', '15550001111');
     expect(jid).toMatch(/^15550001111:\d+@s\.whatsapp\.net$/);
     const before = await world.account('main');
@@ -29,7 +25,7 @@ describe('pairing against the emulator', () => {
   });
 
   it('pair --json prints one JSON line per QR, then paired, and exits 0', async () => {
-    world = await startWorld();
+    const world = await newWorld();
     const w = world;
     await w.client.request('POST', '/v1/accounts', { id: 'cli', wsUrl: w.emulator.url });
     const child = spawn(process.execPath, [BIN, 'pair', 'cli', '--json', '--socket', w.socket], { env: w.env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -54,7 +50,7 @@ describe('pairing against the emulator', () => {
   });
 
   it('pairs with a pairing code', async () => {
-    world = await startWorld();
+    const world = await newWorld();
     const w = world;
     await w.client.request('POST', '/v1/accounts', { id: 'coded', wsUrl: w.emulator.url });
     let paired = '';
@@ -73,7 +69,7 @@ describe('pairing against the emulator', () => {
   });
 
   it('logout archives the creds and leaves the account waiting for pairing', async () => {
-    world = await startWorld();
+    const world = await newWorld();
     await world.addAndPair('main', '15550001111');
     const res = await world.client.request<{ state: string }>('POST', '/v1/accounts/main/logout');
     expect(res.body.state).toBe('needs_pairing');

@@ -1,17 +1,13 @@
 // SIGTERM in the middle of a burst: the daemon exits 0 within its stop timeout, and after a
 // restart every accepted message reaches the peer exactly once.
 import { afterEach, describe, expect, it } from 'vitest';
-import { startWorld, type World } from '../helpers/world.js';
+import { useWorlds } from '../helpers/world.js';
 
-let world: World | undefined;
-afterEach(async () => {
-  await world?.close();
-  world = undefined;
-});
+const newWorld = useWorlds(afterEach);
 
 describe('SIGTERM during a burst', () => {
   it('exits 0 in time; after restart all accepted messages are shown once', async () => {
-    world = await startWorld();
+    const world = await newWorld();
     const w = world;
     await w.addAndPair('main', '15550001111');
     const peer = '15550005555';

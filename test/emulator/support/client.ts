@@ -10,7 +10,7 @@ import makeWASocket, {
   type WASocket,
 } from '@whiskeysockets/baileys';
 import { pino } from 'pino';
-import type { Emulator } from '../../../src/emulator/index.js';
+import { type Emulator, createEmulator } from '../../../src/emulator/index.js';
 import { memoryAuthState } from './auth.js';
 
 /** Short timings so a lost connection or a missing answer shows up within seconds. */
@@ -133,4 +133,23 @@ export async function pairAndOpen(emulator: Emulator, phone: string, overrides?:
   const sock = makeClient(emulator.url, account.auth, overrides);
   await opened(sock);
   return { account, sock };
+}
+
+/**
+ * One emulator for a whole test file: created before the tests, closed after them, and every
+ * Baileys client closed after each test. Read it as `env.emulator` inside tests.
+ */
+export function useEmulator(
+  hooks: { beforeAll: (fn: () => Promise<void>) => void; afterAll: (fn: () => Promise<void>) => void; afterEach: (fn: () => void) => void },
+  options?: Parameters<typeof createEmulator>[0],
+): { emulator: Emulator } {
+  const env = {} as { emulator: Emulator };
+  hooks.beforeAll(async () => {
+    env.emulator = await createEmulator(options);
+  });
+  hooks.afterEach(() => closeAllClients());
+  hooks.afterAll(async () => {
+    await env.emulator.close();
+  });
+  return env;
 }
