@@ -125,6 +125,7 @@ export class ControlServer {
           return {};
         },
       },
+      { method: 'GET', path: /^\/peers$/, handle: () => emu.peers() },
       { method: 'GET', path: /^\/peers\/([^/]+)\/messages$/, handle: ({ match }) => emu.peerMessages(pathPhone(match[1])) },
       { method: 'GET', path: /^\/peers\/([^/]+)\/sent$/, handle: ({ match }) => emu.sentMessages(pathPhone(match[1])) },
       { method: 'GET', path: /^\/accounts$/, handle: () => emu.accounts() },

@@ -52,6 +52,11 @@ export class EmulatorControlClient {
     return this.call('POST', '/receipts', request);
   }
 
+  /** `GET /peers`: every user that decrypted at least one message. */
+  peers(): Promise<Array<{ phone: string; received: number }>> {
+    return this.call('GET', '/peers');
+  }
+
   /** `GET /peers/<phone>/messages`. */
   peerMessages(phone: string): Promise<DecryptedMessage[]> {
     return this.call('GET', `/peers/${phone}/messages`);

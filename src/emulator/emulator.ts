@@ -198,6 +198,14 @@ export class Emulator {
     return [...(this.core.world.user(phone)?.received.values() ?? [])];
   }
 
+  /** Every user whose phone decrypted at least one message, so a checker can look at all of them, not only the ones it expects. */
+  peers(): Array<{ phone: string; received: number }> {
+    return this.core.world
+      .users()
+      .filter((user) => user.received.size > 0)
+      .map((user) => ({ phone: user.phone, received: user.received.size }));
+  }
+
   /** Device-sent copies an account's own phone decrypted from its companions. */
   ownPhoneMessages(phone: string): DecryptedMessage[] {
     return [...(this.core.world.user(phone)?.ownSent.values() ?? [])];
