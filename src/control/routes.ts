@@ -7,6 +7,7 @@ import type { PairEvent, PairRequest } from '../accounts/runner.js';
 import type { SendGate } from '../outbox/send-gate.js';
 import type { AlertEngine } from '../alerts/engine.js';
 import { messageRoutes } from './message-routes.js';
+import { normalisePhone } from '../outbox/recipient.js';
 import type { ApiRequest, NdjsonStream, Route } from './server.js';
 import type { AccountSummary, ConfigCheckResponse, DaemonInfo, StatusResponse } from './wire.js';
 
@@ -155,12 +156,6 @@ function withQueue(accounts: AccountSummary[], gate: SendGate): AccountSummary[]
     const c = counts.get(a.id) ?? {};
     return { ...a, queue: { queued: c.queued ?? 0, sending: c.sending ?? 0, unknown: c.unknown ?? 0, held: c.held ?? 0 } };
   });
-}
-
-/** Accepts "15550001111" or "+1 555 000 1111": 7 to 15 digits once spaces, dashes and "+" are dropped. */
-export function normalisePhone(raw: string): string | null {
-  const digits = raw.replace(/[\s\-()+]/g, '');
-  return /^[1-9]\d{6,14}$/.test(digits) ? digits : null;
 }
 
 async function pairStream(req: ApiRequest, accounts: AccountsApi): Promise<void> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normaliseRecipient } from '../../src/outbox/recipient.js';
+import { normalisePhone, normaliseRecipient } from '../../src/outbox/recipient.js';
 import type { Recipient } from '../../src/outbox/recipient.js';
 
 /** The normalised recipient, or a test failure naming the error. */
@@ -145,8 +145,6 @@ describe('normaliseRecipient: JIDs', () => {
 
   it.each([
     { name: 'an unknown server', raw: '15550001111@example.com' },
-    { name: 'broadcast', raw: 'status@broadcast' },
-    { name: 'newsletter', raw: '120363000000000000@newsletter' },
     { name: 'an empty server', raw: '15550001111@' },
     { name: 'a second @', raw: '15550001111@s.whatsapp.net@g.us' },
     { name: 'a device suffix after the server', raw: '15550001111@s.whatsapp.net:12' },
@@ -169,5 +167,83 @@ describe('normaliseRecipient: JIDs', () => {
       const once = ok(raw);
       expect(ok(once.jid)).toEqual(once);
     }
+  });
+});
+
+// Each of these was once accepted: a malformed part was dropped instead of refused, so a string
+// that names no device, agent or group became a recipient, and two spellings of a LID ("007" and
+// "7") were two recipients to the policy.
+describe('normaliseRecipient: malformed parts are refused, not dropped', () => {
+  it.each([
+    { name: 'letters as the device', raw: '15550001111:abc@s.whatsapp.net', want: 'expected digits before @s.whatsapp.net' },
+    { name: 'an empty device', raw: '15550001111:@s.whatsapp.net', want: 'expected digits before @s.whatsapp.net' },
+    { name: 'two device parts', raw: '15550001111:1:2@s.whatsapp.net', want: 'expected digits before @s.whatsapp.net' },
+    { name: 'a device past uint16', raw: '15550001111:123456@s.whatsapp.net', want: 'expected digits before @s.whatsapp.net' },
+    { name: 'letters as the agent', raw: '15550001111_x@s.whatsapp.net', want: 'expected digits before @s.whatsapp.net' },
+    { name: 'an empty agent', raw: '15550001111.:1@s.whatsapp.net', want: 'expected digits before @s.whatsapp.net' },
+    { name: 'two agent parts', raw: '15550001111_1_2@s.whatsapp.net', want: 'expected digits before @s.whatsapp.net' },
+    { name: 'letters as a LID device', raw: '123456789012345:x@lid', want: 'expected digits before @lid' },
+    { name: 'a LID with leading zeros', raw: '007@lid', want: 'expected digits before @lid (no leading zero' },
+    { name: 'LID zero', raw: '0@lid', want: 'expected digits before @lid' },
+    { name: 'a LID device with leading zeros in the user', raw: '0123456789:3@lid', want: 'expected digits before @lid' },
+    { name: 'an agent on a group', raw: '120363025246125888_9@g.us', want: 'expected a group id before @g.us' },
+    { name: 'a device on a group', raw: '120363025246125888:1@g.us', want: 'expected a group id before @g.us' },
+    { name: 'a group of zeros', raw: '00000-00000@g.us', want: 'expected a group id before @g.us' },
+    { name: 'a group id with a leading zero', raw: '0120363025246125888@g.us', want: 'expected a group id before @g.us' },
+    { name: 'an old-style group with a leading-zero timestamp', raw: '15550001111-0600000000@g.us', want: 'expected a group id before @g.us' },
+    { name: 'an old-style group with two dashes', raw: '15550001111-16000-00000@g.us', want: 'expected a group id before @g.us' },
+    { name: 'an old-style group with a too short creator', raw: '12345-1600000000@g.us', want: 'expected a group id before @g.us' },
+  ])('$name: $raw', ({ raw, want }) => {
+    const e = err(raw);
+    expect(e).toContain(want);
+    expect(e).toContain(JSON.stringify(raw));
+  });
+
+  it.each([
+    { raw: '15550001111_1:12@s.whatsapp.net', jid: '15550001111@s.whatsapp.net' },
+    { raw: '15550001111:65535@s.whatsapp.net', jid: '15550001111@s.whatsapp.net' },
+    { raw: '123456789012345_1:7@lid', jid: '123456789012345@lid' },
+    { raw: '10@lid', jid: '10@lid' },
+    { raw: '120363000000000001@g.us', jid: '120363000000000001@g.us' },
+    { raw: '15550001111-160000000@g.us', jid: '15550001111-160000000@g.us' },
+  ])('still accepts well-formed $raw as $jid', ({ raw, jid }) => {
+    expect(ok(raw).jid).toBe(jid);
+  });
+
+  it('one LID has one spelling: "7@lid" is accepted and "007@lid" is not another name for it', () => {
+    expect(ok('7@lid').jid).toBe('7@lid');
+    expect(ok('7:3@lid').jid).toBe('7@lid');
+    expect(err('007@lid')).toMatch(/no leading zero/);
+  });
+});
+
+describe('normaliseRecipient: chats that are not a person or a group', () => {
+  it.each([
+    { raw: 'status@broadcast', what: 'a status update or broadcast list' },
+    { raw: '1600000000@broadcast', what: 'a status update or broadcast list' },
+    { raw: 'STATUS@BROADCAST', what: 'a status update or broadcast list' },
+    { raw: '120363000000000000@newsletter', what: 'a channel (newsletter)' },
+  ])('refuses $raw: it is $what', ({ raw, what }) => {
+    expect(err(raw)).toBe(`cannot send to ${JSON.stringify(raw)}: it is ${what}, not a person or a group`);
+  });
+});
+
+describe('normalisePhone: the one phone parser (recipients and pairing codes)', () => {
+  it.each([
+    { raw: '15550001111', want: '15550001111' },
+    { raw: '+1 555 000 1111', want: '15550001111' },
+    { raw: '+1 (555) 000-1111', want: '15550001111' },
+    { raw: '1.555.000.1111', want: '15550001111' },
+    { raw: ' +44 20 7946 0958 ', want: '442079460958' },
+    // Refused: a "+" anywhere but in front (the pairing route once dropped every "+"), leading zeros, lengths.
+    { raw: '1555+0001111', want: null },
+    { raw: '++15550001111', want: null },
+    { raw: '015550001111', want: null },
+    { raw: '123456', want: null },
+    { raw: '1234567890123456', want: null },
+    { raw: '15550001111@s.whatsapp.net', want: null },
+    { raw: '', want: null },
+  ])('$raw -> $want', ({ raw, want }) => {
+    expect(normalisePhone(raw)).toBe(want);
   });
 });
