@@ -45,7 +45,7 @@ export interface SendRequest {
 /** A decision and why. */
 export interface PolicyDecision {
   action: PolicyAction;
-  /** The rule that decided: `rules[2]` or its name, `allowTo`, `operators`, or `default`. */
+  /** The rule that decided: `rules[2]` or its name, `allowTo`, `operators`, `recipient`, or `default`. */
   rule: string;
   reason: string;
 }
@@ -53,8 +53,19 @@ export interface PolicyDecision {
 /** An empty policy: allow everything (the default for a config without `policy`). */
 export const OPEN_POLICY: Policy = { default: 'allow', rules: [], allowTo: {}, operators: [] };
 
+/**
+ * Chats nothing may be sent to, whatever the rules say: status updates, broadcast lists and
+ * channels. Recipient normalisation refuses them already; this keeps a row or a policy that
+ * names one (from an older database, or built in code) from passing a `direct` rule by accident.
+ */
+const UNSENDABLE_SERVERS = ['@broadcast', '@newsletter'];
+
 /** Decides one send. */
 export function decide(policy: Policy, req: SendRequest): PolicyDecision {
+  const peer = req.peer.toLowerCase();
+  if (UNSENDABLE_SERVERS.some((s) => peer.endsWith(s))) {
+    return { action: 'deny', rule: 'recipient', reason: `${req.peer} is a status, broadcast list or channel; nothing is sent there` };
+  }
   const candidates = [req.peer, ...(req.peerPhoneJid && req.peerPhoneJid !== req.peer ? [req.peerPhoneJid] : [])];
   if (req.kind === 'alert' && !candidates.some((c) => policy.operators.includes(c))) {
     return { action: 'deny', rule: 'operators', reason: `alerts go only to operators; ${req.peer} is not one` };

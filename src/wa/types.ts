@@ -4,6 +4,9 @@ import type { CloseInfo } from '../accounts/close-policy.js';
 
 export type { CloseInfo };
 
+/** The kinds of chat a message can arrive in. */
+export type InboundChatType = 'direct' | 'group' | 'status' | 'broadcast' | 'newsletter';
+
 /** A text (or, later, other kind of) message received from a peer. */
 export interface InboundMessage {
   /** WhatsApp message id. */
@@ -12,7 +15,12 @@ export interface InboundMessage {
   chat: string;
   /** The sender's JID (differs from `chat` in groups). */
   from: string;
-  chatType: 'direct' | 'group';
+  /**
+   * What the chat is. `status` (status@broadcast: a contact's status update, `from` is its
+   * poster), `broadcast` (a broadcast list) and `newsletter` (a channel) are chats the outbox
+   * refuses to send to, so a reply to one can never pass as a `direct` message.
+   */
+  chatType: InboundChatType;
   text: string | null;
   /** Seconds since the epoch, as WhatsApp stamped it. */
   timestamp: number;

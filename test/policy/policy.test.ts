@@ -270,3 +270,36 @@ describe('decide: shadow mode (deny direct chats of one account)', () => {
     expect(d.rule).toBe(rule);
   });
 });
+
+// A reply to an inbound status update, broadcast-list message or channel post would go to a JID
+// the recipient normaliser refuses; the policy refuses it too, so a row or a policy built without
+// that normaliser cannot pass an allow rule for direct chats (or an open default) by accident.
+describe('decide: status, broadcast lists and channels are never sent to', () => {
+  const allowDirect = policy({
+    default: 'allow',
+    rules: [{ action: 'allow', match: { chatType: 'direct' }, name: 'direct-ok' }],
+    allowTo: { listed: ['status@broadcast', '120363000000000000@newsletter'] },
+    operators: ['status@broadcast'],
+  });
+
+  it.each([
+    { peer: 'status@broadcast', account: 'main', kind: 'message' },
+    { peer: 'STATUS@broadcast', account: 'main', kind: 'message' },
+    { peer: '1600000000@broadcast', account: 'main', kind: 'message' },
+    { peer: '120363000000000000@newsletter', account: 'main', kind: 'message' },
+    { peer: 'status@broadcast', account: 'listed', kind: 'message' },
+    { peer: 'status@broadcast', account: 'main', kind: 'alert' },
+    { peer: 'status@broadcast', account: 'main', kind: 'reaction' },
+  ] satisfies Array<{ peer: string; account: string; kind: SendKind }>)('$peer from $account ($kind) -> deny', ({ peer, account, kind }) => {
+    expect(decide(allowDirect, req({ peer, account, kind, chatType: 'direct' }))).toEqual({
+      action: 'deny',
+      rule: 'recipient',
+      reason: `${peer} is a status, broadcast list or channel; nothing is sent there`,
+    });
+  });
+
+  it('a person and a group still pass the same policy', () => {
+    expect(decide(allowDirect, req({ peer: ALICE })).rule).toBe('direct-ok');
+    expect(decide(allowDirect, req({ peer: GROUP, chatType: 'group' })).rule).toBe('default');
+  });
+});
