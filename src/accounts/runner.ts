@@ -8,10 +8,12 @@ import type { AccountState, AccountSummary } from '../control/wire.js';
 import type { WaConnection, WaConnector, WaEvent } from '../wa/types.js';
 import { abortableSleep } from './abortable-sleep.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
-import { actionForClose, type CloseInfo } from './close-policy.js';
+import { actionForClose, type CloseAction, type CloseInfo } from './close-policy.js';
 import { FlapDetector, type FlapPolicy, type FlapReport } from './flap-detector.js';
 import { LivenessMonitor, type KeepalivePolicy, type TrafficRecord } from './liveness.js';
+import { onAbort } from './on-abort.js';
 import type { ReconnectGate } from './reconnect-gate.js';
+import { RestartGuard } from './restart-guard.js';
 
 /** Per-account settings, resolved from the config (account overrides over globals). */
 export interface RunnerSettings {
@@ -66,12 +68,25 @@ class RetryableClose extends Error {
   }
 }
 
+/** A close and what the runner decided to do about it. */
+interface ClassifiedClose {
+  close: CloseInfo;
+  action: CloseAction;
+}
+
+/** An open connection, and its close (watched from the moment it opened, so none is missed). */
+interface Opened {
+  conn: WaConnection;
+  closed: Promise<ClassifiedClose>;
+}
+
 /** Supervises one account. */
 export class AccountRunner {
   readonly id: string;
   #settings: RunnerSettings;
   readonly #deps: RunnerDeps;
   readonly #flap: FlapDetector;
+  readonly #restarts = new RestartGuard();
   #state: AccountState = 'stopped';
   #since = new Date();
   #abort: AbortController | null = null;
@@ -240,9 +255,9 @@ export class AccountRunner {
   async #supervise(signal: AbortSignal): Promise<void> {
     let firstConnect = this.#state !== 'pairing';
     while (!signal.aborted) {
-      let conn: WaConnection;
+      let opened: Opened;
       try {
-        conn = await pRetry(() => this.#attempt(signal, firstConnect), {
+        opened = await pRetry(() => this.#attempt(signal, firstConnect), {
           retries: Number.POSITIVE_INFINITY,
           minTimeout: 0,
           factor: 1,
@@ -272,9 +287,9 @@ export class AccountRunner {
       }
       firstConnect = false;
       const openedAt = Date.now();
-      const close = await this.#closed(conn, signal);
-      if (signal.aborted || !close) return;
-      const action = actionForClose(close);
+      const ended = await this.#closed(opened, signal);
+      if (signal.aborted || !ended) return;
+      const { close, action } = ended;
       if (action.kind === 'stop') {
         this.#enterTerminal(new TerminalClose(close, action.state));
         return;
@@ -288,12 +303,14 @@ export class AccountRunner {
   }
 
   /** One connect attempt: resolves with the connection once open; throws a classified close otherwise. */
-  async #attempt(signal: AbortSignal, firstConnect: boolean): Promise<WaConnection> {
+  async #attempt(signal: AbortSignal, firstConnect: boolean): Promise<Opened> {
     signal.throwIfAborted();
     if (this.#state !== 'pairing') this.#setState(firstConnect && this.#failures === 0 ? 'connecting' : 'reconnecting');
     const release = await this.#deps.gate.acquire(signal);
     try {
-      return await new Promise<WaConnection>((resolve, reject) => {
+      // A stop may have come while the slot was being granted: no connection is made then.
+      signal.throwIfAborted();
+      return await new Promise<Opened>((resolve, reject) => {
         const conn = this.#deps.connector.connect({
           account: this.id,
           wsUrl: this.#settings.wsUrl,
@@ -302,8 +319,7 @@ export class AccountRunner {
         this.#conn = conn;
         let opened = false;
         let pairingCodeAsked = false;
-        const onAbort = () => conn.terminate({ code: null, name: 'local', message: 'stopping' });
-        signal.addEventListener('abort', onAbort, { once: true });
+        let removeAbort = () => {};
         const watchdog = setTimeout(() => {
           conn.terminate({ code: null, name: 'watchdog', message: `no open within ${this.#settings.connectTimeoutMs} ms` });
         }, this.#pairing ? Math.max(this.#settings.connectTimeoutMs, 120_000) : this.#settings.connectTimeoutMs);
@@ -326,21 +342,26 @@ export class AccountRunner {
                 }
               } else this.#pairEvent({ type: 'qr', qr: e.qr });
               return;
-            case 'open':
+            case 'open': {
               opened = true;
               clearTimeout(watchdog);
-              signal.removeEventListener('abort', onAbort);
+              removeAbort();
               release();
+              // Watched from here, in the same event, so a close that comes before the loop
+              // awaits it (a stop, say) is not missed.
+              const closed = this.#untilClosed(conn);
               this.#onOpen(conn, e.jid, e.name);
-              resolve(conn);
+              resolve({ conn, closed });
               return;
+            }
             case 'close':
               clearTimeout(watchdog);
-              signal.removeEventListener('abort', onAbort);
+              removeAbort();
               release();
               if (!opened) {
-                this.#recordClose(e.close);
-                reject(this.#classify(e.close));
+                const action = this.#actionFor(e.close);
+                this.#recordClose(e.close, action);
+                reject(this.#classify(e.close, action));
               }
               return;
             case 'inbound':
@@ -355,14 +376,26 @@ export class AccountRunner {
               return;
           }
         });
+        // Added after the listener above: a signal that is already aborted terminates at once,
+        // and that close must reach the listener.
+        removeAbort = onAbort(signal, () => conn.terminate({ code: null, name: 'local', message: 'stopping' }));
       });
     } finally {
       release();
     }
   }
 
-  #classify(close: CloseInfo): Error {
+  /**
+   * The action for a close: the table of close-policy.ts, except that a 515 within the restart
+   * window of the previous one backs off like any other close (and so counts toward flapping).
+   */
+  #actionFor(close: CloseInfo): CloseAction {
     const action = actionForClose(close);
+    if (action.kind !== 'reconnect_now' || this.#restarts.allowImmediate(Date.now())) return action;
+    return { kind: 'backoff' };
+  }
+
+  #classify(close: CloseInfo, action: CloseAction): Error {
     if (action.kind === 'stop') return new AbortError(new TerminalClose(close, action.state));
     if (action.kind === 'reconnect_now') return new ReconnectNow(close.message);
     return new RetryableClose(close);
@@ -395,41 +428,55 @@ export class AccountRunner {
     if (this.#pairing) {
       const req = this.#pairing;
       this.#pairing = null;
+      // The pairing's 515 was the expected last step, not the start of a loop.
+      this.#restarts.reset();
       req.onEvent({ type: 'paired', jid });
       this.#deps.bus.publish({ type: 'account.paired', account: this.id, jid, ...(req.requestId ? { requestId: req.requestId } : {}) });
     }
     this.#setState('open', { jid });
   }
 
-  /** Waits for the open connection to close; returns null when the loop was aborted. */
-  #closed(conn: WaConnection, signal: AbortSignal): Promise<CloseInfo | null> {
+  /** The open connection's close, with its bookkeeping done as it happens. */
+  #untilClosed(conn: WaConnection): Promise<ClassifiedClose> {
     return new Promise((resolve) => {
-      const onAbort = () => resolve(null);
-      signal.addEventListener('abort', onAbort, { once: true });
+      let done = false;
       conn.onEvent((e) => {
-        if (e.type !== 'close') return;
-        signal.removeEventListener('abort', onAbort);
+        if (e.type !== 'close' || done) return;
+        done = true;
         if (this.#stableTimer) clearTimeout(this.#stableTimer);
         this.#stableTimer = null;
         this.#liveness?.stop();
         this.#lastTraffic = this.#liveness?.traffic ?? null;
         this.#liveness = null;
         this.#connectedSince = null;
-        this.#conn = null;
-        this.#recordClose(e.close);
-        resolve(signal.aborted ? null : e.close);
+        if (this.#conn === conn) this.#conn = null;
+        const action = this.#actionFor(e.close);
+        this.#recordClose(e.close, action);
+        resolve({ close: e.close, action });
       });
     });
   }
 
-  #recordClose(close: CloseInfo): void {
+  /** Waits for the open connection to close; null when the loop was aborted (also before this call). */
+  #closed(opened: Opened, signal: AbortSignal): Promise<ClassifiedClose | null> {
+    return new Promise((resolve) => {
+      const removeAbort = onAbort(signal, () => resolve(null));
+      void opened.closed.then((ended) => {
+        removeAbort();
+        resolve(signal.aborted ? null : ended);
+      });
+    });
+  }
+
+  #recordClose(close: CloseInfo, action: CloseAction): void {
     const at = new Date();
     this.#lastClose = { ...close, at: at.toISOString() };
     const key = close.code !== null ? String(close.code) : close.name;
     this.#closesByCode[key] = (this.#closesByCode[key] ?? 0) + 1;
     this.#deps.bus.publish({ type: 'account.close', account: this.id, code: close.code, name: close.name, message: close.message });
-    // Our own stops and 515 (a normal protocol step, e.g. right after pairing) are not flapping.
-    if (close.name === 'local' || actionForClose(close).kind === 'reconnect_now') return;
+    // Our own stops and an immediate 515 (a normal protocol step, e.g. right after pairing) are
+    // not flapping; a 515 that had to back off is.
+    if (close.name === 'local' || action.kind === 'reconnect_now') return;
     const report = this.#flap.recordClose(at.getTime(), close.code ?? close.name);
     if (report) {
       this.#degraded = { ...report, since: at.toISOString() };

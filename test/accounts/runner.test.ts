@@ -3,6 +3,7 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ReconnectGate } from '../../src/accounts/reconnect-gate.js';
+import { RESTART_WINDOW_MS } from '../../src/accounts/restart-guard.js';
 import { AccountRunner, type PairEvent, type RunnerSettings } from '../../src/accounts/runner.js';
 import { EventBus, type BusEvent } from '../../src/events/bus.js';
 import { FakeConnector } from '../fakes/wa-connector.js';
@@ -25,6 +26,26 @@ function runner(id = 'a', gate = new ReconnectGate(10), s: Partial<RunnerSetting
 }
 const states = (account = 'a') => events.filter((e) => e.type === 'account.state' && e.account === account).map((e) => e.state);
 const tick = () => vi.advanceTimersByTimeAsync(0);
+/** Lets `n` microtasks run without any time passing. */
+async function microtasks(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await Promise.resolve();
+}
+/** Stops the runner and asserts it is stopped with no time passing (no timer, watchdog or backoff waited out). */
+async function expectStopsAtOnce(r: AccountRunner): Promise<void> {
+  const t0 = Date.now();
+  let done = false;
+  void r.stop().then(() => (done = true));
+  for (let i = 0; i < 5 && !done; i++) await tick();
+  expect(done).toBe(true);
+  expect(Date.now()).toBe(t0);
+  expect(r.state).toBe('stopped');
+  // Nothing of the stopped loop is left: no connection stays up, none is made later.
+  const own = () => connector.connections.filter((c) => c.opts.account === r.id);
+  const made = own().length;
+  await vi.advanceTimersByTimeAsync(600_000);
+  expect(own()).toHaveLength(made);
+  expect(own().every((c) => c.closed)).toBe(true);
+}
 
 beforeEach(() => {
   vi.useFakeTimers({ now: 0 });
@@ -270,5 +291,174 @@ describe('AccountRunner', () => {
     await tick();
     expect(r.state).toBe('needs_pairing');
     expect(connector.archived).toHaveLength(1);
+  });
+});
+
+describe('stop() returns at once in every phase of the connect loop', () => {
+  it('start and stop in the same tick', async () => {
+    const r = runner();
+    r.start();
+    await expectStopsAtOnce(r);
+  });
+
+  // Every microtask boundary of the first connect, from start() up to the connection attempt.
+  it.each(Array.from({ length: 8 }, (_, i) => i))('stop %i microtasks after start', async (n) => {
+    const r = runner();
+    r.start();
+    await microtasks(n);
+    await expectStopsAtOnce(r);
+  });
+
+  it('stop while the connection attempt waits for open', async () => {
+    const r = runner();
+    r.start();
+    await tick();
+    expect(connector.connections).toHaveLength(1);
+    await expectStopsAtOnce(r);
+    expect(connector.last.terminatedWith).toMatchObject({ name: 'local' });
+  });
+
+  it('stop while waiting for a slot of the reconnect cap', async () => {
+    connector.registered.add('b');
+    const gate = new ReconnectGate(1);
+    const a = runner('a', gate);
+    const b = runner('b', gate);
+    a.start();
+    b.start();
+    await tick();
+    expect(connector.connections.map((c) => c.opts.account)).toEqual(['a']);
+    await expectStopsAtOnce(b);
+    await a.stop();
+  });
+
+  // Every microtask boundary between `open` and the loop watching the open connection.
+  it.each(Array.from({ length: 8 }, (_, i) => i))('stop %i microtasks after open', async (n) => {
+    const r = runner();
+    r.start();
+    await tick();
+    connector.last.open();
+    await microtasks(n);
+    await expectStopsAtOnce(r);
+    expect(r.status().connectedSince).toBeNull();
+  });
+
+  it('stop while open', async () => {
+    const r = runner();
+    r.start();
+    await tick();
+    connector.last.open();
+    await tick();
+    expect(r.state).toBe('open');
+    await expectStopsAtOnce(r);
+  });
+
+  it.each(Array.from({ length: 6 }, (_, i) => i))('stop %i microtasks after a close before open (on the way into backoff)', async (n) => {
+    const r = runner(undefined, undefined, { reconnect: { initialMs: 3_600_000, maxMs: 3_600_000, factor: 2 } });
+    r.start();
+    await tick();
+    connector.last.close(503, 'unavailableService');
+    await microtasks(n);
+    await expectStopsAtOnce(r);
+  });
+
+  it.each(Array.from({ length: 6 }, (_, i) => i))('stop %i microtasks after a 515 (on the way into the next attempt)', async (n) => {
+    const r = runner();
+    r.start();
+    await tick();
+    connector.last.open();
+    await tick();
+    connector.last.close(515, 'restartRequired');
+    await microtasks(n);
+    await expectStopsAtOnce(r);
+  });
+});
+
+describe('a server that answers every connect with 515', () => {
+  const backoffs = () => events.filter((e) => e.type === 'account.backoff');
+
+  it.each([
+    ['before open', false],
+    ['right after open', true],
+  ])('%s: the first 515 reconnects at once, the next ones back off and make the account degraded', async (_label, openFirst) => {
+    const r = runner();
+    r.start();
+    await tick();
+    for (let i = 0; i < 5; i++) {
+      if (openFirst) {
+        connector.last.open();
+        await tick();
+      }
+      const before = connector.connections.length;
+      connector.last.close(515, 'restartRequired');
+      await tick();
+      if (i === 0) {
+        expect(connector.connections).toHaveLength(before + 1); // at once
+        expect(backoffs()).toHaveLength(0);
+        continue;
+      }
+      expect(connector.connections).toHaveLength(before); // waiting
+      expect(r.state).toBe('reconnecting');
+      const delay = backoffs().at(-1)!.delayMs as number;
+      expect(backoffs().at(-1)).toMatchObject({ failures: i });
+      await vi.advanceTimersByTimeAsync(delay);
+      expect(connector.connections).toHaveLength(before + 1);
+    }
+    expect(backoffs().map((e) => e.delayMs)).toEqual([500, 1000, 2000, 4000]);
+    const degraded = events.filter((e) => e.type === 'account.degraded');
+    expect(degraded).toHaveLength(1);
+    expect(degraded[0]).toMatchObject({ closes: 3, codes: [515, 515, 515] });
+    expect(r.status().closesByCode).toEqual({ '515': 5 });
+    await r.stop();
+  });
+
+  it('a 515 a whole window after the previous one reconnects at once again', async () => {
+    const r = runner();
+    r.start();
+    await tick();
+    connector.last.open();
+    await tick();
+    connector.last.close(515, 'restartRequired');
+    await tick();
+    connector.last.open();
+    await vi.advanceTimersByTimeAsync(RESTART_WINDOW_MS);
+    connector.last.close(515, 'restartRequired');
+    await tick();
+    expect(connector.connections).toHaveLength(3);
+    expect(backoffs()).toHaveLength(0);
+    await r.stop();
+  });
+
+  it('the 515 that completes a pairing does not count: a 515 soon after the first login still reconnects at once', async () => {
+    const r = runner('new');
+    await r.pair({ phone: undefined, requestId: undefined, onEvent: () => {} });
+    await tick();
+    connector.last.emit({ type: 'qr', qr: 'QR-1' });
+    connector.registered.add('new');
+    connector.last.close(515, 'restartRequired');
+    await tick();
+    connector.last.open();
+    await tick();
+    expect(r.state).toBe('open');
+    connector.last.close(515, 'restartRequired');
+    await tick();
+    expect(connector.connections).toHaveLength(3);
+    expect(backoffs()).toHaveLength(0);
+    await r.stop();
+  });
+
+  it('a pairing that gets 515 again and again ends in needs_pairing instead of looping', async () => {
+    const r = runner('new');
+    const seen: PairEvent[] = [];
+    await r.pair({ phone: undefined, requestId: undefined, onEvent: (e) => seen.push(e) });
+    await tick();
+    connector.last.close(515, 'restartRequired');
+    await tick();
+    expect(connector.connections).toHaveLength(2);
+    connector.last.close(515, 'restartRequired');
+    await tick();
+    await vi.advanceTimersByTimeAsync(600_000);
+    expect(connector.connections).toHaveLength(2);
+    expect(r.state).toBe('needs_pairing');
+    expect(seen.at(-1)).toMatchObject({ type: 'error' });
   });
 });
