@@ -8,6 +8,7 @@ import { CLOSE_CODE_NAMES, type CloseInfo } from '../accounts/close-policy.js';
 import type { StateDb } from '../store/db.js';
 import { SqliteAuthStore } from './auth-store.js';
 import { toInbound, ackStatusOf } from './message-mapping.js';
+import { baileysSharesContextStore, contextFramesByDefault } from './context-store.js';
 import type { ConnectOptions, WaConnection, WaConnector, WaEvent } from './types.js';
 
 /** WhatsApp's server JID, the target of keepalive IQs. */
@@ -23,6 +24,12 @@ export class BaileysConnector implements WaConnector {
     this.#db = opts.db;
     this.#log = opts.log;
     this.#version = opts.version;
+    if (!baileysSharesContextStore() && !contextFramesByDefault()) {
+      this.#log.warn(
+        { node: process.version },
+        'Baileys is installed without the project patch (run npm ci, or npx patch-package): on this Node line the daemon slows down with every reconnect',
+      );
+    }
   }
 
   connect(opts: ConnectOptions): WaConnection {
