@@ -5,7 +5,7 @@ import { HttpError } from '../control/http-error.js';
 import type { EventBus } from '../events/bus.js';
 import type { Log } from '../log.js';
 import { decide, type Policy, type PolicyDecision, type SendKind } from '../policy/policy.js';
-import type { WaConnection, WaEvent } from '../wa/types.js';
+import type { WaSender, WaEvent } from '../wa/types.js';
 import { newMessageId } from './message-id.js';
 import { normaliseRecipient } from './recipient.js';
 import { OutboxStore, type AuditEntry, type NewRow, type OutboxRow, type OutboxState } from './store.js';
@@ -21,7 +21,7 @@ export const SWEEP_INTERVAL_MS = 2000;
 /** What the gate needs to know about an account. */
 export interface GateAccount {
   /** The open connection, or null. */
-  readonly connection: WaConnection | null;
+  readonly connection: WaSender | null;
   onConnectionEvent(listener: (e: WaEvent) => void): () => void;
 }
 
@@ -237,7 +237,7 @@ export class SendGate {
   }
 
   /** The send itself: the only call into a WhatsApp connection's send in the whole daemon. */
-  async sendOnWire(conn: WaConnection, row: OutboxRow): Promise<void> {
+  async sendOnWire(conn: WaSender, row: OutboxRow): Promise<void> {
     this.store.noteWireSend(row.id);
     await conn.sendText(row.to, row.text, row.messageId);
   }
@@ -381,7 +381,7 @@ export class SendGate {
 class AccountDrain {
   readonly account: string;
   readonly #gate: SendGate;
-  readonly #connection: () => WaConnection | null;
+  readonly #connection: () => WaSender | null;
   readonly #bucket: TokenBucket;
   readonly #log: Log;
   #running = false;
@@ -389,7 +389,7 @@ class AccountDrain {
   #wake: NodeJS.Timeout | null = null;
   #abort = new AbortController();
 
-  constructor(account: string, gate: SendGate, connection: () => WaConnection | null, pacing: PacingPolicy, log: Log) {
+  constructor(account: string, gate: SendGate, connection: () => WaSender | null, pacing: PacingPolicy, log: Log) {
     this.account = account;
     this.#gate = gate;
     this.#connection = connection;
@@ -468,7 +468,7 @@ class AccountDrain {
     }
   }
 
-  async #sendOne(conn: WaConnection, row: OutboxRow): Promise<void> {
+  async #sendOne(conn: WaSender, row: OutboxRow): Promise<void> {
     this.#gate.published(row);
     try {
       await this.#gate.sendOnWire(conn, row);

@@ -42,12 +42,22 @@ export type WaEvent =
   /** Any application stanza received (liveness). */
   | { type: 'stanza_in' };
 
-/** One live WhatsApp connection (one Baileys socket). It reports exactly one `close`. */
-export interface WaConnection {
-  /** Subscribes to the connection's events. */
-  onEvent(listener: (event: WaEvent) => void): void;
+/**
+ * The only part of a connection that can put something in front of another person. The send gate
+ * is given a connection as this type and nothing more; nothing else in the daemon calls it.
+ */
+export interface WaSender {
   /** Sends a text with a message id chosen by the caller (the outbox assigns it at enqueue). */
   sendText(jid: string, text: string, messageId: string): Promise<void>;
+}
+
+/**
+ * One live WhatsApp connection (one Baileys socket), as the account runner drives it. It reports
+ * exactly one `close`. Apart from the WaSender part, every method reaches only the server.
+ */
+export interface WaConnection extends WaSender {
+  /** Subscribes to the connection's events. */
+  onEvent(listener: (event: WaEvent) => void): void;
   /** Sends the keepalive IQ (`w:p` ping); rejects when it is not answered within deadlineMs. */
   ping(deadlineMs: number): Promise<void>;
   /** Asks for an 8-character pairing code for the phone number (instead of a QR). */
