@@ -2,7 +2,11 @@
 export type ApiErrorCode =
   | 'bad_request'
   | 'bad_json'
+  | 'too_deep'
   | 'body_too_large'
+  | 'request_timeout'
+  | 'too_many_connections'
+  | 'too_many_subscribers'
   | 'not_found'
   | 'method_not_allowed'
   | 'unsupported_media_type'

@@ -103,6 +103,7 @@ export function buildRoutes(deps: RouteDeps): Route[] {
     {
       method: 'GET',
       path: '/v1/events',
+      subscriber: true,
       handler: (req) => streamEvents(req, deps.bus),
     },
     {

@@ -1,16 +1,17 @@
 // The control API: HTTP/1.1 over a unix socket. Handlers come from a route table; this file owns
 // the plumbing every route shares: method checks, request ids, the version header, bounded JSON
-// bodies, JSON errors, NDJSON streams, and a graceful close.
+// bodies, JSON errors, NDJSON streams, explicit connection limits and timeouts, and a graceful close.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { Log } from '../log.js';
 import { VERSION, VERSION_HEADER } from '../version.js';
-import { HttpError, type ApiErrorBody } from './http-error.js';
+import { HttpError, type ApiErrorBody, type ApiErrorCode } from './http-error.js';
+import { readJsonBody } from './json-body.js';
 import { prepareSocketPath, type SocketPrep } from './socket-file.js';
 
-/** Largest request body accepted, in bytes. Messages and configs are far smaller. */
-export const MAX_BODY_BYTES = 1024 * 1024;
+export { MAX_BODY_BYTES, MAX_JSON_DEPTH } from './json-body.js';
 /** Header a client may set to name itself (recorded in audits) and the request-id header. */
 export const CLIENT_HEADER = 'x-wa-client';
 export const REQUEST_ID_HEADER = 'x-request-id';
@@ -28,7 +29,7 @@ export interface ApiRequest {
   requestId: string;
   /** The caller's X-WA-Client header, if any. */
   clientName: string | undefined;
-  /** Reads and parses the JSON body (undefined when empty), enforcing MAX_BODY_BYTES. */
+  /** Reads and parses the JSON body (undefined when empty), enforcing MAX_BODY_BYTES and MAX_JSON_DEPTH. */
   json(): Promise<unknown>;
   /** Aborted when the client goes away or the server shuts down. */
   signal: AbortSignal;
@@ -49,7 +50,49 @@ export interface Route {
   /** Path under the server root, e.g. `/v1/accounts/:id`. */
   path: string;
   handler: (req: ApiRequest) => Promise<ApiReply | void> | ApiReply | void;
+  /**
+   * A long-lived subscription (an event stream): counts toward `maxEventSubscribers` for as long
+   * as its response is open, and is refused with 503 `too_many_subscribers` at the cap.
+   */
+  subscriber?: boolean;
 }
+
+/**
+ * The server's limits. Node's own defaults are no connection cap and a 300 s request timeout;
+ * a local control socket needs neither, and a client that opens streams without end must not
+ * be able to take the daemon's file descriptors or memory.
+ */
+export interface ControlLimits {
+  /**
+   * Connections served at once. A connection past it gets 503 `too_many_connections` to its
+   * first request and is closed; past twice this many, Node closes new connections unanswered
+   * (logged as `control: connection limit reached`).
+   */
+  maxConnections: number;
+  /** Open `subscriber` routes (`GET /v1/events`) at once; one more is answered 503 `too_many_subscribers`. */
+  maxEventSubscribers: number;
+  /** Time to receive a request's headers (answered 408 `request_timeout`). */
+  headersTimeoutMs: number;
+  /**
+   * Time to receive a whole request, headers and body (answered 408 `request_timeout`). It does
+   * not bound a response: event and pairing streams stay open for as long as both sides want.
+   */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this long. */
+  keepAliveTimeoutMs: number;
+}
+
+/** The limits the daemon runs with. */
+export const DEFAULT_LIMITS: ControlLimits = {
+  maxConnections: 128,
+  maxEventSubscribers: 64,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+};
+
+/** At most one warning per this interval about connections closed unanswered. */
+const DROP_LOG_INTERVAL_MS = 10_000;
 
 /** A response being streamed as newline-delimited JSON, flushed per line. */
 export interface NdjsonStream {
@@ -75,21 +118,64 @@ export class ControlServer {
   readonly #server: Server;
   readonly #streams = new Set<NdjsonStream>();
   readonly #inflight = new Set<AbortController>();
+  readonly #limits: ControlLimits;
+  readonly #connections = new Set<Socket>();
+  /** Connections accepted past maxConnections: their first request is answered 503. */
+  readonly #overLimit = new WeakSet<Socket>();
+  #subscribers = 0;
+  #dropped = 0;
+  #lastDropLog = -Infinity;
   #listening = false;
 
-  constructor(opts: { socketPath: string; routes: Route[]; log: Log }) {
+  constructor(opts: { socketPath: string; routes: Route[]; log: Log; limits?: Partial<ControlLimits> }) {
     this.socketPath = opts.socketPath;
     this.#routes = opts.routes.map((r) => ({ ...r, segments: splitPath(r.path) }));
     this.#log = opts.log;
-    this.#server = createServer((req, res) => {
-      void this.#handle(req, res);
+    const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.#limits = limits;
+    this.#server = createServer(
+      {
+        headersTimeout: limits.headersTimeoutMs,
+        requestTimeout: limits.requestTimeoutMs,
+        keepAliveTimeout: limits.keepAliveTimeoutMs,
+        // Node checks the two timeouts above on this interval (30 s by default), so a timeout
+        // shorter than it would only be enforced late.
+        connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4))),
+      },
+      (req, res) => {
+        void this.#handle(req, res);
+      },
+    );
+    // No socket inactivity timeout (`server.timeout` stays 0): an event stream may be quiet for hours.
+    this.#server.maxConnections = limits.maxConnections * 2;
+    this.#server.on('connection', (socket: Socket) => {
+      this.#connections.add(socket);
+      if (this.#connections.size > limits.maxConnections) this.#overLimit.add(socket);
+      socket.once('close', () => this.#connections.delete(socket));
     });
-    this.#server.on('clientError', (err, socket) => {
-      // Malformed HTTP never crashes the daemon: answer 400 when the socket can still take it.
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-      else socket.destroy();
-      this.#log.debug({ err: err.message }, 'control: client error');
+    this.#server.on('drop', () => this.#onDrop());
+    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      // Malformed or slow HTTP never crashes the daemon: answer when the socket can still take it.
+      if (socket.writable) {
+        const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+        socket.end(
+          timedOut
+            ? rawErrorReply(408, 'Request Timeout', 'request_timeout', `request not received within ${limits.headersTimeoutMs} ms (headers) / ${limits.requestTimeoutMs} ms (whole request)`)
+            : rawErrorReply(400, 'Bad Request', 'bad_request', `malformed HTTP request: ${err.code ?? err.message}`),
+        );
+      } else socket.destroy();
+      this.#log.debug({ err: err.message, code: err.code }, 'control: client error');
     });
+  }
+
+  /** Connections open now (served and over the limit). */
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /** Subscriber routes (event streams) open now. */
+  get subscriberCount(): number {
+    return this.#subscribers;
   }
 
   /** Creates the socket (0600, in a 0700 directory) and starts accepting requests. */
@@ -156,8 +242,18 @@ export class ControlServer {
 
     const started = process.hrtime.bigint();
     try {
+      if (this.#overLimit.has(req.socket)) {
+        res.shouldKeepAlive = false;
+        throw new HttpError(
+          503,
+          'too_many_connections',
+          `the control socket already serves ${this.#limits.maxConnections} connections, its limit; close idle ones and retry`,
+          { connection: 'close' },
+        );
+      }
       const url = new URL(req.url ?? '/', 'http://localhost');
       const { route, params } = this.#match(req.method ?? 'GET', url.pathname);
+      if (route.subscriber) this.#holdSubscriberSlot(res);
       let bodyRead: Promise<unknown> | undefined;
       const apiReq: ApiRequest = {
         method: req.method ?? 'GET',
@@ -180,6 +276,29 @@ export class ControlServer {
         'control request',
       );
     }
+  }
+
+  /** Counts an open subscriber route until its response closes; throws 503 at the cap. */
+  #holdSubscriberSlot(res: ServerResponse): void {
+    const max = this.#limits.maxEventSubscribers;
+    if (this.#subscribers >= max) {
+      this.#log.warn({ max }, 'control: event subscriber limit reached; refusing a new stream');
+      throw new HttpError(503, 'too_many_subscribers', `${max} event streams are open, the most the daemon serves; close one (one stream can filter for several accounts and types)`);
+    }
+    this.#subscribers++;
+    res.once('close', () => this.#subscribers--);
+  }
+
+  #onDrop(): void {
+    this.#dropped++;
+    const now = Date.now();
+    if (now - this.#lastDropLog < DROP_LOG_INTERVAL_MS) return;
+    this.#lastDropLog = now;
+    this.#log.warn(
+      { dropped: this.#dropped, maxConnections: this.#limits.maxConnections, open: this.#connections.size },
+      'control: connection limit reached; closing new connections unanswered',
+    );
+    this.#dropped = 0;
   }
 
   #match(method: string, pathname: string): { route: CompiledRoute; params: Record<string, string> } {
@@ -257,43 +376,10 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
-function readJsonBody(req: IncomingMessage): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > MAX_BODY_BYTES) {
-      req.resume(); // drain so the connection can carry the error reply
-      reject(tooLarge());
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on('data', (chunk: Buffer) => {
-      if (failed) return;
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        failed = true;
-        reject(tooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('error', (err) => reject(err));
-    req.on('end', () => {
-      if (failed) return;
-      const text = Buffer.concat(chunks).toString('utf8');
-      if (text.trim() === '') return resolve(undefined);
-      try {
-        resolve(JSON.parse(text));
-      } catch (err) {
-        reject(new HttpError(400, 'bad_json', `request body is not valid JSON: ${(err as Error).message}`));
-      }
-    });
-  });
-}
-
-function tooLarge(): HttpError {
-  return new HttpError(413, 'body_too_large', `request body is larger than ${MAX_BODY_BYTES} bytes`, { connection: 'close' });
+/** An error reply written straight to a socket, for errors Node raises before a request exists. */
+function rawErrorReply(status: number, reason: string, code: ApiErrorCode, message: string): string {
+  const body = `${JSON.stringify({ error: { code, message } } satisfies ApiErrorBody)}\n`;
+  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
 }
 
 function splitPath(path: string): string[] {

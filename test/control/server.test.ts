@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/errors.js';
 import { buildRoutes, type AccountsApi } from '../../src/control/routes.js';
-import { ControlServer, MAX_BODY_BYTES } from '../../src/control/server.js';
+import { ControlServer, MAX_BODY_BYTES, MAX_JSON_DEPTH } from '../../src/control/server.js';
 import { SocketInUseError } from '../../src/control/socket-file.js';
 import type { AccountSummary, DaemonInfo } from '../../src/control/wire.js';
 import { EventBus } from '../../src/events/bus.js';
@@ -72,6 +72,7 @@ async function startServer(socketPath: string): Promise<ControlServer> {
       gate: {} as SendGate, // the outbox routes are tested against the daemon
       bus,
       checkConfig: (raw) => {
+        JSON.stringify(raw); // as the daemon's check does, which overflows the stack on a deep enough value
         if ((raw as { bad?: boolean }).bad) throw new ConfigError('/c.json', [{ path: 'bad', message: 'unknown key' }]);
       },
     }),
@@ -246,5 +247,52 @@ describe('GET /v1/events', () => {
     expect(() => lstatSync(sock)).toThrow(/ENOENT/);
     expect(bus.subscriberCount).toBe(0);
     s.close();
+  });
+});
+
+describe('JSON nesting limit (every body)', () => {
+  const nested = (depth: number, open = '[', close = ']') => `${open.repeat(depth)}${close.repeat(depth)}`;
+  const deepObject = (depth: number) => `${'{"a":'.repeat(depth - 1)}{}${'}'.repeat(depth - 1)}`;
+  const json = { 'content-type': 'application/json' };
+
+  // Once a 500: the body parsed, and JSON.stringify in the config check overflowed the stack.
+  it.each([
+    { name: '100,000 nested arrays', body: nested(100_000) },
+    { name: '50,000 nested objects', body: deepObject(50_000) },
+    { name: 'one level past the limit', body: nested(MAX_JSON_DEPTH + 1) },
+    { name: 'past the limit, then malformed', body: `${'['.repeat(MAX_JSON_DEPTH + 1)}` },
+  ])('POST /v1/config/check with $name -> 400 too_deep, and the server keeps serving', async ({ body }) => {
+    const r = await httpUnix(sock, 'POST', '/v1/config/check', body, json);
+    expect(r.status).toBe(400);
+    expect(r.json()).toEqual({
+      error: { code: 'too_deep', message: `request body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep` },
+    });
+    expect((await httpUnix(sock, 'GET', '/v1/status')).status).toBe(200);
+  });
+
+  it('applies to every route that reads a body, before the handler acts on it', async () => {
+    // fakeAccounts.add would throw (a 500) if the body reached it.
+    const r = await httpUnix(sock, 'POST', '/v1/accounts', `{"id":"x","wsUrl":${nested(1000)}}`, json);
+    expect(r.status).toBe(400);
+    expect((r.json() as { error: { code: string } }).error.code).toBe('too_deep');
+  });
+
+  it('accepts a body exactly at the limit', async () => {
+    expect((await httpUnix(sock, 'POST', '/v1/config/check', deepObject(MAX_JSON_DEPTH), json)).json()).toEqual({ ok: true, problems: [] });
+  });
+
+  it('does not count brackets inside strings, escaped quotes included', async () => {
+    const body = JSON.stringify({ text: `${'['.repeat(5000)} \\" {{{{ "${'{'.repeat(5000)}` });
+    expect((await httpUnix(sock, 'POST', '/v1/config/check', body, json)).json()).toEqual({ ok: true, problems: [] });
+  });
+});
+
+describe('pairing phone numbers share the recipient parser', () => {
+  it.each(['1555+0001111', '015550001111', '123'])('refuses %j with 400 naming the field, before touching the account', async (phone) => {
+    const r = await httpUnix(sock, 'POST', '/v1/accounts/main/pair', JSON.stringify({ phone }), { 'content-type': 'application/json' });
+    expect(r.status).toBe(400);
+    expect(r.json()).toEqual({
+      error: { code: 'bad_request', message: `phone: expected an international number with 7-15 digits, got ${JSON.stringify(phone)}` },
+    });
   });
 });
