@@ -183,6 +183,9 @@ export class Daemon {
         bus.publish({ type: 'daemon.crash_detected', previousPid: crashed.pid, previousStartedAt: new Date(crashed.startedAt).toISOString() });
         alerts.once('daemon_crashed', undefined, { previousPid: crashed.pid });
       }
+      if (Number(process.versions.node.split('.')[0]) < 22) {
+        log.warn({ node: process.version }, 'this Node.js line is past its end of life (no security fixes); move to Node.js 22 or newer (docs/node-versions.md)');
+      }
       log.info(
         { version: VERSION, config: loaded.file, stateDir: cfg.stateDir, socket: socket.path, socketSource: describeSource(socket.source), accounts: cfg.accounts.length },
         'wa-supervisor daemon ready',
