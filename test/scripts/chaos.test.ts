@@ -5,7 +5,9 @@ import { describe, expect, it } from 'vitest';
 
 const CHAOS = fileURLToPath(new URL('../../scripts/chaos.mjs', import.meta.url));
 
-function runChaos(args: string[]): Promise<{ code: number | null; result: Record<string, number>; stderr: string }> {
+type ChaosResult = Record<string, any>;
+
+function runChaos(args: string[]): Promise<{ code: number | null; result: ChaosResult; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CHAOS, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -16,6 +18,24 @@ function runChaos(args: string[]): Promise<{ code: number | null; result: Record
   });
 }
 
+/**
+ * The counts could have been non-zero: an operator chat with an alert sink, an allowTo account,
+ * a shadow account; each kind of send the policy must refuse was tried and refused; the 440 at
+ * the end raised an alert the operator received; every peer that decrypted anything was checked.
+ */
+function expectAWorldThatCouldFail(r: ChaosResult): void {
+  expect(r.world).toMatchObject({ operators: 1, alertSinkAccount: 'a0', allowToAccounts: ['a0'], shadowAccounts: ['a1'] });
+  expect(r.attempts.unlisted).toBeGreaterThan(0);
+  expect(r.attempts.shadowReply).toBeGreaterThan(0);
+  expect(r.attempts.forbidden).toBeGreaterThan(0);
+  expect(r.deniedAsExpected).toBe(r.attempts.unlisted + r.attempts.shadowReply + r.attempts.forbidden);
+  expect(r.inboundToShadow).toBeGreaterThan(0);
+  expect(r.alertsRaised).toContain('conflict(a1)');
+  expect(r.alertsToOperators).toBeGreaterThanOrEqual(1);
+  expect(r.peersChecked).toBeGreaterThanOrEqual(7); // 6 contacts, the operator; more if anything reached another number
+  expect(r).toMatchObject({ policyViolationsAtPeers: 0, unexpectedAtPeers: 0, refusedWrongly: 0, acceptedWrongly: 0 });
+}
+
 describe('chaos soak (short, seeded)', () => {
   it('random faults on 2 accounts: nothing lost, nothing shown twice, no alert to a peer, no policy broken', async () => {
     const r = await runChaos(['--accounts', '2', '--messages', '80', '--seconds', '12', '--seed', '11']);
@@ -23,6 +43,7 @@ describe('chaos soak (short, seeded)', () => {
     expect(r.result).toMatchObject({ accounts: 2, lost: 0, peerDuplicates: 0, alertsToPeers: 0, policyViolations: 0 });
     expect(r.result.faultsInjected).toBeGreaterThan(3);
     expect(r.result.sent).toBeGreaterThan(60);
+    expectAWorldThatCouldFail(r.result);
   }, 180_000);
 
   it('with kill -9 of the daemon every few seconds: the same accounting holds', async () => {
@@ -30,5 +51,6 @@ describe('chaos soak (short, seeded)', () => {
     expect(r.code, r.stderr.slice(-2000)).toBe(0);
     expect(r.result).toMatchObject({ lost: 0, peerDuplicates: 0, alertsToPeers: 0, policyViolations: 0 });
     expect(r.result.kills).toBeGreaterThanOrEqual(1);
+    expectAWorldThatCouldFail(r.result);
   }, 180_000);
 });
