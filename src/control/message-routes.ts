@@ -83,11 +83,15 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
         if (state !== null && !(STATES as readonly string[]).includes(state)) throw new HttpError(400, 'bad_request', `state: expected one of ${STATES.join(', ')}`);
         const limit = q.get('limit') === null ? 100 : Number(q.get('limit'));
         if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new HttpError(400, 'bad_request', 'limit: expected 1-10000');
+        const before = q.get('before');
+        if (before !== null && !/^[1-9]\d{0,14}$/.test(before)) {
+          throw new HttpError(400, 'bad_request', `before: expected a message id (a positive integer), got ${JSON.stringify(before)}`);
+        }
         const rows = gate.store.list({
           ...(q.get('account') ? { account: q.get('account')! } : {}),
           ...(state ? { state: state as OutboxState } : {}),
           limit,
-          ...(q.get('before') ? { beforeId: Number(q.get('before')) } : {}),
+          ...(before !== null ? { beforeId: Number(before) } : {}),
         });
         return { body: { messages: rows.map(rowToJson) } };
       },
@@ -111,7 +115,11 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
       handler: async (req) => {
         const body = ((await req.json()) ?? {}) as { olderThan?: unknown };
         const ms = typeof body.olderThan === 'string' ? parseDuration(body.olderThan) : typeof body.olderThan === 'number' ? body.olderThan : null;
-        if (ms === null) throw new HttpError(400, 'bad_request', 'olderThan: expected a duration such as "7d", "12h" or milliseconds');
+        // A negative age would put the cut-off in the future and delete every finished row
+        // (and forget its idempotency key); a fraction is not a number of milliseconds.
+        if (ms === null || !Number.isSafeInteger(ms) || ms < 0) {
+          throw new HttpError(400, 'bad_request', `olderThan: expected a duration such as "7d", "12h" or a whole number of milliseconds (0 or more), got ${JSON.stringify(body.olderThan) ?? 'nothing'}`);
+        }
         return { body: { deleted: gate.store.prune(Date.now() - ms, FINAL_STATES), olderThanMs: ms } };
       },
     },
