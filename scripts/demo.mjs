@@ -7,6 +7,7 @@
 // Usage: npm run demo [-- --seconds 60] [-- --json]
 import { parseArgs } from 'node:util';
 import { pairAccount, sleep, startDaemon, startEmulator } from '../bench/lib.mjs';
+import { ALERT_PREFIX, checkDeliveries, collectReceived } from './delivery-check.mjs';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, json: { type: 'boolean', default: false } } });
 const seconds = Math.max(20, Number(values.seconds));
@@ -49,7 +50,7 @@ await pair('sales', SALES);
 await pair('support', SUPPORT);
 say('policy: support is in shadow mode (reads, never replies); sales may only write to its allowTo list; alerts go to the operator chat only');
 
-const accepted = []; // {messageId, to, text}
+const accepted = []; // {account, to, messageId, text}
 const denied = [];
 const faults = [];
 let seq = 0;
@@ -57,7 +58,7 @@ async function send(account, to, text) {
   try {
     const r = await daemon.client.request('POST', '/v1/messages', { account, to, text, idempotencyKey: `demo-${seq}` });
     if (r.body.state === 'denied') denied.push({ account, to, reason: r.body.reason });
-    else accepted.push({ messageId: r.body.messageId, to, text });
+    else accepted.push({ account, to, messageId: r.body.messageId, text });
   } catch (err) {
     faults.push(`send refused: ${err.message}`);
   }
@@ -121,27 +122,26 @@ while (Date.now() - t0 < seconds * 1000) {
 }
 
 say('waiting for the queue to drain...');
+// Who may receive what; every peer that decrypted anything is checked against it.
+const world = {
+  accounts: [
+    { id: 'sales', phone: SALES, allowTo: [...CUSTOMERS, OPERATOR] },
+    { id: 'support', phone: SUPPORT, shadow: true },
+  ],
+  operators: [OPERATOR],
+};
+const knownPeers = [...CUSTOMERS, INVENTED, SUPPORT_PEER, OPERATOR];
+const conflictAlertArrived = (received) => (received[OPERATOR] ?? []).some((m) => (m.text ?? '').startsWith(ALERT_PREFIX) && (m.text ?? '').includes('account support was replaced'));
 const deadline = Date.now() + 60_000;
-
+let received;
+let check;
 for (;;) {
-  const seen = new Set((await Promise.all(CUSTOMERS.map((p) => emulator.client.peerMessages(p)))).flat().map((m) => m.id));
-  if (accepted.every((a) => seen.has(a.messageId)) || Date.now() > deadline) break;
+  received = await collectReceived(emulator.client, knownPeers);
+  check = checkDeliveries(world, accepted, received);
+  if ((check.lost === 0 && conflictAlertArrived(received)) || Date.now() > deadline) break;
   await sleep(500);
 }
 
-
-const atPeers = (await Promise.all(CUSTOMERS.map((p) => emulator.client.peerMessages(p)))).flat();
-const seenIds = new Set(atPeers.map((m) => m.id));
-const lost = accepted.filter((a) => !seenIds.has(a.messageId)).length;
-const textCounts = new Map();
-for (const m of atPeers) textCounts.set(m.text, (textCounts.get(m.text) ?? 0) + 1);
-const peerDuplicates = [...textCounts.values()].filter((n) => n > 1).reduce((a, n) => a + n - 1, 0);
-const wireDuplicates = atPeers.reduce((a, m) => a + m.copies - 1, 0);
-const toInvented = (await emulator.client.peerMessages(INVENTED)).length;
-const toShadowPeer = (await emulator.client.peerMessages(SUPPORT_PEER)).length;
-const isAlert = (m) => (m.text ?? '').startsWith('[wa-supervisor]');
-const atOperator = (await emulator.client.peerMessages(OPERATOR)).filter(isAlert).length;
-const alertsElsewhere = (await Promise.all([...CUSTOMERS, INVENTED, SUPPORT_PEER].map((p) => emulator.client.peerMessages(p)))).flat().filter(isAlert).length;
 const alertsList = (await daemon.client.request('GET', '/v1/alerts')).body;
 const raised = alertsList.recent.filter((n) => n.type === 'alert').map((n) => `${n.alert.code}${n.alert.account ? `(${n.alert.account})` : ''}`);
 const finalStatus = (await daemon.client.request('GET', '/v1/status')).body;
@@ -150,26 +150,32 @@ await emulator.stop();
 
 const summary = {
   seconds,
-  sent: accepted.length,
-  deliveredAtPeer: accepted.length - lost,
-  lost,
-  peerDuplicates,
-  wireDuplicates,
+  sent: check.sent,
+  deliveredAtPeer: check.delivered,
+  lost: check.lost,
+  // Shown twice at a peer: the same outbox message under a new WhatsApp id (or listed twice).
+  peerDuplicates: check.peerDuplicates,
+  // Extra copies of the same id on the wire; the peer shows them once (an assumption about WhatsApp clients, see README).
+  wireDuplicates: check.wireDuplicates,
   deniedByPolicy: denied.length,
-  reachedRefusedPeers: toInvented + toShadowPeer,
+  reachedRefusedPeers: check.policyViolations,
+  unexpectedAtPeers: check.unexpected,
+  peersChecked: Object.keys(received).length,
   faults: plan.map((p) => `${p[1]}: ${p[3]}`),
   alertsRaised: raised,
-  alertsToOperatorChat: atOperator,
-  alertsToOtherChats: alertsElsewhere,
+  alertsToOperatorChat: check.alertsToOperators,
+  alertsToOtherChats: check.alertsToPeers,
   accounts: finalStatus.accounts.map((a) => ({ id: a.id, state: a.state, closesByCode: a.closesByCode })),
 };
-const ok = lost === 0 && peerDuplicates === 0 && summary.reachedRefusedPeers === 0 && alertsElsewhere === 0;
+const ok = check.lost === 0 && check.peerDuplicates === 0 && check.policyViolations === 0 && check.unexpected === 0 && check.alertsToPeers === 0;
 if (json) process.stdout.write(`${JSON.stringify({ ...summary, ok })}\n`);
 else {
   say('');
-  say(`sent ${summary.sent}, delivered at the peer ${summary.deliveredAtPeer}, lost ${lost}, duplicates at the peer ${peerDuplicates} (wire duplicates of the same id ${wireDuplicates}, shown once)`);
-  say(`denied by policy ${denied.length} (invented number, shadow-mode replies); messages that reached a refused peer: ${summary.reachedRefusedPeers}`);
-  say(`alerts raised: ${raised.join(', ') || 'none'}; delivered to the operator chat: ${atOperator}; to anyone else: ${alertsElsewhere}`);
+  for (const f of check.findings.slice(0, 20)) say(`  ${f.kind}: at ${f.peer} from ${f.from} "${f.text}": ${f.reason}`);
+  say(`sent ${summary.sent}, delivered at the peer ${summary.deliveredAtPeer}, lost ${summary.lost}`);
+  say(`shown twice at a peer (same message under a new id): ${summary.peerDuplicates}; same-id copies on the wire: ${summary.wireDuplicates} (shown once, as WhatsApp clients are assumed to; see README)`);
+  say(`denied by policy ${denied.length} (invented number, shadow-mode replies); messages that reached a refused peer: ${summary.reachedRefusedPeers}; unexpected messages: ${summary.unexpectedAtPeers} (${summary.peersChecked} peers checked)`);
+  say(`alerts raised: ${raised.join(', ') || 'none'}; delivered to the operator chat: ${summary.alertsToOperatorChat}; to anyone else: ${summary.alertsToOtherChats}`);
   say(`closes per account: ${summary.accounts.map((a) => `${a.id} ${JSON.stringify(a.closesByCode)} now ${a.state}`).join('; ')}`);
   say(ok ? 'OK: nothing lost, nothing shown twice, nothing reached a refused peer, alerts only to the operator' : 'FAILED: see the figures above');
 }

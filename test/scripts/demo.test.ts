@@ -17,7 +17,10 @@ describe('npm run demo', () => {
     const lines = out.trim().split('\n');
     expect(lines).toHaveLength(1);
     const summary = JSON.parse(lines[0]!);
-    expect(summary).toMatchObject({ ok: true, lost: 0, peerDuplicates: 0, reachedRefusedPeers: 0, alertsToOtherChats: 0 });
+    expect(summary).toMatchObject({ ok: true, lost: 0, peerDuplicates: 0, reachedRefusedPeers: 0, unexpectedAtPeers: 0, alertsToOtherChats: 0 });
+    // The two kinds of duplicate are reported apart: a new id shown twice (must be 0) and same-id wire copies (counted, shown once).
+    expect(typeof summary.wireDuplicates).toBe('number');
+    expect(summary.peersChecked).toBeGreaterThanOrEqual(3); // two customers and the operator, at least
     expect(summary.sent).toBeGreaterThan(50);
     expect(summary.deniedByPolicy).toBeGreaterThan(10);
     expect(summary.alertsRaised).toContain('conflict(support)');
