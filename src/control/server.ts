@@ -91,6 +91,9 @@ export const DEFAULT_LIMITS: ControlLimits = {
   keepAliveTimeoutMs: 5_000,
 };
 
+/** Largest request head (request line and headers) accepted: Node's default, stated here. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+
 /** At most one warning per this interval about connections closed unanswered. */
 const DROP_LOG_INTERVAL_MS = 10_000;
 
@@ -135,6 +138,7 @@ export class ControlServer {
     this.#limits = limits;
     this.#server = createServer(
       {
+        maxHeaderSize: MAX_HEADER_BYTES,
         headersTimeout: limits.headersTimeoutMs,
         requestTimeout: limits.requestTimeoutMs,
         keepAliveTimeout: limits.keepAliveTimeoutMs,
@@ -157,11 +161,12 @@ export class ControlServer {
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       // Malformed or slow HTTP never crashes the daemon: answer when the socket can still take it.
       if (socket.writable) {
-        const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
         socket.end(
-          timedOut
+          err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
             ? rawErrorReply(408, 'Request Timeout', 'request_timeout', `request not received within ${limits.headersTimeoutMs} ms (headers) / ${limits.requestTimeoutMs} ms (whole request)`)
-            : rawErrorReply(400, 'Bad Request', 'bad_request', `malformed HTTP request: ${err.code ?? err.message}`),
+            : err.code === 'HPE_HEADER_OVERFLOW'
+              ? rawErrorReply(431, 'Request Header Fields Too Large', 'bad_request', `request headers are larger than ${MAX_HEADER_BYTES} bytes`)
+              : rawErrorReply(400, 'Bad Request', 'bad_request', `malformed HTTP request: ${err.code ?? err.message}`),
         );
       } else socket.destroy();
       this.#log.debug({ err: err.message, code: err.code }, 'control: client error');

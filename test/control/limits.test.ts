@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PairEvent, PairRequest } from '../../src/accounts/runner.js';
 import { buildRoutes, type AccountsApi } from '../../src/control/routes.js';
-import { ControlServer, DEFAULT_LIMITS, type ControlLimits } from '../../src/control/server.js';
+import { ControlServer, DEFAULT_LIMITS, MAX_HEADER_BYTES, type ControlLimits } from '../../src/control/server.js';
 import type { AccountSummary, DaemonInfo } from '../../src/control/wire.js';
 import { EventBus } from '../../src/events/bus.js';
 import type { SendGate } from '../../src/outbox/send-gate.js';
@@ -291,3 +291,15 @@ function postStream(path: string, body: string): Promise<{ next: () => Promise<u
     req.end(body);
   });
 }
+
+describe('request head size', () => {
+  it('answers headers over MAX_HEADER_BYTES with 431 and keeps serving', async () => {
+    await start({});
+    const c = rawConnection();
+    c.sock.write(`GET /v1/status HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(MAX_HEADER_BYTES + 1)}\r\n\r\n`);
+    const reply = await c.closed;
+    expect(reply).toMatch(/^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
+    expect(errorOf(reply)).toEqual({ code: 'bad_request', message: `request headers are larger than ${MAX_HEADER_BYTES} bytes` });
+    expect((await httpUnix(sock, 'GET', '/v1/status')).status).toBe(200);
+  });
+});
