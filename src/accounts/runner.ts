@@ -180,6 +180,8 @@ export class AccountRunner {
       throw new Error(`account ${this.id} is already paired and open; log it out first`);
     }
     await this.stop('pairing requested');
+    // A pairing ends with a 515 by design; earlier 515s of the old session say nothing about it.
+    this.#restarts.reset();
     this.#pairing = req;
     this.#setState('pairing', { requestId: req.requestId });
     this.#runLoop();

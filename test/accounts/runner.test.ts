@@ -446,6 +446,32 @@ describe('a server that answers every connect with 515', () => {
     await r.stop();
   });
 
+  it('a pairing soon after a 515 of the old session still completes through its own 515', async () => {
+    const r = runner();
+    r.start();
+    await tick();
+    connector.last.open();
+    await tick();
+    connector.last.close(515, 'restartRequired');
+    await tick();
+    connector.last.close(401, 'loggedOut');
+    await tick();
+    expect(r.state).toBe('needs_pairing');
+    const seen: PairEvent[] = [];
+    await r.pair({ phone: undefined, requestId: undefined, onEvent: (e) => seen.push(e) });
+    await tick();
+    connector.last.emit({ type: 'qr', qr: 'QR-1' });
+    connector.registered.add('a');
+    connector.last.close(515, 'restartRequired');
+    await tick();
+    connector.last.open();
+    await tick();
+    expect(r.state).toBe('open');
+    expect(seen.at(-1)).toMatchObject({ type: 'paired' });
+    expect(backoffs()).toHaveLength(0);
+    await r.stop();
+  });
+
   it('a pairing that gets 515 again and again ends in needs_pairing instead of looping', async () => {
     const r = runner('new');
     const seen: PairEvent[] = [];
