@@ -1,17 +1,18 @@
 // The control API: HTTP/1.1 over a unix socket. Handlers come from a route table; this file owns
 // the plumbing every route shares: method checks, request ids, the version header, bounded JSON
-// bodies, JSON errors, NDJSON streams, explicit connection limits and timeouts, and a graceful close.
+// bodies (json-body.ts), JSON errors, NDJSON streams, the limits of limits.ts, and a graceful close.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { Log } from '../log.js';
 import { VERSION, VERSION_HEADER } from '../version.js';
-import { HttpError, type ApiErrorBody, type ApiErrorCode } from './http-error.js';
+import { HttpError, type ApiErrorBody } from './http-error.js';
 import { readJsonBody } from './json-body.js';
+import { ConnectionGuard, DEFAULT_LIMITS, httpServerOptions, type ControlLimits } from './limits.js';
 import { prepareSocketPath, type SocketPrep } from './socket-file.js';
 
 export { MAX_BODY_BYTES, MAX_JSON_DEPTH } from './json-body.js';
+export { DEFAULT_LIMITS, MAX_HEADER_BYTES, type ControlLimits } from './limits.js';
 /** Header a client may set to name itself (recorded in audits) and the request-id header. */
 export const CLIENT_HEADER = 'x-wa-client';
 export const REQUEST_ID_HEADER = 'x-request-id';
@@ -57,46 +58,6 @@ export interface Route {
   subscriber?: boolean;
 }
 
-/**
- * The server's limits. Node's own defaults are no connection cap and a 300 s request timeout;
- * a local control socket needs neither, and a client that opens streams without end must not
- * be able to take the daemon's file descriptors or memory.
- */
-export interface ControlLimits {
-  /**
-   * Connections served at once. A connection past it gets 503 `too_many_connections` to its
-   * first request and is closed; past twice this many, Node closes new connections unanswered
-   * (logged as `control: connection limit reached`).
-   */
-  maxConnections: number;
-  /** Open `subscriber` routes (`GET /v1/events`) at once; one more is answered 503 `too_many_subscribers`. */
-  maxEventSubscribers: number;
-  /** Time to receive a request's headers (answered 408 `request_timeout`). */
-  headersTimeoutMs: number;
-  /**
-   * Time to receive a whole request, headers and body (answered 408 `request_timeout`). It does
-   * not bound a response: event and pairing streams stay open for as long as both sides want.
-   */
-  requestTimeoutMs: number;
-  /** An idle keep-alive connection is closed after this long. */
-  keepAliveTimeoutMs: number;
-}
-
-/** The limits the daemon runs with. */
-export const DEFAULT_LIMITS: ControlLimits = {
-  maxConnections: 128,
-  maxEventSubscribers: 64,
-  headersTimeoutMs: 10_000,
-  requestTimeoutMs: 30_000,
-  keepAliveTimeoutMs: 5_000,
-};
-
-/** Largest request head (request line and headers) accepted: Node's default, stated here. */
-export const MAX_HEADER_BYTES = 16 * 1024;
-
-/** At most one warning per this interval about connections closed unanswered. */
-const DROP_LOG_INTERVAL_MS = 10_000;
-
 /** A response being streamed as newline-delimited JSON, flushed per line. */
 export interface NdjsonStream {
   write(value: unknown): boolean;
@@ -122,12 +83,8 @@ export class ControlServer {
   readonly #streams = new Set<NdjsonStream>();
   readonly #inflight = new Set<AbortController>();
   readonly #limits: ControlLimits;
-  readonly #connections = new Set<Socket>();
-  /** Connections accepted past maxConnections: their first request is answered 503. */
-  readonly #overLimit = new WeakSet<Socket>();
+  readonly #guard: ConnectionGuard;
   #subscribers = 0;
-  #dropped = 0;
-  #lastDropLog = -Infinity;
   #listening = false;
 
   constructor(opts: { socketPath: string; routes: Route[]; log: Log; limits?: Partial<ControlLimits> }) {
@@ -136,46 +93,15 @@ export class ControlServer {
     this.#log = opts.log;
     const limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.#limits = limits;
-    this.#server = createServer(
-      {
-        maxHeaderSize: MAX_HEADER_BYTES,
-        headersTimeout: limits.headersTimeoutMs,
-        requestTimeout: limits.requestTimeoutMs,
-        keepAliveTimeout: limits.keepAliveTimeoutMs,
-        // Node checks the two timeouts above on this interval (30 s by default), so a timeout
-        // shorter than it would only be enforced late.
-        connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4))),
-      },
-      (req, res) => {
-        void this.#handle(req, res);
-      },
-    );
-    // No socket inactivity timeout (`server.timeout` stays 0): an event stream may be quiet for hours.
-    this.#server.maxConnections = limits.maxConnections * 2;
-    this.#server.on('connection', (socket: Socket) => {
-      this.#connections.add(socket);
-      if (this.#connections.size > limits.maxConnections) this.#overLimit.add(socket);
-      socket.once('close', () => this.#connections.delete(socket));
+    this.#server = createServer(httpServerOptions(limits), (req, res) => {
+      void this.#handle(req, res);
     });
-    this.#server.on('drop', () => this.#onDrop());
-    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      // Malformed or slow HTTP never crashes the daemon: answer when the socket can still take it.
-      if (socket.writable) {
-        socket.end(
-          err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-            ? rawErrorReply(408, 'Request Timeout', 'request_timeout', `request not received within ${limits.headersTimeoutMs} ms (headers) / ${limits.requestTimeoutMs} ms (whole request)`)
-            : err.code === 'HPE_HEADER_OVERFLOW'
-              ? rawErrorReply(431, 'Request Header Fields Too Large', 'bad_request', `request headers are larger than ${MAX_HEADER_BYTES} bytes`)
-              : rawErrorReply(400, 'Bad Request', 'bad_request', `malformed HTTP request: ${err.code ?? err.message}`),
-        );
-      } else socket.destroy();
-      this.#log.debug({ err: err.message, code: err.code }, 'control: client error');
-    });
+    this.#guard = new ConnectionGuard(this.#server, limits, opts.log);
   }
 
   /** Connections open now (served and over the limit). */
   get connectionCount(): number {
-    return this.#connections.size;
+    return this.#guard.count;
   }
 
   /** Subscriber routes (event streams) open now. */
@@ -247,7 +173,7 @@ export class ControlServer {
 
     const started = process.hrtime.bigint();
     try {
-      if (this.#overLimit.has(req.socket)) {
+      if (this.#guard.isOverLimit(req.socket)) {
         res.shouldKeepAlive = false;
         throw new HttpError(
           503,
@@ -292,18 +218,6 @@ export class ControlServer {
     }
     this.#subscribers++;
     res.once('close', () => this.#subscribers--);
-  }
-
-  #onDrop(): void {
-    this.#dropped++;
-    const now = Date.now();
-    if (now - this.#lastDropLog < DROP_LOG_INTERVAL_MS) return;
-    this.#lastDropLog = now;
-    this.#log.warn(
-      { dropped: this.#dropped, maxConnections: this.#limits.maxConnections, open: this.#connections.size },
-      'control: connection limit reached; closing new connections unanswered',
-    );
-    this.#dropped = 0;
   }
 
   #match(method: string, pathname: string): { route: CompiledRoute; params: Record<string, string> } {
@@ -379,12 +293,6 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   const text = `${JSON.stringify(body)}\n`;
   res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
-}
-
-/** An error reply written straight to a socket, for errors Node raises before a request exists. */
-function rawErrorReply(status: number, reason: string, code: ApiErrorCode, message: string): string {
-  const body = `${JSON.stringify({ error: { code, message } } satisfies ApiErrorBody)}\n`;
-  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
 }
 
 function splitPath(path: string): string[] {
