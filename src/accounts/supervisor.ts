@@ -120,27 +120,36 @@ export class AccountSupervisor {
   }
 
   /**
-   * Applies a reloaded config: settings of existing accounts change in place (no reconnect unless
-   * the wsUrl changed), new config accounts start, config accounts no longer listed stop and are
-   * removed (their creds stay). Returns what changed, for the log.
+   * Stops and forgets the config accounts a reloaded config no longer lists (their creds stay).
+   * A reload calls this before the new send policy takes over: under that policy a removed account
+   * has no `allowTo` of its own, so it must not be running any more. Returns their ids.
+   */
+  async removeUnlisted(config: EffectiveConfig): Promise<string[]> {
+    const wanted = new Set(config.accounts.map((a) => a.id));
+    // Runtime accounts live in the database, not the file.
+    const gone = [...this.#runners].filter(([id, entry]) => !wanted.has(id) && entry.origin === 'config');
+    // Forgotten first, so nothing (the send gate included) finds them while they stop.
+    for (const [id] of gone) this.#runners.delete(id);
+    await Promise.all(gone.map(([, entry]) => entry.runner.stop('removed from the config')));
+    for (const [id] of gone) this.#bus.publish({ type: 'account.removed', account: id });
+    return gone.map(([id]) => id);
+  }
+
+  /**
+   * Applies a reloaded config: config accounts no longer listed stop and are removed (their creds
+   * stay; see removeUnlisted), settings of existing accounts change in place (no reconnect unless
+   * the wsUrl changed), new config accounts start. Returns what changed, for the log.
    */
   async applyConfig(config: EffectiveConfig): Promise<{ added: string[]; removed: string[]; reconnected: string[] }> {
+    const removed = await this.removeUnlisted(config);
     this.#config = config;
     this.#gate.setLimit(config.reconnect?.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_RECONNECTS);
     const added: string[] = [];
-    const removed: string[] = [];
     const reconnected: string[] = [];
     const wanted = new Map(config.accounts.map((a) => [a.id, a]));
     for (const [id, entry] of [...this.#runners]) {
       const a = wanted.get(id);
-      if (!a) {
-        if (entry.origin !== 'config') continue; // runtime accounts live in the database, not the file
-        await entry.runner.stop('removed from the config');
-        this.#runners.delete(id);
-        this.#bus.publish({ type: 'account.removed', account: id });
-        removed.push(id);
-        continue;
-      }
+      if (!a) continue;
       const next = runnerSettingsFor(config, a);
       const urlChanged = next.wsUrl !== entry.runner.settings.wsUrl;
       entry.runner.updateSettings(next);

@@ -225,9 +225,13 @@ export class Daemon {
     if (needsRestart.length) this.#log.warn({ keys: needsRestart }, 'these settings apply only after a restart');
     if (prev.alerts?.digest !== next.alerts?.digest) this.#log.warn('alerts.digest applies only after a restart');
     this.#log.level = next.log.level;
+    // Order matters. Accounts leaving the config stop first: under the new policy they would have
+    // no `allowTo` of their own while still connected. Accounts joining it start last, once the
+    // new policy (with their `allowTo`) is in force.
+    const removed = await this.accounts.removeUnlisted(next);
     this.gate.updateSettings(gateSettingsFromConfig(next));
     this.alerts.setSinks(buildSinks(next, this.gate, this.#log), next.alerts?.capPerHour);
-    const changes = await this.accounts.applyConfig(next);
+    const changes = { ...(await this.accounts.applyConfig(next)), removed };
     this.#config = next;
     this.#log.info({ ...changes, needsRestart }, 'config reloaded');
     this.bus.publish({ type: 'daemon.reloaded', ...changes });
