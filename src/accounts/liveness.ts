@@ -43,7 +43,10 @@ export const REAL_TIMERS: Timers = {
 
 /** Per-connection record of application traffic, shown in status. */
 export interface TrafficRecord {
+  /** The last keepalive probe sent (probes only; kept under this name for compatibility). */
   lastSentAt: number | null;
+  /** The last stanza of any kind sent: probe, message, receipt, Baileys' own iqs. */
+  lastStanzaSentAt: number | null;
   lastReceivedAt: number | null;
   /** Largest gap seen between two received application stanzas (or open and the first one). */
   largestSilentGapMs: number;
@@ -71,7 +74,7 @@ export class LivenessMonitor {
     this.#timers = opts.timers ?? REAL_TIMERS;
     this.#onStale = opts.onStale;
     const now = this.#timers.now();
-    this.traffic = { lastSentAt: null, lastReceivedAt: now, largestSilentGapMs: 0, probesSent: 0, probesMissed: 0, lastProbeRttMs: null };
+    this.traffic = { lastSentAt: null, lastStanzaSentAt: null, lastReceivedAt: now, largestSilentGapMs: 0, probesSent: 0, probesMissed: 0, lastProbeRttMs: null };
   }
 
   /** Starts the ping cycle (no-op when the interval is 0). */
@@ -107,9 +110,15 @@ export class LivenessMonitor {
     this.traffic.lastReceivedAt = now;
   }
 
-  /** Records an application stanza sent to the server. */
+  /** Records a keepalive probe sent (a stanza too). */
   noteSent(): void {
     this.traffic.lastSentAt = this.#timers.now();
+    this.traffic.lastStanzaSentAt = this.traffic.lastSentAt;
+  }
+
+  /** Records a stanza of any kind sent to the server (the connection reports every one it writes). */
+  noteStanzaSent(): void {
+    this.traffic.lastStanzaSentAt = this.#timers.now();
   }
 
   #schedule(): void {

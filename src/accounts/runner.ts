@@ -224,6 +224,7 @@ export class AccountRunner {
         ? {
             intervalMs: this.#settings.keepalive.intervalMs,
             lastSentAt: iso(traffic.lastSentAt),
+            lastStanzaSentAt: iso(traffic.lastStanzaSentAt),
             lastReceivedAt: iso(traffic.lastReceivedAt),
             largestSilentGapMs: traffic.largestSilentGapMs,
             probesSent: traffic.probesSent,
@@ -373,6 +374,9 @@ export class AccountRunner {
               return;
             case 'stanza_in':
               this.#liveness?.noteReceived();
+              return;
+            case 'stanza_out':
+              this.#liveness?.noteStanzaSent();
               return;
             default:
               return;

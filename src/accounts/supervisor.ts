@@ -2,6 +2,7 @@
 // the state database so they survive a restart). Status is read from the runners themselves.
 import { ACCOUNT_ID_PATTERN, type AccountConfig } from '../config/schema.js';
 import { runnerSettingsFor } from '../config/account-settings.js';
+import { isWsUrl, WS_URL_EXPECTED } from '../config/ws-url.js';
 import type { EffectiveConfig } from '../config/load.js';
 import { HttpError } from '../control/http-error.js';
 import type { EventBus } from '../events/bus.js';
@@ -92,7 +93,7 @@ export class AccountSupervisor {
     if (!ACCOUNT_ID_PATTERN.test(id)) {
       throw new HttpError(400, 'bad_request', 'id: expected 1-64 characters of letters, digits, "_", "." or "-", starting with a letter or digit');
     }
-    if (wsUrl !== undefined && !isWsUrl(wsUrl)) throw new HttpError(400, 'bad_request', `wsUrl: expected a ws:// or wss:// URL, got ${JSON.stringify(wsUrl)}`);
+    if (wsUrl !== undefined && !isWsUrl(wsUrl)) throw new HttpError(400, 'bad_request', `wsUrl: ${WS_URL_EXPECTED}, got ${JSON.stringify(wsUrl)}`);
     if (this.#runners.has(id)) throw new HttpError(409, 'conflict', `account "${id}" already exists`);
     writeTx(this.#db, () => {
       this.#db.prepare('INSERT INTO runtime_accounts (id, ws_url, added_at) VALUES (?, ?, ?)').run(id, wsUrl ?? null, Date.now());
@@ -206,14 +207,5 @@ export class AccountSupervisor {
     this.#runners.set(account.id, { runner, origin });
     this.#onCreate(account.id, runner);
     return runner;
-  }
-}
-
-function isWsUrl(v: string): boolean {
-  try {
-    const u = new URL(v);
-    return u.protocol === 'ws:' || u.protocol === 'wss:';
-  } catch {
-    return false;
   }
 }

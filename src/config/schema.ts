@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { validate as validCron } from 'node-cron';
 import { normaliseRecipient } from '../outbox/recipient.js';
+import { isWsUrl, WS_URL_EXPECTED } from './ws-url.js';
 
 /** Log levels pino understands. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -14,14 +15,7 @@ const accountId = z
   .string()
   .regex(ACCOUNT_ID_PATTERN, 'expected 1-64 characters of letters, digits, "_", "." or "-", starting with a letter or digit');
 
-const wsUrl = z.string().refine((v) => {
-  try {
-    const u = new URL(v);
-    return u.protocol === 'ws:' || u.protocol === 'wss:';
-  } catch {
-    return false;
-  }
-}, 'expected a ws:// or wss:// URL');
+const wsUrl = z.string().refine(isWsUrl, WS_URL_EXPECTED);
 
 const ms = (what: string) => z.number().int(`expected whole milliseconds for ${what}`).min(0, 'expected 0 or more');
 const positiveMs = (what: string) => z.number().int(`expected whole milliseconds for ${what}`).min(1, 'expected 1 or more');

@@ -51,7 +51,10 @@ export interface AccountSummary {
   reconnect: { failures: number; nextRetryAt: string | null };
   keepalive: {
     intervalMs: number;
+    /** The last keepalive probe sent (probes only). */
     lastSentAt: string | null;
+    /** The last stanza of any kind the account sent: probe, message, receipt, Baileys' own iqs. */
+    lastStanzaSentAt: string | null;
     lastReceivedAt: string | null;
     largestSilentGapMs: number;
     probesSent: number;

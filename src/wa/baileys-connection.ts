@@ -147,6 +147,17 @@ class BaileysConnection implements WaConnection {
     sock.ws.on('frame', () => {
       if (!this.#closed) this.#emit({ type: 'stanza_in' });
     });
+    // Baileys has no event for what it writes, so the ws socket's send is wrapped (makeWASocket
+    // has made the socket by now): status then shows the last stanza of any kind the account
+    // sent, receipts and Baileys' own iqs included, not only the keepalive probes.
+    const raw = (sock.ws as unknown as { socket: { send: (...args: unknown[]) => void } | null }).socket;
+    if (raw) {
+      const send = raw.send.bind(raw);
+      raw.send = (...args: unknown[]) => {
+        if (!this.#closed) this.#emit({ type: 'stanza_out' });
+        send(...args);
+      };
+    }
     sock.ev.on('connection.update', (u: Partial<ConnectionState>) => {
       if (this.#closed) return;
       if (u.qr) this.#emit({ type: 'qr', qr: u.qr });

@@ -40,7 +40,9 @@ export type WaEvent =
   /** Our own message seen coming back from the server (another device, or our own send echoed). */
   | { type: 'echo'; messageId: string; chat: string }
   /** Any application stanza received (liveness). */
-  | { type: 'stanza_in' };
+  | { type: 'stanza_in' }
+  /** A frame written to the server: a stanza of any kind (probe, message, receipt, Baileys' own iqs), for status. */
+  | { type: 'stanza_out' };
 
 /**
  * The only part of a connection that can put something in front of another person. The send gate

@@ -83,4 +83,20 @@ describe('LivenessMonitor', () => {
     m.noteReceived();
     expect(m.traffic).toMatchObject({ largestSilentGapMs: 12_000, lastReceivedAt: 18_000 });
   });
+
+  it('lastSentAt counts probes only; lastStanzaSentAt counts every stanza sent, probes included', async () => {
+    const pinger = new FakePinger();
+    const m = new LivenessMonitor({ pinger, policy, onStale: vi.fn() });
+    m.start();
+    await vi.advanceTimersByTimeAsync(4000);
+    m.noteStanzaSent(); // a message, say
+    expect(m.traffic).toMatchObject({ lastSentAt: null, lastStanzaSentAt: 4000 });
+    await vi.advanceTimersByTimeAsync(6000); // the first probe at 10 s
+    expect(m.traffic).toMatchObject({ lastSentAt: 10_000, lastStanzaSentAt: 10_000 });
+    pinger.calls[0]!.answer();
+    await vi.advanceTimersByTimeAsync(500);
+    m.noteStanzaSent(); // a receipt
+    expect(m.traffic).toMatchObject({ lastSentAt: 10_000, lastStanzaSentAt: 10_500 });
+    m.stop();
+  });
 });

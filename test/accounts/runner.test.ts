@@ -187,6 +187,25 @@ describe('AccountRunner', () => {
     await r.stop();
   });
 
+  it('status shows the last stanza of any kind sent (lastStanzaSentAt) beside the last probe (lastSentAt)', async () => {
+    const r = runner();
+    r.start();
+    await tick();
+    connector.last.open();
+    await tick();
+    expect(r.status().keepalive).toMatchObject({ lastSentAt: null, lastStanzaSentAt: null });
+    await vi.advanceTimersByTimeAsync(3000);
+    connector.last.emit({ type: 'stanza_out' }); // the connection wrote a stanza (a message, a receipt)
+    expect(r.status().keepalive).toMatchObject({ lastSentAt: null, lastStanzaSentAt: new Date(3000).toISOString() });
+    await vi.advanceTimersByTimeAsync(7000); // first probe at 10 s
+    expect(r.status().keepalive).toMatchObject({ lastSentAt: new Date(10_000).toISOString(), lastStanzaSentAt: new Date(10_000).toISOString() });
+    // Kept after the connection closes, like the other traffic figures.
+    connector.last.close(428);
+    await tick();
+    expect(r.status().keepalive).toMatchObject({ lastStanzaSentAt: new Date(10_000).toISOString() });
+    await r.stop();
+  });
+
   it('stop() interrupts a backoff at once', async () => {
     const r = runner(undefined, undefined, { reconnect: { initialMs: 3_600_000, maxMs: 3_600_000, factor: 2 } });
     r.start();
