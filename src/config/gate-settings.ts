@@ -10,6 +10,10 @@ import type { EffectiveConfig } from './load.js';
 export const DEFAULT_TTL_MS = 24 * 3_600_000;
 /** Default send errors before a row fails. */
 export const DEFAULT_MAX_ATTEMPTS = 5;
+/** Default send-error backoff: below 2 s after the first error, doubling up to 60 s. */
+export const DEFAULT_RETRY = { initialMs: 2000, maxMs: 60_000 } as const;
+/** Default settle window after a reconnect: offline receipts arrive within about a second of login. */
+export const DEFAULT_SETTLE_MS = 10_000;
 
 function jid(raw: string): string {
   const r = normaliseRecipient(raw);
@@ -47,7 +51,11 @@ export function gateSettingsFromConfig(cfg: EffectiveConfig): GateSettings {
     pacing,
     ttlMs: cfg.outbox?.ttlMs ?? DEFAULT_TTL_MS,
     maxAttempts: cfg.outbox?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
-    retry: { initialMs: 2000, maxMs: 60_000 },
+    retry: {
+      initialMs: cfg.outbox?.retry?.initialMs ?? DEFAULT_RETRY.initialMs,
+      maxMs: cfg.outbox?.retry?.maxMs ?? DEFAULT_RETRY.maxMs,
+    },
+    settleMs: cfg.outbox?.settleMs ?? DEFAULT_SETTLE_MS,
   };
 }
 

@@ -164,6 +164,15 @@ export const ConfigFileSchema = z.strictObject({
       ttlMs: positiveMs('outbox.ttlMs').optional(),
       /** Send errors (not waiting for a socket) a row may have before it fails. */
       maxAttempts: z.number().int().min(1).optional(),
+      /** Backoff after a send error: a random wait below min(maxMs, initialMs × 2^(n−1)). */
+      retry: z
+        .strictObject({
+          initialMs: positiveMs('outbox.retry.initialMs').optional(),
+          maxMs: positiveMs('outbox.retry.maxMs').optional(),
+        })
+        .optional(),
+      /** After a reconnect, how long an unknown row waits for an ack, receipt or echo before it is re-sent. */
+      settleMs: z.number().int('expected whole milliseconds for outbox.settleMs').min(0, 'expected 0 or more').optional(),
     })
     .optional(),
   accounts: z

@@ -48,11 +48,13 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
         if (wait !== null && !(WAIT_TARGETS as readonly string[]).includes(wait)) {
           throw new HttpError(400, 'bad_request', `wait: expected one of ${WAIT_TARGETS.join(', ')}, got ${JSON.stringify(wait)}`);
         }
-        // Subscribe before enqueueing, so no event of this request can be missed.
+        // Subscribe before enqueueing, so no event of this row can be missed. The row's id is not
+        // known yet, and a repeated idempotency key names a row whose events carry the first
+        // request's id, so the subscription is by account and the stream filters by row id.
         const events: BusEvent[] = [];
         let onEvent: ((e: BusEvent) => void) | null = null;
         const unsubscribe = wait
-          ? bus.subscribe({ requestId: req.requestId, types: ['message.*'] }, (e) => (onEvent ? onEvent(e) : events.push(e)))
+          ? bus.subscribe({ accounts: [b.account as string], types: ['message.*'] }, (e) => (onEvent ? onEvent(e) : events.push(e)))
           : () => {};
         let result;
         try {
@@ -70,7 +72,15 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
         }
         const accepted = acceptedBody(result.row);
         if (!wait) return { status: result.created ? 202 : 200, body: accepted };
-        streamUntil(req, accepted, events, (fn) => (onEvent = fn), unsubscribe, wait as WaitTarget, result.row);
+        if (result.created) {
+          streamUntil(req, accepted, events, (fn) => (onEvent = fn), unsubscribe, wait as WaitTarget, result.row);
+          return;
+        }
+        // A replay: the row may have moved since it was read, and the buffered events are older
+        // than what the store holds now. From here on events arrive live (nothing runs between
+        // these lines), so the row as stored now plus what follows is its whole progress.
+        const current = gate.store.get(result.row.id) ?? result.row;
+        streamUntil(req, { ...acceptedBody(current), replayed: true }, [], (fn) => (onEvent = fn), unsubscribe, wait as WaitTarget, current);
       },
     },
     {
@@ -105,8 +115,8 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
         return { body: rowToJson(row) };
       },
     },
-    { method: 'POST', path: '/v1/messages/:id/cancel', handler: (req) => ({ body: rowToJson(gate.cancel(id(req))) }) },
-    { method: 'POST', path: '/v1/messages/:id/retry', handler: (req) => ({ body: rowToJson(gate.retry(id(req))) }) },
+    { method: 'POST', path: '/v1/messages/:id/cancel', handler: (req) => ({ body: rowToJson(gate.cancel(id(req), who(req))) }) },
+    { method: 'POST', path: '/v1/messages/:id/retry', handler: (req) => ({ body: rowToJson(gate.retry(id(req), who(req))) }) },
     { method: 'POST', path: '/v1/messages/:id/approve', handler: (req) => ({ body: rowToJson(gate.approve(id(req), who(req))) }) },
     { method: 'POST', path: '/v1/messages/:id/reject', handler: (req) => ({ body: rowToJson(gate.reject(id(req), who(req))) }) },
     {
@@ -141,7 +151,10 @@ function acceptedBody(row: OutboxRow): Record<string, unknown> {
   return { id: row.id, messageId: row.messageId, state: row.state, ...(row.reason ? { reason: row.reason } : {}) };
 }
 
-/** Streams this request's message events until the row reaches `target` or a state it cannot leave on its own. */
+/**
+ * Streams the row's message events until it reaches `target` or a state it cannot leave on its
+ * own. A row already there (a replay of a finished message, say) is answered at once.
+ */
 function streamUntil(
   req: ApiRequest,
   accepted: Record<string, unknown>,

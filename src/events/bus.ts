@@ -14,6 +14,8 @@ export interface BusEvent {
   account?: string;
   /** The control request that caused the event, when one did. */
   requestId?: string;
+  /** For outbox events, the operator request (retry, approve, cancel) that moved the row, when one did. */
+  causedBy?: string;
   [key: string]: unknown;
 }
 
@@ -82,7 +84,8 @@ export class EventBus {
 
 /** True when the event passes the filter. */
 export function matchesFilter(filter: EventFilter, event: BusEvent): boolean {
-  if (filter.requestId !== undefined && event.requestId !== filter.requestId) return false;
+  // An operator's request (retry, approve, cancel) is named as `causedBy` on the events it caused.
+  if (filter.requestId !== undefined && event.requestId !== filter.requestId && event.causedBy !== filter.requestId) return false;
   if (filter.accounts && filter.accounts.length > 0) {
     if (event.account === undefined || !filter.accounts.includes(event.account)) return false;
   }

@@ -5,10 +5,11 @@ import { HttpError } from '../control/http-error.js';
 import type { EventBus } from '../events/bus.js';
 import type { Log } from '../log.js';
 import { decide, type Policy, type PolicyDecision, type SendKind } from '../policy/policy.js';
+import { isNotWritten } from '../wa/send-error.js';
 import type { WaSender, WaEvent } from '../wa/types.js';
 import { newMessageId } from './message-id.js';
 import { normaliseRecipient } from './recipient.js';
-import { OutboxStore, type AuditEntry, type NewRow, type OutboxRow, type OutboxState } from './store.js';
+import { FINAL_STATES, OutboxStore, expiryReason, type AuditEntry, type NewRow, type OutboxRow, type OutboxState } from './store.js';
 import { DEFAULT_PACING, TokenBucket, type PacingPolicy } from './token-bucket.js';
 
 /** Longest text accepted, in characters (WhatsApp's own limit is about 65,536). */
@@ -33,6 +34,17 @@ export interface GateSettings {
   maxAttempts: number;
   /** Backoff ceiling for send errors: min(maxMs, initialMs × 2^(n−1)). */
   retry: { initialMs: number; maxMs: number };
+  /**
+   * After a connection opens, how long its unknown rows wait for an ack, receipt or echo of their
+   * id before they are re-sent with that id (0: re-sent at once).
+   */
+  settleMs: number;
+}
+
+/** Who asked for an operator action (the control request and its client). */
+export interface OperatorRequest {
+  client?: string | undefined;
+  requestId?: string | undefined;
 }
 
 /** A request to send, from any entry point. */
@@ -63,6 +75,12 @@ export class SendGate {
   readonly #drains = new Map<string, AccountDrain>();
   #sweep: NodeJS.Timeout | null = null;
   readonly #unsubscribe: Array<() => void> = [];
+  /** Per attached account, the function that stops listening to its connection events. */
+  readonly #attached = new Map<string, () => void>();
+  /** Per account, the unknown rows inside the settle window of the current connection. */
+  readonly #settling = new Map<string, Set<number>>();
+  /** Rows moved by an operator request, until they settle: later events name that request too. */
+  readonly #causedBy = new Map<number, string>();
   #commits = 0;
   #committedRows = 0;
   readonly #pending: Array<{ row: NewRow; audit: Omit<AuditEntry, 'outboxId'>; resolve: (r: EnqueueResult) => void; reject: (e: Error) => void }> = [];
@@ -92,6 +110,9 @@ export class SendGate {
         if (e.state === 'open') this.#drain(e.account).kick();
         else if (e.previous === 'open') this.#drain(e.account).disconnected();
       }),
+      this.#bus.subscribe({ types: ['account.removed'] }, (e) => {
+        if (e.account) this.detach(e.account);
+      }),
     );
     this.#sweep = setInterval(() => this.#sweepOnce(), SWEEP_INTERVAL_MS);
     this.#sweep.unref();
@@ -101,6 +122,8 @@ export class SendGate {
   stop(): void {
     if (this.#sweep) clearInterval(this.#sweep);
     for (const u of this.#unsubscribe.splice(0)) u();
+    for (const u of this.#attached.values()) u();
+    this.#attached.clear();
     for (const d of this.#drains.values()) d.disconnected();
     for (const r of this.store.releaseSending(null, Date.now())) this.#published(r, 'daemon stopping');
   }
@@ -111,11 +134,35 @@ export class SendGate {
     for (const d of this.#drains.values()) d.updatePacing(settings.pacing(d.account));
   }
 
-  /** Starts listening to an account's connection events (acks and receipts settle rows). */
+  /**
+   * Starts listening to an account's connection events (acks, receipts and echoes settle rows; an
+   * open starts the settle window). Attaching an account id again replaces the earlier listener.
+   */
   attach(accountId: string, account: GateAccount): void {
-    account.onConnectionEvent((e) => {
+    this.#attached.get(accountId)?.();
+    const unsubscribe = account.onConnectionEvent((e) => {
       if (e.type === 'ack') this.#onAck(accountId, e);
+      else if (e.type === 'echo') this.#onEcho(accountId, e);
+      else if (e.type === 'open') this.#openSettleWindow(accountId);
     });
+    this.#attached.set(accountId, unsubscribe);
+  }
+
+  /** Stops listening to a removed account and drops its drain loop (its rows stay in the outbox). */
+  detach(accountId: string): void {
+    this.#attached.get(accountId)?.();
+    this.#attached.delete(accountId);
+    this.#settling.delete(accountId);
+    const drain = this.#drains.get(accountId);
+    if (drain) {
+      drain.disconnected();
+      this.#drains.delete(accountId);
+    }
+  }
+
+  /** Accounts whose connection events the gate listens to, and drain loops it keeps (for tests and status). */
+  listenerStats(): { attached: number; drains: number } {
+    return { attached: this.#attached.size, drains: this.#drains.size };
   }
 
   /**
@@ -203,26 +250,29 @@ export class SendGate {
   }
 
   /** Operator: a held row goes out (after the policy check at send time). */
-  approve(id: number, who: { client?: string | undefined; requestId?: string | undefined }): OutboxRow {
+  approve(id: number, who: OperatorRequest): OutboxRow {
     return this.#operator(id, ['held'], 'queued', 'approve', who, 'approved by operator');
   }
 
   /** Operator: a held row is refused for good. */
-  reject(id: number, who: { client?: string | undefined; requestId?: string | undefined }): OutboxRow {
+  reject(id: number, who: OperatorRequest): OutboxRow {
     return this.#operator(id, ['held'], 'denied', 'reject', who, 'rejected by operator');
   }
 
-  /** Operator: a row not yet on the wire is withdrawn. */
-  cancel(id: number): OutboxRow {
+  /** Operator: a row not yet on the wire is withdrawn. Its event names the request as `causedBy`. */
+  cancel(id: number, who: OperatorRequest = {}): OutboxRow {
     const row = this.#mustGet(id);
     const moved = this.store.transition(id, ['queued', 'held'], 'cancelled', { reason: 'cancelled by operator' });
     if (!moved) throw new HttpError(409, 'conflict', `message ${id} is ${row.state}; only queued or held messages can be cancelled`);
-    this.#published(moved);
+    this.#published(moved, undefined, who.requestId);
     return moved;
   }
 
-  /** Operator: a failed, expired or cancelled row is queued again, with the same WhatsApp id and a fresh budget. */
-  retry(id: number): OutboxRow {
+  /**
+   * Operator: a failed, expired or cancelled row is queued again, with the same WhatsApp id and a
+   * fresh budget. Its events until it settles name the request as `causedBy`.
+   */
+  retry(id: number, who: OperatorRequest = {}): OutboxRow {
     const row = this.#mustGet(id);
     const moved = this.store.transition(id, ['failed', 'expired', 'cancelled'], 'queued', {
       reason: null,
@@ -231,15 +281,43 @@ export class SendGate {
       expiresAt: Date.now() + this.#settings.ttlMs,
     });
     if (!moved) throw new HttpError(409, 'conflict', `message ${id} is ${row.state}; only failed, expired or cancelled messages can be retried`);
-    this.#published(moved);
+    this.#published(moved, undefined, who.requestId);
     this.#drain(moved.account).kick();
     return moved;
   }
 
-  /** The send itself: the only call into a WhatsApp connection's send in the whole daemon. */
+  /**
+   * The send itself: the only call into a WhatsApp connection's send in the whole daemon. The
+   * wire send is counted before the call (a crash mid-send then leaves a trace) and taken back
+   * when the connection says nothing was written (SendNotWrittenError): only a send whose bytes
+   * may have left counts, so a send that failed locally neither makes the row `unknown` nor
+   * keeps it from expiring.
+   */
   async sendOnWire(conn: WaSender, row: OutboxRow): Promise<void> {
     this.store.noteWireSend(row.id);
-    await conn.sendText(row.to, row.text, row.messageId);
+    try {
+      await conn.sendText(row.to, row.text, row.messageId);
+    } catch (err) {
+      if (isNotWritten(err)) this.#takeBackWireSend(row);
+      throw err;
+    }
+  }
+
+  /** Undoes the count of a send that wrote nothing, also when a closing socket has already released the row. */
+  #takeBackWireSend(before: OutboxRow): void {
+    const row = this.store.get(before.id);
+    if (row?.state === 'sending') {
+      this.store.transition(row.id, ['sending'], 'sending', { wireSends: before.wireSends });
+    } else if (row?.state === 'unknown' && row.wireSends === before.wireSends + 1) {
+      const to: OutboxState = before.wireSends === 0 ? 'queued' : 'unknown';
+      const moved = this.store.transition(row.id, ['unknown'], to, { wireSends: before.wireSends });
+      if (moved && to === 'queued') this.#published(moved, 'nothing was written before the connection closed');
+    }
+  }
+
+  /** Ends a row's settle window when the drain claims it for a re-send; true if it was in one. */
+  endSettle(account: string, id: number): boolean {
+    return this.#settling.get(account)?.delete(id) ?? false;
   }
 
   /** Policy for a row about to go out; stores and publishes the refusal when it is not allowed. */
@@ -285,7 +363,7 @@ export class SendGate {
     return decide(this.#settings.policy, { account, peer, peerPhoneJid, chatType, kind });
   }
 
-  #operator(id: number, from: OutboxState[], to: OutboxState, decision: 'approve' | 'reject', who: { client?: string | undefined; requestId?: string | undefined }, reason: string): OutboxRow {
+  #operator(id: number, from: OutboxState[], to: OutboxState, decision: 'approve' | 'reject', who: OperatorRequest, reason: string): OutboxRow {
     const row = this.#mustGet(id);
     const approvedBy = decision === 'approve' ? `${who.client ?? 'unknown client'} ${who.requestId ?? ''}`.trim() : undefined;
     const moved = this.store.transitionWithAudit(id, from, to, { reason: to === 'queued' ? null : reason, ...(approvedBy ? { approvedBy } : {}) }, {
@@ -301,7 +379,7 @@ export class SendGate {
       requestId: who.requestId ?? null,
     });
     if (!moved) throw new HttpError(409, 'conflict', `message ${id} is ${row.state}, not held`);
-    this.#published(moved);
+    this.#published(moved, undefined, who.requestId);
     if (to === 'queued') this.#drain(moved.account).kick();
     return moved;
   }
@@ -316,25 +394,58 @@ export class SendGate {
     const row = this.store.getByMessageId(e.messageId);
     if (!row || row.account !== account) return;
     const now = Date.now();
+    // An unknown row expired by its TTL may still have reached the peer: proof that it did wins.
+    const ambiguous: OutboxState[] = row.wireSends > 0 ? ['sending', 'unknown', 'expired'] : ['sending', 'unknown'];
     let moved: OutboxRow | null = null;
     switch (e.status) {
       case 'server':
-        moved = this.store.transition(row.id, ['sending', 'unknown'], 'sent', { sentAt: now, leaseUntil: null }, now);
+        moved = this.store.transition(row.id, ambiguous, 'sent', { sentAt: now, leaseUntil: null }, now);
         break;
       case 'delivered':
-        moved = this.store.transition(row.id, ['sending', 'unknown', 'sent'], 'delivered', { deliveredAt: now, sentAt: row.sentAt ?? now, leaseUntil: null }, now);
+        moved = this.store.transition(row.id, [...ambiguous, 'sent'], 'delivered', { deliveredAt: now, sentAt: row.sentAt ?? now, leaseUntil: null }, now);
         break;
       case 'read':
       case 'played':
-        moved = this.store.transition(row.id, ['sending', 'unknown', 'sent', 'delivered'], 'read', { readAt: now, sentAt: row.sentAt ?? now, leaseUntil: null }, now);
+        moved = this.store.transition(row.id, [...ambiguous, 'sent', 'delivered'], 'read', { readAt: now, sentAt: row.sentAt ?? now, leaseUntil: null }, now);
         break;
       case 'error':
         moved = this.store.transition(row.id, ['sending', 'unknown'], 'failed', { reason: `server refused the message (error ${e.error ?? '?'})`, leaseUntil: null }, now);
         break;
     }
-    if (moved) {
-      this.#published(moved);
-      this.#drain(account).kick(); // the next message to this peer may go now
+    if (moved) this.#settled(account, moved, row.state === 'unknown' ? 'settled by the server\'s ack or a receipt' : undefined);
+  }
+
+  /**
+   * Our own message id shown to us by the server settles an unknown row inside its settle window.
+   * Only there: Baileys also emits a local copy of every message it sends (after handing it to
+   * the socket, before any server has seen it), which arrives while the row is still `sending`
+   * on the connection that sent it, and proves nothing.
+   */
+  #onEcho(account: string, e: Extract<WaEvent, { type: 'echo' }>): void {
+    const row = this.store.getByMessageId(e.messageId);
+    if (!row || row.account !== account || !this.#settling.get(account)?.has(row.id)) return;
+    const now = Date.now();
+    const moved = this.store.transition(row.id, ['unknown'], 'sent', { sentAt: now, leaseUntil: null }, now);
+    if (moved) this.#settled(account, moved, 'settled by an echo of its id from the server');
+  }
+
+  #settled(account: string, row: OutboxRow, note: string | undefined): void {
+    this.#settling.get(account)?.delete(row.id);
+    this.#published(row, note);
+    this.#drain(account).kick(); // the next message to this peer may go now
+  }
+
+  /** A connection opened: its unknown rows get the settle window before any re-send. */
+  #openSettleWindow(account: string): void {
+    const ms = this.#settings.settleMs;
+    if (ms <= 0) return;
+    const now = Date.now();
+    try {
+      const rows = this.store.deferUnknown(account, now + ms, now);
+      if (rows.length === 0) this.#settling.delete(account);
+      else this.#settling.set(account, new Set(rows.map((r) => r.id)));
+    } catch (err) {
+      this.#log.error({ err, account }, 'outbox settle window failed');
     }
   }
 
@@ -360,11 +471,15 @@ export class SendGate {
     return d;
   }
 
-  #published(row: OutboxRow, note?: string): void {
+  #published(row: OutboxRow, note?: string, causedBy?: string): void {
+    if (causedBy) this.#causedBy.set(row.id, causedBy);
+    const cause = this.#causedBy.get(row.id);
+    if (cause && (row.state === 'held' || FINAL_STATES.includes(row.state))) this.#causedBy.delete(row.id);
     this.#bus.publish({
       type: `message.${row.state}`,
       account: row.account,
       ...(row.requestId ? { requestId: row.requestId } : {}),
+      ...(cause ? { causedBy: cause } : {}),
       id: row.id,
       messageId: row.messageId,
       to: row.to,
@@ -441,8 +556,9 @@ class AccountDrain {
         if (due !== null && due > now) this.#wakeIn(due - now);
         return;
       }
-      if (row.expiresAt !== null && row.expiresAt <= now && row.wireSends === 0) {
-        const expired = this.#gate.store.transition(row.id, ['sending'], 'expired', { reason: 'not sent before its TTL', leaseUntil: null });
+      const resend = this.#gate.endSettle(this.account, row.id);
+      if (row.expiresAt !== null && row.expiresAt <= now) {
+        const expired = this.#gate.store.transition(row.id, ['sending'], 'expired', { reason: expiryReason(row), leaseUntil: null });
         if (expired) this.#gate.published(expired);
         continue;
       }
@@ -464,21 +580,24 @@ class AccountDrain {
           return;
         }
       }
-      await this.#sendOne(conn, row);
+      await this.#sendOne(conn, row, resend ? 'no ack, receipt or echo within the settle window: sent again with the same id' : undefined);
     }
   }
 
-  async #sendOne(conn: WaSender, row: OutboxRow): Promise<void> {
-    this.#gate.published(row);
+  async #sendOne(conn: WaSender, row: OutboxRow, note?: string): Promise<void> {
+    this.#gate.published(row, note);
     try {
       await this.#gate.sendOnWire(conn, row);
       // On the wire: it stays `sending` until the server's ack (or `unknown` when the lease runs out).
       this.#gate.store.transition(row.id, ['sending'], 'sending', { leaseUntil: Date.now() + LEASE_MS });
     } catch (err) {
       const now = Date.now();
+      // Nothing written: the row is as it was before this send (queued, or unknown after an
+      // earlier send); else it may be on the wire and is unknown.
+      const after: OutboxState = isNotWritten(err) && row.wireSends === 0 ? 'queued' : 'unknown';
       if (this.#connection() !== conn) {
         // The socket went away mid-send: not the message's fault, so no attempt is spent.
-        const moved = this.#gate.store.transition(row.id, ['sending'], 'unknown', { leaseUntil: null }, now);
+        const moved = this.#gate.store.transition(row.id, ['sending'], after, { leaseUntil: null }, now);
         if (moved) this.#gate.published(moved, 'connection closed during the send');
         return;
       }
@@ -493,7 +612,7 @@ class AccountDrain {
         if (failed) this.#gate.published(failed);
         return;
       }
-      const back = this.#gate.store.transition(row.id, ['sending'], 'unknown', {
+      const back = this.#gate.store.transition(row.id, ['sending'], after, {
         attempts,
         leaseUntil: null,
         nextAttemptAt: now + this.#gate.retryDelay(attempts),

@@ -105,6 +105,12 @@ export interface AuditEntry {
   requestId: string | null;
 }
 
+/** Why a row expired: one that never reached the wire was simply not sent; one that did may have been seen. */
+export function expiryReason(r: Pick<OutboxRow, 'wireSends'>): string {
+  if (r.wireSends === 0) return 'not sent before its TTL';
+  return `not confirmed before its TTL: handed to the socket ${r.wireSends === 1 ? 'once' : `${r.wireSends} times`} with no server ack or receipt, so it may have reached the peer; not sent again`;
+}
+
 const SELECT = `SELECT id, account, recipient AS "to", chat_type AS chatType, kind, payload, message_id AS messageId, state, reason,
   idempotency_key AS idempotencyKey, request_id AS requestId, client, attempts, wire_sends AS wireSends,
   next_attempt_at AS nextAttemptAt, lease_until AS leaseUntil, created_at AS createdAt, updated_at AS updatedAt,
@@ -127,16 +133,10 @@ export class OutboxStore {
   }
 
   /**
-   * Stores a new row and its audit entry in one transaction. With an idempotency key already
-   * used on this account, returns the existing row instead (created: false).
-   */
-  insert(row: NewRow, audit: Omit<AuditEntry, 'outboxId'>, now = Date.now()): { row: OutboxRow; created: boolean } {
-    return writeTx(this.#db, () => this.#insertOne(row, audit, now));
-  }
-
-  /**
-   * Stores many rows in one transaction (group commit: one fsync for all). Each item gets its own
-   * outcome; an item that fails (say, a constraint) does not take the others down with it.
+   * Stores many rows, each with its audit entry, in one transaction (group commit: one fsync for
+   * all). Each item gets its own outcome; an item that fails (say, a constraint) does not take the
+   * others down with it. With an idempotency key already used on the account, an item returns the
+   * existing row instead (created: false).
    */
   insertMany(items: Array<{ row: NewRow; audit: Omit<AuditEntry, 'outboxId'> }>, now = Date.now()): Array<{ row: OutboxRow; created: boolean } | { error: Error }> {
     return writeTx(this.#db, () =>
@@ -286,7 +286,11 @@ export class OutboxStore {
     });
   }
 
-  /** Records one more hand-off to the socket, before the send call (so a crash mid-send leaves a trace). */
+  /**
+   * Records one more hand-off to the socket, before the send call, so a crash mid-send leaves a
+   * trace. The gate takes it back (a transition with the previous `wireSends`) when the send
+   * fails before anything was written.
+   */
   noteWireSend(id: number, now = Date.now()): void {
     writeTx(this.#db, () => {
       this.#db.prepare('UPDATE outbox SET wire_sends = wire_sends + 1, updated_at = ? WHERE id = ?').run(now, id);
@@ -315,13 +319,40 @@ export class OutboxStore {
     });
   }
 
-  /** Expires queued and held rows past their TTL; returns them. */
+  /**
+   * Expires rows past their TTL that are not in flight: queued and held rows, and unknown rows
+   * (which may have reached the peer: they are not sent again, and their reason says so; a late
+   * ack or receipt still settles them). Returns them.
+   */
   expireDue(now: number): OutboxRow[] {
     return writeTx(this.#db, () => {
-      const rows = (this.#db.prepare(`${SELECT} WHERE state IN ('queued', 'held') AND expires_at IS NOT NULL AND expires_at <= ?`).all(now) as RawRow[]).map(
-        (r) => fromRaw(r)!,
-      );
-      return rows.map((r) => this.#transition(r.id, ['queued', 'held'], 'expired', { reason: 'not sent before its TTL' }, now)).filter((r): r is OutboxRow => r !== null);
+      const rows = (
+        this.#db.prepare(`${SELECT} WHERE state IN ('queued', 'held', 'unknown') AND expires_at IS NOT NULL AND expires_at <= ?`).all(now) as RawRow[]
+      ).map((r) => fromRaw(r)!);
+      return rows
+        .map((r) => this.#transition(r.id, ['queued', 'held', 'unknown'], 'expired', { reason: expiryReason(r) }, now))
+        .filter((r): r is OutboxRow => r !== null);
+    });
+  }
+
+  /**
+   * Gives the account's unknown rows that reached the wire a settle window: none of them is
+   * claimed (re-sent) before `until`, so an ack, receipt or echo of its id can settle it first.
+   * Returns the rows given the window.
+   */
+  deferUnknown(account: string, until: number, now = Date.now()): OutboxRow[] {
+    return writeTx(this.#db, () => {
+      const rows = (this.#db.prepare(`${SELECT} WHERE account = ? AND state = 'unknown' AND wire_sends > 0`).all(account) as RawRow[]).map((r) => fromRaw(r)!);
+      const out: OutboxRow[] = [];
+      for (const r of rows) {
+        if (r.nextAttemptAt >= until) {
+          out.push(r);
+          continue;
+        }
+        const moved = this.#transition(r.id, ['unknown'], 'unknown', { nextAttemptAt: until }, now);
+        if (moved) out.push(moved);
+      }
+      return out;
     });
   }
 
@@ -348,11 +379,6 @@ export class OutboxStore {
       FROM audit${filter.account ? ' WHERE account = ?' : ''} ORDER BY id DESC LIMIT ?`;
     const args = filter.account ? [filter.account, filter.limit ?? 100] : [filter.limit ?? 100];
     return this.#db.prepare(sql).all(...args) as AuditEntry[];
-  }
-
-  /** Writes an audit entry on its own. */
-  addAudit(entry: AuditEntry): void {
-    writeTx(this.#db, () => this.#insertAudit(entry));
   }
 
   #transition(id: number, from: readonly OutboxState[], to: OutboxState, patch: Record<string, unknown>, now: number): OutboxRow | null {

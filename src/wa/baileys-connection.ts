@@ -9,6 +9,7 @@ import type { StateDb } from '../store/db.js';
 import { SqliteAuthStore } from './auth-store.js';
 import { toInbound, ackStatusOf } from './message-mapping.js';
 import { baileysSharesContextStore, contextFramesByDefault } from './context-store.js';
+import { SendNotWrittenError, classifySendError } from './send-error.js';
 import type { ConnectOptions, WaConnection, WaConnector, WaEvent } from './types.js';
 
 /** WhatsApp's server JID, the target of keepalive IQs. */
@@ -92,7 +93,13 @@ class BaileysConnection implements WaConnection {
   }
 
   async sendText(jid: string, text: string, messageId: string): Promise<void> {
-    await this.#sock.sendMessage(jid, { text }, { messageId });
+    // The outbox counts a send only once bytes may have left: say when they certainly did not.
+    if (this.#closed || !this.#sock.ws.isOpen) throw new SendNotWrittenError('not sent: the connection is not open');
+    try {
+      await this.#sock.sendMessage(jid, { text }, { messageId });
+    } catch (err) {
+      throw classifySendError(err);
+    }
   }
 
   async ping(deadlineMs: number): Promise<void> {

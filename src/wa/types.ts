@@ -49,7 +49,10 @@ export type WaEvent =
  * is given a connection as this type and nothing more; nothing else in the daemon calls it.
  */
 export interface WaSender {
-  /** Sends a text with a message id chosen by the caller (the outbox assigns it at enqueue). */
+  /**
+   * Sends a text with a message id chosen by the caller (the outbox assigns it at enqueue).
+   * Rejects with a SendNotWrittenError (send-error.ts) when the stanza certainly was not written.
+   */
   sendText(jid: string, text: string, messageId: string): Promise<void>;
 }
 

@@ -27,12 +27,19 @@ function setup() {
     closeStateDb(db);
   });
   let n = 0;
-  const row = (state: 'queued' | 'held', createdAt: number) =>
-    store.insert(
-      { account: 'a', to: '15550002222@s.whatsapp.net', chatType: 'direct', kind: 'message', text: 't', messageId: `ID${++n}`, state, reason: null, idempotencyKey: null, requestId: null, client: null, expiresAt: null },
-      { at: createdAt, account: 'a', recipient: 'x', kind: 'message', decision: 'allow', rule: 'default', reason: 'r', stage: 'enqueue', client: null, requestId: null },
+  const row = (state: 'queued' | 'held', createdAt: number) => {
+    const [r] = store.insertMany(
+      [
+        {
+          row: { account: 'a', to: '15550002222@s.whatsapp.net', chatType: 'direct', kind: 'message', text: 't', messageId: `ID${++n}`, state, reason: null, idempotencyKey: null, requestId: null, client: null, expiresAt: null },
+          audit: { at: createdAt, account: 'a', recipient: 'x', kind: 'message', decision: 'allow', rule: 'default', reason: 'r', stage: 'enqueue', client: null, requestId: null },
+        },
+      ],
       createdAt,
-    ).row;
+    );
+    if (!r || 'error' in r) throw new Error('insert failed');
+    return r.row;
+  };
   return { store, bus, got, monitor, engine, row, codes: () => got.map((n) => `${n.type}:${n.alert.code}`) };
 }
 

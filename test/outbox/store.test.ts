@@ -82,10 +82,25 @@ function auditFor(row: Pick<NewRow, 'account' | 'to' | 'kind'>, o: Partial<Omit<
   };
 }
 
+/** Stores one row with its audit entry through insertMany (a batch of one), throwing its error. */
+function insert(row: NewRow, audit: Omit<AuditEntry, 'outboxId'>, now = NOW): { row: OutboxRow; created: boolean } {
+  const [r] = store.insertMany([{ row, audit }], now);
+  if (!r) throw new Error('insertMany returned nothing');
+  if ('error' in r) throw r.error;
+  return r;
+}
+
+/** Writes an audit entry on its own (the store only writes them with a row change). */
+function addAudit(e: AuditEntry): void {
+  db.prepare('INSERT INTO audit (at, account, recipient, kind, decision, rule, reason, stage, outbox_id, client, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
+    e.at, e.account, e.recipient, e.kind, e.decision, e.rule, e.reason, e.stage, e.outboxId, e.client, e.requestId,
+  );
+}
+
 /** Inserts a row (with its audit entry) and returns it. */
 function add(o: Partial<NewRow> = {}, now = NOW): OutboxRow {
   const row = newRow(o);
-  const r = store.insert(row, auditFor(row), now);
+  const r = insert(row, auditFor(row), now);
   expect(r.created).toBe(true);
   return r.row;
 }
@@ -112,10 +127,10 @@ describe('state lists', () => {
   });
 });
 
-describe('insert', () => {
+describe('insertMany, one row', () => {
   it('stores the row with its defaults and returns it as stored', () => {
     const row = newRow({ requestId: 'req-1', client: 'cli', expiresAt: NOW + 60_000, idempotencyKey: 'k1' });
-    const r = store.insert(row, auditFor(row), NOW);
+    const r = insert(row, auditFor(row), NOW);
     expect(r.created).toBe(true);
     expect(r.row).toEqual({
       id: expect.any(Number),
@@ -171,14 +186,14 @@ describe('insert', () => {
   it('writes the audit entry with the new row id in the same call', () => {
     const row = newRow({ to: GROUP, chatType: 'group', requestId: 'r9', client: 'http' });
     const audit = auditFor(row, { decision: 'hold', rule: 'hold-groups', reason: 'hold by hold-groups', client: 'http', requestId: 'r9' });
-    const { row: stored } = store.insert({ ...row, state: 'held', reason: 'hold by hold-groups' }, audit, NOW);
+    const { row: stored } = insert({ ...row, state: 'held', reason: 'hold by hold-groups' }, audit, NOW);
     expect(store.audit()).toEqual([{ ...audit, outboxId: stored.id }]);
   });
 
   it('is one transaction: when the audit entry cannot be written, the row is not stored either', () => {
     const row = newRow();
     const bad = { ...auditFor(row), reason: null as unknown as string }; // audit.reason is NOT NULL
-    expect(() => store.insert(row, bad, NOW)).toThrow(/NOT NULL/);
+    expect(() => insert(row, bad, NOW)).toThrow(/NOT NULL/);
     expect(outboxCount()).toBe(0);
     expect(store.getByMessageId(row.messageId)).toBeNull();
     expect(auditCount()).toBe(0);
@@ -187,7 +202,7 @@ describe('insert', () => {
   it('is one transaction: when the row cannot be stored (duplicate message id), no audit entry is written', () => {
     const first = add();
     const dup = newRow({ messageId: first.messageId });
-    expect(() => store.insert(dup, auditFor(dup), NOW)).toThrow(/UNIQUE/);
+    expect(() => insert(dup, auditFor(dup), NOW)).toThrow(/UNIQUE/);
     expect(outboxCount()).toBe(1);
     expect(auditCount()).toBe(1);
   });
@@ -195,7 +210,7 @@ describe('insert', () => {
   it('an idempotency key already used on the account returns the existing row, created: false, and writes nothing', () => {
     const first = add({ idempotencyKey: 'order-42', text: 'first' });
     const again = newRow({ idempotencyKey: 'order-42', text: 'second', to: BOB });
-    const r = store.insert(again, auditFor(again), NOW + 5000);
+    const r = insert(again, auditFor(again), NOW + 5000);
     expect(r).toEqual({ row: first, created: false });
     expect(outboxCount()).toBe(1);
     expect(auditCount()).toBe(1);
@@ -206,7 +221,7 @@ describe('insert', () => {
     const first = add({ idempotencyKey: 'k' });
     force(first.id, 'sent', { sentAt: NOW + 10 }, NOW + 10);
     const again = newRow({ idempotencyKey: 'k' });
-    const r = store.insert(again, auditFor(again), NOW + 20);
+    const r = insert(again, auditFor(again), NOW + 20);
     expect(r.created).toBe(false);
     expect(r.row).toMatchObject({ id: first.id, state: 'sent', sentAt: NOW + 10 });
   });
@@ -602,7 +617,8 @@ describe('expireDue', () => {
     { state: 'held', expiresAt: NOW - 1, expires: true },
     { state: 'held', expiresAt: null, expires: false },
     { state: 'sending', expiresAt: NOW - 1, expires: false },
-    { state: 'unknown', expiresAt: NOW - 1, expires: false },
+    { state: 'unknown', expiresAt: NOW - 1, expires: true },
+    { state: 'unknown', expiresAt: NOW + 1, expires: false },
     { state: 'sent', expiresAt: NOW - 1, expires: false },
     { state: 'denied', expiresAt: NOW - 1, expires: false },
     { state: 'cancelled', expiresAt: NOW - 1, expires: false },
@@ -623,11 +639,46 @@ describe('expireDue', () => {
     },
   );
 
+  // An unknown row past its TTL used to wait for ever (and go out when the account returned).
+  it('an unknown row that reached the wire expires too, with a reason saying it may have been seen', () => {
+    const r = add({ expiresAt: NOW - 1 }, NOW - 10_000);
+    force(r.id, 'unknown', { wireSends: 2 }, NOW - 10_000);
+    const [out] = store.expireDue(NOW);
+    expect(out).toMatchObject({ id: r.id, state: 'expired', wireSends: 2 });
+    expect(out!.reason).toMatch(/^not confirmed before its TTL: handed to the socket 2 times .* may have reached the peer; not sent again$/);
+  });
+
   it('expires rows of every account at once', () => {
     add({ account: 'a', expiresAt: NOW });
     add({ account: 'b', expiresAt: NOW });
     expect(store.expireDue(NOW).map((r) => r.account).sort()).toEqual(['a', 'b']);
     expect(store.expireDue(NOW)).toEqual([]);
+  });
+});
+
+describe('deferUnknown', () => {
+  it('holds back only the account\'s unknown rows that reached the wire, until the given time', () => {
+    const wired = add({ to: ALICE });
+    const never = add({ to: BOB });
+    const later = add({ to: CAROL });
+    const queued = add({ to: GROUP, chatType: 'group' });
+    const other = add({ account: 'other', to: ALICE });
+    force(wired.id, 'unknown', { wireSends: 1 });
+    force(never.id, 'unknown', { wireSends: 0 });
+    force(later.id, 'unknown', { wireSends: 1, nextAttemptAt: NOW + 60_000 });
+    force(other.id, 'unknown', { wireSends: 1 });
+    const out = store.deferUnknown('main', NOW + 5000, NOW + 1);
+    expect(new Set(out.map((r) => r.id))).toEqual(new Set([wired.id, later.id]));
+    expect(store.get(wired.id)).toMatchObject({ state: 'unknown', nextAttemptAt: NOW + 5000 });
+    expect(store.get(later.id)?.nextAttemptAt).toBe(NOW + 60_000); // a later backoff is kept
+    expect(store.get(never.id)?.nextAttemptAt).toBe(0);
+    expect(store.get(other.id)?.nextAttemptAt).toBe(0);
+    expect(store.get(queued.id)?.nextAttemptAt).toBe(0);
+    // Inside the window the row is not claimed, and blocks its peer; after it, it is.
+    expect(store.claimNext('main', NOW + 4999, LEASE)?.id).toBe(never.id);
+    expect(store.claimNext('main', NOW + 4999, LEASE)?.id).toBe(queued.id);
+    expect(store.claimNext('main', NOW + 4999, LEASE)).toBeNull();
+    expect(store.claimNext('main', NOW + 5000, LEASE)?.id).toBe(wired.id);
   });
 });
 
@@ -711,9 +762,9 @@ describe('audit', () => {
   it('lists entries newest first (by insertion), filtered by account, with a limit', () => {
     const r1 = add({ account: 'a' });
     const e2 = { ...auditFor(newRow({ account: 'b' }), { at: NOW - 50, decision: 'deny', rule: 'allowTo', reason: 'no' }), stage: 'send', outboxId: null } satisfies AuditEntry;
-    store.addAudit(e2);
+    addAudit(e2);
     const e3 = { ...auditFor(newRow({ account: 'a' }), { decision: 'reject', rule: 'operator', reason: 'rejected', stage: 'operator', client: 'cli', requestId: 'r3' }), outboxId: r1.id } satisfies AuditEntry;
-    store.addAudit(e3);
+    addAudit(e3);
     const all = store.audit();
     expect(all).toHaveLength(3);
     expect(all[0]).toEqual(e3);
@@ -747,6 +798,6 @@ describe('persistence', () => {
     expect(store.get(r.id)).toEqual(r);
     expect(store.audit()).toHaveLength(1);
     const again = newRow({ idempotencyKey: 'persist' });
-    expect(store.insert(again, auditFor(again), NOW).created).toBe(false);
+    expect(insert(again, auditFor(again), NOW).created).toBe(false);
   });
 });
