@@ -77,6 +77,8 @@ async function socketMethods(): Promise<string[]> {
   return names;
 }
 
+const KEYWORDS = new Set(['if', 'for', 'while', 'switch', 'catch', 'return', 'await', 'throw']);
+
 /** Every `.name` member access in the adapter's source, with the function body it sits in. */
 function memberUses(source: string, name: string): Array<{ index: number; enclosing: string }> {
   const uses: Array<{ index: number; enclosing: string }> = [];
@@ -84,7 +86,9 @@ function memberUses(source: string, name: string): Array<{ index: number; enclos
   for (let m = re.exec(source); m; m = re.exec(source)) {
     // The nearest method or function header above the use.
     const before = source.slice(0, m.index);
-    const header = [...before.matchAll(/^\s*(?:async\s+)?(?:#?(\w+)\s*\(|function\s+(\w+)\s*\()/gm)].pop();
+    const header = [...before.matchAll(/^\s*(?:async\s+)?(?:#?(\w+)\s*\(|function\s+(\w+)\s*\()/gm)]
+      .filter((h) => !KEYWORDS.has(h[1] ?? ''))
+      .pop();
     uses.push({ index: m.index, enclosing: header?.[1] ?? header?.[2] ?? '' });
   }
   return uses;
