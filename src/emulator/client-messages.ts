@@ -23,7 +23,12 @@ interface Target {
 export async function handleClientMessage(core: EmulatorCore, session: Session, node: BinaryNode): Promise<void> {
   const id = node.attrs.id;
   const to = node.attrs.to;
-  session.send({ tag: 'ack', attrs: { class: 'message', id: id ?? '', from: to ?? '', t: unixNow() } });
+  const dropAck = core.faults.takeAckDrop(session.phone);
+  if (!dropAck) session.send({ tag: 'ack', attrs: { class: 'message', id: id ?? '', from: to ?? '', t: unixNow() } });
+  else {
+    session.event(`fault applied: ack of message ${id ?? '?'} dropped`);
+    if (dropAck.then === 'terminate') session.terminate('fault: ack-drop');
+  }
   const sender = accountOf(core, session);
   if (!sender || !id || !to) {
     session.event(`message ${id ?? '?'} ignored: ${sender ? 'no id or to' : 'connection is not logged in'}`);

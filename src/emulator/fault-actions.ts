@@ -80,5 +80,8 @@ export function injectFault(core: EmulatorCore, phone: string, fault: FaultSpec)
     case 'iq-delay':
       core.faults.addIqRule(phone, fault);
       return { applied: 'armed', sessions: 0 };
+    case 'ack-drop':
+      core.faults.armAckDrop(phone, fault);
+      return { applied: 'armed', sessions: 0 };
   }
 }

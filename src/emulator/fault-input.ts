@@ -34,6 +34,15 @@ export function parseFault(body: Fields): { phone: string; fault: FaultSpec } {
           ...optional('times', body.optionalInt('times', 1, MAX_TIMES)),
         },
       };
+    case 'ack-drop':
+      return {
+        phone,
+        fault: {
+          kind,
+          ...optional('times', body.optionalInt('times', 1, MAX_TIMES)),
+          ...optional('then', body.has('then') ? body.oneOf('then', ['terminate'] as const) : undefined),
+        },
+      };
     case 'iq-drop':
     case 'iq-error':
     case 'iq-delay':

@@ -47,8 +47,20 @@ export interface UpgradeFault {
   times?: number;
 }
 
+/**
+ * The server takes the account's next `times` messages (default 1) and delivers them, but its
+ * `<ack class=message>` never reaches the client: the ack a connection dying at the wrong moment
+ * loses. With `then: 'terminate'` the TCP connection is destroyed right after the message is
+ * taken, so the peer's receipt waits in the offline queue for the next login.
+ */
+export interface AckDropFault {
+  kind: 'ack-drop';
+  times?: number;
+  then?: 'terminate';
+}
+
 /** Every injectable fault. */
-export type FaultSpec = ConnectionFault | LoginFault | IqFault | UpgradeFault;
+export type FaultSpec = ConnectionFault | LoginFault | IqFault | UpgradeFault | AckDropFault;
 
 /** Every fault kind name, for validation. */
 export const FAULT_KINDS = [
@@ -65,6 +77,7 @@ export const FAULT_KINDS = [
   'iq-drop',
   'iq-error',
   'iq-delay',
+  'ack-drop',
 ] as const;
 
 /** True for faults that act on a live connection. */
@@ -82,6 +95,7 @@ interface AccountFaults {
   onReady: ConnectionFault[];
   login: Counted<LoginFault>[];
   iq: Counted<IqFault>[];
+  ackDrop: Counted<AckDropFault>[];
 }
 
 interface ArmedUpgrade extends Counted<UpgradeFault> {
@@ -96,7 +110,7 @@ export class FaultBook {
   private of(phone: string): AccountFaults {
     let faults = this.accounts.get(phone);
     if (!faults) {
-      faults = { onReady: [], login: [], iq: [] };
+      faults = { onReady: [], login: [], iq: [], ackDrop: [] };
       this.accounts.set(phone, faults);
     }
     return faults;
@@ -136,6 +150,17 @@ export class FaultBook {
     return take(this.of(phone).iq, (rule) => iqMatches(rule, iq));
   }
 
+  /** Arms an ack drop for the account's next message(s). */
+  armAckDrop(phone: string, fault: AckDropFault): void {
+    this.of(phone).ackDrop.push({ fault, remaining: fault.times ?? 1, until: Infinity });
+  }
+
+  /** The ack drop that applies to this message of the account, counting it as used. */
+  takeAckDrop(phone: string | null): AckDropFault | undefined {
+    if (phone === null) return undefined;
+    return take(this.of(phone).ackDrop, () => true);
+  }
+
   /** Arms an upgrade refusal attributed to `phone`. */
   armUpgrade(phone: string, fault: UpgradeFault): void {
     const until = fault.ms === undefined ? Infinity : Date.now() + fault.ms;
@@ -173,7 +198,7 @@ export class FaultBook {
     const now = Date.now();
     const upgrades = this.upgrades.filter((u) => u.phone === phone && u.remaining > 0 && u.until > now).map((u) => u.fault);
     if (!faults) return upgrades;
-    return [...faults.onReady, ...faults.login.map((c) => c.fault), ...faults.iq.map((c) => c.fault), ...upgrades];
+    return [...faults.onReady, ...faults.login.map((c) => c.fault), ...faults.iq.map((c) => c.fault), ...faults.ackDrop.map((c) => c.fault), ...upgrades];
   }
 }
 

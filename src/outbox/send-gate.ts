@@ -309,9 +309,16 @@ export class SendGate {
     if (row?.state === 'sending') {
       this.store.transition(row.id, ['sending'], 'sending', { wireSends: before.wireSends });
     } else if (row?.state === 'unknown' && row.wireSends === before.wireSends + 1) {
-      const to: OutboxState = before.wireSends === 0 ? 'queued' : 'unknown';
-      const moved = this.store.transition(row.id, ['unknown'], to, { wireSends: before.wireSends });
-      if (moved && to === 'queued') this.#published(moved, 'nothing was written before the connection closed');
+      if (before.wireSends > 0) {
+        this.store.transition(row.id, ['unknown'], 'unknown', { wireSends: before.wireSends });
+        return;
+      }
+      // It never reached the wire, so there is nothing to settle: it goes as soon as it can.
+      const moved = this.store.transition(row.id, ['unknown'], 'queued', { wireSends: 0, nextAttemptAt: 0 });
+      if (!moved) return;
+      this.#settling.get(row.account)?.delete(row.id);
+      this.#published(moved, 'nothing was written before the connection closed');
+      this.#drain(row.account).kick();
     }
   }
 
