@@ -35,9 +35,9 @@ describe('an unknown row after a reconnect', () => {
     const res = await send(world, peer, 'ack lost');
     await world.waitEvent((e) => e.type === 'message.unknown' && e.id === res.id, { from });
     const delivered = await world.waitEvent((e) => e.type === 'message.delivered' && e.id === res.id, { from, timeoutMs: 30_000 });
-    expect(delivered.note).toBe("settled by the server's ack or a receipt");
     expect(await row(world, res.id)).toMatchObject({ state: 'delivered', wireSends: 1 });
     expect(world.emulator.peerMessages(peer)).toEqual([expect.objectContaining({ id: res.messageId, copies: 1 })]);
+    expect(delivered.note).toBe("settled by the server's ack or a receipt");
     const sends = world.events.slice(from).filter((e) => e.type === 'message.sending' && e.id === res.id);
     expect(sends).toHaveLength(1);
   });
@@ -59,8 +59,8 @@ describe('an unknown row after a reconnect', () => {
     await world.waitEvent((e) => e.type === 'message.delivered' && e.id === res.id, { from, timeoutMs: 30_000 });
     const sends = world.events.slice(from).filter((e) => e.type === 'message.sending' && e.id === res.id);
     expect(sends).toHaveLength(2);
-    expect(sends[1]!.note).toBe('no ack, receipt or echo within the settle window: sent again with the same id');
     expect(Date.parse(sends[1]!.at) - Date.parse(reopened.at)).toBeGreaterThanOrEqual(SETTLE_MS - 100);
+    expect(sends[1]!.note).toBe('no ack, receipt or echo within the settle window: sent again with the same id');
     expect(await row(world, res.id)).toMatchObject({ state: 'delivered', wireSends: 2, messageId: res.messageId });
     expect(world.emulator.peerMessages(peer).map((m) => [m.id, m.copies])).toEqual([
       [warm.messageId, 1],

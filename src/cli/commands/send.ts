@@ -15,7 +15,9 @@ as denied and the reason is printed.
 
   --idempotency-key K  the same key again returns the same message, never a second one
   --wait               stream this message's progress until it is sent (or --until
-                       delivered / read), or ends denied, held, failed or expired
+                       delivered / read), or ends denied, held, failed or expired; with a
+                       key used before, the progress of the message it names (at once
+                       when that one is already there)
   --json               print {"id","messageId","state"} ("reason" when denied); exit 0 when
                        stored (denied included), non-zero with {"error":{...}} when refused input`;
 
