@@ -1,10 +1,12 @@
 // bench/replay: 1,000 rows queued while the account is down; when it opens, time to the first
-// server ack and to all delivered, pacing off. Repeated for several rounds to get a p99.
-// Usage: node bench/replay.mjs [--rows 1000] [--rounds 5]
+// server ack and to all delivered, pacing off. Repeated for 20 rounds by default: enough for a
+// p50 and a p95; a p99 by nearest rank needs 100 rounds, so below that the figure reported and
+// checked against the goal is the maximum, and it is called that.
+// Usage: node bench/replay.mjs [--rows 1000] [--rounds 20]
 import { parseArgs } from 'node:util';
 import { addAndPair, percentile, report, startDaemon, startEmulator } from './lib.mjs';
 
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '5' } } });
+const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '20' } } });
 const rows = Number(values.rows);
 const rounds = Number(values.rounds);
 const emulator = await startEmulator();
@@ -36,11 +38,18 @@ for (let round = 0; round < rounds; round++) {
   results.push({ firstAckMs: t(f) - t(o), allDeliveredMs: t(a) - t(o) });
   process.stderr.write(`round ${round + 1}: first ack ${t(f) - t(o)} ms, all ${rows} delivered ${t(a) - t(o)} ms\n`);
 }
+// The emulator delays every frame it sends (a realistic default); the figures depend on it.
+const emulatorLatencyMs = await emulator.client.latency().catch(() => null);
 await daemon.stop();
 await emulator.stop();
 const first = results.map((r) => r.firstAckMs);
 const all = results.map((r) => r.allDeliveredMs);
-const p99 = percentile(first, 99);
+// Nearest rank: with fewer than 100 rounds the 99th percentile is the maximum itself.
+const p99IsMax = rounds < 100;
+const firstMax = Math.max(...first);
+const firstP99 = percentile(first, 99);
+const checked = p99IsMax ? firstMax : firstP99;
+const p50All = percentile(all, 50);
 report(
   'replay',
   {
@@ -48,11 +57,14 @@ report(
     rounds,
     peers: peers.length,
     settings: 'pacing off; emulator in its own process',
-    firstAckMs: { p50: percentile(first, 50), p99, all: first },
-    allDeliveredMs: { p50: percentile(all, 50), max: Math.max(...all), all },
-    messagesPerSecond: Math.round(rows / (percentile(all, 50) / 1000)),
-    goal: { firstAckP99Ms: 200 },
-    met: p99 <= 200,
+    emulatorLatencyMs,
+    firstAckMs: { p50: percentile(first, 50), p95: percentile(first, 95), p99: firstP99, max: firstMax, p99IsMax, all: first },
+    allDeliveredMs: { p50: p50All, p95: percentile(all, 95), max: Math.max(...all), all },
+    messagesPerSecond: Math.round(rows / (p50All / 1000)),
+    goal: { firstAckP99Ms: 200, checkedAgainst: p99IsMax ? 'max' : 'p99' },
+    met: checked <= 200,
   },
-  `replay of ${rows} rows: open -> first ack p99 ${p99} ms (goal <= 200: ${p99 <= 200 ? 'met' : 'NOT met'}); open -> all delivered p50 ${percentile(all, 50)} ms (${Math.round(rows / (percentile(all, 50) / 1000))} msg/s)`,
+  `replay of ${rows} rows, ${rounds} rounds: open -> first ack p50 ${percentile(first, 50)} ms, p95 ${percentile(first, 95)} ms, ` +
+    `${p99IsMax ? `max ${firstMax} ms (a p99 needs 100 rounds; the goal is checked against the max)` : `p99 ${firstP99} ms, max ${firstMax} ms`} ` +
+    `(goal <= 200: ${checked <= 200 ? 'met' : 'NOT met'}); open -> all delivered p50 ${p50All} ms, max ${Math.max(...all)} ms (${Math.round(rows / (p50All / 1000))} msg/s)`,
 );
