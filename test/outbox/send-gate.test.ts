@@ -2,6 +2,7 @@
 // what counts as a wire send, TTLs of unknown rows, the settle window after a reconnect, the
 // operator's request on the events it causes, and listeners of removed accounts.
 import { pino } from 'pino';
+import { AccountSupervisor } from '../../src/accounts/supervisor.js';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_RETRY, DEFAULT_SETTLE_MS, gateSettingsFromConfig } from '../../src/config/gate-settings.js';
 import { parseConfigText } from '../../src/config/load.js';
@@ -13,6 +14,7 @@ import { OPEN_POLICY } from '../../src/policy/policy.js';
 import { closeStateDb, openStateDb, type StateDb } from '../../src/store/db.js';
 import { SendNotWrittenError } from '../../src/wa/send-error.js';
 import type { WaEvent, WaSender } from '../../src/wa/types.js';
+import { FakeConnector } from '../fakes/wa-connector.js';
 import { tmpDirs } from '../helpers/tmp.js';
 
 const NOW = 1_700_000_000_000;
@@ -387,6 +389,38 @@ describe('accounts added and removed', () => {
     expect(removed.every((a) => a.listeners.size === 0)).toBe(true);
     expect(gate.listenerStats()).toEqual({ attached: 0, drains: 0 });
     expect(bus.subscriberCount).toBe(subscribers);
+  });
+
+  it('through the account supervisor: 30 runtime accounts added and removed leave no connection listener', async () => {
+    vi.useRealTimers(); // the runners' own timers run for real here
+    startGate();
+    let live = 0;
+    const supervisor = new AccountSupervisor({
+      db,
+      connector: new FakeConnector(),
+      bus,
+      log: pino({ level: 'silent' }),
+      config: parseConfigText(JSON.stringify({ stateDir: tmp() }), '/c.json'),
+      onRunnerCreated: (id, runner) => {
+        const listen = runner.onConnectionEvent.bind(runner);
+        runner.onConnectionEvent = (l) => {
+          live++;
+          const stop = listen(l);
+          return () => {
+            live--;
+            return stop();
+          };
+        };
+        gate.attach(id, runner);
+      },
+    });
+    for (let i = 0; i < 30; i++) {
+      supervisor.add(`acc${i % 3}`, undefined);
+      expect(live).toBe(1);
+      await supervisor.remove(`acc${i % 3}`);
+    }
+    expect(live).toBe(0);
+    expect(gate.listenerStats().attached).toBe(0);
   });
 
   it('attaching an account id again replaces its listener', () => {
