@@ -116,6 +116,16 @@ const SELECT = `SELECT id, account, recipient AS "to", chat_type AS chatType, ki
   next_attempt_at AS nextAttemptAt, lease_until AS leaseUntil, created_at AS createdAt, updated_at AS updatedAt,
   expires_at AS expiresAt, sent_at AS sentAt, delivered_at AS deliveredAt, read_at AS readAt, approved_by AS approvedBy FROM outbox`;
 
+/**
+ * The next row an account may send: due, and no earlier row to the same peer still pending (per-peer
+ * order). The NOT EXISTS runs on outbox_pending_by_peer, which holds pending rows only, so its cost
+ * does not grow with how much has been sent to the peer (migration 6).
+ */
+export const CLAIM_NEXT_SQL = `${SELECT} o WHERE o.account = ? AND o.state IN ('queued', 'unknown') AND o.next_attempt_at <= ?
+   AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.account = o.account AND p.recipient = o.recipient AND p.id < o.id
+                   AND p.state IN ('queued', 'sending', 'unknown'))
+ ORDER BY o.id LIMIT 1`;
+
 type RawRow = Omit<OutboxRow, 'text'> & { payload: string };
 
 function fromRaw(r: RawRow | undefined): OutboxRow | null {
@@ -241,14 +251,7 @@ export class OutboxStore {
    */
   claimNext(account: string, now: number, leaseMs: number): OutboxRow | null {
     return writeTx(this.#db, () => {
-      const row = this.#db
-        .prepare(
-          `${SELECT} o WHERE o.account = ? AND o.state IN ('queued', 'unknown') AND o.next_attempt_at <= ?
-             AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.account = o.account AND p.recipient = o.recipient AND p.id < o.id
-                             AND p.state IN ('queued', 'sending', 'unknown'))
-           ORDER BY o.id LIMIT 1`,
-        )
-        .get(account, now) as RawRow | undefined;
+      const row = this.#db.prepare(CLAIM_NEXT_SQL).get(account, now) as RawRow | undefined;
       if (!row) return null;
       this.#db.prepare("UPDATE outbox SET state = 'sending', lease_until = ?, updated_at = ? WHERE id = ?").run(now + leaseMs, now, row.id);
       return this.get(row.id);

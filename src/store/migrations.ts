@@ -137,6 +137,18 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec('ALTER TABLE outbox ADD COLUMN approved_by TEXT');
     },
   },
+  {
+    version: 6,
+    name: 'outbox pending rows by peer',
+    up: (db) => {
+      // The per-peer order check of claimNext asks "is an earlier row to this peer still
+      // pending?". Through outbox_by_peer it walked every earlier row of the peer, finished ones
+      // included, so claiming got slower with the history of each chat (invariant 13). This index
+      // holds only pending rows: the check stays as cheap however much has been sent.
+      db.exec(`CREATE INDEX outbox_pending_by_peer ON outbox (account, recipient, id)
+               WHERE state IN ('queued', 'sending', 'unknown')`);
+    },
+  },
 ];
 
 /** Applies the migrations not yet recorded; refuses a database newer than this code. */

@@ -1,7 +1,7 @@
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ACTIVE_STATES, FINAL_STATES, OutboxStore } from '../../src/outbox/store.js';
+import { ACTIVE_STATES, CLAIM_NEXT_SQL, FINAL_STATES, OutboxStore } from '../../src/outbox/store.js';
 import type { AuditEntry, NewRow, OutboxRow, OutboxState } from '../../src/outbox/store.js';
 import { STATE_DB_FILE, closeStateDb, openStateDb } from '../../src/store/db.js';
 import type { StateDb } from '../../src/store/db.js';
@@ -419,6 +419,29 @@ describe('claimNext', () => {
     add();
     expect(store.claimNext('main', NOW, LEASE)).not.toBeNull();
     expect(store.claimNext('main', NOW, LEASE)).toBeNull();
+  });
+});
+
+describe('claimNext cost', () => {
+  it('checks per-peer order on pending rows only, so it does not walk the history of a chat', () => {
+    const plan = (db.prepare(`EXPLAIN QUERY PLAN ${CLAIM_NEXT_SQL}`).all('main', NOW) as Array<{ detail: string }>).map((r) => r.detail);
+    // The correlated subquery must search the partial index of pending rows, not outbox_by_peer
+    // (which holds every row ever sent to the peer).
+    const sub = plan.filter((d) => / p /.test(d) || /AS p\b/.test(d) || /outbox AS p|outbox p/.test(d));
+    expect(sub.join('\n')).toMatch(/USING (COVERING )?INDEX outbox_pending_by_peer/);
+    expect(plan.join('\n')).not.toMatch(/INDEX outbox_by_peer/);
+  });
+
+  it('still keeps per-peer order behind a pending row with a long finished history', () => {
+    for (let i = 0; i < 200; i++) force(add({ to: ALICE }).id, 'delivered');
+    const blocker = add({ to: ALICE });
+    force(blocker.id, 'unknown', { nextAttemptAt: NOW + 60_000 });
+    const next = add({ to: ALICE });
+    const other = add({ to: BOB });
+    expect(store.claimNext('main', NOW, LEASE)?.id).toBe(other.id);
+    expect(store.claimNext('main', NOW, LEASE)).toBeNull();
+    force(blocker.id, 'sent');
+    expect(store.claimNext('main', NOW, LEASE)?.id).toBe(next.id);
   });
 });
 
