@@ -10,6 +10,8 @@ import { startEmulatorChild } from '../dist/emulator/child.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BIN = join(ROOT, 'bin', 'wa-supervisor.js');
+/** Extra Node.js flags for the daemon, e.g. BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" to profile it. */
+const DAEMON_NODE_ARGS = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 /** Starts the emulator in its own process. */
 export function startEmulator(args = []) {
@@ -33,7 +35,7 @@ export async function startDaemon(emulator, config = {}) {
   let abort = new AbortController();
 
   const spawnAndWait = async () => {
-    child = spawn(process.execPath, ['--import', emulator.preload, BIN, 'run', '--config', configFile], {
+    child = spawn(process.execPath, [...DAEMON_NODE_ARGS, '--import', emulator.preload, BIN, 'run', '--config', configFile], {
       env: { ...process.env, WA_EMULATOR_ROOT: emulator.rootPublicKey },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
