@@ -13,6 +13,8 @@ const recovery = read('recovery');
 const accounts = read('accounts');
 const enqueue = read('enqueue');
 const replay = read('replay');
+const churn = read('churn');
+const churnUnpatched = read('churn-unpatched');
 const met = (ok) => (ok ? 'met' : '**not met**');
 const s = (ms) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -71,8 +73,24 @@ if (replay) {
     met(replay.met),
   ]);
 }
-const machine = (recovery ?? accounts ?? enqueue ?? replay)?.machine;
-const dates = [recovery, accounts, enqueue, replay].filter(Boolean).map((r) => r.date.slice(0, 10));
+if (churn) {
+  const f = churn.points[0];
+  const l = churn.points[churn.points.length - 1];
+  const u = churnUnpatched;
+  const uf = u?.points[0];
+  const ul = u?.points[u.points.length - 1];
+  rows.push([
+    `churn: ${churn.accounts} accounts, one reconnected ${l.reconnectsBefore.toLocaleString('en')} times`,
+    `idle CPU ${f.idleCpuPercent} → ${l.idleCpuPercent} % (${churn.cpuGrowth}×), reconnect mean ${f.reconnectMs.mean} → ${l.reconnectMs.mean} ms (${churn.reconnectTimeGrowth}×, ${l.reconnectMs.rounds} rounds each), RSS ${f.rssMiB} → ${l.rssMiB} MiB`,
+    u
+      ? `Baileys without the project patch: after ${ul.reconnectsBefore.toLocaleString('en')} reconnects idle CPU ${uf.idleCpuPercent} → ${ul.idleCpuPercent} % (${u.cpuGrowth}×), reconnect ${uf.reconnectMs.mean} → ${ul.reconnectMs.mean} ms (${u.reconnectTimeGrowth}×)`
+      : '—',
+    'flat within 1.5×',
+    met(churn.met),
+  ]);
+}
+const machine = (recovery ?? accounts ?? enqueue ?? replay ?? churn)?.machine;
+const dates = [recovery, accounts, enqueue, replay, churn].filter(Boolean).map((r) => r.date.slice(0, 10));
 const latencies = [recovery, accounts, enqueue, replay].filter((r) => r && r.emulatorLatencyMs != null).map((r) => `${r.bench} ${r.emulatorLatencyMs} ms`);
 const latencyNote = latencies.length
   ? `; it delays every frame it sends (${latencies.join(', ')}; runs without the figure had none)`
@@ -104,6 +122,10 @@ Notes:
   every earlier row of that peer, finished ones included (\`outbox_by_peer\` has no state), for
   each queued candidate. The first round (6.9 s, with the emulator's 25 ms frame delay) is close
   to the earlier figure without a delay (4.9 s).
+- Churn: the baseline is the same benchmark with Baileys' own code (\`npx patch-package --reverse\`
+  in a copy of the tree), where every socket leaves an enabled async context store behind
+  ([node-versions.md](node-versions.md)). Idle CPU below 1 % of a core counts as 1 % in the growth
+  figure, since that much is noise on a shared machine.
 - Recovery: the daemon finds the dead socket with its keepalive probe (every 10 s, 3 s deadline)
   and terminates it at once; bare Baileys notices only after its own keepalive gives up and then
   waits for the ws library's 30 s close before it reports 408.
