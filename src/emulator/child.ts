@@ -26,6 +26,8 @@ export interface EmulatorChild {
 export interface EmulatorChildOptions {
   /** CLI arguments (e.g. `['--idle-ms', '3000']`); `--port 0` is the default anyway. */
   args?: string[];
+  /** Latency of every frame the emulator sends (`--latency-ms`); absent = the emulator's default. */
+  latencyMs?: number;
   /** Node flags, e.g. a TypeScript loader when running from source. */
   execArgv?: string[];
   /** Entry module (default: main.js next to this file, or main.ts when running from source). */
@@ -42,7 +44,8 @@ export function startEmulatorChild(options: EmulatorChildOptions = {}): Promise<
   if (entry.endsWith('.ts') && !(options.execArgv ?? []).some((a) => a.includes('loader') || a.startsWith('--import'))) {
     return Promise.reject(new Error(`running ${entry} needs a TypeScript loader in execArgv (or build and use dist/)`));
   }
-  const child = spawn(process.execPath, [...(options.execArgv ?? []), entry, ...(options.args ?? [])], {
+  const args = [...(options.args ?? []), ...(options.latencyMs === undefined ? [] : ['--latency-ms', String(options.latencyMs)])];
+  const child = spawn(process.execPath, [...(options.execArgv ?? []), entry, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: options.env ?? process.env,
   });

@@ -6,6 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { DEFAULT_LATENCY_MS, MAX_LATENCY_MS } from './delay-line.js';
 
 const USAGE = `Usage: wa-supervisor emulator [options]
 
@@ -16,6 +17,7 @@ Options:
   --port N          WebSocket port (default 0 = any free port)
   --host H          interface for the WebSocket server (default 127.0.0.1)
   --idle-ms T       close connections idle (no application stanza) for T ms (default: never)
+  --latency-ms N    delay every frame the emulator sends by N ms, in order (default ${DEFAULT_LATENCY_MS}; 0 = none)
   --control-port N  control API port on 127.0.0.1 (default 0 = any free port)
   --log-level L     stderr log level: fatal|error|warn|info|debug|silent (default info)
   --help            show this help
@@ -28,6 +30,7 @@ interface CliOptions {
   port: number;
   host: string;
   idleMs: number;
+  latencyMs: number;
   controlPort: number;
   logLevel: string;
 }
@@ -51,6 +54,7 @@ function parse(args: string[]): CliOptions | 'help' {
       port: { type: 'string' },
       host: { type: 'string' },
       'idle-ms': { type: 'string' },
+      'latency-ms': { type: 'string' },
       'control-port': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -67,6 +71,7 @@ function parse(args: string[]): CliOptions | 'help' {
     port: integer('port', values.port, 0, 65535),
     host: values.host ?? '127.0.0.1',
     idleMs: integer('idle-ms', values['idle-ms'], 0, 24 * 3600 * 1000),
+    latencyMs: integer('latency-ms', values['latency-ms'], DEFAULT_LATENCY_MS, MAX_LATENCY_MS),
     controlPort: integer('control-port', values['control-port'], 0, 65535),
     logLevel,
   };
@@ -113,7 +118,13 @@ export async function runEmulatorCommand(args: string[]): Promise<number> {
   try {
     // loaded here, not at the top, so --help and usage errors do not pay for loading Baileys
     const { createEmulator } = await import('./emulator.js');
-    const emulator = await createEmulator({ port: options.port, host: options.host, idleMs: options.idleMs, logger });
+    const emulator = await createEmulator({
+      port: options.port,
+      host: options.host,
+      idleMs: options.idleMs,
+      latencyMs: options.latencyMs,
+      logger,
+    });
     const control = await emulator.startControlApi(options.controlPort);
     const stopped = untilSignal();
     const line = { url: emulator.url, control, rootPublicKey: emulator.rootPublicKey.toString('hex'), preload: preloadPath() };

@@ -6,6 +6,7 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Fields, queryFields } from './control-input.js';
+import { MAX_LATENCY_MS } from './delay-line.js';
 import type { Emulator } from './emulator.js';
 import { EmulatorError } from './errors.js';
 import { parseFault } from './fault-input.js';
@@ -178,6 +179,15 @@ export class ControlServer {
           const fields = new Fields(body);
           const ms = fields.int('ms', 0, 24 * 3600 * 1000);
           emu.setIdleWindow(ms, fields.has('phone') ? fields.phone('phone') : undefined);
+          return {};
+        },
+      },
+      { method: 'GET', path: /^\/latency$/, handle: () => ({ ms: emu.latencyMs }) },
+      {
+        method: 'POST',
+        path: /^\/latency$/,
+        handle: ({ body }) => {
+          emu.setLatency(new Fields(body).int('ms', 0, MAX_LATENCY_MS));
           return {};
         },
       },

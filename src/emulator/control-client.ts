@@ -97,6 +97,16 @@ export class EmulatorControlClient {
     return this.call('POST', '/idle', phone === undefined ? { ms } : { ms, phone });
   }
 
+  /** `POST /latency`: the delay of every frame the emulator sends from now on (0 = none). */
+  setLatency(ms: number): Promise<void> {
+    return this.call('POST', '/latency', { ms });
+  }
+
+  /** `GET /latency`: the current delay in ms. */
+  async latency(): Promise<number> {
+    return (await this.call<{ ms: number }>('GET', '/latency')).ms;
+  }
+
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const init: RequestInit = { method };
     if (body !== undefined) {

@@ -25,6 +25,11 @@ export interface EmulatorSettings {
   autoReceipt: 'delivery' | 'read' | 'none';
   /** How long the offline flush waits for the client to acknowledge before `<ib><offline>`. */
   offlineAckWaitMs: number;
+  /**
+   * How long every frame the emulator sends takes to reach the client, in ms (0 = at once).
+   * Frames keep their order whatever the value; see docs/emulator.md for the default.
+   */
+  latencyMs: number;
 }
 
 /** Emitted on `EmulatorCore.notices` whenever a simulated phone decrypts a message. */

@@ -8,6 +8,7 @@ import { type BinaryNode } from '@whiskeysockets/baileys';
 import { type Logger, pino } from 'pino';
 import { type DecryptedNotice, EmulatorCore, type EmulatorSettings } from './core.js';
 import { ControlServer } from './control-api.js';
+import { DEFAULT_LATENCY_MS, MAX_LATENCY_MS } from './delay-line.js';
 import { deliverToAll } from './delivery.js';
 import { EmulatorError } from './errors.js';
 import type { EventLog } from './event-log.js';
@@ -63,7 +64,7 @@ export interface AccountSummary {
 /** A request to pair a registering client: a QR it showed, or a pairing code it requested. */
 export type PairRequest = { phone: string; qr: string; code?: undefined } | { phone: string; code: string; qr?: undefined };
 
-const DEFAULT_SETTINGS: EmulatorSettings = { idleMs: 0, qrRefs: 6, autoReceipt: 'delivery', offlineAckWaitMs: 2_000 };
+const DEFAULT_SETTINGS: EmulatorSettings = { idleMs: 0, qrRefs: 6, autoReceipt: 'delivery', offlineAckWaitMs: 2_000, latencyMs: DEFAULT_LATENCY_MS };
 
 /** Starts an emulator; resolves once it is listening. */
 export async function createEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
@@ -72,6 +73,7 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
     qrRefs: options.qrRefs ?? DEFAULT_SETTINGS.qrRefs,
     autoReceipt: options.autoReceipt ?? DEFAULT_SETTINGS.autoReceipt,
     offlineAckWaitMs: options.offlineAckWaitMs ?? DEFAULT_SETTINGS.offlineAckWaitMs,
+    latencyMs: checkedLatency(options.latencyMs ?? DEFAULT_SETTINGS.latencyMs, 'latencyMs'),
   };
   const core = new EmulatorCore(settings, options.logger ?? defaultLogger(), options.rootSeed, options.timelineLimit);
   const emulator = new Emulator(core);
@@ -92,6 +94,7 @@ export class Emulator {
       events: core.events,
       staticKey: core.staticKey,
       certChain: core.certChain,
+      outboundLatencyMs: () => core.settings.latencyMs,
       onClientPayload: (session, payload) => onClientPayload(core, session, payload),
       onStanza: (session, node) => routeStanza(core, session, node),
       onClosed: (session) => {
@@ -250,6 +253,20 @@ export class Emulator {
     }
   }
 
+  /** The latency (ms) of every frame the emulator sends. */
+  get latencyMs(): number {
+    return this.core.settings.latencyMs;
+  }
+
+  /**
+   * Sets the latency of every frame the emulator sends from now on, live connections included
+   * (0 = at once). Frames already in flight keep their place: nothing is reordered.
+   */
+  setLatency(ms: number): void {
+    this.core.settings.latencyMs = checkedLatency(ms);
+    this.core.events.add(null, null, `latency set to ${this.core.settings.latencyMs} ms`);
+  }
+
   /** Sends `<ib><edge_routing>` to an account's live connections (they reconnect with `ED` intro). */
   sendEdgeRouting(phone: string, routingInfo: Buffer): number {
     const node: BinaryNode = {
@@ -310,6 +327,13 @@ export class Emulator {
 function defaultLogger(): Logger {
   const level = process.env.WA_EMULATOR_LOG;
   return level ? pino({ level, base: { component: 'emulator' } }, pino.destination({ fd: 2, sync: true })) : pino({ level: 'silent' });
+}
+
+function checkedLatency(ms: number, field = 'ms'): number {
+  if (!Number.isInteger(ms) || ms < 0 || ms > MAX_LATENCY_MS) {
+    throw new EmulatorError(400, 'bad_request', `${field}: latency must be an integer from 0 to ${MAX_LATENCY_MS}`, field);
+  }
+  return ms;
 }
 
 function assertPhone(value: string, field: string): void {

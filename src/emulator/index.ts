@@ -3,6 +3,7 @@
  * tests. See docs/emulator.md. Production code must not import this module (or the preload).
  */
 export { type AccountSummary, type DeviceSummary, Emulator, type EmulatorOptions, type PairRequest, createEmulator } from './emulator.js';
+export { DEFAULT_LATENCY_MS, MAX_LATENCY_MS } from './delay-line.js';
 export { type EmulatorChild, type EmulatorChildOptions, startEmulatorChild } from './child.js';
 export { ControlApiError, EmulatorControlClient, type PublicTimelineEntry } from './control-client.js';
 export { runEmulatorCommand } from './cli.js';

@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import { type BinaryNode, decodeBinaryNode, encodeBinaryNode, proto } from '@whiskeysockets/baileys';
 import type { WebSocket } from 'ws';
 import type { KeyPair } from './curve.js';
+import { DelayLine } from './delay-line.js';
 import type { EventLog } from './event-log.js';
 import { FrameReader, encodeFrame } from './frames.js';
 import { IdleRule } from './idle-rule.js';
@@ -33,6 +34,8 @@ export interface SessionHost {
   readonly staticKey: KeyPair;
   /** The certificate chain for our static key. */
   readonly certChain: Buffer;
+  /** How long every frame we send takes to reach the client (ms), read per frame. */
+  outboundLatencyMs(): number;
   /** Called once the handshake is done, with the client's login or registration payload. */
   onClientPayload(session: Session, payload: proto.ClientPayload): Promise<void>;
   /** Called for every stanza that is not an answer to a server-initiated iq. */
@@ -74,6 +77,10 @@ export class Session {
   private blackHoleQueue: Buffer[] | null = null;
   private blackHoleTimer: NodeJS.Timeout | null = null;
   private readonly idle: IdleRule;
+  /** Frames on their way to the client (the emulated network latency). */
+  private readonly outbound: DelayLine;
+  /** Set once a close frame is on its way: nothing more is sent. */
+  private closing = false;
 
   constructor(
     readonly id: number,
@@ -85,6 +92,7 @@ export class Session {
     readonly phoneHint: string | null,
   ) {
     this.noise = new NoiseResponder(host.staticKey, host.certChain);
+    this.outbound = new DelayLine(() => host.outboundLatencyMs());
     this.idle = new IdleRule(idleMs, (ms) => this.close(`idle: no application stanza for ${ms} ms`));
     ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => this.onData(toBuffer(data)));
     ws.on('close', (code: number, reason: Buffer) => this.onWsClose(code, reason.toString()));
@@ -93,7 +101,7 @@ export class Session {
 
   /** True while the WebSocket is open and not being closed. */
   get isOpen(): boolean {
-    return this.state !== 'closed' && this.ws.readyState === this.ws.OPEN;
+    return this.state !== 'closed' && !this.closing && this.ws.readyState === this.ws.OPEN;
   }
 
   /** Ties the connection to an account (and its earlier timeline entries too). */
@@ -108,9 +116,12 @@ export class Session {
     this.idle.setWindow(ms);
   }
 
-  /** Encrypts and sends a stanza (dropped while app-silent, queued while black-holed). */
+  /**
+   * Encrypts and sends a stanza (dropped while app-silent, queued while black-holed). It reaches
+   * the client after the emulator's latency; the timeline records when it was sent.
+   */
   send(node: BinaryNode): void {
-    if (this.state === 'closed' || !this.transport || this.silent) return;
+    if (this.state === 'closed' || this.closing || !this.transport || this.silent) return;
     if (!this.blackHoleQueue && this.ws.readyState !== this.ws.OPEN) return; // closing: nothing goes out
     this.host.timeline.record(this.id, this.phone, 'out', node);
     this.writeFrame(this.transport.encrypt(encodeBinaryNode(node)));
@@ -163,15 +174,24 @@ export class Session {
   }
 
   /**
-   * Closes with a WebSocket close frame (code 1000). A black-holed connection is dropped
-   * instead: its close handshake could never complete, and a server gives up on such a peer.
+   * Closes with a WebSocket close frame (code 1000), which follows the frames still in flight.
+   * A black-holed connection is dropped instead: its close handshake could never complete, and
+   * a server gives up on such a peer.
    */
   close(reason: string): void {
     if (this.state === 'closed') return;
     if (this.serverCloseReason === null) this.event(`closing: ${reason}`);
     this.serverCloseReason ??= reason;
-    if (this.blackHoleQueue) this.ws.terminate();
-    else this.ws.close(1000);
+    if (this.blackHoleQueue) {
+      this.ws.terminate();
+      return;
+    }
+    if (this.closing) return;
+    this.closing = true;
+    this.outbound.push(() => {
+      if (this.blackHoleQueue) this.ws.terminate();
+      else this.ws.close(1000);
+    });
   }
 
   /** Destroys the TCP connection without a close frame. */
@@ -229,8 +249,10 @@ export class Session {
 
   private writeFrame(body: Buffer): void {
     const frame = encodeFrame(body);
-    if (this.blackHoleQueue) this.blackHoleQueue.push(frame);
-    else if (this.ws.readyState === this.ws.OPEN) this.ws.send(frame);
+    this.outbound.push(() => {
+      if (this.blackHoleQueue) this.blackHoleQueue.push(frame);
+      else if (this.ws.readyState === this.ws.OPEN) this.ws.send(frame);
+    });
   }
 
   private onData(data: Buffer): void {
@@ -320,6 +342,7 @@ export class Session {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.idle.stop();
+    this.outbound.clear();
     if (this.silentTimer) clearTimeout(this.silentTimer);
     if (this.blackHoleTimer) clearTimeout(this.blackHoleTimer);
     this.blackHoleQueue = null;
