@@ -1,4 +1,7 @@
-// `node --import <this file>` registers ts-hooks.mjs (tests only; see there).
-import { register } from 'node:module';
+// `node --import <this file>` installs ts-hooks.mjs (tests only; see there): in-thread through
+// module.registerHooks where Node has it, else through module.register (deprecated on Node 26).
+import module from 'node:module';
+import { loadSync, resolveSync } from './ts-hooks.mjs';
 
-register('./ts-hooks.mjs', import.meta.url);
+if (typeof module.registerHooks === 'function') module.registerHooks({ resolve: resolveSync, load: loadSync });
+else module.register('./ts-hooks.mjs', import.meta.url);
