@@ -368,9 +368,9 @@ export class AccountRunner {
               }
               return;
             case 'inbound':
+              // Stored and published by the inbox, which listens to this connection too.
               this.#lastInboundAt = new Date();
               this.#liveness?.noteReceived();
-              this.#deps.bus.publish({ type: 'message.inbound', account: this.id, ...e.message });
               return;
             case 'stanza_in':
               this.#liveness?.noteReceived();

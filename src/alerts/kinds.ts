@@ -121,6 +121,17 @@ const kinds: AlertKind[] = [
     recovered: () => '',
   },
   {
+    code: 'consumer_stuck',
+    severity: 'warning',
+    timeToVisibleMs: 0,
+    suppressedIn: [],
+    oneShot: true,
+    text: (c) =>
+      `inbox consumer ${c.consumer} could not take message ${c.id} (cursor ${c.cursor}) for ${Math.round(Number(c.ageMs) / 60_000)} min (${c.error}); ` +
+      `it is in the dead-letter list ("wa-supervisor consumers list") and the consumer moved on`,
+    recovered: () => '',
+  },
+  {
     code: 'config_reload_failed',
     severity: 'warning',
     timeToVisibleMs: 0,

@@ -7,6 +7,8 @@ import { accountOpCommand, accountsCommand } from './commands/accounts.js';
 import { configCommand } from './commands/config.js';
 import { alertsCommand } from './commands/alerts.js';
 import { auditCommand, messagesCommand } from './commands/messages.js';
+import { inboxCommand } from './commands/inbox.js';
+import { consumersCommand } from './commands/consumers.js';
 import { pairCommand } from './commands/pair.js';
 import { sendCommand } from './commands/send.js';
 import { serviceCommand } from './commands/service.js';
@@ -25,6 +27,8 @@ Commands:
   status         show the daemon and its accounts (--json for scripts)
   config check   validate the config file (exit 78 on errors)
   config show    print the effective config and the file it came from
+  inbox          read inbound messages by cursor (--follow streams new ones)
+  consumers      named inbox readers with a kept cursor: list (lag), add, remove
   emulator       run the WhatsApp server emulator on loopback (offline testing)
   version        print the version
 
@@ -43,6 +47,8 @@ const COMMANDS: Record<string, Command> = {
   logout: accountOpCommand('logout'),
   send: sendCommand,
   messages: messagesCommand,
+  inbox: inboxCommand,
+  consumers: consumersCommand,
   audit: auditCommand,
   alerts: alertsCommand,
   service: serviceCommand,

@@ -1,5 +1,6 @@
 // The send gate's settings from the config: the policy with every peer normalised (so the
 // allowlist compares like with like), pacing per account, TTL and retry budget.
+import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from '../inbox/webhook.js';
 import type { GateSettings } from '../outbox/send-gate.js';
 import { normaliseRecipient } from '../outbox/recipient.js';
 import { DEFAULT_PACING, type PacingPolicy } from '../outbox/token-bucket.js';
@@ -37,6 +38,22 @@ export function policyFromConfig(cfg: EffectiveConfig): Policy {
     })),
     allowTo: Object.fromEntries(cfg.accounts.filter((a) => a.allowTo).map((a) => [a.id, a.allowTo!.map(jid)])),
     operators: cfg.operators.map(jid),
+  };
+}
+
+/** Each account's `allowFrom`, normalised like `allowTo` (accounts without one admit everyone). */
+export function allowFromFromConfig(cfg: EffectiveConfig): Record<string, string[]> {
+  return Object.fromEntries(cfg.accounts.filter((a) => a.allowFrom).map((a) => [a.id, a.allowFrom!.map(jid)]));
+}
+
+/** Webhook consumer delivery settings (`inbox.*`). */
+export function webhookSettingsFromConfig(cfg: EffectiveConfig): WebhookSettings {
+  const i = cfg.inbox;
+  return {
+    retryInitialMs: i?.webhookRetry?.initialMs ?? DEFAULT_WEBHOOK_SETTINGS.retryInitialMs,
+    retryMaxMs: i?.webhookRetry?.maxMs ?? DEFAULT_WEBHOOK_SETTINGS.retryMaxMs,
+    timeoutMs: i?.webhookTimeoutMs ?? DEFAULT_WEBHOOK_SETTINGS.timeoutMs,
+    deadLetterAfterMs: i?.deadLetterAfterMs ?? DEFAULT_WEBHOOK_SETTINGS.deadLetterAfterMs,
   };
 }
 

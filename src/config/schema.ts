@@ -66,9 +66,34 @@ export const AccountConfigSchema = z.strictObject({
   reconnect: z.strictObject(reconnectShape).optional(),
   /** Once present, the only recipients this account may send to, from every entry point. */
   allowTo: z.array(recipient).optional(),
+  /**
+   * Once present, the only senders (numbers or JIDs; a group JID admits the whole group) whose
+   * messages reach consumers; messages from anyone else are stored as `ignored`.
+   */
+  allowFrom: z.array(recipient).optional(),
   /** Per-account overrides of the top-level `pacing`. */
   pacing: z.strictObject(pacingShape).optional(),
 });
+
+/** A named reader of the inbox (docs/inbox.md, "Consumers"); the same shape as POST /v1/consumers. */
+export const ConsumerSpecSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    name: accountId,
+    /** Reads GET /v1/inbox/stream?consumer=NAME and acknowledges with POST /v1/inbox/ack. */
+    type: z.literal('stream'),
+    /** Only these accounts' messages; absent = every account. */
+    accounts: z.array(accountId).min(1, 'expected at least one account (or leave accounts out for all)').optional(),
+  }),
+  z.strictObject({
+    name: accountId,
+    /** The daemon POSTs each message to url, signed with secret. */
+    type: z.literal('webhook'),
+    accounts: z.array(accountId).min(1, 'expected at least one account (or leave accounts out for all)').optional(),
+    url: z.string().refine((v) => /^https?:\/\/[^\s]+$/.test(v), 'expected an http:// or https:// URL'),
+    /** Signs each POST: header X-WA-Supervisor-Signature: sha256=<hex HMAC of the body>. */
+    secret: z.string().min(16, 'expected a secret of at least 16 characters'),
+  }),
+]);
 
 /** The whole config file. */
 export const ConfigFileSchema = z.strictObject({
@@ -175,6 +200,37 @@ export const ConfigFileSchema = z.strictObject({
       settleMs: z.number().int('expected whole milliseconds for outbox.settleMs').min(0, 'expected 0 or more').optional(),
     })
     .optional(),
+  /** Inbound messages (docs/inbox.md). */
+  inbox: z
+    .strictObject({
+      /** Stored messages older than this are pruned once every consumer that should see them has acknowledged them. */
+      retentionDays: z.number().min(0.001, 'expected more than 0 days').max(3650).optional(),
+      /** A webhook consumer gives up on a message this old (dead letter, consumer_stuck alert). */
+      deadLetterAfterMs: positiveMs('inbox.deadLetterAfterMs').optional(),
+      /** Backoff between webhook delivery attempts: a random wait below min(maxMs, initialMs × 2^(n−1)). */
+      webhookRetry: z
+        .strictObject({
+          initialMs: positiveMs('inbox.webhookRetry.initialMs').optional(),
+          maxMs: positiveMs('inbox.webhookRetry.maxMs').optional(),
+        })
+        .optional(),
+      /** How long one webhook POST may take. */
+      webhookTimeoutMs: positiveMs('inbox.webhookTimeoutMs').optional(),
+    })
+    .optional(),
+  /** Named inbox readers with a committed cursor. */
+  consumers: z
+    .array(ConsumerSpecSchema)
+    .default([])
+    .superRefine((consumers, ctx) => {
+      const seen = new Map<string, number>();
+      consumers.forEach((c, i) => {
+        const first = seen.get(c.name);
+        if (first !== undefined) {
+          ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate consumer name "${c.name}" (already used by consumers[${first}])`, params: { omitValue: true } });
+        } else seen.set(c.name, i);
+      });
+    }),
   accounts: z
     .array(AccountConfigSchema)
     .default([])

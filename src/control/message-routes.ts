@@ -19,6 +19,19 @@ export function parseDuration(v: string): number | null {
   return n * unit;
 }
 
+/**
+ * The `olderThan` of a prune body in milliseconds. A negative age would put the cut-off in the
+ * future and delete everything; a fraction is not a number of milliseconds: both are a 400.
+ */
+export function olderThanMs(raw: unknown): number {
+  const body = (raw ?? {}) as { olderThan?: unknown };
+  const ms = typeof body.olderThan === 'string' ? parseDuration(body.olderThan) : typeof body.olderThan === 'number' ? body.olderThan : null;
+  if (ms === null || !Number.isSafeInteger(ms) || ms < 0) {
+    throw new HttpError(400, 'bad_request', `olderThan: expected a duration such as "7d", "12h" or a whole number of milliseconds (0 or more), got ${JSON.stringify(body.olderThan) ?? 'nothing'}`);
+  }
+  return ms;
+}
+
 /** The outbox routes. */
 export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>): Route[] {
   const id = (req: ApiRequest) => {
@@ -123,13 +136,8 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
       method: 'POST',
       path: '/v1/messages/prune',
       handler: async (req) => {
-        const body = ((await req.json()) ?? {}) as { olderThan?: unknown };
-        const ms = typeof body.olderThan === 'string' ? parseDuration(body.olderThan) : typeof body.olderThan === 'number' ? body.olderThan : null;
-        // A negative age would put the cut-off in the future and delete every finished row
-        // (and forget its idempotency key); a fraction is not a number of milliseconds.
-        if (ms === null || !Number.isSafeInteger(ms) || ms < 0) {
-          throw new HttpError(400, 'bad_request', `olderThan: expected a duration such as "7d", "12h" or a whole number of milliseconds (0 or more), got ${JSON.stringify(body.olderThan) ?? 'nothing'}`);
-        }
+        // Finished rows only; pruning also forgets their idempotency keys.
+        const ms = olderThanMs(await req.json());
         return { body: { deleted: gate.store.prune(Date.now() - ms, FINAL_STATES), olderThanMs: ms } };
       },
     },

@@ -7,9 +7,13 @@ import type { PairEvent, PairRequest } from '../accounts/runner.js';
 import type { SendGate } from '../outbox/send-gate.js';
 import type { AlertEngine } from '../alerts/engine.js';
 import { messageRoutes } from './message-routes.js';
+import { inboxRoutes } from './inbox-routes.js';
+import { consumerRoutes } from './consumer-routes.js';
+import type { Inbox } from '../inbox/inbox.js';
+import type { ConsumerService } from '../inbox/consumer-service.js';
 import { normalisePhone } from '../outbox/recipient.js';
 import type { ApiRequest, NdjsonStream, Route } from './server.js';
-import type { AccountSummary, ConfigCheckResponse, DaemonInfo, StatusResponse } from './wire.js';
+import type { AccountSummary, ConfigCheckResponse, DaemonInfo, InboxSummary, StatusResponse } from './wire.js';
 
 /** What the account routes need: the supervisor, seen through the methods they call. */
 export interface AccountsApi {
@@ -28,6 +32,10 @@ export interface RouteDeps {
   daemonInfo: () => DaemonInfo;
   accounts: AccountsApi;
   gate: SendGate;
+  /** Inbound messages (optional in route tests). */
+  inbox?: Pick<Inbox, 'store' | 'follow'>;
+  /** Inbox consumers (optional in route tests). */
+  consumers?: ConsumerService;
   /** Operator alerts (optional in route tests). */
   alerts?: Pick<AlertEngine, 'active' | 'recent'>;
   bus: Pick<EventBus, 'subscribe'>;
@@ -39,16 +47,19 @@ export interface RouteDeps {
 export function buildRoutes(deps: RouteDeps): Route[] {
   return [
     ...messageRoutes(deps.gate, deps.bus),
+    ...(deps.inbox ? inboxRoutes(deps.inbox) : []),
+    ...(deps.consumers ? consumerRoutes(deps.consumers) : []),
     {
       method: 'GET',
       path: '/v1/status',
       handler: (): { body: StatusResponse } => {
-        const accounts = withQueue(deps.accounts.list(), deps.gate);
+        const accounts = withInbox(withQueue(deps.accounts.list(), deps.gate), deps.inbox);
         const byState: StatusResponse['summary']['byState'] = {};
         for (const a of accounts) byState[a.state] = (byState[a.state] ?? 0) + 1;
         const commits = deps.gate.commitStats?.() ?? { commits: 0, rows: 0 };
         const outbox = deps.gate.store ? { byState: deps.gate.store.countsByState(), commits: commits.commits, rowsCommitted: commits.rows } : undefined;
-        return { body: { daemon: deps.daemonInfo(), ...(outbox ? { outbox } : {}), summary: { accounts: accounts.length, byState }, accounts } };
+        const inbox = deps.inbox ? inboxSummary(accounts, deps.inbox.store.lastCursor()) : undefined;
+        return { body: { daemon: deps.daemonInfo(), ...(outbox ? { outbox } : {}), ...(inbox ? { inbox } : {}), summary: { accounts: accounts.length, byState }, accounts } };
       },
     },
     {
@@ -59,7 +70,7 @@ export function buildRoutes(deps: RouteDeps): Route[] {
     {
       method: 'GET',
       path: '/v1/accounts',
-      handler: () => ({ body: { accounts: withQueue(deps.accounts.list(), deps.gate) } }),
+      handler: () => ({ body: { accounts: withInbox(withQueue(deps.accounts.list(), deps.gate), deps.inbox) } }),
     },
     {
       method: 'POST',
@@ -157,6 +168,21 @@ function withQueue(accounts: AccountSummary[], gate: SendGate): AccountSummary[]
     const c = counts.get(a.id) ?? {};
     return { ...a, queue: { queued: c.queued ?? 0, sending: c.sending ?? 0, unknown: c.unknown ?? 0, held: c.held ?? 0 } };
   });
+}
+
+/** Adds each account's inbox counts to its summary (one query for all accounts). */
+function withInbox(accounts: AccountSummary[], inbox: RouteDeps['inbox']): AccountSummary[] {
+  if (!inbox) return accounts;
+  const counts = inbox.store.countsByAccount();
+  return accounts.map((a) => {
+    const c = counts.get(a.id) ?? {};
+    return { ...a, inbox: { messages: c.ok ?? 0, undecryptable: c.undecryptable ?? 0, ignored: c.ignored ?? 0 } };
+  });
+}
+
+function inboxSummary(accounts: AccountSummary[], lastCursor: number): InboxSummary {
+  const sum = (k: 'messages' | 'undecryptable' | 'ignored') => accounts.reduce((n, a) => n + (a.inbox?.[k] ?? 0), 0);
+  return { messages: sum('messages'), undecryptable: sum('undecryptable'), ignored: sum('ignored'), lastCursor: String(lastCursor) };
 }
 
 async function pairStream(req: ApiRequest, accounts: AccountsApi): Promise<void> {

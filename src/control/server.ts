@@ -65,6 +65,8 @@ export interface NdjsonStream {
   readonly closed: boolean;
   /** Called once when the stream ends for any reason (client gone, server closing, end()). */
   onClose(fn: () => void): void;
+  /** Resolves once what was written has been handed to the socket (or the stream closed): pace catch-up with it. */
+  drained(): Promise<void>;
 }
 
 interface CompiledRoute extends Route {
@@ -270,6 +272,17 @@ export class ControlServer {
         if (closed) fn();
         else closers.push(fn);
       },
+      drained: () =>
+        new Promise<void>((resolve) => {
+          if (closed || res.writableLength === 0) return resolve();
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+        }),
     };
     res.on('close', finish);
     this.#streams.add(stream);

@@ -76,6 +76,17 @@ export interface AccountSummary {
   closesByCode: Record<string, number>;
   /** Outbox rows of this account waiting (queued), in flight (sending), unsettled (unknown) or held. */
   queue?: { queued: number; sending: number; unknown: number; held: number };
+  /** Inbound messages stored for this account: readable, undecryptable ("waiting for this message"), and refused by allowFrom. */
+  inbox?: { messages: number; undecryptable: number; ignored: number };
+}
+
+/** The inbox in `GET /v1/status`. */
+export interface InboxSummary {
+  messages: number;
+  undecryptable: number;
+  ignored: number;
+  /** The highest cursor given so far. */
+  lastCursor: string;
 }
 
 /** The outbox in `GET /v1/status`. */
@@ -90,6 +101,7 @@ export interface OutboxSummary {
 export interface StatusResponse {
   daemon: DaemonInfo;
   outbox?: OutboxSummary;
+  inbox?: InboxSummary;
   summary: { accounts: number; byState: Partial<Record<AccountState, number>> };
   accounts: AccountSummary[];
 }

@@ -13,7 +13,11 @@ import { closeStateDb, openStateDb, type StateDb } from '../store/db.js';
 import { lockStateDir, type StateDirLock } from '../store/lock.js';
 import { VERSION } from '../version.js';
 import { BaileysConnector } from '../wa/baileys-connection.js';
-import { gateSettingsFromConfig } from '../config/gate-settings.js';
+import { allowFromFromConfig, gateSettingsFromConfig, webhookSettingsFromConfig } from '../config/gate-settings.js';
+import { ConsumerService } from '../inbox/consumer-service.js';
+import { ConsumerStore } from '../inbox/consumers.js';
+import { Inbox } from '../inbox/inbox.js';
+import { InboxStore } from '../inbox/store.js';
 import { SendGate } from '../outbox/send-gate.js';
 import { AlertEngine } from '../alerts/engine.js';
 import { AlertMonitor } from '../alerts/monitor.js';
@@ -21,6 +25,10 @@ import { buildSinks } from '../alerts/build-sinks.js';
 import { OutboxStore } from '../outbox/store.js';
 import { recordStart, recordStop } from './runs.js';
 import { ensureStateDir } from './state-dir.js';
+
+/** Default `inbox.retentionDays`, and how often retention runs. */
+export const DEFAULT_INBOX_RETENTION_DAYS = 30;
+const RETENTION_EVERY_MS = 3_600_000;
 
 /** How long shutdown waits for in-flight control requests before cutting them. */
 export const SHUTDOWN_GRACE_MS = 5000;
@@ -47,6 +55,10 @@ export class Daemon {
   readonly accounts: AccountSupervisor;
   /** The send gate (outbox, policy). */
   readonly gate: SendGate;
+  /** Inbound messages. */
+  readonly inbox: Inbox;
+  /** Inbox consumers (streams and webhooks). */
+  readonly consumers: ConsumerService;
   /** Operator alerts. */
   readonly alerts: AlertEngine;
   readonly #monitor: AlertMonitor;
@@ -54,6 +66,7 @@ export class Daemon {
   readonly #configFile: string;
   readonly #platform: PlatformEnv;
   #stopping: Promise<void> | undefined;
+  #retention: NodeJS.Timeout | undefined;
 
   private constructor(parts: {
     bus: EventBus;
@@ -65,6 +78,8 @@ export class Daemon {
     runId: number;
     accounts: AccountSupervisor;
     gate: SendGate;
+    inbox: Inbox;
+    consumers: ConsumerService;
     alerts: AlertEngine;
     monitor: AlertMonitor;
     config: EffectiveConfig;
@@ -80,6 +95,8 @@ export class Daemon {
     this.#runId = parts.runId;
     this.accounts = parts.accounts;
     this.gate = parts.gate;
+    this.inbox = parts.inbox;
+    this.consumers = parts.consumers;
     this.alerts = parts.alerts;
     this.#monitor = parts.monitor;
     this.#config = parts.config;
@@ -100,7 +117,7 @@ export class Daemon {
     }
     const lock = lockStateDir(cfg.stateDir);
     let db: StateDb | undefined;
-    let started: { monitor: AlertMonitor; alerts: AlertEngine } | undefined;
+    let started: { monitor: AlertMonitor; alerts: AlertEngine; consumers: ConsumerService } | undefined;
     try {
       db = openStateDb(cfg.stateDir);
       const { runId, crashed } = recordStart(db, VERSION, startedAt.getTime());
@@ -116,7 +133,27 @@ export class Daemon {
         phoneJidForLid: (account, jid) => connector.phoneJidForLid(account, jid),
         settings: gateSettingsFromConfig(cfg),
       });
-      const accounts = new AccountSupervisor({ db, connector, bus, log, config: cfg, onRunnerCreated: (id, runner) => gate.attach(id, runner) });
+      const inbox = new Inbox({
+        store: new InboxStore(db),
+        bus,
+        log,
+        allowFrom: allowFromFromConfig(cfg),
+        phoneJidForLid: (account, jid) => connector.phoneJidForLid(account, jid),
+      });
+      bus.subscribe({ types: ['account.removed'] }, (e) => {
+        if (e.account) inbox.detach(e.account);
+      });
+      const accounts = new AccountSupervisor({
+        db,
+        connector,
+        bus,
+        log,
+        config: cfg,
+        onRunnerCreated: (id, runner) => {
+          inbox.attach(id, runner);
+          gate.attach(id, runner);
+        },
+      });
       accountsRef = accounts;
       let monitorRef: AlertMonitor | undefined;
       const alerts = new AlertEngine({
@@ -126,9 +163,16 @@ export class Daemon {
         ...(cfg.alerts?.capPerHour ? { capPerHour: cfg.alerts.capPerHour } : {}),
         accountState: (account) => monitorRef?.stateOf(account),
       });
+      const consumers = new ConsumerService({
+        store: new ConsumerStore(db),
+        inbox,
+        log,
+        settings: webhookSettingsFromConfig(cfg),
+        onStuck: (c) => alerts.once('consumer_stuck', c.account, { ...c }),
+      });
       const monitor = new AlertMonitor({ engine: alerts, bus, store: gate.store, log, digest: cfg.alerts?.digest, accounts: () => accounts.list() });
       monitorRef = monitor;
-      started = { monitor, alerts };
+      started = { monitor, alerts, consumers };
       const socket = resolveSocketPath({ flag: opts.socketFlag, configSocket: cfg.socket, stateDir: cfg.stateDir, platform });
 
       const daemonInfo = (): DaemonInfo => ({
@@ -149,6 +193,8 @@ export class Daemon {
           daemonInfo,
           accounts,
           gate,
+          inbox,
+          consumers,
           alerts,
           bus,
           checkConfig: (raw) => {
@@ -172,6 +218,8 @@ export class Daemon {
         runId,
         accounts,
         gate,
+        inbox,
+        consumers,
         alerts,
         monitor,
         config: cfg,
@@ -192,12 +240,15 @@ export class Daemon {
       );
       bus.publish({ type: 'daemon.started', version: VERSION, pid: process.pid });
       gate.start();
+      await consumers.applyConfig(cfg.consumers, webhookSettingsFromConfig(cfg));
+      daemon.#startRetention();
       accounts.startAll();
       return daemon;
     } catch (err) {
       // Undo whatever had started, or its timers would keep a process that failed to start alive.
       started?.monitor.stop();
       started?.alerts.stop();
+      await started?.consumers.stop();
       if (db) closeStateDb(db);
       lock.release();
       throw err;
@@ -230,12 +281,33 @@ export class Daemon {
     // new policy (with their `allowTo`) is in force.
     const removed = await this.accounts.removeUnlisted(next);
     this.gate.updateSettings(gateSettingsFromConfig(next));
+    this.inbox.setAllowFrom(allowFromFromConfig(next));
+    const consumerChanges = await this.consumers.applyConfig(next.consumers, webhookSettingsFromConfig(next));
     this.alerts.setSinks(buildSinks(next, this.gate, this.#log), next.alerts?.capPerHour);
-    const changes = { ...(await this.accounts.applyConfig(next)), removed };
+    const changes = { ...(await this.accounts.applyConfig(next)), removed, consumersAdded: consumerChanges.added, consumersRemoved: consumerChanges.removed };
     this.#config = next;
     this.#log.info({ ...changes, needsRestart }, 'config reloaded');
     this.bus.publish({ type: 'daemon.reloaded', ...changes });
     return { ok: true };
+  }
+
+  /**
+   * Inbox retention, now and every hour: rows older than `inbox.retentionDays` go once every
+   * consumer that should see them has acknowledged them.
+   */
+  #startRetention(): void {
+    const run = () => {
+      const days = this.#config.inbox?.retentionDays ?? DEFAULT_INBOX_RETENTION_DAYS;
+      try {
+        const deleted = this.inbox.store.pruneAcknowledged(Date.now() - days * 86_400_000);
+        if (deleted) this.#log.info({ deleted, retentionDays: days }, 'inbox retention pruned acknowledged messages');
+      } catch (err) {
+        this.#log.error({ err }, 'inbox retention failed');
+      }
+    };
+    run();
+    this.#retention = setInterval(run, RETENTION_EVERY_MS);
+    this.#retention.unref();
   }
 
   /** Stops accepting requests, ends streams, closes the database with a checkpoint, removes the socket. Idempotent. */
@@ -246,6 +318,8 @@ export class Daemon {
       await this.#server.close(SHUTDOWN_GRACE_MS);
       this.#monitor.stop();
       this.alerts.stop();
+      clearInterval(this.#retention);
+      await this.consumers.stop();
       // Rows in flight are marked for settlement at the next start before the sockets close.
       this.gate.stop();
       await this.accounts.stopAll('daemon stopping');

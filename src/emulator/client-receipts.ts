@@ -24,9 +24,12 @@ export function handleClientReceipt(core: EmulatorCore, session: Session, node: 
   if (type === 'retry') session.event(`client asked for a retry of ${id} (retry receipts are not emulated)`);
   const target = node.attrs.to ? core.world.resolve(node.attrs.to) : undefined;
   if (target && account && target.user !== account.user) {
-    for (const messageId of ids) {
-      const sent = target.user.sent.get(messageId);
-      if (sent) sent.status = advance(sent.status, type);
+    // A retry receipt says the message could not be decrypted: it was not delivered.
+    if (type !== 'retry') {
+      for (const messageId of ids) {
+        const sent = target.user.sent.get(messageId);
+        if (sent) sent.status = advance(sent.status, type);
+      }
     }
     if (target.user.companions.size > 0 && !LOCAL_RECEIPT_TYPES.has(type ?? '')) {
       const attrs: Record<string, string> = { from: account.user.jid, id, t: String(Math.floor(Date.now() / 1000)) };

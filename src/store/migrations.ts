@@ -149,6 +149,68 @@ export const MIGRATIONS: readonly Migration[] = [
                WHERE state IN ('queued', 'sending', 'unknown')`);
     },
   },
+  {
+    version: 7,
+    name: 'inbox',
+    up: (db) => {
+      // Every inbound message, committed before WhatsApp is told it arrived (docs/inbox.md).
+      // cursor is AUTOINCREMENT so it only grows, across daemon runs and after deletes: a reader's
+      // "after N" never skips a row written later. One row per (account, chat, id): catch-up,
+      // redelivery and retries of the same message land on it.
+      db.exec(`
+        CREATE TABLE inbox (
+          cursor       INTEGER PRIMARY KEY AUTOINCREMENT,
+          account      TEXT    NOT NULL,
+          chat         TEXT    NOT NULL,
+          id           TEXT    NOT NULL,
+          sender       TEXT    NOT NULL,
+          chat_type    TEXT    NOT NULL,
+          kind         TEXT    NOT NULL,
+          text         TEXT,
+          detail       TEXT,
+          status       TEXT    NOT NULL,
+          offline      INTEGER NOT NULL DEFAULT 0,
+          timestamp    INTEGER NOT NULL,
+          received_at  INTEGER NOT NULL,
+          UNIQUE (account, chat, id)
+        );
+        CREATE INDEX inbox_by_account ON inbox (account, cursor);
+      `);
+    },
+  },
+  {
+    version: 8,
+    name: 'inbox consumers',
+    up: (db) => {
+      // A named reader of the inbox and its committed cursor: everything at or below it is
+      // acknowledged. A webhook consumer's retry state lives on its row, so a restart keeps the
+      // backoff; messages it gave up on are listed in inbox_dead_letters (docs/inbox.md).
+      db.exec(`
+        CREATE TABLE inbox_consumers (
+          name             TEXT    PRIMARY KEY,
+          type             TEXT    NOT NULL,
+          accounts         TEXT,
+          url              TEXT,
+          secret           TEXT,
+          origin           TEXT    NOT NULL,
+          cursor           INTEGER NOT NULL DEFAULT 0,
+          created_at       INTEGER NOT NULL,
+          acked_at         INTEGER,
+          attempts         INTEGER NOT NULL DEFAULT 0,
+          next_attempt_at  INTEGER,
+          last_error       TEXT,
+          last_error_at    INTEGER
+        );
+        CREATE TABLE inbox_dead_letters (
+          consumer  TEXT    NOT NULL,
+          cursor    INTEGER NOT NULL,
+          reason    TEXT    NOT NULL,
+          at        INTEGER NOT NULL,
+          PRIMARY KEY (consumer, cursor)
+        );
+      `);
+    },
+  },
 ];
 
 /** Applies the migrations not yet recorded; refuses a database newer than this code. */

@@ -1,12 +1,13 @@
 // The one production module that drives Baileys. It turns a Baileys socket into a WaConnection:
 // typed events, exactly one close per connection, a refused HTTP upgrade reported at once (Baileys
 // alone would wait for ever), and a terminate that does not wait for the ws library's 30 s close.
-import makeWASocket, { Browsers, DisconnectReason, proto, type WASocket, type ConnectionState } from '@whiskeysockets/baileys';
+import makeWASocket, { Browsers, DEFAULT_CONNECTION_CONFIG, DisconnectReason, proto, type BinaryNode, type WASocket, type ConnectionState } from '@whiskeysockets/baileys';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { CLOSE_CODE_NAMES, type CloseInfo } from '../accounts/close-policy.js';
 import type { StateDb } from '../store/db.js';
 import { SqliteAuthStore } from './auth-store.js';
+import { InboundCapture } from './inbound-capture.js';
 import { toInbound, ackStatusOf } from './message-mapping.js';
 import { baileysSharesContextStore, contextFramesByDefault } from './context-store.js';
 import { SendNotWrittenError, classifySendError } from './send-error.js';
@@ -60,13 +61,20 @@ class BaileysConnection implements WaConnection {
   readonly #store: SqliteAuthStore;
   readonly #listeners: Array<(e: WaEvent) => void> = [];
   readonly #log: Logger;
+  readonly #capture: InboundCapture;
   #closed = false;
 
   constructor(store: SqliteAuthStore, opts: ConnectOptions, log: Logger, version: [number, number, number] | undefined) {
     this.#store = store;
     this.#log = log;
+    const auth = store.state();
+    // Inbound messages are emitted between decryption and the delivery receipt (inbound-capture.ts).
+    // Emitted even after a close was reported: a message decrypted then is still kept.
+    const capture = new InboundCapture({ emit: (message) => this.#emit({ type: 'inbound', message }), me: () => auth.creds.me ?? undefined });
+    this.#capture = capture;
     this.#sock = makeWASocket({
-      auth: store.state(),
+      auth,
+      makeSignalRepository: (signalAuth, signalLog, pnToLid) => capture.wrap(DEFAULT_CONNECTION_CONFIG.makeSignalRepository(signalAuth, signalLog, pnToLid), signalAuth.keys),
       logger: log.child({ lib: 'baileys' }, { level: log.level === 'trace' ? 'trace' : 'warn' }),
       browser: Browsers.macOS('Chrome'),
       ...(opts.wsUrl ? { waWebSocketUrl: opts.wsUrl } : {}),
@@ -151,6 +159,8 @@ class BaileysConnection implements WaConnection {
       const { id, from, error } = node.attrs;
       this.#emit({ type: 'ack', messageId: id, chat: from ?? '', status: error ? 'error' : 'server', ...(error ? { error } : {}) });
     });
+    // Ahead of Baileys' own listener, so the envelope is known before any decryption starts.
+    sock.ws.prependListener('CB:message', (node: BinaryNode) => this.#capture.onStanza(node));
     sock.ws.on('frame', () => {
       if (!this.#closed) this.#emit({ type: 'stanza_in' });
     });
@@ -179,7 +189,7 @@ class BaileysConnection implements WaConnection {
       this.#store.saveCreds();
       if (!this.#closed) this.#emit({ type: 'creds_saved' });
     });
-    sock.ev.on('messages.upsert', ({ messages }) => {
+    sock.ev.on('messages.upsert', ({ messages, type }) => {
       for (const m of messages) {
         const id = m.key.id;
         const chat = m.key.remoteJid;
@@ -192,7 +202,10 @@ class BaileysConnection implements WaConnection {
           if (status) this.#emit({ type: 'ack', messageId: id, chat, status });
         }
         else {
-          const inbound = toInbound(m);
+          // Already emitted before the receipt (inbound-capture.ts); this is the backstop for
+          // what never went through decryption (a stanza with nothing to decrypt, a newsletter
+          // post), and the inbox keeps one row per message id whichever path reports it.
+          const inbound = toInbound(m, type === 'append');
           if (inbound) this.#emit({ type: 'inbound', message: inbound });
         }
       }

@@ -1,21 +1,119 @@
 // Baileys message shapes to the daemon's own. Kept apart so the mapping is testable on plain
 // objects without a socket.
-import { proto, type WAMessage } from '@whiskeysockets/baileys';
-import type { AckStatus, InboundChatType, InboundMessage } from './types.js';
+import { getContentType, jidNormalizedUser, normalizeMessageContent, proto, type WAMessage } from '@whiskeysockets/baileys';
+import type { AckStatus, InboundChatType, InboundKind, InboundMessage } from './types.js';
 
-/** Maps a received message; null for kinds the daemon does not surface (protocol messages, reactions). */
-export function toInbound(m: WAMessage): InboundMessage | null {
+/** What a message's content is, as the inbox keeps it. */
+export interface ContentSummary {
+  kind: InboundKind;
+  text: string | null;
+  detail?: Record<string, unknown>;
+}
+
+const MEDIA: ReadonlyArray<[keyof proto.IMessage, InboundKind]> = [
+  ['imageMessage', 'image'],
+  ['videoMessage', 'video'],
+  ['audioMessage', 'audio'],
+  ['documentMessage', 'document'],
+  ['stickerMessage', 'sticker'],
+];
+
+/**
+ * Summarises decrypted content; null for what is not a message a person sent (sender-key
+ * distribution alone, and protocol messages other than revoke and edit: history-sync
+ * notices, app-state keys and the like are the client's own business).
+ */
+export function describeContent(raw: proto.IMessage | null | undefined): ContentSummary | null {
+  if (!raw) return null;
+  const protocol = raw.protocolMessage ?? raw.editedMessage?.message?.protocolMessage;
+  if (protocol) {
+    const target = { targetId: protocol.key?.id ?? null };
+    if (protocol.type === proto.Message.ProtocolMessage.Type.REVOKE) return { kind: 'revoke', text: null, detail: target };
+    if (protocol.type === proto.Message.ProtocolMessage.Type.MESSAGE_EDIT) {
+      return { kind: 'edit', text: describeContent(protocol.editedMessage)?.text ?? null, detail: target };
+    }
+    return null;
+  }
+  const m = normalizeMessageContent(raw);
+  if (!m) return null;
+  if (typeof m.conversation === 'string') return { kind: 'text', text: m.conversation };
+  if (m.extendedTextMessage) return { kind: 'text', text: m.extendedTextMessage.text ?? '' };
+  for (const [field, kind] of MEDIA) {
+    const media = m[field] as
+      | { mimetype?: string | null; caption?: string | null; fileLength?: unknown; seconds?: number | null; fileName?: string | null }
+      | null
+      | undefined;
+    if (!media) continue;
+    return {
+      kind,
+      text: media.caption ?? null,
+      detail: compact({
+        mimetype: media.mimetype,
+        fileLength: media.fileLength == null ? undefined : Number(media.fileLength),
+        seconds: media.seconds,
+        fileName: media.fileName,
+      }),
+    };
+  }
+  if (m.reactionMessage) return { kind: 'reaction', text: m.reactionMessage.text ?? '', detail: { targetId: m.reactionMessage.key?.id ?? null } };
+  const poll = m.pollCreationMessage ?? m.pollCreationMessageV2 ?? m.pollCreationMessageV3;
+  if (poll) {
+    return { kind: 'poll', text: poll.name ?? null, detail: { options: (poll.options ?? []).map((o) => o.optionName ?? ''), selectableCount: poll.selectableOptionsCount ?? 0 } };
+  }
+  if (m.pollUpdateMessage) return { kind: 'poll_vote', text: null, detail: { targetId: m.pollUpdateMessage.pollCreationMessageKey?.id ?? null } };
+  const location = m.locationMessage ?? m.liveLocationMessage;
+  if (location) {
+    return { kind: 'location', text: null, detail: compact({ latitude: location.degreesLatitude, longitude: location.degreesLongitude, name: (location as proto.Message.ILocationMessage).name }) };
+  }
+  if (m.contactMessage) return { kind: 'contact', text: null, detail: compact({ displayName: m.contactMessage.displayName }) };
+  if (m.contactsArrayMessage) return { kind: 'contact', text: null, detail: compact({ displayName: m.contactsArrayMessage.displayName, count: m.contactsArrayMessage.contacts?.length }) };
+  const type = getContentType(m);
+  return type ? { kind: 'other', text: null, detail: { type } } : null;
+}
+
+/** The parts of a received message's key the inbox needs, as Baileys decoded them. */
+export interface InboundKey {
+  id: string;
+  remoteJid: string;
+  participant?: string | null | undefined;
+}
+
+/** Builds an InboundMessage from a key, a timestamp and a content summary. */
+export function inboundFrom(key: InboundKey, timestamp: number, content: ContentSummary, offline: boolean): InboundMessage {
+  const chat = jidNormalizedUser(key.remoteJid) || key.remoteJid;
+  const chatType = chatTypeOf(chat);
+  // In groups, status updates and broadcast lists the chat is not the sender: the participant is.
+  const participant = key.participant ? jidNormalizedUser(key.participant) || key.participant : null;
+  const from = chatType === 'direct' || chatType === 'newsletter' ? chat : (participant ?? chat);
+  return {
+    id: key.id,
+    chat,
+    from,
+    chatType,
+    kind: content.kind,
+    text: content.text,
+    ...(content.detail ? { detail: content.detail } : {}),
+    ...(offline ? { offline: true } : {}),
+    timestamp,
+  };
+}
+
+/** Maps a received message from messages.upsert; null for kinds the daemon does not surface. */
+export function toInbound(m: WAMessage, offline = false): InboundMessage | null {
   const id = m.key.id;
   const chat = m.key.remoteJid;
   if (!id || !chat) return null;
-  const msg = m.message;
-  if (!msg || msg.protocolMessage || (msg.senderKeyDistributionMessage && Object.keys(msg).length === 1)) return null;
-  const text = msg.conversation ?? msg.extendedTextMessage?.text ?? null;
-  const chatType = chatTypeOf(chat);
-  // In groups, status updates and broadcast lists the chat is not the sender: the participant is.
-  const from = chatType === 'direct' || chatType === 'newsletter' ? chat : (m.key.participant ?? chat);
   const ts = typeof m.messageTimestamp === 'number' ? m.messageTimestamp : Number(m.messageTimestamp ?? 0);
-  return { id, chat, from, chatType, text, timestamp: ts };
+  if (m.messageStubType === proto.WebMessageInfo.StubType.CIPHERTEXT) {
+    return inboundFrom({ id, remoteJid: chat, participant: m.key.participant }, ts, undecryptable(m.messageStubParameters?.[0]), offline);
+  }
+  const content = describeContent(m.message);
+  return content ? inboundFrom({ id, remoteJid: chat, participant: m.key.participant }, ts, content, offline) : null;
+}
+
+/** The content summary of a message that could not be decrypted. */
+export function undecryptable(error: string | null | undefined): ContentSummary {
+  return { kind: 'undecryptable', text: null, detail: { error: error ?? 'decryption failed' } };
 }
 
 /**
@@ -46,4 +144,8 @@ export function ackStatusOf(status: number | null | undefined): AckStatus | null
     default:
       return null;
   }
+}
+
+function compact(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== null));
 }

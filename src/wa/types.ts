@@ -7,7 +7,30 @@ export type { CloseInfo };
 /** The kinds of chat a message can arrive in. */
 export type InboundChatType = 'direct' | 'group' | 'status' | 'broadcast' | 'newsletter';
 
-/** A text (or, later, other kind of) message received from a peer. */
+/**
+ * What an inbound message is. Content is kept for text (and captions, reactions, edits, poll
+ * names); for the other kinds the metadata (`detail`) is kept so later work can fill in the rest.
+ * `undecryptable`: it arrived but could not be decrypted (what users see as "waiting for this
+ * message"); a later successful delivery of the same id replaces it.
+ */
+export type InboundKind =
+  | 'text'
+  | 'image'
+  | 'video'
+  | 'audio'
+  | 'document'
+  | 'sticker'
+  | 'location'
+  | 'contact'
+  | 'reaction'
+  | 'edit'
+  | 'revoke'
+  | 'poll'
+  | 'poll_vote'
+  | 'other'
+  | 'undecryptable';
+
+/** A message received from a peer. */
 export interface InboundMessage {
   /** WhatsApp message id. */
   id: string;
@@ -21,7 +44,14 @@ export interface InboundMessage {
    * refuses to send to, so a reply to one can never pass as a `direct` message.
    */
   chatType: InboundChatType;
+  /** What it is (see InboundKind). */
+  kind: InboundKind;
+  /** The text, caption, reaction emoji, edited text or poll name; null when it has none. */
   text: string | null;
+  /** Metadata of non-text kinds (mimetype, target message id, poll options, decrypt error, ...). */
+  detail?: Record<string, unknown>;
+  /** Delivered from the server's offline queue (catch-up after a reconnect) rather than live. */
+  offline?: boolean;
   /** Seconds since the epoch, as WhatsApp stamped it. */
   timestamp: number;
 }
@@ -35,6 +65,12 @@ export type WaEvent =
   | { type: 'open'; jid: string; name: string | null }
   | { type: 'close'; close: CloseInfo }
   | { type: 'creds_saved' }
+  /**
+   * A message from a peer, emitted after it was decrypted and before WhatsApp is sent its
+   * delivery receipt. Listeners run synchronously, and a listener that stores it must commit
+   * before returning: the receipt waits for that, and a listener that throws stops the receipt
+   * (Baileys then asks for the message again).
+   */
   | { type: 'inbound'; message: InboundMessage }
   | { type: 'ack'; messageId: string; chat: string; status: AckStatus; error?: string }
   /** Our own message seen coming back from the server (another device, or our own send echoed). */

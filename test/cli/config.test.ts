@@ -89,6 +89,7 @@ describe('wa-supervisor config show', () => {
         log: { level: 'info' },
         operators: [],
         policy: { default: 'allow', rules: [] },
+        consumers: [],
         accounts: [{ id: 'main', wsUrl: 'ws://127.0.0.1:9/ws/chat' }],
       },
     });

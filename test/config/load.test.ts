@@ -44,9 +44,17 @@ describe('parseConfigText', () => {
     [
       'unknown nested key, listing the known ones',
       '{"accounts": [{"id": "a", "colour": 1}]}',
-      [{ path: 'accounts[0].colour', message: 'unknown key (known keys here: id, wsUrl, keepalive, reconnect, allowTo, pacing)' }],
+      [{ path: 'accounts[0].colour', message: 'unknown key (known keys here: id, wsUrl, keepalive, reconnect, allowTo, allowFrom, pacing)' }],
     ],
     ['wrong type', '{"stateDir": 3}', [{ path: 'stateDir', message: 'expected string, got number 3' }]],
+    ['webhook consumer without its secret', '{"consumers": [{"name": "h", "type": "webhook", "url": "http://127.0.0.1:9/x"}]}', [{ path: 'consumers[0].secret', message: 'required (expected string)' }]],
+    [
+      'duplicate consumer name',
+      '{"consumers": [{"name": "bot", "type": "stream"}, {"name": "bot", "type": "stream"}]}',
+      [{ path: 'consumers[1].name', message: 'duplicate consumer name "bot" (already used by consumers[0])' }],
+    ],
+    ['stream consumer with a url', '{"consumers": [{"name": "bot", "type": "stream", "url": "http://x"}]}', [{ path: 'consumers[0].url', message: 'unknown key' }]],
+    ['allowFrom entry that is no number', '{"accounts": [{"id": "a", "allowFrom": ["hello"]}]}', [{ path: 'accounts[0].allowFrom[0]', message: 'expected an international phone number (7-15 digits) or a JID, got "hello"' }]],
     ['missing required key', '{"accounts": [{}]}', [{ path: 'accounts[0].id', message: 'required (expected string)' }]],
     [
       'bad enum value',
@@ -128,7 +136,7 @@ describe('parseConfigText', () => {
       expect.unreachable();
     } catch (err) {
       expect((err as Error).message).toBe(
-        'config error in /etc/wa/config.json:\n  stateDir: expected string, got number 1\n  x: unknown key (known keys here: stateDir, socket, log, keepalive, reconnect, whatsappVersion, connectTimeoutMs, flap, operators, policy, pacing, alerts, outbox, accounts)',
+        'config error in /etc/wa/config.json:\n  stateDir: expected string, got number 1\n  x: unknown key (known keys here: stateDir, socket, log, keepalive, reconnect, whatsappVersion, connectTimeoutMs, flap, operators, policy, pacing, alerts, outbox, inbox, consumers, accounts)',
       );
     }
   });

@@ -75,6 +75,10 @@ export function renderStatus(s: StatusResponse, cli: CliSide, target: CliTarget,
     .map(([state, n]) => `${n} ${state}`)
     .join(', ');
   lines.push(`accounts  ${s.summary.accounts}${counts ? ` (${counts})` : ''}`);
+  if (s.inbox) {
+    const extra = [s.inbox.undecryptable ? `${s.inbox.undecryptable} undecryptable` : '', s.inbox.ignored ? `${s.inbox.ignored} ignored (allowFrom)` : ''].filter(Boolean);
+    lines.push(`inbox     ${s.inbox.messages} messages${extra.length ? `, ${extra.join(', ')}` : ''}, last cursor ${s.inbox.lastCursor}`);
+  }
   if (s.accounts.length > 0) {
     lines.push('');
     lines.push(renderAccounts(s.accounts, now));
@@ -97,6 +101,7 @@ export function renderAccounts(accounts: AccountSummary[], now = Date.now()): st
   ]);
   const lines = [table(['ACCOUNT', 'STATE', 'SINCE', 'NUMBER', 'LAST CLOSE', 'RETRY', 'LAST HEARD', 'QUEUE'], rows)];
   for (const a of accounts) {
+    if (a.inbox?.undecryptable) lines.push(`! ${a.id}: ${a.inbox.undecryptable} inbound message(s) could not be decrypted (wa-supervisor inbox --status undecryptable)`);
     if (a.degraded?.regularIntervalMs) {
       lines.push(`! ${a.id}: closes at a regular interval of ${formatDuration(a.degraded.regularIntervalMs)} (an idle timeout somewhere?)`);
     }

@@ -1,0 +1,109 @@
+// Routes of inbox consumers: the stream a stream consumer reads and acknowledges, and managing
+// consumers (list with lag, add, remove, dead letters).
+import { ConsumerSpecSchema } from '../config/schema.js';
+import { ConsumerError, type ConsumerService } from '../inbox/consumer-service.js';
+import { inboxRowToJson } from '../inbox/store.js';
+import { HttpError } from './http-error.js';
+import type { Route } from './server.js';
+
+const STATUS: Record<ConsumerError['code'], number> = { not_found: 404, conflict: 409, bad_request: 400 };
+
+function httpError(err: unknown): unknown {
+  return err instanceof ConsumerError ? new HttpError(STATUS[err.code], err.code, err.message) : err;
+}
+
+async function mapped<T>(fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw httpError(err);
+  }
+}
+
+/** The consumer routes. */
+export function consumerRoutes(consumers: ConsumerService): Route[] {
+  return [
+    {
+      method: 'GET',
+      path: '/v1/inbox/stream',
+      subscriber: true,
+      handler: (req) => {
+        for (const key of req.url.searchParams.keys()) {
+          if (key !== 'consumer') throw new HttpError(400, 'bad_request', `unknown query parameter "${key}" (use consumer)`);
+        }
+        const name = req.url.searchParams.get('consumer');
+        if (!name) throw new HttpError(400, 'bad_request', 'consumer: required (the name of a stream consumer)');
+        try {
+          consumers.openStream(name, () => {
+            const stream = req.openStream();
+            return {
+              write: (row) => stream.write(inboxRowToJson(row)),
+              drained: () => stream.drained(),
+              get closed() {
+                return stream.closed;
+              },
+              onClose: (fn) => stream.onClose(fn),
+            };
+          });
+        } catch (err) {
+          throw httpError(err);
+        }
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/inbox/ack',
+      handler: async (req) => {
+        const body = await req.json();
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'bad_request', 'request body must be a JSON object {"consumer","cursor"}');
+        const b = body as Record<string, unknown>;
+        for (const k of Object.keys(b)) if (k !== 'consumer' && k !== 'cursor') throw new HttpError(400, 'bad_request', `${k}: unknown field (expected consumer, cursor)`);
+        if (typeof b.consumer !== 'string' || b.consumer === '') throw new HttpError(400, 'bad_request', 'consumer: required (a string)');
+        const raw = b.cursor;
+        const text = typeof raw === 'number' ? String(raw) : raw;
+        if (typeof text !== 'string' || !/^\d{1,15}$/.test(text)) throw new HttpError(400, 'bad_request', `cursor: expected a cursor as the stream gave it (digits), got ${JSON.stringify(raw)}`);
+        const committed = await mapped(() => consumers.ack(b.consumer as string, Number(text)));
+        return { body: { consumer: b.consumer, cursor: String(committed) } };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/consumers',
+      handler: () => ({ body: { consumers: consumers.list() } }),
+    },
+    {
+      method: 'POST',
+      path: '/v1/consumers',
+      handler: async (req) => {
+        const parsed = ConsumerSpecSchema.safeParse(await req.json());
+        if (!parsed.success) {
+          const issue = parsed.error.issues[0]!;
+          throw new HttpError(400, 'bad_request', `${issue.path.length ? `${issue.path.join('.')}: ` : ''}${issue.message}`);
+        }
+        return { status: 201, body: await mapped(() => consumers.add(parsed.data)) };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/consumers/:name',
+      handler: async (req) => ({ body: await mapped(() => consumers.get(req.params.name!)) }),
+    },
+    {
+      method: 'DELETE',
+      path: '/v1/consumers/:name',
+      handler: async (req) => {
+        await mapped(() => consumers.remove(req.params.name!));
+        return { body: { removed: req.params.name } };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/consumers/:name/dead-letters',
+      handler: async (req) => {
+        const view = await mapped(() => consumers.get(req.params.name!));
+        const letters = consumers.store.deadLetters(view.name).map((d) => ({ cursor: String(d.cursor), reason: d.reason, at: new Date(d.at).toISOString() }));
+        return { body: { consumer: view.name, deadLetters: letters } };
+      },
+    },
+  ];
+}

@@ -1,0 +1,109 @@
+// Routes of the inbox: read stored inbound messages by cursor, and follow new ones.
+import { followInbox } from '../inbox/follow.js';
+import type { Inbox } from '../inbox/inbox.js';
+import { type InboxQuery, type InboxStatus, inboxRowToJson } from '../inbox/store.js';
+import { normaliseRecipient } from '../outbox/recipient.js';
+import { HttpError } from './http-error.js';
+import { olderThanMs } from './message-routes.js';
+import type { Route } from './server.js';
+
+/** Rows per page unless `limit` says otherwise, and the most one page holds. */
+export const INBOX_DEFAULT_LIMIT = 100;
+export const INBOX_MAX_LIMIT = 1000;
+
+const STATUSES: readonly InboxStatus[] = ['ok', 'undecryptable', 'ignored'];
+/** What a reader sees unless it asks for `status`: everything but what allowFrom refused. */
+const DEFAULT_STATUSES: readonly InboxStatus[] = ['ok', 'undecryptable'];
+
+/** Parses the inbox query string; unknown parameters and bad values are a 400 naming them. */
+export function parseInboxQuery(params: URLSearchParams, opts: { follow: boolean }): InboxQuery {
+  const known = opts.follow ? ['account', 'chat', 'after', 'status'] : ['account', 'chat', 'after', 'limit', 'status'];
+  for (const key of params.keys()) {
+    if (!known.includes(key)) throw new HttpError(400, 'bad_request', `unknown query parameter "${key}" (use ${known.join(', ')})`);
+  }
+  const list = (key: string) =>
+    params
+      .getAll(key)
+      .flatMap((v) => v.split(','))
+      .map((v) => v.trim())
+      .filter((v) => v !== '');
+  const q: InboxQuery = { limit: INBOX_DEFAULT_LIMIT, statuses: DEFAULT_STATUSES };
+  const accounts = list('account');
+  if (accounts.length) q.accounts = accounts;
+  const chat = params.get('chat');
+  if (chat !== null) {
+    // Chats nobody can send to (status updates, broadcast lists, channels) can still be read.
+    if (/^[^@\s]+@(broadcast|newsletter)$/i.test(chat.trim())) q.chat = chat.trim().toLowerCase();
+    else {
+      const r = normaliseRecipient(chat);
+      if ('error' in r) throw new HttpError(400, 'bad_request', `chat: ${r.error}`);
+      q.chat = r.jid;
+    }
+  }
+  const after = params.get('after');
+  if (after !== null) {
+    if (!/^\d{1,15}$/.test(after)) throw new HttpError(400, 'bad_request', `after: expected a cursor (digits, as "cursor" or "next" gave it), got ${JSON.stringify(after)}`);
+    q.after = Number(after);
+  }
+  const limit = params.get('limit');
+  if (limit !== null) {
+    const n = Number(limit);
+    if (!/^\d+$/.test(limit) || n < 1 || n > INBOX_MAX_LIMIT) throw new HttpError(400, 'bad_request', `limit: expected 1 to ${INBOX_MAX_LIMIT}, got ${JSON.stringify(limit)}`);
+    q.limit = n;
+  }
+  const statuses = list('status');
+  if (statuses.length) {
+    const wanted = statuses.includes('all') ? [...STATUSES] : statuses;
+    for (const s of wanted) {
+      if (!(STATUSES as readonly string[]).includes(s)) throw new HttpError(400, 'bad_request', `status: expected ${STATUSES.join(', ')} or all, got ${JSON.stringify(s)}`);
+    }
+    q.statuses = wanted as InboxStatus[];
+  }
+  return q;
+}
+
+/** The inbox routes. */
+export function inboxRoutes(inbox: Pick<Inbox, 'store' | 'follow'>): Route[] {
+  return [
+    {
+      method: 'GET',
+      path: '/v1/inbox',
+      handler: (req) => {
+        const q = parseInboxQuery(req.url.searchParams, { follow: false });
+        const rows = inbox.store.list(q);
+        // `next` is where to go on from: the last row's cursor, or the cursor given when nothing came.
+        const next = rows.length ? rows[rows.length - 1]!.cursor : (q.after ?? 0);
+        return { body: { messages: rows.map(inboxRowToJson), next: String(next) } };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/inbox/prune',
+      handler: async (req) => {
+        // The operator's prune: unlike retention, it does not wait for consumers to acknowledge.
+        const body = await req.json();
+        if (body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body))) throw new HttpError(400, 'bad_request', 'request body must be a JSON object {"olderThan"}');
+        for (const k of Object.keys((body ?? {}) as object)) if (k !== 'olderThan') throw new HttpError(400, 'bad_request', `${k}: unknown field (expected olderThan)`);
+        const ms = olderThanMs(body);
+        return { body: { deleted: inbox.store.pruneAll(Date.now() - ms), olderThanMs: ms } };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/inbox/follow',
+      subscriber: true,
+      handler: (req) => {
+        const q = parseInboxQuery(req.url.searchParams, { follow: true });
+        const stream = req.openStream();
+        void followInbox(inbox, q, {
+          write: (row) => stream.write(inboxRowToJson(row)),
+          drained: () => stream.drained(),
+          get closed() {
+            return stream.closed;
+          },
+          onClose: (fn) => stream.onClose(fn),
+        });
+      },
+    },
+  ];
+}

@@ -1,0 +1,223 @@
+// The inbox table: every inbound message as one row per (account, chat, message id), committed
+// before WhatsApp is sent the delivery receipt (docs/inbox.md). A row's cursor only grows: new
+// rows get the next one, and a row that changes in a way a reader must see again (an
+// undecryptable message that a retry decrypted) moves to a new cursor.
+import type { StateDb } from '../store/db.js';
+import { writeTx } from '../store/db.js';
+import type { InboundChatType, InboundKind, InboundMessage } from '../wa/types.js';
+
+/**
+ * `ok`: a message to deliver. `undecryptable`: it arrived but could not be read (counted in
+ * status). `ignored`: its sender is not in the account's `allowFrom`; kept for the operator,
+ * never delivered to consumers.
+ */
+export type InboxStatus = 'ok' | 'undecryptable' | 'ignored';
+
+/** One inbound message as stored. */
+export interface InboxRow {
+  cursor: number;
+  account: string;
+  chat: string;
+  id: string;
+  from: string;
+  chatType: InboundChatType;
+  kind: InboundKind;
+  text: string | null;
+  detail: Record<string, unknown> | null;
+  status: InboxStatus;
+  offline: boolean;
+  /** Seconds since the epoch, as WhatsApp stamped it. */
+  timestamp: number;
+  /** When the daemon first stored it (epoch ms). */
+  receivedAt: number;
+}
+
+/** What storing a message did. */
+export interface StoreResult {
+  /** The row as it now is. */
+  row: InboxRow;
+  /** True when readers have something new: a new row, or a row moved to a new cursor. */
+  changed: boolean;
+}
+
+/** A row as the API and the CLI show it (`--json`: one per line). */
+export function inboxRowToJson(r: InboxRow): Record<string, unknown> {
+  return {
+    cursor: String(r.cursor),
+    id: r.id,
+    account: r.account,
+    chat: r.chat,
+    from: r.from,
+    chatType: r.chatType,
+    kind: r.kind,
+    text: r.text,
+    timestamp: r.timestamp,
+    receivedAt: new Date(r.receivedAt).toISOString(),
+    status: r.status,
+    ...(r.detail ? { detail: r.detail } : {}),
+    ...(r.offline ? { offline: true } : {}),
+  };
+}
+
+/** A page query: rows after a cursor, oldest first. */
+export interface InboxQuery {
+  accounts?: readonly string[];
+  chat?: string;
+  after?: number;
+  limit: number;
+  statuses: readonly InboxStatus[];
+}
+
+interface DbRow {
+  cursor: number;
+  account: string;
+  chat: string;
+  id: string;
+  sender: string;
+  chat_type: string;
+  kind: string;
+  text: string | null;
+  detail: string | null;
+  status: string;
+  offline: number;
+  timestamp: number;
+  received_at: number;
+}
+
+function fromDb(r: DbRow): InboxRow {
+  return {
+    cursor: r.cursor,
+    account: r.account,
+    chat: r.chat,
+    id: r.id,
+    from: r.sender,
+    chatType: r.chat_type as InboundChatType,
+    kind: r.kind as InboundKind,
+    text: r.text,
+    detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : null,
+    status: r.status as InboxStatus,
+    offline: r.offline === 1,
+    timestamp: r.timestamp,
+    receivedAt: r.received_at,
+  };
+}
+
+/** Counts per account and status (for status output). */
+export type InboxCounts = Map<string, Partial<Record<InboxStatus, number>>>;
+
+/** Reads and writes the inbox table. */
+export class InboxStore {
+  readonly #db: StateDb;
+  readonly #now: () => number;
+  readonly #get;
+  readonly #insert;
+  readonly #delete;
+
+  constructor(db: StateDb, opts: { now?: () => number } = {}) {
+    this.#db = db;
+    this.#now = opts.now ?? Date.now;
+    this.#get = db.prepare<[string, string, string], DbRow>('SELECT * FROM inbox WHERE account = ? AND chat = ? AND id = ?');
+    this.#insert = db.prepare<unknown[], DbRow>(
+      `INSERT INTO inbox (account, chat, id, sender, chat_type, kind, text, detail, status, offline, timestamp, received_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+    );
+    this.#delete = db.prepare<[number]>('DELETE FROM inbox WHERE cursor = ?');
+  }
+
+  /**
+   * Stores a received message (one commit). The same message again is the same row: a copy
+   * from the offline queue, a redelivery after a crash, or the upsert backstop change nothing.
+   * An undecryptable row that now arrives readable moves to a new cursor with its content (its
+   * first arrival time is kept); a readable row is never replaced by an undecryptable copy.
+   */
+  store(account: string, m: InboundMessage, status: Exclude<InboxStatus, 'undecryptable'>): StoreResult {
+    const effective: InboxStatus = m.kind === 'undecryptable' ? (status === 'ignored' ? 'ignored' : 'undecryptable') : status;
+    const existing = this.#get.get(account, m.chat, m.id);
+    if (existing && !(existing.kind === 'undecryptable' && m.kind !== 'undecryptable')) return { row: fromDb(existing), changed: false };
+    const row = writeTx(this.#db, () => {
+      const current = this.#get.get(account, m.chat, m.id);
+      if (current && !(current.kind === 'undecryptable' && m.kind !== 'undecryptable')) return null;
+      if (current) this.#delete.run(current.cursor);
+      return this.#insert.get(
+        account,
+        m.chat,
+        m.id,
+        m.from,
+        m.chatType,
+        m.kind,
+        m.text,
+        m.detail ? JSON.stringify(m.detail) : null,
+        effective,
+        m.offline ? 1 : 0,
+        m.timestamp,
+        current?.received_at ?? this.#now(),
+      );
+    });
+    if (!row) return { row: fromDb(this.#get.get(account, m.chat, m.id)!), changed: false };
+    return { row: fromDb(row), changed: true };
+  }
+
+  /** Rows after a cursor, oldest first. */
+  list(q: InboxQuery): InboxRow[] {
+    const where: string[] = ['cursor > ?'];
+    const params: unknown[] = [q.after ?? 0];
+    if (q.accounts?.length) {
+      where.push(`account IN (${q.accounts.map(() => '?').join(', ')})`);
+      params.push(...q.accounts);
+    }
+    if (q.chat !== undefined) {
+      where.push('chat = ?');
+      params.push(q.chat);
+    }
+    where.push(`status IN (${q.statuses.map(() => '?').join(', ')})`);
+    params.push(...q.statuses);
+    params.push(q.limit);
+    const rows = this.#db.prepare<unknown[], DbRow>(`SELECT * FROM inbox WHERE ${where.join(' AND ')} ORDER BY cursor LIMIT ?`).all(...params);
+    return rows.map(fromDb);
+  }
+
+  /** The row at a cursor, if any. */
+  byCursor(cursor: number): InboxRow | null {
+    const r = this.#db.prepare<[number], DbRow>('SELECT * FROM inbox WHERE cursor = ?').get(cursor);
+    return r ? fromDb(r) : null;
+  }
+
+  /** The highest cursor ever given (0 before the first row), deleted rows included. */
+  lastCursor(): number {
+    const r = this.#db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'inbox'").get();
+    return r?.seq ?? 0;
+  }
+
+  /**
+   * Retention: deletes rows received before `cutoff` (epoch ms) that every consumer that should
+   * see them has acknowledged (a consumer with no `accounts` sees every account; `ignored` rows
+   * are seen by none). Returns how many went.
+   */
+  pruneAcknowledged(cutoff: number): number {
+    return writeTx(this.#db, () =>
+      this.#db
+        .prepare(
+          `DELETE FROM inbox WHERE received_at < ? AND (status = 'ignored' OR NOT EXISTS (
+             SELECT 1 FROM inbox_consumers c WHERE c.cursor < inbox.cursor
+               AND (c.accounts IS NULL OR EXISTS (SELECT 1 FROM json_each(c.accounts) WHERE value = inbox.account))))`,
+        )
+        .run(cutoff).changes,
+    );
+  }
+
+  /** The operator's prune: deletes every row received before `cutoff`, acknowledged or not. */
+  pruneAll(cutoff: number): number {
+    return writeTx(this.#db, () => this.#db.prepare('DELETE FROM inbox WHERE received_at < ?').run(cutoff).changes);
+  }
+
+  /** Row counts per account and status, in one query. */
+  countsByAccount(): InboxCounts {
+    const out: InboxCounts = new Map();
+    for (const r of this.#db.prepare<[], { account: string; status: InboxStatus; n: number }>('SELECT account, status, count(*) AS n FROM inbox GROUP BY account, status').all()) {
+      const c = out.get(r.account) ?? {};
+      c[r.status] = r.n;
+      out.set(r.account, c);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,226 @@
+import { createHmac } from 'node:crypto';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EventBus } from '../../src/events/bus.js';
+import { ConsumerError, ConsumerService } from '../../src/inbox/consumer-service.js';
+import { ConsumerStore } from '../../src/inbox/consumers.js';
+import type { FollowSink } from '../../src/inbox/follow.js';
+import { Inbox } from '../../src/inbox/inbox.js';
+import { InboxStore, type InboxRow } from '../../src/inbox/store.js';
+import { DEFAULT_WEBHOOK_SETTINGS, type Poster, type StuckContext, type WebhookSettings } from '../../src/inbox/webhook.js';
+import { closeStateDb, openStateDb, type StateDb } from '../../src/store/db.js';
+import type { InboundMessage } from '../../src/wa/types.js';
+import { makeTmpDir } from '../helpers/tmp.js';
+
+const PEER = '15550002222@s.whatsapp.net';
+const OTHER = '15550003333@s.whatsapp.net';
+const SECRET = 'a-secret-of-16-chars-at-least';
+const log = pino({ level: 'silent' });
+
+let tmp: { dir: string; cleanup: () => void };
+let db: StateDb;
+let inbox: Inbox;
+let service: ConsumerService | undefined;
+
+beforeEach(() => {
+  tmp = makeTmpDir('wa-consumers-');
+  db = openStateDb(tmp.dir);
+  inbox = new Inbox({ store: new InboxStore(db), bus: new EventBus(), log });
+});
+afterEach(async () => {
+  await service?.stop();
+  service = undefined;
+  closeStateDb(db);
+  tmp.cleanup();
+});
+
+let n = 0;
+function receive(over: Partial<InboundMessage> = {}, account = 'main'): InboxRow {
+  n += 1;
+  return inbox.receive(account, { id: `M${n}`, chat: PEER, from: PEER, chatType: 'direct', kind: 'text', text: `hello ${n}`, timestamp: 1_700_000_000, ...over }).row;
+}
+
+function makeService(opts: { post?: Poster; settings?: Partial<WebhookSettings>; onStuck?: (c: StuckContext) => void; db?: StateDb } = {}): ConsumerService {
+  service = new ConsumerService({
+    store: new ConsumerStore(opts.db ?? db),
+    inbox,
+    log,
+    settings: { ...DEFAULT_WEBHOOK_SETTINGS, retryInitialMs: 5, retryMaxMs: 20, ...opts.settings },
+    onStuck: opts.onStuck ?? (() => {}),
+    ...(opts.post ? { post: opts.post } : {}),
+  });
+  return service;
+}
+
+/** Lets the loop run (a few event-loop turns at a time) until `pred` holds. */
+async function until(pred: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !pred(); i++) await new Promise((r) => setImmediate(r));
+  expect(pred()).toBe(true);
+}
+
+function sink(): FollowSink & { rows: InboxRow[]; close(): void } {
+  const closers: Array<() => void> = [];
+  let closed = false;
+  const s = {
+    rows: [] as InboxRow[],
+    write: (row: InboxRow) => (s.rows.push(row), true),
+    drained: async () => {},
+    get closed() {
+      return closed;
+    },
+    onClose: (fn: () => void) => closers.push(fn),
+    close() {
+      closed = true;
+      closers.splice(0).forEach((fn) => fn());
+    },
+  };
+  return s;
+}
+
+describe('stream consumers', () => {
+  it('a reader that dies and comes back gets everything after its committed cursor: none missed, none after an ack twice', async () => {
+    const svc = makeService();
+    await svc.applyConfig([{ name: 'bot', type: 'stream' }], DEFAULT_WEBHOOK_SETTINGS);
+    const seen = new Map<string, number>(); // id -> times delivered after the last ack covering it
+    let committed = 0;
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push(receive().id);
+    // Five lives; each reads a random number of rows, acks some of them, and dies.
+    for (let life = 0; life < 5; life++) {
+      const s = sink();
+      svc.openStream('bot', () => s);
+      await new Promise((r) => setImmediate(r));
+      for (let i = 0; i < 7; i++) ids.push(receive().id); // live ones arrive while it reads
+      for (const row of s.rows) {
+        expect(row.cursor).toBeGreaterThan(committed);
+        seen.set(row.id, (seen.get(row.id) ?? 0) + 1);
+      }
+      const ackUpTo = s.rows[Math.floor(s.rows.length / 2)];
+      if (ackUpTo) committed = svc.ack('bot', ackUpTo.cursor);
+      s.close();
+    }
+    const s = sink();
+    svc.openStream('bot', () => s);
+    await new Promise((r) => setImmediate(r));
+    const rest = s.rows.map((r) => r.id);
+    const delivered = new Set([...seen.keys(), ...rest]);
+    expect([...ids].filter((id) => !delivered.has(id))).toEqual([]);
+    // rows at or below the committed cursor were never handed out again
+    expect(s.rows.every((r) => r.cursor > committed)).toBe(true);
+    expect(svc.get('bot').lag.unacknowledged).toBe(inbox.store.list({ limit: 1000, statuses: ['ok'], after: committed }).length);
+    s.close();
+  });
+
+  it('one reader at a time; acks never move back and cannot name a cursor never given; the cursor survives a restart', async () => {
+    const svc = makeService();
+    await svc.applyConfig([{ name: 'bot', type: 'stream', accounts: ['main'] }], DEFAULT_WEBHOOK_SETTINGS);
+    const a = receive();
+    const b = receive();
+    receive({}, 'second'); // not this consumer's account
+    const first = sink();
+    svc.openStream('bot', () => first);
+    expect(() => svc.openStream('bot', () => sink())).toThrow(ConsumerError);
+    expect(svc.get('bot').connected).toBe(true);
+    expect(svc.ack('bot', b.cursor)).toBe(b.cursor);
+    expect(svc.ack('bot', a.cursor)).toBe(b.cursor);
+    expect(() => svc.ack('bot', b.cursor + 100)).toThrow(/never given/);
+    first.close();
+    expect(svc.get('bot').connected).toBe(false);
+    expect(svc.get('bot').lag.unacknowledged).toBe(0);
+    closeStateDb(db);
+    db = openStateDb(tmp.dir);
+    const again = new ConsumerStore(db);
+    expect(again.get('bot')?.cursor).toBe(b.cursor);
+  });
+
+  it('config consumers follow the config; API consumers are kept; a config consumer cannot be removed through the API', async () => {
+    const svc = makeService();
+    expect(await svc.applyConfig([{ name: 'a', type: 'stream' }, { name: 'b', type: 'stream' }], DEFAULT_WEBHOOK_SETTINGS)).toEqual({ added: ['a', 'b'], removed: [] });
+    await svc.add({ name: 'api', type: 'stream' });
+    await expect(svc.add({ name: 'api', type: 'stream' })).rejects.toThrow(/exists/);
+    svc.ack('a', receive().cursor);
+    expect(await svc.applyConfig([{ name: 'a', type: 'stream', accounts: ['main'] }], DEFAULT_WEBHOOK_SETTINGS)).toEqual({ added: [], removed: ['b'] });
+    expect(svc.list().map((c) => [c.name, c.origin, c.accounts])).toEqual([
+      ['a', 'config', ['main']],
+      ['api', 'api', null],
+    ]);
+    expect(svc.get('a').cursor).not.toBe('0');
+    await expect(svc.remove('a')).rejects.toThrow(/config file/);
+    await svc.remove('api');
+    expect(svc.list().map((c) => c.name)).toEqual(['a']);
+  });
+});
+
+describe('webhook consumers', () => {
+  it('POSTs each message once in cursor order with a valid signature and a stable delivery id; retries failures, keeping order', async () => {
+    const calls: Array<{ body: string; headers: Record<string, string> }> = [];
+    let failNext = 3;
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    const post: Poster = async (_url, body, headers) => {
+      calls.push({ body, headers });
+      if (failNext > 0) {
+        failNext -= 1;
+        return 503;
+      }
+      if (JSON.parse(body).message.text === 'last') done();
+      return 200;
+    };
+    const svc = makeService({ post });
+    await svc.applyConfig([{ name: 'hook', type: 'webhook', url: 'http://127.0.0.1:1/x', secret: SECRET }], { ...DEFAULT_WEBHOOK_SETTINGS, retryInitialMs: 5, retryMaxMs: 20 });
+    for (let i = 0; i < 5; i++) receive({ chat: i % 2 ? PEER : OTHER, from: i % 2 ? PEER : OTHER });
+    receive({ text: 'last' });
+    await finished;
+    await until(() => svc.get('hook').lag.unacknowledged === 0);
+    for (const c of calls) {
+      expect(c.headers['X-WA-Supervisor-Signature']).toBe(`sha256=${createHmac('sha256', SECRET).update(c.body).digest('hex')}`);
+      expect(c.headers['X-WA-Supervisor-Delivery']).toBe(JSON.parse(c.body).deliveryId);
+    }
+    const delivered = calls.slice(3).map((c) => JSON.parse(c.body).message.cursor);
+    const expected = inbox.store.list({ limit: 100, statuses: ['ok'] }).map((r) => String(r.cursor));
+    expect(delivered).toEqual(expected);
+    // the three failures were all the first message, with the same delivery id
+    expect(new Set(calls.slice(0, 4).map((c) => c.headers['X-WA-Supervisor-Delivery'])).size).toBe(1);
+    expect(svc.get('hook')).toMatchObject({ lag: { unacknowledged: 0 }, attempts: 0, lastError: 'HTTP 503' });
+  });
+
+  it('a message still refused past deadLetterAfterMs goes to the dead-letter list with an alert, and delivery moves on', async () => {
+    const stuck: StuckContext[] = [];
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    const post: Poster = async (_url, body) => {
+      const text = JSON.parse(body).message.text as string;
+      if (text === 'poison') throw new Error('connect ECONNREFUSED');
+      done();
+      return 204;
+    };
+    const svc = makeService({ post, settings: { deadLetterAfterMs: 30 }, onStuck: (c) => stuck.push(c) });
+    await svc.applyConfig([{ name: 'hook', type: 'webhook', url: 'http://127.0.0.1:1/x', secret: SECRET }], { ...DEFAULT_WEBHOOK_SETTINGS, retryInitialMs: 5, retryMaxMs: 10, deadLetterAfterMs: 30 });
+    const poison = receive({ text: 'poison' });
+    receive({ text: 'fine' });
+    await finished;
+    await until(() => svc.get('hook').lag.unacknowledged === 0);
+    expect(stuck).toEqual([expect.objectContaining({ consumer: 'hook', cursor: poison.cursor, id: poison.id, error: 'connect ECONNREFUSED' })]);
+    expect(svc.store.deadLetters('hook')).toEqual([expect.objectContaining({ cursor: poison.cursor, reason: 'connect ECONNREFUSED' })]);
+    expect(svc.get('hook').deadLetters).toBe(1);
+  });
+
+  it('the backoff survives a restart: the next attempt time is kept on the consumer row', async () => {
+    let calls = 0;
+    const svc = makeService({ post: async () => (calls++, 500), settings: { retryInitialMs: 60_000, retryMaxMs: 60_000 } });
+    await svc.applyConfig([{ name: 'hook', type: 'webhook', url: 'http://127.0.0.1:1/x', secret: SECRET }], { ...DEFAULT_WEBHOOK_SETTINGS, retryInitialMs: 60_000, retryMaxMs: 60_000 });
+    receive();
+    await until(() => svc.store.get('hook')!.attempts === 1);
+    await svc.stop();
+    const row = svc.store.get('hook')!;
+    expect(row.attempts).toBe(1);
+    expect(row.nextAttemptAt).toBeGreaterThan(Date.now());
+    // a new daemon run waits for that time instead of posting at once
+    const before = calls;
+    const next = makeService({ post: async () => (calls++, 500) });
+    await next.applyConfig([{ name: 'hook', type: 'webhook', url: 'http://127.0.0.1:1/x', secret: SECRET }], DEFAULT_WEBHOOK_SETTINGS);
+    receive();
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(calls).toBe(before);
+  });
+});
