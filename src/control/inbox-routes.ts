@@ -3,6 +3,7 @@ import { followInbox } from '../inbox/follow.js';
 import type { Inbox } from '../inbox/inbox.js';
 import { type InboxQuery, type InboxStatus, inboxRowToJson } from '../inbox/store.js';
 import { normaliseRecipient } from '../outbox/recipient.js';
+import { type OutboxChanges, changeToJson } from '../outbox/changes.js';
 import { HttpError } from './http-error.js';
 import { olderThanMs } from './message-routes.js';
 import type { Route } from './server.js';
@@ -14,6 +15,23 @@ export const INBOX_MAX_LIMIT = 1000;
 const STATUSES: readonly InboxStatus[] = ['ok', 'undecryptable', 'ignored'];
 /** What a reader sees unless it asks for `status`: everything but what allowFrom refused. */
 const DEFAULT_STATUSES: readonly InboxStatus[] = ['ok', 'undecryptable'];
+
+/** `after=CURSOR` of a cursor-paged route (undefined when absent); anything but digits is a 400. */
+export function afterParam(params: URLSearchParams): number | undefined {
+  const after = params.get('after');
+  if (after === null) return undefined;
+  if (!/^\d{1,15}$/.test(after)) throw new HttpError(400, 'bad_request', `after: expected a cursor (digits, as "cursor" or "next" gave it), got ${JSON.stringify(after)}`);
+  return Number(after);
+}
+
+/** `limit=N` of a cursor-paged route: 1 to INBOX_MAX_LIMIT, INBOX_DEFAULT_LIMIT when absent. */
+export function limitParam(params: URLSearchParams): number {
+  const limit = params.get('limit');
+  if (limit === null) return INBOX_DEFAULT_LIMIT;
+  const n = Number(limit);
+  if (!/^\d+$/.test(limit) || n < 1 || n > INBOX_MAX_LIMIT) throw new HttpError(400, 'bad_request', `limit: expected 1 to ${INBOX_MAX_LIMIT}, got ${JSON.stringify(limit)}`);
+  return n;
+}
 
 /** Parses the inbox query string; unknown parameters and bad values are a 400 naming them. */
 export function parseInboxQuery(params: URLSearchParams, opts: { follow: boolean }): InboxQuery {
@@ -40,17 +58,9 @@ export function parseInboxQuery(params: URLSearchParams, opts: { follow: boolean
       q.chat = r.jid;
     }
   }
-  const after = params.get('after');
-  if (after !== null) {
-    if (!/^\d{1,15}$/.test(after)) throw new HttpError(400, 'bad_request', `after: expected a cursor (digits, as "cursor" or "next" gave it), got ${JSON.stringify(after)}`);
-    q.after = Number(after);
-  }
-  const limit = params.get('limit');
-  if (limit !== null) {
-    const n = Number(limit);
-    if (!/^\d+$/.test(limit) || n < 1 || n > INBOX_MAX_LIMIT) throw new HttpError(400, 'bad_request', `limit: expected 1 to ${INBOX_MAX_LIMIT}, got ${JSON.stringify(limit)}`);
-    q.limit = n;
-  }
+  const after = afterParam(params);
+  if (after !== undefined) q.after = after;
+  q.limit = limitParam(params);
   const statuses = list('status');
   if (statuses.length) {
     const wanted = statuses.includes('all') ? [...STATUSES] : statuses;
@@ -106,4 +116,27 @@ export function inboxRoutes(inbox: Pick<Inbox, 'store' | 'follow'>): Route[] {
       },
     },
   ];
+}
+
+/** `GET /v1/messages/changes`: what happened to our own messages, by cursor. */
+export function outboxChangesRoute(changes: OutboxChanges): Route {
+  return {
+    method: 'GET',
+    path: '/v1/messages/changes',
+    handler: (req) => {
+      const params = req.url.searchParams;
+      for (const key of params.keys()) {
+        if (!['account', 'after', 'limit'].includes(key)) throw new HttpError(400, 'bad_request', `unknown query parameter "${key}" (use account, after, limit)`);
+      }
+      const accounts = params
+        .getAll('account')
+        .flatMap((v) => v.split(','))
+        .map((v) => v.trim())
+        .filter((v) => v !== '');
+      const after = afterParam(params);
+      const rows = changes.list({ ...(after !== undefined ? { after } : {}), accounts, limit: limitParam(params) });
+      const next = rows.length ? rows[rows.length - 1]!.cursor : (after ?? 0);
+      return { body: { changes: rows.map(changeToJson), next: String(next) } };
+    },
+  };
 }

@@ -7,7 +7,8 @@ import type { PairEvent, PairRequest } from '../accounts/runner.js';
 import type { SendGate } from '../outbox/send-gate.js';
 import type { AlertEngine } from '../alerts/engine.js';
 import { messageRoutes } from './message-routes.js';
-import { inboxRoutes } from './inbox-routes.js';
+import { inboxRoutes, outboxChangesRoute } from './inbox-routes.js';
+import type { OutboxChanges } from '../outbox/changes.js';
 import { consumerRoutes } from './consumer-routes.js';
 import type { Inbox } from '../inbox/inbox.js';
 import type { ConsumerService } from '../inbox/consumer-service.js';
@@ -34,6 +35,8 @@ export interface RouteDeps {
   gate: SendGate;
   /** Inbound messages (optional in route tests). */
   inbox?: Pick<Inbox, 'store' | 'follow'>;
+  /** The journal of outbox state changes (optional in route tests). */
+  outboxChanges?: OutboxChanges;
   /** Inbox consumers (optional in route tests). */
   consumers?: ConsumerService;
   /** Operator alerts (optional in route tests). */
@@ -46,6 +49,8 @@ export interface RouteDeps {
 /** Builds the /v1 route table. */
 export function buildRoutes(deps: RouteDeps): Route[] {
   return [
+    // Before messageRoutes, whose /v1/messages/:id would take "changes" for an id.
+    ...(deps.outboxChanges ? [outboxChangesRoute(deps.outboxChanges)] : []),
     ...messageRoutes(deps.gate, deps.bus),
     ...(deps.inbox ? inboxRoutes(deps.inbox) : []),
     ...(deps.consumers ? consumerRoutes(deps.consumers) : []),

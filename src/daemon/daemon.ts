@@ -16,6 +16,7 @@ import { BaileysConnector } from '../wa/baileys-connection.js';
 import { allowFromFromConfig, gateSettingsFromConfig, webhookSettingsFromConfig } from '../config/gate-settings.js';
 import { ConsumerService } from '../inbox/consumer-service.js';
 import { ConsumerStore } from '../inbox/consumers.js';
+import { OutboxChanges } from '../outbox/changes.js';
 import { Inbox } from '../inbox/inbox.js';
 import { InboxStore } from '../inbox/store.js';
 import { SendGate } from '../outbox/send-gate.js';
@@ -67,6 +68,7 @@ export class Daemon {
   readonly #platform: PlatformEnv;
   #stopping: Promise<void> | undefined;
   #retention: NodeJS.Timeout | undefined;
+  readonly #outboxChanges: OutboxChanges;
 
   private constructor(parts: {
     bus: EventBus;
@@ -80,6 +82,7 @@ export class Daemon {
     gate: SendGate;
     inbox: Inbox;
     consumers: ConsumerService;
+    outboxChanges: OutboxChanges;
     alerts: AlertEngine;
     monitor: AlertMonitor;
     config: EffectiveConfig;
@@ -97,6 +100,7 @@ export class Daemon {
     this.gate = parts.gate;
     this.inbox = parts.inbox;
     this.consumers = parts.consumers;
+    this.#outboxChanges = parts.outboxChanges;
     this.alerts = parts.alerts;
     this.#monitor = parts.monitor;
     this.#config = parts.config;
@@ -163,6 +167,7 @@ export class Daemon {
         ...(cfg.alerts?.capPerHour ? { capPerHour: cfg.alerts.capPerHour } : {}),
         accountState: (account) => monitorRef?.stateOf(account),
       });
+      const outboxChanges = new OutboxChanges(db);
       const consumers = new ConsumerService({
         store: new ConsumerStore(db),
         inbox,
@@ -195,6 +200,7 @@ export class Daemon {
           gate,
           inbox,
           consumers,
+          outboxChanges,
           alerts,
           bus,
           checkConfig: (raw) => {
@@ -220,6 +226,7 @@ export class Daemon {
         gate,
         inbox,
         consumers,
+        outboxChanges,
         alerts,
         monitor,
         config: cfg,
@@ -299,8 +306,10 @@ export class Daemon {
     const run = () => {
       const days = this.#config.inbox?.retentionDays ?? DEFAULT_INBOX_RETENTION_DAYS;
       try {
-        const deleted = this.inbox.store.pruneAcknowledged(Date.now() - days * 86_400_000);
-        if (deleted) this.#log.info({ deleted, retentionDays: days }, 'inbox retention pruned acknowledged messages');
+        const cutoff = Date.now() - days * 86_400_000;
+        const deleted = this.inbox.store.pruneAcknowledged(cutoff);
+        const changes = this.#outboxChanges.prune(cutoff);
+        if (deleted || changes) this.#log.info({ deleted, outboxChanges: changes, retentionDays: days }, 'inbox retention pruned acknowledged messages and old outbox changes');
       } catch (err) {
         this.#log.error({ err }, 'inbox retention failed');
       }

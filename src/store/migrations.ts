@@ -211,6 +211,40 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 9,
+    name: 'outbox changes journal',
+    up: (db) => {
+      // What happened to our own messages, readable by cursor like the inbox: a bot that restarts
+      // learns which of its messages were sent, delivered, read or refused. Triggers write the
+      // journal in the same transaction as the state change, so no change can be missed. Only
+      // the states a sender cares about are journalled, not the sending/unknown churn.
+      db.exec(`
+        CREATE TABLE outbox_changes (
+          cursor      INTEGER PRIMARY KEY AUTOINCREMENT,
+          outbox_id   INTEGER NOT NULL,
+          account     TEXT    NOT NULL,
+          message_id  TEXT    NOT NULL,
+          recipient   TEXT    NOT NULL,
+          state       TEXT    NOT NULL,
+          reason      TEXT,
+          at          INTEGER NOT NULL
+        );
+        CREATE INDEX outbox_changes_by_account ON outbox_changes (account, cursor);
+        CREATE TRIGGER outbox_changes_insert AFTER INSERT ON outbox BEGIN
+          INSERT INTO outbox_changes (outbox_id, account, message_id, recipient, state, reason, at)
+          VALUES (NEW.id, NEW.account, NEW.message_id, NEW.recipient, NEW.state, NEW.reason, NEW.updated_at);
+        END;
+        CREATE TRIGGER outbox_changes_update AFTER UPDATE OF state ON outbox
+          WHEN NEW.state IS NOT OLD.state AND NEW.state NOT IN ('sending', 'unknown')
+            AND NOT (NEW.state = 'queued' AND OLD.state IN ('sending', 'unknown'))
+        BEGIN
+          INSERT INTO outbox_changes (outbox_id, account, message_id, recipient, state, reason, at)
+          VALUES (NEW.id, NEW.account, NEW.message_id, NEW.recipient, NEW.state, NEW.reason, NEW.updated_at);
+        END;
+      `);
+    },
+  },
 ];
 
 /** Applies the migrations not yet recorded; refuses a database newer than this code. */

@@ -59,7 +59,51 @@ describe('inbound messages are stored before they are acknowledged', () => {
     const cli = await runCli(['inbox', '--json', '--socket', w.socket], w.env);
     expect(cli.code).toBe(0);
     expect(cli.stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual([row]);
-    expect((await w.account('main')).inbox ?? (await w.client.request<{ accounts: Array<{ inbox: unknown }> }>('GET', '/v1/accounts')).body.accounts[0]!.inbox).toBeDefined();
+    const accounts = (await w.client.request<{ accounts: Array<{ id: string; inbox: unknown }> }>('GET', '/v1/accounts')).body.accounts;
+    expect(accounts.find((a) => a.id === 'main')?.inbox).toEqual({ messages: 1, undecryptable: 0, ignored: 0 });
+  });
+
+  it('what happened to our own messages is readable by cursor too: queued, sent, delivered, read', async () => {
+    const w = await newWorld();
+    await w.addAndPair('main', MAIN);
+    const from = w.events.length;
+    const sent = (await w.client.request<{ id: number; messageId: string }>('POST', '/v1/messages', { account: 'main', to: PEERS[1]!, text: 'hi there' })).body;
+    await w.waitEvent((e) => e.type === 'message.delivered' && e.id === sent.id, { from });
+    w.emulator.sendReceipt({ from: PEERS[1]!, to: MAIN, id: sent.messageId, type: 'read' });
+    await w.waitEvent((e) => e.type === 'message.read' && e.id === sent.id, { from });
+    const page = (await w.client.request<{ changes: Array<{ cursor: string; id: number; messageId: string; state: string }>; next: string }>('GET', '/v1/messages/changes?account=main')).body;
+    expect(page.changes.map((c) => [c.id, c.messageId, c.state])).toEqual([
+      [sent.id, sent.messageId, 'queued'],
+      [sent.id, sent.messageId, 'sent'],
+      [sent.id, sent.messageId, 'delivered'],
+      [sent.id, sent.messageId, 'read'],
+    ]);
+    expect(page.next).toBe(page.changes[3]!.cursor);
+    // a restarted bot reads on from its cursor
+    await w.restartDaemon();
+    expect((await w.client.request<{ changes: unknown[] }>('GET', `/v1/messages/changes?after=${page.changes[1]!.cursor}`)).body.changes).toHaveLength(2);
+  });
+
+  it('allowFrom: a sender not on the list is stored as ignored and reaches no reader; a listed one does', async () => {
+    const w = await newWorld({ config: (url) => ({ accounts: [{ id: 'main', wsUrl: url, allowFrom: [`+${PEERS[0]}`] }], consumers: [{ name: 'bot', type: 'stream' }] }) });
+    await w.pair('main', MAIN);
+    const stranger = await w.emulator.sendInbound({ from: PEERS[2]!, to: MAIN, text: 'from a stranger' });
+    const friend = await w.emulator.sendInbound({ from: PEERS[0]!, to: MAIN, text: 'from a friend' });
+    const rows = await waitRows(w, (r) => r.length >= 2);
+    expect(rows.map((r) => [r.id, r.status])).toEqual([
+      [stranger.id, 'ignored'],
+      [friend.id, 'ok'],
+    ]);
+    // the stranger's message was still acknowledged to WhatsApp (it is stored), never delivered to a reader
+    expect((await inbox(w)).messages.map((r) => r.id)).toEqual([friend.id]);
+    const streamed: Row[] = [];
+    const abort = new AbortController();
+    await w.client.stream('/v1/inbox/stream?consumer=bot', (raw) => (streamed.push(raw as Row), abort.abort()), { signal: abort.signal }).catch(() => {});
+    expect(streamed.map((r) => r.id)).toEqual([friend.id]);
+    expect(w.events.filter((e) => e.type === 'message.inbound').map((e) => e.id)).toEqual([friend.id]);
+    const ignored = w.events.filter((e) => e.type === 'message.ignored');
+    expect(ignored).toEqual([expect.objectContaining({ id: stranger.id, from: `${PEERS[2]}@s.whatsapp.net` })]);
+    expect(JSON.stringify(w.events)).not.toContain('from a stranger');
   });
 
   it('a message whose commit fails gets no delivery receipt (Baileys asks for it again instead); the next one is stored and receipted', async () => {
