@@ -9,6 +9,7 @@ import { alertsCommand } from './commands/alerts.js';
 import { auditCommand, messagesCommand } from './commands/messages.js';
 import { inboxCommand } from './commands/inbox.js';
 import { consumersCommand } from './commands/consumers.js';
+import { readCommand } from './commands/read.js';
 import { pairCommand } from './commands/pair.js';
 import { sendCommand } from './commands/send.js';
 import { serviceCommand } from './commands/service.js';
@@ -29,6 +30,7 @@ Commands:
   config show    print the effective config and the file it came from
   inbox          read inbound messages by cursor (--follow streams new ones)
   consumers      named inbox readers with a kept cursor: list (lag), add, remove
+  read           mark a chat's messages read (read receipts pass the send policy)
   emulator       run the WhatsApp server emulator on loopback (offline testing)
   version        print the version
 
@@ -49,6 +51,7 @@ const COMMANDS: Record<string, Command> = {
   messages: messagesCommand,
   inbox: inboxCommand,
   consumers: consumersCommand,
+  read: readCommand,
   audit: auditCommand,
   alerts: alertsCommand,
   service: serviceCommand,

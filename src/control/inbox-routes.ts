@@ -4,6 +4,7 @@ import type { Inbox } from '../inbox/inbox.js';
 import { type InboxQuery, type InboxStatus, inboxRowToJson } from '../inbox/store.js';
 import { normaliseRecipient } from '../outbox/recipient.js';
 import { type OutboxChanges, changeToJson } from '../outbox/changes.js';
+import type { SendGate } from '../outbox/send-gate.js';
 import { HttpError } from './http-error.js';
 import { olderThanMs } from './message-routes.js';
 import type { Route } from './server.js';
@@ -137,6 +138,49 @@ export function outboxChangesRoute(changes: OutboxChanges): Route {
       const rows = changes.list({ ...(after !== undefined ? { after } : {}), accounts, limit: limitParam(params) });
       const next = rows.length ? rows[rows.length - 1]!.cursor : (after ?? 0);
       return { body: { changes: rows.map(changeToJson), next: String(next) } };
+    },
+  };
+}
+
+/** `POST /v1/chats/read`: read receipts for a chat's messages, through the send gate (kind `receipt`). */
+export function chatReadRoute(inbox: Pick<Inbox, 'store'>, gate: Pick<SendGate, 'sendReadReceipts'>): Route {
+  return {
+    method: 'POST',
+    path: '/v1/chats/read',
+    handler: async (req) => {
+      const body = await req.json();
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'bad_request', 'request body must be a JSON object {"account","chat","upTo"?}');
+      const b = body as Record<string, unknown>;
+      for (const k of Object.keys(b)) if (!['account', 'chat', 'upTo'].includes(k)) throw new HttpError(400, 'bad_request', `${k}: unknown field (expected account, chat, upTo)`);
+      for (const k of ['account', 'chat'] as const) if (typeof b[k] !== 'string' || b[k] === '') throw new HttpError(400, 'bad_request', `${k}: required (a string)`);
+      let upTo: number | undefined;
+      if (b.upTo !== undefined) {
+        const text = typeof b.upTo === 'number' ? String(b.upTo) : b.upTo;
+        if (typeof text !== 'string' || !/^\d{1,15}$/.test(text)) throw new HttpError(400, 'bad_request', `upTo: expected a cursor (digits), got ${JSON.stringify(b.upTo)}`);
+        upTo = Number(text);
+      }
+      const r = normaliseRecipient(b.chat as string);
+      if ('error' in r) throw new HttpError(400, 'bad_request', `chat: ${r.error}`);
+      const rows = inbox.store.unread(b.account as string, r.jid, upTo);
+      const outcome = await gate.sendReadReceipts({
+        account: b.account as string,
+        chat: r.jid,
+        messages: rows.map((row) => ({ id: row.id, ...(r.chatType === 'group' ? { participant: row.from } : {}) })),
+        client: req.clientName,
+        requestId: req.requestId,
+      });
+      if (outcome.sent) inbox.store.markRead(rows.map((row) => row.cursor));
+      const state = outcome.decision.action !== 'allow' ? 'denied' : outcome.sent ? 'sent' : 'nothing_to_read';
+      return {
+        body: {
+          account: b.account,
+          chat: r.jid,
+          state,
+          marked: outcome.sent ? rows.length : 0,
+          ...(rows.length ? { upTo: String(rows[rows.length - 1]!.cursor) } : {}),
+          ...(state === 'denied' ? { rule: outcome.decision.rule, reason: outcome.decision.reason } : {}),
+        },
+      };
     },
   };
 }

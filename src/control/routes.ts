@@ -7,7 +7,7 @@ import type { PairEvent, PairRequest } from '../accounts/runner.js';
 import type { SendGate } from '../outbox/send-gate.js';
 import type { AlertEngine } from '../alerts/engine.js';
 import { messageRoutes } from './message-routes.js';
-import { inboxRoutes, outboxChangesRoute } from './inbox-routes.js';
+import { chatReadRoute, inboxRoutes, outboxChangesRoute } from './inbox-routes.js';
 import type { OutboxChanges } from '../outbox/changes.js';
 import { consumerRoutes } from './consumer-routes.js';
 import type { Inbox } from '../inbox/inbox.js';
@@ -52,7 +52,7 @@ export function buildRoutes(deps: RouteDeps): Route[] {
     // Before messageRoutes, whose /v1/messages/:id would take "changes" for an id.
     ...(deps.outboxChanges ? [outboxChangesRoute(deps.outboxChanges)] : []),
     ...messageRoutes(deps.gate, deps.bus),
-    ...(deps.inbox ? inboxRoutes(deps.inbox) : []),
+    ...(deps.inbox ? [...inboxRoutes(deps.inbox), chatReadRoute(deps.inbox, deps.gate)] : []),
     ...(deps.consumers ? consumerRoutes(deps.consumers) : []),
     {
       method: 'GET',

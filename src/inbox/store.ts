@@ -176,6 +176,24 @@ export class InboxStore {
     return rows.map(fromDb);
   }
 
+  /** Readable rows of a chat not yet marked read, up to a cursor (all when absent), oldest first. */
+  unread(account: string, chat: string, upTo?: number): InboxRow[] {
+    return this.#db
+      .prepare<[string, string, number], DbRow>(
+        "SELECT * FROM inbox WHERE account = ? AND chat = ? AND cursor <= ? AND status = 'ok' AND read_at IS NULL ORDER BY cursor",
+      )
+      .all(account, chat, upTo ?? Number.MAX_SAFE_INTEGER)
+      .map(fromDb);
+  }
+
+  /** Records that read receipts went out for these rows. */
+  markRead(cursors: readonly number[], at = this.#now()): void {
+    writeTx(this.#db, () => {
+      const mark = this.#db.prepare('UPDATE inbox SET read_at = ? WHERE cursor = ?');
+      for (const c of cursors) mark.run(at, c);
+    });
+  }
+
   /** The row at a cursor, if any. */
   byCursor(cursor: number): InboxRow | null {
     const r = this.#db.prepare<[number], DbRow>('SELECT * FROM inbox WHERE cursor = ?').get(cursor);

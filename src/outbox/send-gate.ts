@@ -219,6 +219,46 @@ export class SendGate {
   }
 
   /**
+   * The one way read receipts leave (blue ticks a person sees): the policy decides kind
+   * `receipt` for the chat, the decision is audited, and only an `allow` reaches the account's
+   * open connection. A `hold` is not kept for later: a receipt is only worth sending now, so it is
+   * refused like a deny. Nothing is queued: with no open connection this is a 409.
+   */
+  async sendReadReceipts(input: {
+    account: string;
+    chat: string;
+    messages: ReadonlyArray<{ id: string; participant?: string | undefined }>;
+    client?: string | undefined;
+    requestId?: string | undefined;
+  }): Promise<{ decision: PolicyDecision; sent: boolean }> {
+    const account = this.#accounts(input.account);
+    if (!account) throw new HttpError(404, 'not_found', `account: no account "${input.account}"`);
+    const recipient = normaliseRecipient(input.chat);
+    if ('error' in recipient) throw new HttpError(400, 'bad_request', `chat: ${recipient.error}`);
+    const decision = this.#decide(input.account, recipient.jid, recipient.chatType, 'receipt');
+    const action = decision.action === 'hold' ? 'deny' : decision.action;
+    const reason = decision.action === 'hold' ? `${decision.reason} (a read receipt is not held for later)` : decision.reason;
+    this.store.recordDecision({
+      at: Date.now(),
+      account: input.account,
+      recipient: recipient.jid,
+      kind: 'receipt',
+      decision: action,
+      rule: decision.rule,
+      reason,
+      stage: 'send',
+      client: input.client ?? null,
+      requestId: input.requestId ?? null,
+    });
+    if (action !== 'allow') return { decision: { ...decision, action, reason }, sent: false };
+    if (input.messages.length === 0) return { decision, sent: false };
+    const conn = account.connection;
+    if (!conn) throw new HttpError(409, 'conflict', `account ${input.account} is not connected; read receipts are sent only on an open connection`);
+    await conn.sendReadReceipt(recipient.jid, input.messages);
+    return { decision, sent: true };
+  }
+
+  /**
    * Group commit: enqueues that arrive while a commit is being prepared share one transaction
    * (one fsync). A lone enqueue waits only for the next turn of the event loop.
    */

@@ -280,6 +280,11 @@ export class OutboxStore {
     return writeTx(this.#db, () => this.#transition(id, from, to, patch, now));
   }
 
+  /** A policy decision about something that is not an outbox row (a read receipt), in its own commit. */
+  recordDecision(e: Omit<AuditEntry, 'outboxId'>): void {
+    writeTx(this.#db, () => this.#insertAudit({ ...e, outboxId: null }));
+  }
+
   /** Like transition, plus an audit entry in the same transaction. */
   transitionWithAudit(id: number, from: readonly OutboxState[], to: OutboxState, patch: Parameters<OutboxStore['transition']>[3], audit: Omit<AuditEntry, 'outboxId'>, now = Date.now()): OutboxRow | null {
     return writeTx(this.#db, () => {

@@ -172,6 +172,7 @@ export const MIGRATIONS: readonly Migration[] = [
           offline      INTEGER NOT NULL DEFAULT 0,
           timestamp    INTEGER NOT NULL,
           received_at  INTEGER NOT NULL,
+          read_at      INTEGER,
           UNIQUE (account, chat, id)
         );
         CREATE INDEX inbox_by_account ON inbox (account, cursor);

@@ -110,6 +110,15 @@ class BaileysConnection implements WaConnection {
     }
   }
 
+  async sendReadReceipt(chat: string, messages: ReadonlyArray<{ id: string; participant?: string | undefined }>): Promise<void> {
+    if (this.#closed || !this.#sock.ws.isOpen) throw new SendNotWrittenError('not sent: the connection is not open');
+    try {
+      await this.#sock.readMessages(messages.map((m) => ({ remoteJid: chat, id: m.id, fromMe: false, ...(m.participant ? { participant: m.participant } : {}) })));
+    } catch (err) {
+      throw classifySendError(err);
+    }
+  }
+
   async ping(deadlineMs: number): Promise<void> {
     await this.#sock.query(
       { tag: 'iq', attrs: { to: SERVER_JID, type: 'get', xmlns: 'w:p' }, content: [{ tag: 'ping', attrs: {} }] },

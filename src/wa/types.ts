@@ -83,6 +83,7 @@ export type WaEvent =
 /**
  * The only part of a connection that can put something in front of another person. The send gate
  * is given a connection as this type and nothing more; nothing else in the daemon calls it.
+ * Both methods are stanzas a person sees: a message, and read receipts (blue ticks).
  */
 export interface WaSender {
   /**
@@ -90,6 +91,11 @@ export interface WaSender {
    * Rejects with a SendNotWrittenError (send-error.ts) when the stanza certainly was not written.
    */
   sendText(jid: string, text: string, messageId: string): Promise<void>;
+  /**
+   * Marks received messages of a chat as read (blue ticks the sender sees). `participant` is the
+   * sender in a group. Rejects with a SendNotWrittenError when nothing was written.
+   */
+  sendReadReceipt(chat: string, messages: ReadonlyArray<{ id: string; participant?: string | undefined }>): Promise<void>;
 }
 
 /**

@@ -7,6 +7,7 @@ import type { ConnectOptions, WaConnection, WaConnector, WaEvent } from '../../s
 export class FakeConnection implements WaConnection {
   readonly listeners: Array<(e: WaEvent) => void> = [];
   readonly sent: Array<{ jid: string; text: string; messageId: string }> = [];
+  readonly readReceipts: Array<{ chat: string; ids: string[] }> = [];
   readonly pings: Array<{ deadlineMs: number; answer: () => void; fail: (err?: Error) => void }> = [];
   terminatedWith: CloseInfo | null = null;
   closed = false;
@@ -30,6 +31,9 @@ export class FakeConnection implements WaConnection {
   }
   async sendText(jid: string, text: string, messageId: string): Promise<void> {
     this.sent.push({ jid, text, messageId });
+  }
+  async sendReadReceipt(chat: string, messages: ReadonlyArray<{ id: string }>): Promise<void> {
+    this.readReceipts.push({ chat, ids: messages.map((m) => m.id) });
   }
   ping(deadlineMs: number): Promise<void> {
     if (this.autoAnswerPings) return Promise.resolve();

@@ -42,6 +42,47 @@ async function waitRows(w: World, pred: (rows: Row[]) => boolean, timeoutMs = 20
   }
 }
 
+describe('marking a chat read', () => {
+  it('goes through the send gate as kind receipt: allowed, the peer sees blue ticks; in shadow mode nothing reaches the peer', async () => {
+    const SHADOW = '15550001112';
+    const w = await newWorld({
+      config: (url) => ({
+        accounts: [
+          { id: 'main', wsUrl: url },
+          { id: 'shadow', wsUrl: url },
+        ],
+        policy: { default: 'allow', rules: [{ action: 'deny', name: 'shadow-mode', match: { account: 'shadow' } }] },
+      }),
+    });
+    await w.pair('main', MAIN);
+    await w.pair('shadow', SHADOW);
+    const toMain = await w.emulator.sendInbound({ from: PEERS[0]!, to: MAIN, text: 'read me' });
+    const toShadow = await w.emulator.sendInbound({ from: PEERS[0]!, to: SHADOW, text: 'do not tell me you read this' });
+    await waitRows(w, (r) => r.length >= 2);
+
+    const read = await runCli(['read', '--account', 'main', '--chat', PEERS[0]!, '--json', '--socket', w.socket], w.env);
+    expect(read.code).toBe(0);
+    expect(JSON.parse(read.stdout)).toMatchObject({ account: 'main', state: 'sent', marked: 1 });
+    await w.emulator.timeline.waitFor({ phone: MAIN, dir: 'in', tag: 'receipt', attrs: { type: 'read' }, contains: toMain.id });
+    expect(w.emulator.sentMessages(PEERS[0]!).find((m) => m.id === toMain.id)?.status).toBe('read');
+    // marked once: a second call has nothing to do
+    expect((await w.client.request<{ state: string }>('POST', '/v1/chats/read', { account: 'main', chat: PEERS[0] })).body.state).toBe('nothing_to_read');
+
+    const denied = await runCli(['read', '--account', 'shadow', '--chat', PEERS[0]!, '--json', '--socket', w.socket], w.env);
+    expect(denied.code).toBe(1);
+    expect(JSON.parse(denied.stdout)).toMatchObject({ state: 'denied', rule: 'shadow-mode', marked: 0 });
+    // The truth is the emulator: a later message's receipt proves the shadow socket's frames were
+    // processed, and still no read receipt for the first one ever arrived.
+    const later = await w.emulator.sendInbound({ from: PEERS[0]!, to: SHADOW, text: 'later' });
+    await w.emulator.timeline.waitFor({ phone: SHADOW, dir: 'in', tag: 'receipt', contains: later.id });
+    const shadowReceipts = w.emulator.timeline.entries({ phone: SHADOW }).filter((e) => e.dir === 'in' && e.stanza.startsWith('<receipt'));
+    expect(JSON.stringify(shadowReceipts)).not.toMatch(/type="read"/);
+    expect(w.emulator.sentMessages(PEERS[0]!).find((m) => m.id === toShadow.id)?.status).toBe('delivered');
+    const audit = (await w.client.request<{ audit: Array<{ account: string; kind: string; decision: string }> }>('GET', '/v1/audit?account=shadow')).body.audit;
+    expect(audit[0]).toMatchObject({ account: 'shadow', kind: 'receipt', decision: 'deny' });
+  });
+});
+
 describe('inbound messages are stored before they are acknowledged', () => {
   it('a message is in the inbox with a cursor once its receipt went out; GET /v1/inbox and the CLI read it', async () => {
     const w = await newWorld();

@@ -35,6 +35,10 @@ class FakeSender implements WaSender {
     const err = this.failures.shift();
     if (err) throw err;
   }
+  readonly readReceipts: Array<{ chat: string; ids: string[] }> = [];
+  async sendReadReceipt(chat: string, messages: ReadonlyArray<{ id: string }>): Promise<void> {
+    this.readReceipts.push({ chat, ids: messages.map((m) => m.id) });
+  }
 }
 
 /** An account as the gate sees it: a connection while open, and its connection events. */

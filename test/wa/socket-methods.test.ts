@@ -61,7 +61,7 @@ const SERVER_OR_OWN = [
 ] as const;
 
 /** The socket members the adapter may touch at all. */
-const ADAPTER_USES = new Set(['ws', 'ev', 'user', 'end', 'logout', 'requestPairingCode', 'query', 'sendMessage']);
+const ADAPTER_USES = new Set(['ws', 'ev', 'user', 'end', 'logout', 'requestPairingCode', 'query', 'sendMessage', 'readMessages']);
 
 /** The function-valued members of a real socket of the pinned Baileys (it never connects). */
 async function socketMethods(): Promise<string[]> {
@@ -109,7 +109,7 @@ describe('Baileys socket methods that can reach a person', () => {
     expect(lists.filter((m) => !methods.includes(m))).toEqual([]);
   });
 
-  it('are used by the adapter only through sendText (sendMessage) and the keepalive (query)', async () => {
+  it('are used by the adapter only through sendText (sendMessage), sendReadReceipt (readMessages) and the keepalive (query)', async () => {
     const methods = await socketMethods();
     const found: string[] = [];
     for (const { file, source } of adapterSources) {
@@ -123,6 +123,7 @@ describe('Baileys socket methods that can reach a person', () => {
 
     const adapter = adapterSources.find((s) => s.file === 'baileys-connection.ts')!.source;
     expect(memberUses(adapter, 'sendMessage').map((u) => u.enclosing)).toEqual(['sendText']);
+    expect(memberUses(adapter, 'readMessages').map((u) => u.enclosing)).toEqual(['sendReadReceipt']);
     expect(memberUses(adapter, 'query').map((u) => u.enclosing)).toEqual(['ping']);
     // The one query is the keepalive ping, addressed to the server.
     expect(adapter).toMatch(/\.query\(\s*\{\s*tag: 'iq', attrs: \{ to: SERVER_JID, type: 'get', xmlns: 'w:p' \}/);
@@ -143,10 +144,10 @@ describe('Baileys socket methods that can reach a person', () => {
     expect(adapter).not.toMatch(/#sock\s*\[/);
   });
 
-  it('are out of the send gate\'s reach by type: it is handed a connection as a WaSender (sendText only)', () => {
+  it('are out of the send gate\'s reach by type: it is handed a connection as a WaSender (sendText and sendReadReceipt only)', () => {
     // Checked by the type check (npm test runs tsc on the tests): the gate cannot ping, log out or
     // subscribe through what it is given, let alone reach Baileys.
-    expectTypeOf<keyof WaSender>().toEqualTypeOf<'sendText'>();
+    expectTypeOf<keyof WaSender>().toEqualTypeOf<'sendText' | 'sendReadReceipt'>();
     expectTypeOf<NonNullable<GateAccount['connection']>>().toEqualTypeOf<WaSender>();
   });
 
