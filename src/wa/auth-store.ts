@@ -4,6 +4,7 @@
 import { BufferJSON, initAuthCreds, proto, type AuthenticationCreds, type AuthenticationState, type SignalDataSet, type SignalDataTypeMap } from '@whiskeysockets/baileys';
 import type { StateDb } from '../store/db.js';
 import { writeTx } from '../store/db.js';
+import type { Statement } from 'better-sqlite3';
 
 /** One account's auth state in the database. */
 export class SqliteAuthStore {
@@ -94,7 +95,7 @@ export class SqliteAuthStore {
 
   #getKeys<T extends keyof SignalDataTypeMap>(type: T, ids: string[]): { [id: string]: SignalDataTypeMap[T] } {
     const out: { [id: string]: SignalDataTypeMap[T] } = {};
-    const stmt = this.#db.prepare('SELECT value FROM wa_keys WHERE account = ? AND type = ? AND id = ?');
+    const stmt = keyStatements(this.#db).get;
     for (const id of ids) {
       const row = stmt.get(this.account, type, id) as { value: string } | undefined;
       if (!row) continue;
@@ -107,10 +108,7 @@ export class SqliteAuthStore {
 
   #setKeys(data: SignalDataSet): void {
     writeTx(this.#db, () => {
-      const put = this.#db.prepare(
-        'INSERT INTO wa_keys (account, type, id, value) VALUES (?, ?, ?, ?) ON CONFLICT (account, type, id) DO UPDATE SET value = excluded.value',
-      );
-      const del = this.#db.prepare('DELETE FROM wa_keys WHERE account = ? AND type = ? AND id = ?');
+      const { put, del } = keyStatements(this.#db);
       for (const [type, entries] of Object.entries(data)) {
         for (const [id, value] of Object.entries(entries ?? {})) {
           if (value === null || value === undefined) del.run(this.account, type, id);
@@ -119,4 +117,19 @@ export class SqliteAuthStore {
       }
     });
   }
+}
+
+/** The key statements, prepared once per database (every message reads and writes Signal keys). */
+const statements = new WeakMap<StateDb, { get: Statement; put: Statement; del: Statement }>();
+function keyStatements(db: StateDb): { get: Statement; put: Statement; del: Statement } {
+  let s = statements.get(db);
+  if (!s) {
+    s = {
+      get: db.prepare('SELECT value FROM wa_keys WHERE account = ? AND type = ? AND id = ?'),
+      put: db.prepare('INSERT INTO wa_keys (account, type, id, value) VALUES (?, ?, ?, ?) ON CONFLICT (account, type, id) DO UPDATE SET value = excluded.value'),
+      del: db.prepare('DELETE FROM wa_keys WHERE account = ? AND type = ? AND id = ?'),
+    };
+    statements.set(db, s);
+  }
+  return s;
 }
