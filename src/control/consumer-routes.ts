@@ -43,6 +43,7 @@ export function consumerRoutes(consumers: ConsumerService): Route[] {
                 return stream.closed;
               },
               onClose: (fn) => stream.onClose(fn),
+              close: () => stream.end(),
             };
           });
         } catch (err) {

@@ -68,6 +68,8 @@ export function parseInboxQuery(params: URLSearchParams, opts: { follow: boolean
     for (const s of wanted) {
       if (!(STATUSES as readonly string[]).includes(s)) throw new HttpError(400, 'bad_request', `status: expected ${STATUSES.join(', ')} or all, got ${JSON.stringify(s)}`);
     }
+    // Followers, like consumers, are never handed what allowFrom refused.
+    if (opts.follow && wanted.includes('ignored')) throw new HttpError(400, 'bad_request', 'status: ignored messages are not followed (list them with GET /v1/inbox?status=ignored)');
     q.statuses = wanted as InboxStatus[];
   }
   return q;
@@ -95,6 +97,12 @@ export function inboxRoutes(inbox: Pick<Inbox, 'store' | 'follow'>): Route[] {
         const body = await req.json();
         if (body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body))) throw new HttpError(400, 'bad_request', 'request body must be a JSON object {"olderThan"}');
         for (const k of Object.keys((body ?? {}) as object)) if (k !== 'olderThan') throw new HttpError(400, 'bad_request', `${k}: unknown field (expected olderThan)`);
+        // Unacknowledged rows go too, so a bare "30" (30 ms, not 30 days) must not empty the inbox:
+        // the string form needs a unit here.
+        const raw = (body as { olderThan?: unknown } | undefined)?.olderThan;
+        if (typeof raw === 'string' && !/^\s*\d+\s*(ms|s|m|h|d)\s*$/.test(raw)) {
+          throw new HttpError(400, 'bad_request', `olderThan: expected a duration with a unit, such as "30d" or "12h" (this prune also deletes messages consumers have not acknowledged), got ${JSON.stringify(raw)}`);
+        }
         const ms = olderThanMs(body);
         return { body: { deleted: inbox.store.pruneAll(Date.now() - ms), olderThanMs: ms } };
       },

@@ -36,13 +36,20 @@ export class ConsumerError extends Error {
   }
 }
 
+function accountsKey(accounts: readonly string[] | undefined): string | null {
+  return accounts ? [...accounts].sort().join(',') : null;
+}
+
 /** Runs the consumers. */
 export class ConsumerService {
   readonly store: ConsumerStore;
   readonly #inbox: Inbox;
   readonly #log: Log;
   readonly #webhooks = new Map<string, WebhookDelivery>();
-  readonly #streams = new Set<string>();
+  /** Open stream per consumer: its filter when opened, how to end it, and the highest cursor written. */
+  readonly #streams = new Map<string, { accounts: string | null; end: () => void }>();
+  /** Per consumer, the highest cursor a reader of it was handed in this daemon run (acks stop there). */
+  readonly #given = new Map<string, number>();
   #settings: WebhookSettings;
   readonly #post: Poster | undefined;
   readonly #onStuck: (context: StuckContext) => void;
@@ -113,9 +120,23 @@ export class ConsumerService {
     if (c.type !== 'stream') throw new ConsumerError('conflict', `consumer "${name}" is a ${c.type} consumer; the daemon delivers to it`);
     if (this.#streams.has(name)) throw new ConsumerError('conflict', `consumer "${name}" already has a reader connected`);
     const sink = open();
-    this.#streams.add(name);
-    sink.onClose(() => this.#streams.delete(name));
-    void followInbox(this.#inbox, { after: c.cursor, ...(c.accounts ? { accounts: c.accounts } : {}), statuses: CONSUMED_STATUSES }, sink);
+    const stream = { accounts: accountsKey(c.accounts), end: () => sink.close?.() };
+    this.#streams.set(name, stream);
+    sink.onClose(() => {
+      if (this.#streams.get(name) === stream) this.#streams.delete(name);
+    });
+    const counting: FollowSink = {
+      write: (row) => {
+        if (this.#streams.get(name) === stream) this.#given.set(name, Math.max(this.#given.get(name) ?? 0, row.cursor));
+        return sink.write(row);
+      },
+      drained: () => sink.drained(),
+      get closed() {
+        return sink.closed;
+      },
+      onClose: (fn) => sink.onClose(fn),
+    };
+    void followInbox(this.#inbox, { after: c.cursor, ...(c.accounts ? { accounts: c.accounts } : {}), statuses: CONSUMED_STATUSES }, counting);
   }
 
   /** Commits a stream consumer's cursor; answers the committed one (it never moves back). */
@@ -123,8 +144,10 @@ export class ConsumerService {
     const c = this.store.get(name);
     if (!c) throw new ConsumerError('not_found', `no consumer "${name}"`);
     if (c.type !== 'stream') throw new ConsumerError('conflict', `consumer "${name}" is a ${c.type} consumer; the daemon acknowledges its deliveries`);
-    const last = this.#inbox.store.lastCursor();
-    if (cursor > last) throw new ConsumerError('bad_request', `cursor: ${cursor} was never given (the newest is ${last})`);
+    // Only what this consumer's reader was handed can be acknowledged: acking "the newest
+    // cursor" must not skip rows it never saw (retention would then delete them).
+    const given = Math.max(c.cursor, this.#given.get(name) ?? 0);
+    if (cursor > given) throw new ConsumerError('bad_request', `cursor: ${cursor} was never given to consumer "${name}" (the last it was given is ${given})`);
     return this.store.ack(name, cursor)!;
   }
 
@@ -161,6 +184,16 @@ export class ConsumerService {
 
   /** One delivery loop per webhook consumer in the database; a changed consumer restarts its loop. */
   async #reconcile(): Promise<void> {
+    // An open stream whose consumer is gone or now reads other accounts (or is no stream) ends;
+    // its reader reconnects under the consumer as it now is.
+    for (const [name, stream] of [...this.#streams]) {
+      const c = this.store.get(name);
+      if (!c || c.type !== 'stream' || accountsKey(c.accounts) !== stream.accounts) {
+        this.#streams.delete(name);
+        stream.end();
+      }
+    }
+    for (const name of [...this.#given.keys()]) if (!this.store.get(name)) this.#given.delete(name);
     const wanted = new Map(this.store.list().filter((c) => c.type === 'webhook').map((c) => [c.name, c]));
     const stopping: Promise<void>[] = [];
     for (const [name, loop] of this.#webhooks) {

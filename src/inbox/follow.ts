@@ -12,6 +12,8 @@ export interface FollowSink {
   drained(): Promise<void>;
   readonly closed: boolean;
   onClose(fn: () => void): void;
+  /** Ends the stream from the daemon's side (a consumer removed or changed). */
+  close?(): void;
 }
 
 /** True when a row passes a query's filters (cursor aside). */

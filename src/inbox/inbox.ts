@@ -108,6 +108,9 @@ export class Inbox {
     if (m.from.endsWith('@lid')) {
       const phone = this.#phoneJidForLid(account, m.from);
       if (phone && allow.has(phone)) return true;
+    } else {
+      // A LID on the list admits its person when the stanza is addressed by phone number.
+      for (const entry of allow) if (entry.endsWith('@lid') && this.#phoneJidForLid(account, entry) === m.from) return true;
     }
     return false;
   }

@@ -26,6 +26,9 @@ export const DEFAULT_WEBHOOK_SETTINGS: WebhookSettings = {
   deadLetterAfterMs: 24 * 3600 * 1000,
 };
 
+/** A message is dead-lettered only after this many failed attempts, however old it is. */
+export const DEAD_LETTER_MIN_ATTEMPTS = 3;
+
 /** The headers every delivery carries. */
 export const SIGNATURE_HEADER = 'X-WA-Supervisor-Signature';
 export const DELIVERY_HEADER = 'X-WA-Supervisor-Delivery';
@@ -132,17 +135,37 @@ export class WebhookDelivery {
 
   async #run(): Promise<void> {
     while (!this.#stopped) {
+      try {
+        if (!(await this.#step())) return;
+      } catch (err) {
+        // A failed commit (disk full, say) must not end delivery for good: note it, back off, go on.
+        const error = `delivery loop failed: ${(err as Error).message}`;
+        this.#log.error({ err, consumer: this.name }, 'webhook delivery failed; will retry');
+        const wait = Math.max(1, this.#settings().retryInitialMs);
+        try {
+          this.#consumers.recordFailure(this.name, error, this.#now() + wait);
+        } catch {
+          // the database is still failing; the wait below paces the next try
+        }
+        await this.#sleepUntil(this.#now() + wait);
+      }
+    }
+  }
+
+  /** One delivery step; false when this consumer is gone (the loop ends). */
+  async #step(): Promise<boolean> {
+    {
       const c = this.#consumers.get(this.name);
-      if (!c || c.type !== 'webhook' || !c.url || !c.secret) return;
+      if (!c || c.type !== 'webhook' || !c.url || !c.secret) return false;
       const [row] = this.#inbox.store.list({ after: c.cursor, ...(c.accounts ? { accounts: c.accounts } : {}), statuses: CONSUMED_STATUSES, limit: 1 });
       if (!row) {
         await this.#sleep();
-        continue;
+        return true;
       }
       if (c.nextAttemptAt !== null && c.nextAttemptAt > this.#now()) {
         // A new message does not cut a backoff short: only the timer (or stop) ends this wait.
         await this.#sleepUntil(c.nextAttemptAt);
-        continue;
+        return true;
       }
       const body = JSON.stringify({ consumer: this.name, deliveryId: deliveryId(this.name, row), message: inboxRowToJson(row) });
       const headers = {
@@ -159,20 +182,23 @@ export class WebhookDelivery {
         error = (err as Error).name === 'TimeoutError' ? `no answer within ${s.timeoutMs} ms` : String((err as Error).message ?? err);
       }
       if (error === null) {
+        if (this.#stopped) return false; // removed meanwhile: this 2xx is not the new consumer's
         this.#consumers.ack(this.name, row.cursor);
-        continue;
+        return true;
       }
       const ageMs = this.#now() - row.receivedAt;
-      if (ageMs >= s.deadLetterAfterMs) {
+      // Old rows (a consumer added over a long backlog) get a few tries too, not one.
+      if (ageMs >= s.deadLetterAfterMs && c.attempts + 1 >= DEAD_LETTER_MIN_ATTEMPTS) {
         this.#consumers.deadLetter(this.name, row.cursor, error);
         this.#log.warn({ consumer: this.name, cursor: row.cursor, id: row.id, error }, 'webhook consumer gave up on a message (dead letter)');
         this.#onStuck({ consumer: this.name, cursor: row.cursor, id: row.id, account: row.account, ageMs, error });
-        continue;
+        return true;
       }
       const ceiling = Math.min(s.retryMaxMs, s.retryInitialMs * 2 ** Math.min(c.attempts, 30));
       const wait = Math.max(1, Math.floor(this.#random() * ceiling));
       this.#consumers.recordFailure(this.name, error, this.#now() + wait);
       this.#log.debug({ consumer: this.name, cursor: row.cursor, error, waitMs: wait }, 'webhook delivery failed; will retry');
+      return true;
     }
   }
 

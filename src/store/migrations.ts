@@ -172,7 +172,6 @@ export const MIGRATIONS: readonly Migration[] = [
           offline      INTEGER NOT NULL DEFAULT 0,
           timestamp    INTEGER NOT NULL,
           received_at  INTEGER NOT NULL,
-          read_at      INTEGER,
           UNIQUE (account, chat, id)
         );
         CREATE INDEX inbox_by_account ON inbox (account, cursor);
@@ -243,6 +242,22 @@ export const MIGRATIONS: readonly Migration[] = [
           INSERT INTO outbox_changes (outbox_id, account, message_id, recipient, state, reason, at)
           VALUES (NEW.id, NEW.account, NEW.message_id, NEW.recipient, NEW.state, NEW.reason, NEW.updated_at);
         END;
+      `);
+    },
+  },
+  {
+    version: 10,
+    name: 'inbox read marks and indexes',
+    up: (db) => {
+      // read_at: which messages a read receipt went out for. The indexes serve status counts
+      // (per account and status), chat reads (unread, ?chat=) and retention (by age) without
+      // scanning the table.
+      const columns = db.prepare("SELECT name FROM pragma_table_info('inbox')").all() as Array<{ name: string }>;
+      if (!columns.some((c) => c.name === 'read_at')) db.exec('ALTER TABLE inbox ADD COLUMN read_at INTEGER');
+      db.exec(`
+        CREATE INDEX inbox_by_status ON inbox (account, status);
+        CREATE INDEX inbox_by_chat ON inbox (account, chat, cursor);
+        CREATE INDEX inbox_by_received ON inbox (received_at);
       `);
     },
   },

@@ -78,12 +78,25 @@ export interface InboundKey {
   participant?: string | null | undefined;
 }
 
+/**
+ * A chat or sender JID as Baileys reports it in messages.upsert: no device part, and a hosted
+ * (Cloud API) address as the person's phone number or LID, so both paths store one row.
+ */
+export function normaliseJid(jid: string): string {
+  const n = jidNormalizedUser(jid) || jid;
+  const at = n.lastIndexOf('@');
+  const server = n.slice(at + 1);
+  if (server === 'hosted') return `${n.slice(0, at)}@s.whatsapp.net`;
+  if (server === 'hosted.lid') return `${n.slice(0, at)}@lid`;
+  return n;
+}
+
 /** Builds an InboundMessage from a key, a timestamp and a content summary. */
 export function inboundFrom(key: InboundKey, timestamp: number, content: ContentSummary, offline: boolean): InboundMessage {
-  const chat = jidNormalizedUser(key.remoteJid) || key.remoteJid;
+  const chat = normaliseJid(key.remoteJid);
   const chatType = chatTypeOf(chat);
   // In groups, status updates and broadcast lists the chat is not the sender: the participant is.
-  const participant = key.participant ? jidNormalizedUser(key.participant) || key.participant : null;
+  const participant = key.participant ? normaliseJid(key.participant) : null;
   const from = chatType === 'direct' || chatType === 'newsletter' ? chat : (participant ?? chat);
   return {
     id: key.id,

@@ -138,7 +138,10 @@ describe('stream consumers', () => {
     expect(await svc.applyConfig([{ name: 'a', type: 'stream' }, { name: 'b', type: 'stream' }], DEFAULT_WEBHOOK_SETTINGS)).toEqual({ added: ['a', 'b'], removed: [] });
     await svc.add({ name: 'api', type: 'stream' });
     await expect(svc.add({ name: 'api', type: 'stream' })).rejects.toThrow(/exists/);
+    const reader = sink();
+    svc.openStream('a', () => reader);
     svc.ack('a', receive().cursor);
+    reader.close();
     expect(await svc.applyConfig([{ name: 'a', type: 'stream', accounts: ['main'] }], DEFAULT_WEBHOOK_SETTINGS)).toEqual({ added: [], removed: ['b'] });
     expect(svc.list().map((c) => [c.name, c.origin, c.accounts])).toEqual([
       ['a', 'config', ['main']],
