@@ -1,5 +1,5 @@
-// Review: defects in the inbox (follow of ignored rows, explicit prune by mistake, the edited
-// migration 7, allowFrom with LID entries), each test asserting what the docs promise.
+// The inbox at its edges (following ignored rows, an explicit prune by mistake, a database from
+// before migration 10, allowFrom with LID entries), each test asserting what docs/inbox.md promises.
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../src/events/bus.js';
