@@ -1,18 +1,23 @@
-// `npm run chaos -- --accounts N --messages M --seconds S [--seed X] [--kill-every S]`: a seeded,
-// reproducible soak. The emulator and the daemon run as processes; random faults of every
-// recoverable kind hit random accounts at random times; senders go through the socket and the
-// CLI (with idempotency keys, retried when the daemon is down); with --kill-every the daemon is
-// killed with SIGKILL at random moments and restarted. The world has something to get wrong: an
-// operator chat for alerts (a WhatsApp sink on a0), `allowTo` on some accounts, one account in
-// shadow mode that peers write to, and senders that also try what the policy must refuse. A 440
-// on the shadow account at the end raises an alert the operator must get. Every message at every
-// emulator peer is then held against who may see it (scripts/delivery-check.mjs). Ends with one
-// JSON line; exit 0 only when nothing was lost, nothing shown twice, no alert reached a peer and
-// no policy was broken.
+// `npm run chaos -- --accounts N --messages M --seconds S [--seed X] [--kill-every S] [--two-way]`:
+// a seeded, reproducible soak. The emulator and the daemon run as processes; random faults of
+// every recoverable kind hit random accounts at random times; senders go through the socket and
+// the CLI (with idempotency keys, retried when the daemon is down); with --kill-every the daemon
+// is killed with SIGKILL at random moments and restarted. The world has something to get wrong:
+// an operator chat for alerts (a WhatsApp sink on a0), `allowTo` on some accounts, `allowFrom` on
+// a0 (one of those who write to it is a stranger), one account in shadow mode, and senders that
+// also try what the policy must refuse. People write to every account throughout, through the
+// faults and the kills (with --two-way, the very peers it writes to); a stream consumer reads the
+// inbox, acknowledging as it goes, and is cut off at random points and reconnects. A 440 on the
+// shadow account at the end raises an alert the operator must get. Every message at every
+// emulator peer is then held against who may see it, and everything sent to the accounts against
+// the inbox and the consumer's deliveries (scripts/delivery-check.mjs). Ends with one JSON line;
+// exit 0 only when nothing was lost, nothing shown twice, no alert reached a peer, no policy was
+// broken, every message sent to an account is in its inbox once, and the consumer was handed
+// every readable row, none again after its acknowledgement.
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { BIN, pairAccount, percentile, sleep, startDaemon, startEmulator } from '../bench/lib.mjs';
-import { ALERT_PREFIX, checkDeliveries, collectReceived } from './delivery-check.mjs';
+import { ALERT_PREFIX, checkDeliveries, checkInbox, collectInbox, collectReceived, collectSent } from './delivery-check.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -21,6 +26,11 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '60' },
     seed: { type: 'string', default: '1' },
     'kill-every': { type: 'string' },
+    // The peers an account writes to also write to it (by default others do). The emulator's
+    // phones cannot yet recover when such a message crosses the new Signal session Baileys starts
+    // after a reconnect: they fail to decrypt what follows and send no retry receipt, so some
+    // sends are lost at the peer (reported as lostPeerCouldNotDecrypt).
+    'two-way': { type: 'boolean', default: false },
   },
 });
 const N = Number(values.accounts);
@@ -29,9 +39,9 @@ const S = Number(values.seconds);
 const killEvery = values['kill-every'] ? Number(values['kill-every']) : 0;
 const progress = (line) => process.stderr.write(`${line}\n`);
 
-// mulberry32: a small seeded PRNG, so a run can be repeated. The send plan, the faults, the kills
-// and the inbound writers each draw from their own stream, so the plan does not depend on how
-// the loops interleave.
+// mulberry32: a small seeded PRNG, so a run can be repeated. The send plan, the faults, the kills,
+// the inbound writers and the consumer each draw from their own stream, so the plan does not
+// depend on how the loops interleave (where the consumer is cut off does: it counts rows handed).
 function seeded(stream) {
   let state = ((Number(values.seed) >>> 0 || 1) + Math.imul(stream, 0x9e3779b9)) >>> 0;
   return () => {
@@ -42,22 +52,28 @@ function seeded(stream) {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
-const rnd = { plan: seeded(0), faults: seeded(1), kills: seeded(2), inbound: seeded(3) };
+const rnd = { plan: seeded(0), faults: seeded(1), kills: seeded(2), inbound: seeded(3), consumer: seeded(4) };
 const pick = (random, list) => list[Math.floor(random() * list.length)];
 
 const phone = (i) => `1555030${String(i).padStart(4, '0')}`;
 const peersOf = (i) => [0, 1, 2].map((j) => `1555040${String(i * 10 + j).padStart(4, '0')}`);
+// Who writes to account i: three people of its own, or with --two-way the peers it writes to.
+const writersOf = (i) => (values['two-way'] ? peersOf(i) : [0, 1, 2].map((j) => `1555041${String(i * 10 + j).padStart(4, '0')}`));
 const FORBIDDEN_PEER = '15550499999'; // a policy rule refuses it to every account
 const INVENTED_PEER = '15550498888'; // nobody's peer: what an agent might make up
 const OPERATOR = '15550490000'; // the operator chat: alerts go here and nowhere else
 if (N < 2) throw new Error('--accounts must be at least 2 (one account is in shadow mode)');
 
 // The world. a0 carries the alert sink; even accounts (but the last) have allowTo (a0's also
-// lists the operator, or its alerts would be refused); the last account is in shadow mode.
+// lists the operator, or its alerts would be refused); a0 takes messages only from two of the
+// three who write to it (allowFrom: the third one's are stored as ignored); the last account is
+// in shadow mode.
 const SHADOW = N - 1;
 const ids = [...Array(N).keys()];
 const hasAllowTo = (i) => i % 2 === 0 && i !== SHADOW;
 const allowToOf = (i) => (hasAllowTo(i) ? [...peersOf(i), ...(i === 0 ? [OPERATOR] : [])] : undefined);
+const allowFromOf = (i) => (i === 0 ? writersOf(0).slice(0, 2) : undefined);
+const CONSUMER = 'chaos';
 const world = {
   accounts: ids.map((i) => ({ id: `a${i}`, phone: phone(i), allowTo: allowToOf(i), shadow: i === SHADOW })),
   operators: [OPERATOR],
@@ -79,10 +95,20 @@ const daemon = await startDaemon(emulator, {
       { action: 'deny', name: 'shadow-mode', match: { account: `a${SHADOW}`, chatType: 'direct' } },
     ],
   },
-  accounts: ids.map((i) => ({ id: `a${i}`, wsUrl: emulator.url, ...(hasAllowTo(i) ? { allowTo: allowToOf(i) } : {}) })),
+  consumers: [{ name: CONSUMER, type: 'stream' }],
+  accounts: ids.map((i) => ({
+    id: `a${i}`,
+    wsUrl: emulator.url,
+    ...(hasAllowTo(i) ? { allowTo: allowToOf(i) } : {}),
+    ...(allowFromOf(i) ? { allowFrom: allowFromOf(i) } : {}),
+  })),
 });
-progress(`chaos: ${N} accounts, ${M} messages, ${S} s, seed ${values.seed}${killEvery ? `, kill -9 about every ${killEvery} s` : ''}`);
-progress(`  operator ${OPERATOR} (alerts via a0); allowTo on ${ids.filter(hasAllowTo).map((i) => `a${i}`).join(', ')}; a${SHADOW} in shadow mode`);
+progress(
+  `chaos: ${N} accounts, ${M} messages, ${S} s, seed ${values.seed}${killEvery ? `, kill -9 about every ${killEvery} s` : ''}${values['two-way'] ? ', peers written to also write' : ''}`,
+);
+progress(
+  `  operator ${OPERATOR} (alerts via a0); allowTo on ${ids.filter(hasAllowTo).map((i) => `a${i}`).join(', ')}; allowFrom on a0; a${SHADOW} in shadow mode; stream consumer "${CONSUMER}"`,
+);
 for (const i of ids) await pairAccount(daemon, emulator, `a${i}`, phone(i));
 progress('accounts paired');
 
@@ -92,6 +118,7 @@ const attempts = { normal: 0, forbidden: 0, unlisted: 0, shadowReply: 0 };
 let viaCli = 0;
 let retries = 0;
 let inboundToShadow = 0;
+let inboundWrites = 0;
 
 async function sendOnce(key, account, to, text) {
   if (Number(key.split('-')[1]) % 10 === 0) {
@@ -189,25 +216,120 @@ async function killer() {
     await daemon.restart({ kill: true }).catch((err) => progress(`  restart failed: ${err.message}`));
   }
 }
-// Peers write to the shadow account (it reads, never replies); queued by the emulator while it is down.
+// People write to every account (the shadow one reads, never replies; a0's third writer is not
+// on its allowFrom); the emulator queues what an account's connection is not there to take.
 async function inbound() {
   let n = 0;
   while (!stopFaults) {
-    await sleep(300 + rnd.inbound() * 700);
+    await sleep(150 + rnd.inbound() * 450);
     if (stopFaults) break;
+    const i = pick(rnd.inbound, ids);
     await emulator.client
-      .inbound({ from: pick(rnd.inbound, peersOf(SHADOW)), to: phone(SHADOW), text: `to the shadow account ${n++}` })
-      .then(() => inboundToShadow++)
+      .inbound({ from: pick(rnd.inbound, writersOf(i)), to: phone(i), text: `to a${i} ${n++}` })
+      .then(() => {
+        inboundWrites++;
+        if (i === SHADOW) inboundToShadow++;
+      })
       .catch(() => {});
+  }
+}
+
+// The stream consumer: reads GET /v1/inbox/stream, acknowledges now and then what it was handed
+// last, and is cut off (the connection aborted) after a random number of rows or a random time;
+// it waits for its acks in flight, then reconnects. A kill -9 of the daemon cuts it too. Each
+// row it is handed is noted with the cursor the daemon had confirmed acknowledged at that moment.
+const reader = { deliveries: [], connections: 0, cuts: 0, acks: 0, ackErrors: 0, committed: 0 };
+const readerWaiters = new Set();
+let stopReader = false;
+let readerAbort = null;
+async function ack(cursor) {
+  try {
+    const r = await daemon.client.request('POST', '/v1/inbox/ack', { consumer: CONSUMER, cursor });
+    reader.acks++;
+    reader.committed = Math.max(reader.committed, Number(r.body.cursor));
+  } catch {
+    reader.ackErrors++; // not known to be committed: the rows may come again, which is allowed
+  }
+}
+async function consumerReader() {
+  const random = rnd.consumer;
+  while (!stopReader) {
+    const abort = new AbortController();
+    readerAbort = abort;
+    const connection = reader.connections + 1;
+    const cutAfterRows = 1 + Math.floor(random() * 30);
+    const cutAfterMs = 200 + random() * 3000;
+    const acks = [];
+    let handed = 0;
+    let timer;
+    let opened = false;
+    const cut = () => {
+      if (abort.signal.aborted) return;
+      if (!stopReader) reader.cuts++;
+      abort.abort();
+    };
+    try {
+      await daemon.client.stream(
+        `/v1/inbox/stream?consumer=${CONSUMER}`,
+        (row) => {
+          if (abort.signal.aborted) return; // a reader that was cut off handles nothing more
+          reader.deliveries.push({ cursor: row.cursor, id: row.id, account: row.account, chat: row.chat, status: row.status, connection, committed: reader.committed });
+          for (const w of readerWaiters) w();
+          if (random() < 0.35) acks.push(ack(row.cursor));
+          if (++handed >= cutAfterRows) cut();
+        },
+        {
+          signal: abort.signal,
+          onOpen: () => {
+            opened = true;
+            reader.connections = connection;
+            timer = setTimeout(cut, cutAfterMs);
+          },
+        },
+      );
+    } catch {
+      // daemon down (kill -9), or 409: the daemon has not yet seen the last connection close
+    }
+    clearTimeout(timer);
+    await Promise.allSettled(acks);
+    if (!stopReader) await sleep(opened ? 20 + random() * 200 : 200);
   }
 }
 
 const faults = faulter();
 const killing = killer();
 const writing = inbound();
+const reading = consumerReader();
 await sender();
 stopFaults = true;
 await Promise.all([faults, killing, writing]);
+
+// Inbound must settle before the 440 takes the shadow account away: every account open, the
+// emulator's offline queues empty, and every message a peer sent in the inbox. Re-checked after
+// each message or state event of the daemon (or each second without one), up to 60 s.
+const inboundPeers = [...new Set(ids.flatMap((i) => writersOf(i)))];
+const accountIdOf = new Map(ids.map((i) => [phone(i), `a${i}`]));
+const settleStart = Date.now();
+let inboundSettled = false;
+let unsettled = '';
+while (Date.now() - settleStart < 60_000) {
+  try {
+    const notOpen = (await daemon.client.request('GET', '/v1/status')).body.accounts.filter((a) => a.state !== 'open').map((a) => a.id);
+    const queued = (await emulator.client.accounts()).reduce((n, a) => n + a.devices.reduce((m, d) => m + d.queued, 0), 0);
+    const stored = new Set((await collectInbox(daemon.client)).map((r) => `${r.account} ${r.id}`));
+    const missing = (await collectSent(emulator.client, inboundPeers)).filter((m) => !stored.has(`${accountIdOf.get(m.to)} ${m.id}`)).length;
+    unsettled = `not open: ${notOpen.join(', ') || 'none'}; queued at the emulator ${queued}; sent but not in the inbox ${missing}`;
+    if (notOpen.length === 0 && queued === 0 && missing === 0) {
+      inboundSettled = true;
+      break;
+    }
+  } catch (err) {
+    unsettled = `daemon not answering: ${err.message}`;
+  }
+  await daemon.nextEvent((e) => e.type === 'message.inbound' || e.type === 'message.ignored' || e.type === 'account.state', 1000).catch(() => {});
+}
+const inboundSettleMs = Date.now() - settleStart;
+progress(`peers done writing (${inboundWrites} messages); inbound ${inboundSettled ? `settled in ${inboundSettleMs} ms` : `NOT settled after ${inboundSettleMs} ms (${unsettled})`}`);
 
 // A fault that must raise an alert: the shadow account is replaced by another session (440).
 // The conflict alert goes through a0 to the operator; the drain below waits for it.
@@ -236,6 +358,37 @@ for (;;) {
   if ((check.lost === 0 && conflictAlertAt(received)) || Date.now() > deadline) break;
   await sleep(1000);
 }
+
+// The consumer catches up: every readable row of the final inbox handed to it at least once
+// (re-checked after each row it is handed, or each second), up to 60 s; then it stops.
+const catchUpStart = Date.now();
+let inboxRows = [];
+for (;;) {
+  inboxRows = await collectInbox(daemon.client);
+  const handed = new Set(reader.deliveries.map((d) => d.cursor));
+  const behind = inboxRows.filter((r) => (r.status === 'ok' || r.status === 'undecryptable') && !handed.has(r.cursor)).length;
+  if (behind === 0 || Date.now() - catchUpStart > 60_000) break;
+  await new Promise((resolve) => {
+    const t = setTimeout(done, 1000);
+    function done() {
+      clearTimeout(t);
+      readerWaiters.delete(done);
+      resolve();
+    }
+    readerWaiters.add(done);
+  });
+}
+stopReader = true;
+readerAbort?.abort();
+await reading;
+const sentByPeers = await collectSent(emulator.client, inboundPeers);
+const inboxCheck = checkInbox(
+  { accounts: ids.map((i) => ({ id: `a${i}`, phone: phone(i), ...(allowFromOf(i) ? { allowFrom: allowFromOf(i) } : {}) })) },
+  sentByPeers,
+  inboxRows,
+  { deliveries: reader.deliveries },
+);
+
 const alertsList = (await daemon.client.request('GET', '/v1/alerts')).body;
 const alertsRaised = alertsList.recent.filter((n) => n.type === 'alert').map((n) => `${n.alert.code}${n.alert.account ? `(${n.alert.account})` : ''}`);
 
@@ -249,10 +402,24 @@ for (const e of daemon.events) {
     lastClose.delete(e.account);
   }
 }
+// A lost message the peer's phone received but could not decrypt is named as such: the emulator
+// logs the failure and, unlike a real phone, sends no retry receipt that would make Baileys
+// re-encrypt and resend it (docs/emulator.md, "Retry receipts").
+const undecryptedAtPeer = new Set();
+if (check.lost > 0) {
+  for (const i of ids) {
+    for (const e of await emulator.client.events(phone(i))) {
+      const m = /^message (\S+): \S+ failed to decrypt/.exec(e.text);
+      if (m) undecryptedAtPeer.add(m[1]);
+    }
+  }
+  for (const f of check.findings) if (f.kind === 'lost' && undecryptedAtPeer.has(f.id)) f.reason += "; it reached the peer's phone, which failed to decrypt it";
+}
 await daemon.stop();
 await emulator.stop();
 
 for (const f of check.findings.slice(0, 20)) progress(`  ${f.kind}: at ${f.peer} from ${f.from} id ${f.id} "${f.text}": ${f.reason}`);
+for (const f of inboxCheck.findings.slice(0, 20)) progress(`  ${f.kind}: ${f.account} chat ${f.chat} id ${f.id} cursor ${f.cursor} "${f.text}": ${f.reason}`);
 const gateMistakes = gate.refusedWrongly + gate.acceptedWrongly;
 const policyViolations = check.policyViolations + gateMistakes;
 const result = {
@@ -260,6 +427,7 @@ const result = {
   sent: check.sent,
   delivered: check.delivered,
   lost: check.lost,
+  lostPeerCouldNotDecrypt: check.findings.filter((f) => f.kind === 'lost' && undecryptedAtPeer.has(f.id)).length,
   peerDuplicates: check.peerDuplicates,
   wireDuplicates: check.wireDuplicates,
   alertsToPeers: check.alertsToPeers,
@@ -268,6 +436,7 @@ const result = {
   p99RecoveryMs: recoveries.length ? percentile(recoveries, 99) : 0,
   seed: Number(values.seed),
   seconds: S,
+  twoWay: values['two-way'],
   faultsInjected,
   kills,
   deniedAsExpected: gate.deniedAsExpected,
@@ -281,7 +450,28 @@ const result = {
     forbiddenNumbers: world.forbidden.length,
   },
   attempts,
+  inboundSent: inboxCheck.inboundSent,
+  inboundLost: inboxCheck.inboundLost,
+  inboundLostReceipted: inboxCheck.inboundLostReceipted,
+  inboundDuplicates: inboxCheck.inboundDuplicates,
+  inboundIgnored: inboxCheck.inboundIgnored,
+  inboundUndecryptable: inboxCheck.inboundUndecryptable,
+  inboundWrongStatus: inboxCheck.inboundWrongStatus,
+  inboxUnexpected: inboxCheck.inboxUnexpected,
+  inboundOffline: inboxRows.filter((r) => r.offline).length, // came from the emulator's offline queue (the account was not connected)
+  inboundSettled,
+  inboundSettleMs,
   inboundToShadow,
+  consumerReceived: inboxCheck.consumerReceived,
+  consumerMissed: inboxCheck.consumerMissed,
+  consumerDuplicatesAfterAck: inboxCheck.consumerDuplicatesAfterAck,
+  consumerRedelivered: inboxCheck.consumerRedelivered,
+  consumerGaps: inboxCheck.consumerGaps,
+  consumerIgnored: inboxCheck.consumerIgnored,
+  consumerConnections: reader.connections,
+  consumerCuts: reader.cuts,
+  consumerAcks: reader.acks,
+  consumerAckErrors: reader.ackErrors, // acks with no answer (daemon killed): maybe committed, so not counted as acknowledged
   peersChecked: Object.keys(received).length,
   alertsRaised,
   alertsToOperators: check.alertsToOperators,
@@ -296,5 +486,14 @@ progress(
     `alerts raised ${alertsRaised.length}, at the operator ${result.alertsToOperators}, at anyone else ${result.alertsToPeers}; ` +
     `refused as expected ${result.deniedAsExpected}, policy violations ${policyViolations}, unexpected at peers ${check.unexpected}`,
 );
+progress(
+  `inbound: peers sent ${result.inboundSent}, lost ${result.inboundLost} (of them receipted ${result.inboundLostReceipted}), stored twice ${result.inboundDuplicates}, ` +
+    `from the offline queue ${result.inboundOffline}, ignored (allowFrom) ${result.inboundIgnored}, undecryptable ${result.inboundUndecryptable}, wrong status ${result.inboundWrongStatus}, unexpected in the inbox ${result.inboxUnexpected}; ` +
+    `consumer: handed ${result.consumerReceived} over ${result.consumerConnections} connections (${result.consumerCuts} cut off, ${result.consumerAcks} acks), ` +
+    `again before an ack ${result.consumerRedelivered}, missed ${result.consumerMissed}, again after an ack ${result.consumerDuplicatesAfterAck}, skipped on a connection ${result.consumerGaps}, ignored handed ${result.consumerIgnored}`,
+);
 process.stdout.write(`${JSON.stringify(result)}\n`);
-process.exitCode = check.lost === 0 && check.peerDuplicates === 0 && check.alertsToPeers === 0 && policyViolations === 0 && check.unexpected === 0 ? 0 : 1;
+const outboundOk = check.lost === 0 && check.peerDuplicates === 0 && check.alertsToPeers === 0 && policyViolations === 0 && check.unexpected === 0;
+const inboundOk = inboxCheck.inboundLost === 0 && inboxCheck.inboundDuplicates === 0 && inboxCheck.inboundWrongStatus === 0 && inboxCheck.inboxUnexpected === 0;
+const consumerOk = inboxCheck.consumerMissed === 0 && inboxCheck.consumerDuplicatesAfterAck === 0 && inboxCheck.consumerGaps === 0 && inboxCheck.consumerIgnored === 0;
+process.exitCode = outboundOk && inboundOk && consumerOk ? 0 : 1;

@@ -54,3 +54,83 @@ export declare function collectReceived(
   emulatorClient: { peers(): Promise<Array<{ phone: string }>>; peerMessages(phone: string): Promise<ReceivedMessage[]> },
   alsoPeers?: string[],
 ): Promise<Record<string, ReceivedMessage[]>>;
+
+/** Who may write to whom: an account with `allowFrom` stores everyone else's messages as `ignored`. */
+export interface InboxWorld {
+  accounts: Array<{ id: string; phone: string; allowFrom?: string[] }>;
+}
+
+/** A message a peer sent (GET /peers/<phone>/sent, with the peer as `from`). */
+export interface PeerSent {
+  from: string;
+  id: string;
+  to: string;
+  text: string;
+  at?: number;
+  status: 'queued' | 'sent' | 'delivered' | 'read';
+}
+
+/** An inbox row as GET /v1/inbox shows it (the fields the check reads). */
+export interface InboxRowJson {
+  cursor: string;
+  id: string;
+  account: string;
+  chat: string;
+  from: string;
+  status: 'ok' | 'undecryptable' | 'ignored';
+  text?: string | null;
+  [field: string]: unknown;
+}
+
+/** A row a stream consumer was handed: which connection, and the cursor acknowledged (ack answered) when it came. */
+export interface ConsumerDelivery {
+  cursor: string;
+  id: string;
+  account: string;
+  chat: string;
+  status?: string;
+  connection: number;
+  committed: string | number;
+}
+
+export interface InboxFinding {
+  kind: 'inboundLost' | 'inboundDuplicate' | 'inboundWrongStatus' | 'inboxUnexpected' | 'consumerMissed' | 'consumerDuplicateAfterAck' | 'consumerGap' | 'consumerIgnored';
+  account: string | null;
+  chat: string | null;
+  id: string | null;
+  cursor: string | null;
+  text: string | null;
+  reason: string;
+}
+
+export interface InboxCheck {
+  inboundSent: number;
+  inboundStored: number;
+  inboundLost: number;
+  /** Lost although the emulator shows them receipted (delivered/read): must be 0 even in principle. */
+  inboundLostReceipted: number;
+  inboundIgnored: number;
+  inboundUndecryptable: number;
+  inboundWrongStatus: number;
+  /** Extra rows of one message (account and id), in one chat or under two spellings of it. */
+  inboundDuplicates: number;
+  inboxUnexpected: number;
+  consumerReceived?: number;
+  consumerMissed?: number;
+  consumerDuplicatesAfterAck?: number;
+  consumerRedelivered?: number;
+  consumerGaps?: number;
+  consumerIgnored?: number;
+  findings: InboxFinding[];
+}
+
+export declare function checkInbox(
+  world: InboxWorld,
+  sent: PeerSent[],
+  inbox: InboxRowJson[],
+  consumer?: { accounts?: string[]; deliveries: ConsumerDelivery[] },
+): InboxCheck;
+
+export declare function collectSent(emulatorClient: { sentMessages(phone: string): Promise<Array<Omit<PeerSent, 'from'>>> }, peers: string[]): Promise<PeerSent[]>;
+
+export declare function collectInbox(daemonClient: { request(method: string, path: string): Promise<{ body: any }> }): Promise<InboxRowJson[]>;

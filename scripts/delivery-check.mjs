@@ -1,6 +1,7 @@
 // The accounting behind `npm run chaos` and `npm run demo`: what every emulator peer decrypted,
-// held against who may receive what. Pure (no I/O), so a test can hand it a world in which
-// something went wrong and see that it says so.
+// held against who may receive what (checkDeliveries), and what the peers sent, held against the
+// daemon's inbox and a stream consumer's deliveries (checkInbox, further down). Both are pure (no
+// I/O), so a test can hand them a world in which something went wrong and see that they say so.
 //
 // Who may receive what:
 // - an alert (text starting with ALERT_PREFIX) only an operator;
@@ -105,4 +106,162 @@ export async function collectReceived(emulatorClient, alsoPeers = []) {
   const received = {};
   for (const phone of phones) received[phone] = await emulatorClient.peerMessages(phone);
   return received;
+}
+
+// The inbound half: what the emulator's peers sent to the accounts, held against the daemon's
+// inbox, and what a stream consumer was handed, held against its acknowledgements.
+//
+// - `inboundLost`: a message a peer sent with no inbox row (account and id); of those,
+//   `inboundLostReceipted` the emulator shows as receipted (`delivered`/`read`): the daemon told
+//   WhatsApp it had the message and does not. That one must be 0 even in principle, since the
+//   row is committed before the receipt goes out.
+// - `inboundDuplicates`: extra rows of one message (account and id): the same chat twice, or
+//   the same message under two spellings of the chat (a LID and a phone-number JID).
+// - `inboundWrongStatus`: `ignored` for a sender on the account's `allowFrom`, or readable for
+//   one who is not.
+// - `consumerMissed`: a readable row (ok or undecryptable) in the final inbox the consumer was
+//   never handed. `consumerDuplicatesAfterAck`: a row handed at or below the cursor the reader
+//   had already had acknowledged (the ack answered) when it arrived. `consumerGaps`: within one
+//   connection, a readable row between two consecutive deliveries that was skipped (or a
+//   delivery going back in cursor order). `consumerIgnored`: an `ignored` row handed to it.
+//   `consumerRedelivered` (allowed, counted): unacknowledged rows handed again after a reconnect.
+
+/** The statuses a consumer is offered. */
+const READABLE = new Set(['ok', 'undecryptable']);
+
+/**
+ * Checks the inbox against what the peers sent, and a stream consumer's deliveries against the inbox.
+ * @param {object} world `accounts`: [{ id, phone, allowFrom?: phone[] }]
+ * @param {Array<{from: string, id: string, to: string, text: string, status: string}>} sent what the peers sent (GET /peers/<phone>/sent, with `from`)
+ * @param {Array<{cursor: string, id: string, account: string, chat: string, from: string, status: string, text?: string|null}>} inbox every inbox row (GET /v1/inbox?status=all, all pages)
+ * @param {{accounts?: string[], deliveries: Array<{cursor: string, id: string, account: string, chat: string, status?: string, connection: number, committed: string|number}>}} [consumer]
+ */
+export function checkInbox(world, sent, inbox, consumer) {
+  const byPhone = new Map((world.accounts ?? []).map((a) => [a.phone, a]));
+  const findings = [];
+  const note = (kind, fields, reason) => findings.push({ kind, account: fields.account ?? null, chat: fields.chat ?? null, id: fields.id ?? null, cursor: fields.cursor ?? null, text: fields.text ?? null, reason });
+
+  // Rows by message: (account, id); one message should be one row.
+  const rowsOf = new Map();
+  for (const row of inbox) {
+    const k = `${row.account}\u0000${row.id}`;
+    if (!rowsOf.has(k)) rowsOf.set(k, []);
+    rowsOf.get(k).push(row);
+  }
+  let inboundDuplicates = 0;
+  for (const rows of rowsOf.values()) {
+    if (rows.length < 2) continue;
+    inboundDuplicates += rows.length - 1;
+    const chats = [...new Set(rows.map((r) => r.chat))];
+    const reason = chats.length > 1 ? `stored ${rows.length} times, under ${chats.join(' and ')}` : `stored ${rows.length} times in ${chats[0]}`;
+    note('inboundDuplicate', { ...rows[1], cursor: rows.map((r) => r.cursor).join(',') }, reason);
+  }
+
+  const counts = { inboundSent: 0, inboundStored: 0, inboundLost: 0, inboundLostReceipted: 0, inboundIgnored: 0, inboundUndecryptable: 0, inboundWrongStatus: 0 };
+  const expected = new Set();
+  for (const s of sent) {
+    const account = byPhone.get(s.to);
+    if (!account) continue;
+    counts.inboundSent++;
+    const k = `${account.id}\u0000${s.id}`;
+    expected.add(k);
+    const rows = rowsOf.get(k);
+    if (!rows) {
+      counts.inboundLost++;
+      const receipted = s.status === 'delivered' || s.status === 'read';
+      if (receipted) counts.inboundLostReceipted++;
+      note('inboundLost', { account: account.id, id: s.id, text: s.text }, `${s.from} sent it (emulator status ${s.status}${receipted ? ': receipted, so the daemon said it had it' : ''}); no inbox row`);
+      continue;
+    }
+    counts.inboundStored++;
+    const row = rows[0];
+    if (row.status === 'ignored') counts.inboundIgnored++;
+    if (row.status === 'undecryptable') counts.inboundUndecryptable++;
+    const allowed = !account.allowFrom || account.allowFrom.includes(s.from);
+    if (allowed === (row.status === 'ignored')) {
+      counts.inboundWrongStatus++;
+      note('inboundWrongStatus', row, `${s.from} is ${allowed ? '' : 'not '}on allowFrom of ${account.id}, stored as ${row.status}`);
+    }
+  }
+  let inboxUnexpected = 0;
+  for (const [k, rows] of rowsOf) {
+    if (expected.has(k)) continue;
+    inboxUnexpected++;
+    note('inboxUnexpected', rows[0], 'no peer sent this message to this account');
+  }
+
+  const result = { ...counts, inboundDuplicates, inboxUnexpected };
+  if (!consumer) return { ...result, findings };
+
+  const mine = (row) => READABLE.has(row.status) && (!consumer.accounts?.length || consumer.accounts.includes(row.account));
+  const readable = inbox.filter(mine).map((r) => Number(r.cursor)).sort((a, b) => a - b);
+  const statusAt = new Map(inbox.map((r) => [Number(r.cursor), r.status]));
+  // Readable rows with lo < cursor < hi.
+  const between = (lo, hi) => {
+    const first = (x) => {
+      let a = 0;
+      let b = readable.length;
+      while (a < b) {
+        const m = (a + b) >> 1;
+        if (readable[m] <= x) a = m + 1;
+        else b = m;
+      }
+      return a;
+    };
+    return Math.max(0, first(hi - 1) - first(lo));
+  };
+  const c = { consumerReceived: consumer.deliveries.length, consumerMissed: 0, consumerDuplicatesAfterAck: 0, consumerRedelivered: 0, consumerGaps: 0, consumerIgnored: 0 };
+  const handed = new Set();
+  const lastOn = new Map(); // connection -> last cursor handed on it
+  for (const d of consumer.deliveries) {
+    const cursor = Number(d.cursor);
+    if (cursor <= Number(d.committed)) {
+      c.consumerDuplicatesAfterAck++;
+      note('consumerDuplicateAfterAck', d, `handed again on connection ${d.connection} after cursor ${d.committed} was acknowledged`);
+    } else if (handed.has(cursor)) c.consumerRedelivered++;
+    if (d.status === 'ignored' || statusAt.get(cursor) === 'ignored') {
+      c.consumerIgnored++;
+      note('consumerIgnored', d, 'an ignored message (sender not on allowFrom) was handed to the consumer');
+    }
+    const previous = lastOn.get(d.connection);
+    if (previous !== undefined) {
+      if (cursor <= previous) {
+        c.consumerGaps++;
+        note('consumerGap', d, `handed after cursor ${previous} on the same connection (out of order)`);
+      } else {
+        const skipped = between(previous, cursor);
+        if (skipped) {
+          c.consumerGaps += skipped;
+          note('consumerGap', d, `connection ${d.connection} went from cursor ${previous} to ${cursor}, skipping ${skipped} readable row(s)`);
+        }
+      }
+    }
+    lastOn.set(d.connection, cursor);
+    handed.add(cursor);
+  }
+  for (const row of inbox) {
+    if (!mine(row) || handed.has(Number(row.cursor))) continue;
+    c.consumerMissed++;
+    note('consumerMissed', row, 'a readable row never handed to the consumer');
+  }
+  return { ...result, ...c, findings };
+}
+
+/** What `peers` sent to the accounts, with `from` (the emulator's truth for checkInbox). */
+export async function collectSent(emulatorClient, peers) {
+  const sent = [];
+  for (const from of peers) for (const m of await emulatorClient.sentMessages(from)) sent.push({ ...m, from });
+  return sent;
+}
+
+/** Every inbox row, every status, oldest first (GET /v1/inbox, paged). */
+export async function collectInbox(daemonClient) {
+  const rows = [];
+  let after = '0';
+  for (;;) {
+    const page = (await daemonClient.request('GET', `/v1/inbox?status=all&limit=1000&after=${after}`)).body;
+    rows.push(...page.messages);
+    if (page.messages.length < 1000) return rows;
+    after = page.next;
+  }
 }

@@ -22,6 +22,8 @@ function runChaos(args: string[]): Promise<{ code: number | null; result: ChaosR
  * The counts could have been non-zero: an operator chat with an alert sink, an allowTo account,
  * a shadow account; each kind of send the policy must refuse was tried and refused; the 440 at
  * the end raised an alert the operator received; every peer that decrypted anything was checked.
+ * Inbound: peers wrote to every account (some from a stranger a0's allowFrom ignores), some of
+ * it came from the emulator's offline queue, and the stream consumer was cut off and reconnected.
  */
 function expectAWorldThatCouldFail(r: ChaosResult): void {
   expect(r.world).toMatchObject({ operators: 1, alertSinkAccount: 'a0', allowToAccounts: ['a0'], shadowAccounts: ['a1'] });
@@ -34,13 +36,23 @@ function expectAWorldThatCouldFail(r: ChaosResult): void {
   expect(r.alertsToOperators).toBeGreaterThanOrEqual(1);
   expect(r.peersChecked).toBeGreaterThanOrEqual(7); // 6 contacts, the operator; more if anything reached another number
   expect(r).toMatchObject({ policyViolationsAtPeers: 0, unexpectedAtPeers: 0, refusedWrongly: 0, acceptedWrongly: 0 });
+  expect(r.inboundSettled).toBe(true);
+  expect(r.inboundSent).toBeGreaterThan(r.inboundToShadow); // not only the shadow account was written to
+  expect(r.inboundIgnored).toBeGreaterThan(0);
+  expect(r.consumerCuts).toBeGreaterThan(0);
+  expect(r.consumerConnections).toBeGreaterThan(1);
+  expect(r.consumerReceived).toBeGreaterThanOrEqual(r.inboundSent - r.inboundIgnored);
+  expect(r).toMatchObject({ inboundLostReceipted: 0, inboundWrongStatus: 0, inboxUnexpected: 0, consumerGaps: 0, consumerIgnored: 0 });
 }
 
+/** Every message a peer sent is in the inbox once; the consumer got every readable row, none again after its ack. */
+const INBOX_CLEAN = { inboundLost: 0, inboundDuplicates: 0, consumerMissed: 0, consumerDuplicatesAfterAck: 0 };
+
 describe('chaos soak (short, seeded)', () => {
-  it('random faults on 2 accounts: nothing lost, nothing shown twice, no alert to a peer, no policy broken', async () => {
+  it('random faults on 2 accounts: nothing lost, nothing shown twice, no alert to a peer, no policy broken; the inbox and its consumer miss and repeat nothing', async () => {
     const r = await runChaos(['--accounts', '2', '--messages', '80', '--seconds', '12', '--seed', '11']);
     expect(r.code, r.stderr.slice(-2000)).toBe(0);
-    expect(r.result).toMatchObject({ accounts: 2, lost: 0, peerDuplicates: 0, alertsToPeers: 0, policyViolations: 0 });
+    expect(r.result).toMatchObject({ accounts: 2, lost: 0, peerDuplicates: 0, alertsToPeers: 0, policyViolations: 0, ...INBOX_CLEAN });
     expect(r.result.faultsInjected).toBeGreaterThan(3);
     expect(r.result.sent).toBeGreaterThan(60);
     expectAWorldThatCouldFail(r.result);
@@ -49,7 +61,7 @@ describe('chaos soak (short, seeded)', () => {
   it('with kill -9 of the daemon every few seconds: the same accounting holds', async () => {
     const r = await runChaos(['--accounts', '2', '--messages', '80', '--seconds', '12', '--seed', '5', '--kill-every', '4']);
     expect(r.code, r.stderr.slice(-2000)).toBe(0);
-    expect(r.result).toMatchObject({ lost: 0, peerDuplicates: 0, alertsToPeers: 0, policyViolations: 0 });
+    expect(r.result).toMatchObject({ lost: 0, peerDuplicates: 0, alertsToPeers: 0, policyViolations: 0, ...INBOX_CLEAN });
     expect(r.result.kills).toBeGreaterThanOrEqual(1);
     expectAWorldThatCouldFail(r.result);
   }, 180_000);

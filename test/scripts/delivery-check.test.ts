@@ -1,6 +1,16 @@
 // The chaos and demo checker, in-process: it must report what went wrong, not only pass.
 import { describe, expect, it } from 'vitest';
-import { type AcceptedSend, type DeliveryWorld, type ReceivedMessage, checkDeliveries } from '../../scripts/delivery-check.mjs';
+import {
+  type AcceptedSend,
+  type ConsumerDelivery,
+  type DeliveryWorld,
+  type InboxRowJson,
+  type InboxWorld,
+  type PeerSent,
+  type ReceivedMessage,
+  checkDeliveries,
+  checkInbox,
+} from '../../scripts/delivery-check.mjs';
 
 const OPERATOR = '15550009999';
 const world: DeliveryWorld = {
@@ -66,5 +76,104 @@ describe('checkDeliveries', () => {
     received['15550001001'] = [msg('Z', '15550000001', 'made up')];
     const r = checkDeliveries(world, accepted, received);
     expect(r).toMatchObject({ lost: 1, delivered: 1, unexpected: 1 });
+  });
+});
+
+describe('checkInbox', () => {
+  const inboxWorld: InboxWorld = {
+    accounts: [
+      { id: 'a0', phone: '15550000000', allowFrom: ['15550001000'] }, // others are stored as ignored
+      { id: 'a1', phone: '15550000001' },
+    ],
+  };
+  const sent: PeerSent[] = [
+    { from: '15550001000', to: '15550000000', id: 'IN1', text: 'one', status: 'delivered' },
+    { from: '15550001001', to: '15550000000', id: 'IN2', text: 'not on allowFrom', status: 'delivered' },
+    { from: '15550001002', to: '15550000001', id: 'IN3', text: 'three', status: 'read' },
+    { from: '15550001002', to: '15550000001', id: 'IN4', text: 'four', status: 'delivered' },
+  ];
+  const row = (cursor: number, account: string, peer: string, id: string, status: InboxRowJson['status'] = 'ok', chat = `${peer}@s.whatsapp.net`): InboxRowJson => ({
+    cursor: String(cursor),
+    id,
+    account,
+    chat,
+    from: chat,
+    status,
+  });
+  const cleanInbox = (): InboxRowJson[] => [
+    row(1, 'a0', '15550001000', 'IN1'),
+    row(2, 'a0', '15550001001', 'IN2', 'ignored'),
+    row(3, 'a1', '15550001002', 'IN3'),
+    row(4, 'a1', '15550001002', 'IN4'),
+  ];
+  const handed = (r: InboxRowJson, connection: number, committed: number): ConsumerDelivery => ({ ...r, connection, committed: String(committed) });
+  // Connection 1 reads 1 and 3, acks 3 and is cut; connection 2 resumes after 3 with 4.
+  const cleanDeliveries = (inbox: InboxRowJson[]): ConsumerDelivery[] => [handed(inbox[0]!, 1, 0), handed(inbox[2]!, 1, 0), handed(inbox[3]!, 2, 3)];
+
+  it('a clean run: everything stored once, the stranger ignored, the consumer handed every readable row once after its acks', () => {
+    const inbox = cleanInbox();
+    const r = checkInbox(inboxWorld, sent, inbox, { deliveries: cleanDeliveries(inbox) });
+    expect(r).toMatchObject({
+      inboundSent: 4,
+      inboundStored: 4,
+      inboundLost: 0,
+      inboundLostReceipted: 0,
+      inboundDuplicates: 0,
+      inboundIgnored: 1,
+      inboundWrongStatus: 0,
+      inboxUnexpected: 0,
+      consumerReceived: 3,
+      consumerMissed: 0,
+      consumerDuplicatesAfterAck: 0,
+      consumerGaps: 0,
+      consumerIgnored: 0,
+    });
+    expect(r.findings).toEqual([]);
+  });
+
+  it('a lost message, a duplicated one and a consumer duplicate after ack: it reports each', () => {
+    const inbox = cleanInbox().filter((r) => r.id !== 'IN4'); // IN4 receipted, never stored
+    inbox.push(row(5, 'a1', '15550001002', 'IN3', 'ok', '123456789012345@lid')); // IN3 again, under its LID
+    const deliveries: ConsumerDelivery[] = [
+      handed(inbox[0]!, 1, 0),
+      handed(inbox[2]!, 1, 0),
+      handed(inbox[2]!, 2, 3), // cursor 3 again after 3 was acknowledged
+      handed(inbox[3]!, 2, 3),
+    ];
+    const r = checkInbox(inboxWorld, sent, inbox, { deliveries });
+    expect(r).toMatchObject({ inboundSent: 4, inboundLost: 1, inboundLostReceipted: 1, inboundDuplicates: 1, consumerDuplicatesAfterAck: 1, consumerMissed: 0 });
+    expect(r.findings.map((f) => [f.kind, f.id])).toEqual([
+      ['inboundDuplicate', 'IN3'],
+      ['inboundLost', 'IN4'],
+      ['consumerDuplicateAfterAck', 'IN3'],
+    ]);
+    expect(r.findings[0]!.reason).toContain('123456789012345@lid');
+    expect(r.findings[1]!.reason).toContain('receipted');
+  });
+
+  it('two rows of one message in the same chat are a duplicate too; a lost message still queued is lost but not receipted', () => {
+    const inbox = [...cleanInbox().filter((r) => r.id !== 'IN4'), row(5, 'a0', '15550001000', 'IN1')];
+    const queued = sent.map((s) => (s.id === 'IN4' ? { ...s, status: 'queued' as const } : s));
+    const r = checkInbox(inboxWorld, queued, inbox);
+    expect(r).toMatchObject({ inboundLost: 1, inboundLostReceipted: 0, inboundDuplicates: 1 });
+    expect(r.consumerMissed).toBeUndefined();
+  });
+
+  it('a consumer that was never handed a readable row, skipped one on a connection, or got an ignored one: each is reported', () => {
+    const inbox = cleanInbox();
+    // Connection 1 reads 1 then jumps to 4 (3 skipped, never handed at all), and is handed the ignored row 2.
+    const deliveries = [handed(inbox[0]!, 1, 0), handed(inbox[3]!, 1, 0), handed(inbox[1]!, 2, 0)];
+    const r = checkInbox(inboxWorld, sent, inbox, { deliveries });
+    expect(r).toMatchObject({ consumerMissed: 1, consumerGaps: 1, consumerIgnored: 1, consumerDuplicatesAfterAck: 0 });
+    expect(r.findings.filter((f) => f.kind === 'consumerMissed').map((f) => f.id)).toEqual(['IN3']);
+  });
+
+  it('allowFrom the wrong way round is a wrong status; unacknowledged rows handed again after a reconnect are allowed, and counted', () => {
+    const inbox = cleanInbox().map((r) => (r.id === 'IN2' ? { ...r, status: 'ok' as const } : r.id === 'IN1' ? { ...r, status: 'ignored' as const } : r));
+    const r = checkInbox(inboxWorld, sent, inbox);
+    expect(r.inboundWrongStatus).toBe(2);
+    const clean = cleanInbox();
+    const again = [handed(clean[0]!, 1, 0), handed(clean[2]!, 1, 0), handed(clean[2]!, 2, 1), handed(clean[3]!, 2, 1)]; // only 1 was acked
+    expect(checkInbox(inboxWorld, sent, clean, { deliveries: again })).toMatchObject({ consumerRedelivered: 1, consumerDuplicatesAfterAck: 0, consumerMissed: 0, consumerGaps: 0 });
   });
 });

@@ -1,4 +1,5 @@
-// README's main command, shortened: the demo must end with nothing lost or duplicated.
+// README's main command, shortened: the demo must end with nothing lost or duplicated, either way,
+// and its stream consumer must resume after being cut off with exactly what it had not acknowledged.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -6,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 const DEMO = fileURLToPath(new URL('../../scripts/demo.mjs', import.meta.url));
 
 describe('npm run demo', () => {
-  it('a 20-second run prints one JSON summary with nothing lost, duplicated or leaked, and exits 0', async () => {
+  it('a 20-second run prints one JSON summary with nothing lost, duplicated or leaked, the bot resumed with exactly what it had not acknowledged, and exits 0', async () => {
     const child = spawn(process.execPath, [DEMO, '--seconds', '20', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
@@ -25,5 +26,14 @@ describe('npm run demo', () => {
     expect(summary.deniedByPolicy).toBeGreaterThan(10);
     expect(summary.alertsRaised).toContain('conflict(support)');
     expect(summary.alertsToOperatorChat).toBeGreaterThanOrEqual(1);
+    // What the peers wrote is in the inbox once each.
+    expect(summary.inbound).toMatchObject({ sent: 14, stored: 14, lost: 0, lostReceipted: 0, duplicates: 0 });
+    // The bot read some, acknowledged part, was cut off while more arrived, and on reconnecting was
+    // handed exactly what it had not acknowledged: nothing missed, nothing acknowledged again.
+    const c = summary.consumer;
+    expect(c.error).toBeUndefined();
+    expect(c).toMatchObject({ readBeforeCut: 8, acknowledgedBeforeCut: 5, arrivedWhileCut: 6, exact: true, missed: 0, duplicatesAfterAck: 0, gaps: 0 });
+    expect(c.resumedWith).toBe(c.readBeforeCut - c.acknowledgedBeforeCut + c.arrivedWhileCut);
+    expect(c.received).toBe(c.readBeforeCut + c.resumedWith);
   }, 120_000);
 });
