@@ -52,6 +52,9 @@ export class ChatServer {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Node hands an upgraded socket over without an error listener; a client that resets it
+    // (after a refusal, or mid-handshake) must not become an uncaught exception here.
+    socket.on('error', () => socket.destroy());
     const url = new URL(req.url ?? '/', 'http://emulator');
     if (url.pathname !== CHAT_PATH) {
       this.refuse(socket, 404, `upgrade for unknown path ${url.pathname}`);

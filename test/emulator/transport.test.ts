@@ -1,5 +1,6 @@
 // Item 1 (transport): ws server on /ws/chat, Noise XX responder, 3-byte framing, ED preamble, PKI.
 import { WA_CERT_DETAILS } from '@whiskeysockets/baileys';
+import { connect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { FrameReader, WA_PROLOGUE, encodeFrame } from '../../src/emulator/frames.js';
@@ -104,4 +105,34 @@ describe('handshake with real Baileys', () => {
     });
     expect(status).toBe(404);
   });
+
+  test('a client that resets the connection after a refused upgrade does not crash the process', async () => {
+    // Node's HTTP server leaves an upgraded socket without an error listener: a reset arriving
+    // after the refusal used to surface as an uncaught ECONNRESET in whatever process hosts the
+    // emulator (seen as an unhandled error in an integration test run).
+    const { port, hostname } = new URL(env.emulator.url);
+    const resets = Array.from({ length: 5 }, () => resetAfterRefusal(hostname, Number(port)));
+    await Promise.all(resets);
+    const status = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(env.emulator.url.replace('/ws/chat', '/elsewhere'));
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('error', reject);
+    });
+    expect(status).toBe(404);
+  });
 });
+
+/** Sends an upgrade the emulator refuses, waits for the refusal, then resets the connection. */
+function resetAfterRefusal(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, host, () => {
+      socket.write(`GET /elsewhere HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    });
+    socket.once('data', () => {
+      socket.resetAndDestroy();
+      // the reset reaches the server's socket on its next read
+      setImmediate(resolve);
+    });
+    socket.once('error', reject);
+  });
+}
