@@ -95,6 +95,19 @@ export const ConsumerSpecSchema = z.discriminatedUnion('type', [
   }),
 ]);
 
+/** A refinement keeping `field` unique in a list: a repeat is reported at its own index, naming the first. */
+function uniqueBy<K extends string>(section: string, field: K, what: string) {
+  return (items: Array<Record<K, string>>, ctx: z.RefinementCtx): void => {
+    const seen = new Map<string, number>();
+    items.forEach((item, i) => {
+      const value = item[field];
+      const first = seen.get(value);
+      if (first === undefined) seen.set(value, i);
+      else ctx.addIssue({ code: 'custom', path: [i, field], message: `duplicate ${what} "${value}" (already used by ${section}[${first}])`, params: { omitValue: true } });
+    });
+  };
+}
+
 /** The whole config file. */
 export const ConfigFileSchema = z.strictObject({
   /** Lets editors find a JSON schema; ignored by the daemon. */
@@ -222,32 +235,11 @@ export const ConfigFileSchema = z.strictObject({
   consumers: z
     .array(ConsumerSpecSchema)
     .default([])
-    .superRefine((consumers, ctx) => {
-      const seen = new Map<string, number>();
-      consumers.forEach((c, i) => {
-        const first = seen.get(c.name);
-        if (first !== undefined) {
-          ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate consumer name "${c.name}" (already used by consumers[${first}])`, params: { omitValue: true } });
-        } else seen.set(c.name, i);
-      });
-    }),
+    .superRefine(uniqueBy('consumers', 'name', 'consumer name')),
   accounts: z
     .array(AccountConfigSchema)
     .default([])
-    .superRefine((accounts, ctx) => {
-      const seen = new Map<string, number>();
-      accounts.forEach((a, i) => {
-        const first = seen.get(a.id);
-        if (first !== undefined) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [i, 'id'],
-            message: `duplicate account id "${a.id}" (already used by accounts[${first}])`,
-            params: { omitValue: true },
-          });
-        } else seen.set(a.id, i);
-      });
-    }),
+    .superRefine(uniqueBy('accounts', 'id', 'account id')),
 });
 
 /** The config file as parsed, defaults filled in. */

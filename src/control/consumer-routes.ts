@@ -2,8 +2,8 @@
 // consumers (list with lag, add, remove, dead letters).
 import { ConsumerSpecSchema } from '../config/schema.js';
 import { ConsumerError, type ConsumerService } from '../inbox/consumer-service.js';
-import { inboxRowToJson } from '../inbox/store.js';
 import { HttpError } from './http-error.js';
+import { cursorValue, inboxStreamSink, nonEmptyString, objectBody, rejectUnknownFields, rejectUnknownParams } from './request-input.js';
 import type { Route } from './server.js';
 
 const STATUS: Record<ConsumerError['code'], number> = { not_found: 404, conflict: 409, bad_request: 400 };
@@ -28,24 +28,11 @@ export function consumerRoutes(consumers: ConsumerService): Route[] {
       path: '/v1/inbox/stream',
       subscriber: true,
       handler: (req) => {
-        for (const key of req.url.searchParams.keys()) {
-          if (key !== 'consumer') throw new HttpError(400, 'bad_request', `unknown query parameter "${key}" (use consumer)`);
-        }
+        rejectUnknownParams(req.url.searchParams, ['consumer']);
         const name = req.url.searchParams.get('consumer');
         if (!name) throw new HttpError(400, 'bad_request', 'consumer: required (the name of a stream consumer)');
         try {
-          consumers.openStream(name, () => {
-            const stream = req.openStream();
-            return {
-              write: (row) => stream.write(inboxRowToJson(row)),
-              drained: () => stream.drained(),
-              get closed() {
-                return stream.closed;
-              },
-              onClose: (fn) => stream.onClose(fn),
-              close: () => stream.end(),
-            };
-          });
+          consumers.openStream(name, () => inboxStreamSink(req.openStream()));
         } catch (err) {
           throw httpError(err);
         }
@@ -55,16 +42,12 @@ export function consumerRoutes(consumers: ConsumerService): Route[] {
       method: 'POST',
       path: '/v1/inbox/ack',
       handler: async (req) => {
-        const body = await req.json();
-        if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'bad_request', 'request body must be a JSON object {"consumer","cursor"}');
-        const b = body as Record<string, unknown>;
-        for (const k of Object.keys(b)) if (k !== 'consumer' && k !== 'cursor') throw new HttpError(400, 'bad_request', `${k}: unknown field (expected consumer, cursor)`);
-        if (typeof b.consumer !== 'string' || b.consumer === '') throw new HttpError(400, 'bad_request', 'consumer: required (a string)');
-        const raw = b.cursor;
-        const text = typeof raw === 'number' ? String(raw) : raw;
-        if (typeof text !== 'string' || !/^\d{1,15}$/.test(text)) throw new HttpError(400, 'bad_request', `cursor: expected a cursor as the stream gave it (digits), got ${JSON.stringify(raw)}`);
-        const committed = await mapped(() => consumers.ack(b.consumer as string, Number(text)));
-        return { body: { consumer: b.consumer, cursor: String(committed) } };
+        const b = objectBody(await req.json(), '{"consumer","cursor"}');
+        rejectUnknownFields(b, ['consumer', 'cursor']);
+        const consumer = nonEmptyString(b, 'consumer');
+        const cursor = cursorValue(b.cursor, 'cursor', 'as the stream gave it (digits)');
+        const committed = await mapped(() => consumers.ack(consumer, cursor));
+        return { body: { consumer, cursor: String(committed) } };
       },
     },
     {

@@ -6,6 +6,7 @@ import { normaliseRecipient } from '../outbox/recipient.js';
 import { type OutboxChanges, changeToJson } from '../outbox/changes.js';
 import type { SendGate } from '../outbox/send-gate.js';
 import { HttpError } from './http-error.js';
+import { cursorValue, inboxStreamSink, listParam, nonEmptyString, objectBody, rejectUnknownFields, rejectUnknownParams } from './request-input.js';
 import { olderThanMs } from './message-routes.js';
 import type { Route } from './server.js';
 
@@ -20,9 +21,7 @@ const DEFAULT_STATUSES: readonly InboxStatus[] = ['ok', 'undecryptable'];
 /** `after=CURSOR` of a cursor-paged route (undefined when absent); anything but digits is a 400. */
 export function afterParam(params: URLSearchParams): number | undefined {
   const after = params.get('after');
-  if (after === null) return undefined;
-  if (!/^\d{1,15}$/.test(after)) throw new HttpError(400, 'bad_request', `after: expected a cursor (digits, as "cursor" or "next" gave it), got ${JSON.stringify(after)}`);
-  return Number(after);
+  return after === null ? undefined : cursorValue(after, 'after', '(digits, as "cursor" or "next" gave it)');
 }
 
 /** `limit=N` of a cursor-paged route: 1 to INBOX_MAX_LIMIT, INBOX_DEFAULT_LIMIT when absent. */
@@ -37,17 +36,9 @@ export function limitParam(params: URLSearchParams): number {
 /** Parses the inbox query string; unknown parameters and bad values are a 400 naming them. */
 export function parseInboxQuery(params: URLSearchParams, opts: { follow: boolean }): InboxQuery {
   const known = opts.follow ? ['account', 'chat', 'after', 'status'] : ['account', 'chat', 'after', 'limit', 'status'];
-  for (const key of params.keys()) {
-    if (!known.includes(key)) throw new HttpError(400, 'bad_request', `unknown query parameter "${key}" (use ${known.join(', ')})`);
-  }
-  const list = (key: string) =>
-    params
-      .getAll(key)
-      .flatMap((v) => v.split(','))
-      .map((v) => v.trim())
-      .filter((v) => v !== '');
+  rejectUnknownParams(params, known);
   const q: InboxQuery = { limit: INBOX_DEFAULT_LIMIT, statuses: DEFAULT_STATUSES };
-  const accounts = list('account');
+  const accounts = listParam(params, 'account');
   if (accounts.length) q.accounts = accounts;
   const chat = params.get('chat');
   if (chat !== null) {
@@ -62,7 +53,7 @@ export function parseInboxQuery(params: URLSearchParams, opts: { follow: boolean
   const after = afterParam(params);
   if (after !== undefined) q.after = after;
   q.limit = limitParam(params);
-  const statuses = list('status');
+  const statuses = listParam(params, 'status');
   if (statuses.length) {
     const wanted = statuses.includes('all') ? [...STATUSES] : statuses;
     for (const s of wanted) {
@@ -94,12 +85,12 @@ export function inboxRoutes(inbox: Pick<Inbox, 'store' | 'follow'>): Route[] {
       path: '/v1/inbox/prune',
       handler: async (req) => {
         // The operator's prune: unlike retention, it does not wait for consumers to acknowledge.
-        const body = await req.json();
-        if (body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body))) throw new HttpError(400, 'bad_request', 'request body must be a JSON object {"olderThan"}');
-        for (const k of Object.keys((body ?? {}) as object)) if (k !== 'olderThan') throw new HttpError(400, 'bad_request', `${k}: unknown field (expected olderThan)`);
+        const sent = await req.json();
+        const body = sent === undefined ? undefined : objectBody(sent, '{"olderThan"}');
+        if (body) rejectUnknownFields(body, ['olderThan']);
         // Unacknowledged rows go too, so a bare "30" (30 ms, not 30 days) must not empty the inbox:
         // the string form needs a unit here.
-        const raw = (body as { olderThan?: unknown } | undefined)?.olderThan;
+        const raw = body?.olderThan;
         if (typeof raw === 'string' && !/^\s*\d+\s*(ms|s|m|h|d)\s*$/.test(raw)) {
           throw new HttpError(400, 'bad_request', `olderThan: expected a duration with a unit, such as "30d" or "12h" (this prune also deletes messages consumers have not acknowledged), got ${JSON.stringify(raw)}`);
         }
@@ -114,14 +105,7 @@ export function inboxRoutes(inbox: Pick<Inbox, 'store' | 'follow'>): Route[] {
       handler: (req) => {
         const q = parseInboxQuery(req.url.searchParams, { follow: true });
         const stream = req.openStream();
-        void followInbox(inbox, q, {
-          write: (row) => stream.write(inboxRowToJson(row)),
-          drained: () => stream.drained(),
-          get closed() {
-            return stream.closed;
-          },
-          onClose: (fn) => stream.onClose(fn),
-        });
+        void followInbox(inbox, q, inboxStreamSink(stream));
       },
     },
   ];
@@ -134,14 +118,8 @@ export function outboxChangesRoute(changes: OutboxChanges): Route {
     path: '/v1/messages/changes',
     handler: (req) => {
       const params = req.url.searchParams;
-      for (const key of params.keys()) {
-        if (!['account', 'after', 'limit'].includes(key)) throw new HttpError(400, 'bad_request', `unknown query parameter "${key}" (use account, after, limit)`);
-      }
-      const accounts = params
-        .getAll('account')
-        .flatMap((v) => v.split(','))
-        .map((v) => v.trim())
-        .filter((v) => v !== '');
+      rejectUnknownParams(params, ['account', 'after', 'limit']);
+      const accounts = listParam(params, 'account');
       const after = afterParam(params);
       const rows = changes.list({ ...(after !== undefined ? { after } : {}), accounts, limit: limitParam(params) });
       const next = rows.length ? rows[rows.length - 1]!.cursor : (after ?? 0);
@@ -156,22 +134,16 @@ export function chatReadRoute(inbox: Pick<Inbox, 'store'>, gate: Pick<SendGate, 
     method: 'POST',
     path: '/v1/chats/read',
     handler: async (req) => {
-      const body = await req.json();
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'bad_request', 'request body must be a JSON object {"account","chat","upTo"?}');
-      const b = body as Record<string, unknown>;
-      for (const k of Object.keys(b)) if (!['account', 'chat', 'upTo'].includes(k)) throw new HttpError(400, 'bad_request', `${k}: unknown field (expected account, chat, upTo)`);
-      for (const k of ['account', 'chat'] as const) if (typeof b[k] !== 'string' || b[k] === '') throw new HttpError(400, 'bad_request', `${k}: required (a string)`);
-      let upTo: number | undefined;
-      if (b.upTo !== undefined) {
-        const text = typeof b.upTo === 'number' ? String(b.upTo) : b.upTo;
-        if (typeof text !== 'string' || !/^\d{1,15}$/.test(text)) throw new HttpError(400, 'bad_request', `upTo: expected a cursor (digits), got ${JSON.stringify(b.upTo)}`);
-        upTo = Number(text);
-      }
-      const r = normaliseRecipient(b.chat as string);
+      const b = objectBody(await req.json(), '{"account","chat","upTo"?}');
+      rejectUnknownFields(b, ['account', 'chat', 'upTo']);
+      const account = nonEmptyString(b, 'account');
+      const chat = nonEmptyString(b, 'chat');
+      const upTo = b.upTo === undefined ? undefined : cursorValue(b.upTo, 'upTo');
+      const r = normaliseRecipient(chat);
       if ('error' in r) throw new HttpError(400, 'bad_request', `chat: ${r.error}`);
-      const rows = inbox.store.unread(b.account as string, r.jid, upTo);
+      const rows = inbox.store.unread(account, r.jid, upTo);
       const outcome = await gate.sendReadReceipts({
-        account: b.account as string,
+        account,
         chat: r.jid,
         messages: rows.map((row) => ({ id: row.id, ...(r.chatType === 'group' ? { participant: row.from } : {}) })),
         client: req.clientName,
@@ -181,7 +153,7 @@ export function chatReadRoute(inbox: Pick<Inbox, 'store'>, gate: Pick<SendGate, 
       const state = outcome.decision.action !== 'allow' ? 'denied' : outcome.sent ? 'sent' : 'nothing_to_read';
       return {
         body: {
-          account: b.account,
+          account,
           chat: r.jid,
           state,
           marked: outcome.sent ? rows.length : 0,

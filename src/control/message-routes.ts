@@ -3,6 +3,7 @@ import type { EventBus, BusEvent } from '../events/bus.js';
 import type { SendGate } from '../outbox/send-gate.js';
 import { FINAL_STATES, rowToJson, type OutboxRow, type OutboxState } from '../outbox/store.js';
 import { HttpError } from './http-error.js';
+import { objectBody, rejectUnknownParams, stringField } from './request-input.js';
 import type { ApiRequest, Route } from './server.js';
 
 const STATES: readonly OutboxState[] = ['queued', 'sending', 'unknown', 'sent', 'delivered', 'read', 'held', 'denied', 'failed', 'expired', 'cancelled'];
@@ -45,16 +46,12 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
       method: 'POST',
       path: '/v1/messages',
       handler: async (req) => {
-        const body = await req.json();
-        if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'bad_request', 'request body must be a JSON object');
-        const b = body as Record<string, unknown>;
+        const b = objectBody(await req.json());
         for (const k of Object.keys(b)) {
+          // `kind` is accepted but not advertised: only "message" may be sent through the API.
           if (!['account', 'to', 'text', 'idempotencyKey', 'kind'].includes(k)) throw new HttpError(400, 'bad_request', `${k}: unknown field (expected account, to, text, idempotencyKey)`);
         }
-        for (const k of ['account', 'to', 'text'] as const) {
-          if (b[k] === undefined || b[k] === null) throw new HttpError(400, 'bad_request', `${k}: required`);
-          if (typeof b[k] !== 'string') throw new HttpError(400, 'bad_request', `${k}: expected a string, got ${typeof b[k]}`);
-        }
+        for (const k of ['account', 'to', 'text'] as const) stringField(b, k, true);
         if (b.kind !== undefined && b.kind !== 'message') throw new HttpError(400, 'bad_request', 'kind: only "message" can be sent through the API');
         if (b.idempotencyKey !== undefined && typeof b.idempotencyKey !== 'string') throw new HttpError(400, 'bad_request', 'idempotencyKey: expected a string');
         const wait = req.url.searchParams.get('wait');
@@ -101,7 +98,7 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
       path: '/v1/messages',
       handler: (req) => {
         const q = req.url.searchParams;
-        for (const k of q.keys()) if (!['account', 'state', 'limit', 'before'].includes(k)) throw new HttpError(400, 'bad_request', `unknown query parameter "${k}" (use account, state, limit, before)`);
+        rejectUnknownParams(q, ['account', 'state', 'limit', 'before']);
         const state = q.get('state');
         if (state !== null && !(STATES as readonly string[]).includes(state)) throw new HttpError(400, 'bad_request', `state: expected one of ${STATES.join(', ')}`);
         const limit = q.get('limit') === null ? 100 : Number(q.get('limit'));

@@ -3,6 +3,7 @@
 import { ConfigError } from '../config/errors.js';
 import type { EventBus, EventFilter } from '../events/bus.js';
 import { HttpError } from './http-error.js';
+import { listParam, objectBody, rejectUnknownFields, rejectUnknownParams, stringField } from './request-input.js';
 import type { PairEvent, PairRequest } from '../accounts/runner.js';
 import type { SendGate } from '../outbox/send-gate.js';
 import type { AlertEngine } from '../alerts/engine.js';
@@ -140,24 +141,14 @@ export function buildRoutes(deps: RouteDeps): Route[] {
   ];
 }
 
-const EVENT_QUERY_KEYS = new Set(['account', 'type', 'requestId']);
+const EVENT_QUERY_KEYS = ['account', 'type', 'requestId'];
 
 /** Parses `?account=a,b&type=x.*&requestId=r` into a filter; unknown parameters are an error, not ignored. */
 export function parseEventFilter(params: URLSearchParams): EventFilter {
-  for (const key of params.keys()) {
-    if (!EVENT_QUERY_KEYS.has(key)) {
-      throw new HttpError(400, 'bad_request', `unknown query parameter "${key}" (use account, type, requestId)`);
-    }
-  }
-  const list = (key: string) =>
-    params
-      .getAll(key)
-      .flatMap((v) => v.split(','))
-      .map((v) => v.trim())
-      .filter((v) => v !== '');
+  rejectUnknownParams(params, EVENT_QUERY_KEYS);
   const filter: EventFilter = {};
-  const accounts = list('account');
-  const types = list('type');
+  const accounts = listParam(params, 'account');
+  const types = listParam(params, 'type');
   const requestId = params.get('requestId');
   if (accounts.length) filter.accounts = accounts;
   if (types.length) filter.types = types;
@@ -226,28 +217,6 @@ async function pairStream(req: ApiRequest, accounts: AccountsApi): Promise<void>
     }
   });
   for (const e of pending.splice(0)) onEvent(e);
-}
-
-function objectBody(raw: unknown): Record<string, unknown> {
-  if (raw === undefined) throw new HttpError(400, 'bad_request', 'request body must be a JSON object');
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new HttpError(400, 'bad_request', 'request body must be a JSON object');
-  return raw as Record<string, unknown>;
-}
-
-function stringField(body: Record<string, unknown>, key: string, required: boolean): string | undefined {
-  const v = body[key];
-  if (v === undefined || v === null) {
-    if (required) throw new HttpError(400, 'bad_request', `${key}: required`);
-    return undefined;
-  }
-  if (typeof v !== 'string') throw new HttpError(400, 'bad_request', `${key}: expected a string, got ${typeof v}`);
-  return v;
-}
-
-function rejectUnknownFields(body: Record<string, unknown>, known: string[]): void {
-  for (const key of Object.keys(body)) {
-    if (!known.includes(key)) throw new HttpError(400, 'bad_request', `${key}: unknown field (expected ${known.join(', ')})`);
-  }
 }
 
 function streamEvents(req: ApiRequest, bus: Pick<EventBus, 'subscribe'>): void {

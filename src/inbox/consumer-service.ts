@@ -178,7 +178,7 @@ export class ConsumerService {
       nextAttemptAt: iso(c.nextAttemptAt),
       lastError: c.lastError,
       lastErrorAt: iso(c.lastErrorAt),
-      deadLetters: this.store.deadLetters(c.name).length,
+      deadLetters: this.store.deadLetterCount(c.name),
     };
   }
 

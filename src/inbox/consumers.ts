@@ -182,6 +182,11 @@ export class ConsumerStore {
     return this.#db.prepare<[string], DeadLetter>('SELECT consumer, cursor, reason, at FROM inbox_dead_letters WHERE consumer = ? ORDER BY cursor').all(name);
   }
 
+  /** How many dead letters a consumer has (for its view, without loading them). */
+  deadLetterCount(name: string): number {
+    return this.#db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM inbox_dead_letters WHERE consumer = ?').get(name)!.n;
+  }
+
   /** Readable messages after the consumer's cursor: how many, and when the oldest arrived. */
   lag(c: Pick<ConsumerRow, 'cursor' | 'accounts'>): { unacknowledged: number; oldestReceivedAt: number | null } {
     const accounts = c.accounts ?? [];

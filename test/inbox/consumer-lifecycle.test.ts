@@ -1,21 +1,14 @@
 // Consumers at their edges (stream acks, open streams across config changes, webhook races,
 // dead letters), each test asserting the behaviour docs/inbox.md promises.
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../src/events/bus.js';
-import { ConsumerService } from '../../src/inbox/consumer-service.js';
-import { ConsumerStore } from '../../src/inbox/consumers.js';
-import type { FollowSink } from '../../src/inbox/follow.js';
+import type { ConsumerService } from '../../src/inbox/consumer-service.js';
 import { Inbox } from '../../src/inbox/inbox.js';
 import { InboxStore, type InboxRow } from '../../src/inbox/store.js';
-import { DEFAULT_WEBHOOK_SETTINGS, type Poster, type StuckContext, type WebhookSettings } from '../../src/inbox/webhook.js';
+import { DEFAULT_WEBHOOK_SETTINGS, type Poster, type StuckContext } from '../../src/inbox/webhook.js';
 import { closeStateDb, openStateDb, type StateDb } from '../../src/store/db.js';
-import type { InboundMessage } from '../../src/wa/types.js';
 import { makeTmpDir } from '../helpers/tmp.js';
-
-const PEER = '15550002222@s.whatsapp.net';
-const SECRET = 'a-secret-of-16-chars-at-least';
-const log = pino({ level: 'silent' });
+import { SECRET, consumerService, inboundMessage, type ServiceOptions, silentLog, sink, until } from './support.js';
 
 let tmp: { dir: string; cleanup: () => void };
 let db: StateDb;
@@ -28,7 +21,7 @@ beforeEach(() => {
   tmp = makeTmpDir('wa-consumers-');
   db = openStateDb(tmp.dir);
   inboxStore = new InboxStore(db, { now: () => clock });
-  inbox = new Inbox({ store: inboxStore, bus: new EventBus(), log });
+  inbox = new Inbox({ store: inboxStore, bus: new EventBus(), log: silentLog });
 });
 afterEach(async () => {
   await service?.stop();
@@ -37,47 +30,13 @@ afterEach(async () => {
   tmp.cleanup();
 });
 
-let n = 0;
 function receive(account = 'main'): InboxRow {
-  n += 1;
-  return inbox.receive(account, { id: `M${n}`, chat: PEER, from: PEER, chatType: 'direct', kind: 'text', text: `hello ${n}`, timestamp: 1_700_000_000 } as InboundMessage).row;
+  return inbox.receive(account, inboundMessage()).row;
 }
 
-function makeService(opts: { post?: Poster; settings?: Partial<WebhookSettings>; onStuck?: (c: StuckContext) => void } = {}): ConsumerService {
-  service = new ConsumerService({
-    store: new ConsumerStore(db, { now: () => clock }),
-    inbox,
-    log,
-    settings: { ...DEFAULT_WEBHOOK_SETTINGS, retryInitialMs: 5, retryMaxMs: 20, ...opts.settings },
-    onStuck: opts.onStuck ?? (() => {}),
-    ...(opts.post ? { post: opts.post } : {}),
-    now: () => clock,
-  });
+function makeService(opts: Omit<ServiceOptions, 'now'> = {}): ConsumerService {
+  service = consumerService(db, inbox, { ...opts, now: () => clock });
   return service;
-}
-
-async function until(pred: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000 && !pred(); i++) await new Promise((r) => setImmediate(r));
-  expect(pred()).toBe(true);
-}
-
-function sink(): FollowSink & { rows: InboxRow[]; close(): void } {
-  const closers: Array<() => void> = [];
-  let closed = false;
-  const s = {
-    rows: [] as InboxRow[],
-    write: (row: InboxRow) => (s.rows.push(row), true),
-    drained: async () => {},
-    get closed() {
-      return closed;
-    },
-    onClose: (fn: () => void) => (closed ? fn() : closers.push(fn)),
-    close() {
-      closed = true;
-      closers.splice(0).forEach((fn) => fn());
-    },
-  };
-  return s;
 }
 
 describe('stream consumer acks', () => {

@@ -1,21 +1,17 @@
 import { createHmac } from 'node:crypto';
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../src/events/bus.js';
-import { ConsumerError, ConsumerService } from '../../src/inbox/consumer-service.js';
+import { ConsumerError, type ConsumerService } from '../../src/inbox/consumer-service.js';
 import { ConsumerStore } from '../../src/inbox/consumers.js';
-import type { FollowSink } from '../../src/inbox/follow.js';
 import { Inbox } from '../../src/inbox/inbox.js';
 import { InboxStore, type InboxRow } from '../../src/inbox/store.js';
-import { DEFAULT_WEBHOOK_SETTINGS, type Poster, type StuckContext, type WebhookSettings } from '../../src/inbox/webhook.js';
+import { DEFAULT_WEBHOOK_SETTINGS, type Poster, type StuckContext } from '../../src/inbox/webhook.js';
 import { closeStateDb, openStateDb, type StateDb } from '../../src/store/db.js';
 import type { InboundMessage } from '../../src/wa/types.js';
 import { makeTmpDir } from '../helpers/tmp.js';
+import { PEER, SECRET, consumerService, inboundMessage, type ServiceOptions, silentLog, sink, until } from './support.js';
 
-const PEER = '15550002222@s.whatsapp.net';
 const OTHER = '15550003333@s.whatsapp.net';
-const SECRET = 'a-secret-of-16-chars-at-least';
-const log = pino({ level: 'silent' });
 
 let tmp: { dir: string; cleanup: () => void };
 let db: StateDb;
@@ -25,7 +21,7 @@ let service: ConsumerService | undefined;
 beforeEach(() => {
   tmp = makeTmpDir('wa-consumers-');
   db = openStateDb(tmp.dir);
-  inbox = new Inbox({ store: new InboxStore(db), bus: new EventBus(), log });
+  inbox = new Inbox({ store: new InboxStore(db), bus: new EventBus(), log: silentLog });
 });
 afterEach(async () => {
   await service?.stop();
@@ -34,47 +30,13 @@ afterEach(async () => {
   tmp.cleanup();
 });
 
-let n = 0;
 function receive(over: Partial<InboundMessage> = {}, account = 'main'): InboxRow {
-  n += 1;
-  return inbox.receive(account, { id: `M${n}`, chat: PEER, from: PEER, chatType: 'direct', kind: 'text', text: `hello ${n}`, timestamp: 1_700_000_000, ...over }).row;
+  return inbox.receive(account, inboundMessage(over)).row;
 }
 
-function makeService(opts: { post?: Poster; settings?: Partial<WebhookSettings>; onStuck?: (c: StuckContext) => void; db?: StateDb } = {}): ConsumerService {
-  service = new ConsumerService({
-    store: new ConsumerStore(opts.db ?? db),
-    inbox,
-    log,
-    settings: { ...DEFAULT_WEBHOOK_SETTINGS, retryInitialMs: 5, retryMaxMs: 20, ...opts.settings },
-    onStuck: opts.onStuck ?? (() => {}),
-    ...(opts.post ? { post: opts.post } : {}),
-  });
+function makeService(opts: ServiceOptions & { db?: StateDb } = {}): ConsumerService {
+  service = consumerService(opts.db ?? db, inbox, opts);
   return service;
-}
-
-/** Lets the loop run (a few event-loop turns at a time) until `pred` holds. */
-async function until(pred: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000 && !pred(); i++) await new Promise((r) => setImmediate(r));
-  expect(pred()).toBe(true);
-}
-
-function sink(): FollowSink & { rows: InboxRow[]; close(): void } {
-  const closers: Array<() => void> = [];
-  let closed = false;
-  const s = {
-    rows: [] as InboxRow[],
-    write: (row: InboxRow) => (s.rows.push(row), true),
-    drained: async () => {},
-    get closed() {
-      return closed;
-    },
-    onClose: (fn: () => void) => closers.push(fn),
-    close() {
-      closed = true;
-      closers.splice(0).forEach((fn) => fn());
-    },
-  };
-  return s;
 }
 
 describe('stream consumers', () => {

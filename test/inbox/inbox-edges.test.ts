@@ -4,18 +4,17 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../src/events/bus.js';
 import { ConsumerStore } from '../../src/inbox/consumers.js';
-import { followInbox, type FollowSink } from '../../src/inbox/follow.js';
+import { followInbox } from '../../src/inbox/follow.js';
 import { Inbox } from '../../src/inbox/inbox.js';
-import { InboxStore, type InboxRow } from '../../src/inbox/store.js';
+import { InboxStore } from '../../src/inbox/store.js';
 import { inboxRoutes, parseInboxQuery } from '../../src/control/inbox-routes.js';
 import { closeStateDb, openStateDb, type StateDb } from '../../src/store/db.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
-import type { InboundMessage } from '../../src/wa/types.js';
 import { makeTmpDir } from '../helpers/tmp.js';
+import { PEER, inboundMessage as msg, sink } from './support.js';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 
-const PEER = '15550002222@s.whatsapp.net';
 const PEER_LID = '123456789012345@lid';
 const STRANGER = '15550009999@s.whatsapp.net';
 
@@ -32,17 +31,6 @@ afterEach(() => {
   if (db.open) closeStateDb(db);
   tmp.cleanup();
 });
-
-let n = 0;
-function msg(over: Partial<InboundMessage> = {}): InboundMessage {
-  n += 1;
-  return { id: `M${n}`, chat: PEER, from: PEER, chatType: 'direct', kind: 'text', text: `hello ${n}`, timestamp: 1_700_000_000, ...over };
-}
-
-function sink(): FollowSink & { rows: InboxRow[] } {
-  const s = { rows: [] as InboxRow[], write: (r: InboxRow) => (s.rows.push(r), true), drained: async () => {}, closed: false, onClose: () => {} };
-  return s;
-}
 
 describe('follow of ignored rows', () => {
   it('/v1/inbox/follow refuses status=ignored (and all): ignored messages are never followed', () => {

@@ -5,10 +5,10 @@ import { Inbox } from '../../src/inbox/inbox.js';
 import { InboxStore, type InboxRow } from '../../src/inbox/store.js';
 import { pino } from 'pino';
 import { closeStateDb, openStateDb, type StateDb } from '../../src/store/db.js';
-import type { InboundMessage, WaEvent } from '../../src/wa/types.js';
+import type { WaEvent } from '../../src/wa/types.js';
 import { makeTmpDir } from '../helpers/tmp.js';
+import { PEER, inboundMessage as msg } from './support.js';
 
-const PEER = '15550002222@s.whatsapp.net';
 const STRANGER = '15550009999@s.whatsapp.net';
 const GROUP = '120363025246125888@g.us';
 const LID = '123456789012345@lid';
@@ -37,12 +37,6 @@ afterEach(() => {
   closeStateDb(db);
   tmp.cleanup();
 });
-
-let n = 0;
-function msg(over: Partial<InboundMessage> = {}): InboundMessage {
-  n += 1;
-  return { id: `M${n}`, chat: PEER, from: PEER, chatType: 'direct', kind: 'text', text: `hello ${n}`, timestamp: 1_700_000_000, ...over };
-}
 
 describe('Inbox', () => {
   it('publishes message.inbound after the commit, with the cursor, and only once per message', () => {
