@@ -43,11 +43,11 @@ export function parseInboxQuery(params: URLSearchParams, opts: { follow: boolean
   const chat = params.get('chat');
   if (chat !== null) {
     // Chats nobody can send to (status updates, broadcast lists, channels) can still be read.
-    if (/^[^@\s]+@(broadcast|newsletter)$/i.test(chat.trim())) q.chat = chat.trim().toLowerCase();
+    if (/^[^@\s]+@(broadcast|newsletter)$/i.test(chat.trim())) q.chats = [chat.trim().toLowerCase()];
     else {
       const r = normaliseRecipient(chat);
       if ('error' in r) throw new HttpError(400, 'bad_request', `chat: ${r.error}`);
-      q.chat = r.jid;
+      q.chats = [r.jid];
     }
   }
   const after = afterParam(params);
@@ -67,13 +67,19 @@ export function parseInboxQuery(params: URLSearchParams, opts: { follow: boolean
 }
 
 /** The inbox routes. */
-export function inboxRoutes(inbox: Pick<Inbox, 'store' | 'follow'>): Route[] {
+export function inboxRoutes(inbox: Pick<Inbox, 'store' | 'follow' | 'chatsOf'>): Route[] {
+  // A chat asked for by number also finds that person's LID chat (and the reverse).
+  const query = (params: URLSearchParams, follow: boolean): InboxQuery => {
+    const q = parseInboxQuery(params, { follow });
+    if (q.chats) q.chats = inbox.chatsOf(q.accounts?.length === 1 ? q.accounts[0] : undefined, q.chats[0]!);
+    return q;
+  };
   return [
     {
       method: 'GET',
       path: '/v1/inbox',
       handler: (req) => {
-        const q = parseInboxQuery(req.url.searchParams, { follow: false });
+        const q = query(req.url.searchParams, false);
         const rows = inbox.store.list(q);
         // `next` is where to go on from: the last row's cursor, or the cursor given when nothing came.
         const next = rows.length ? rows[rows.length - 1]!.cursor : (q.after ?? 0);
@@ -103,7 +109,7 @@ export function inboxRoutes(inbox: Pick<Inbox, 'store' | 'follow'>): Route[] {
       path: '/v1/inbox/follow',
       subscriber: true,
       handler: (req) => {
-        const q = parseInboxQuery(req.url.searchParams, { follow: true });
+        const q = query(req.url.searchParams, true);
         const stream = req.openStream();
         void followInbox(inbox, q, inboxStreamSink(stream));
       },
@@ -129,7 +135,7 @@ export function outboxChangesRoute(changes: OutboxChanges): Route {
 }
 
 /** `POST /v1/chats/read`: read receipts for a chat's messages, through the send gate (kind `receipt`). */
-export function chatReadRoute(inbox: Pick<Inbox, 'store'>, gate: Pick<SendGate, 'sendReadReceipts'>): Route {
+export function chatReadRoute(inbox: Pick<Inbox, 'store' | 'chatsOf'>, gate: Pick<SendGate, 'sendReadReceipts'>): Route {
   return {
     method: 'POST',
     path: '/v1/chats/read',
@@ -141,24 +147,38 @@ export function chatReadRoute(inbox: Pick<Inbox, 'store'>, gate: Pick<SendGate, 
       const upTo = b.upTo === undefined ? undefined : cursorValue(b.upTo, 'upTo');
       const r = normaliseRecipient(chat);
       if ('error' in r) throw new HttpError(400, 'bad_request', `chat: ${r.error}`);
-      const rows = inbox.store.unread(account, r.jid, upTo);
-      const outcome = await gate.sendReadReceipts({
-        account,
-        chat: r.jid,
-        messages: rows.map((row) => ({ id: row.id, ...(r.chatType === 'group' ? { participant: row.from } : {}) })),
-        client: req.clientName,
-        requestId: req.requestId,
-      });
-      if (outcome.sent) inbox.store.markRead(rows.map((row) => row.cursor));
-      const state = outcome.decision.action !== 'allow' ? 'denied' : outcome.sent ? 'sent' : 'nothing_to_read';
+      // The person's messages may sit in two chats (number and LID): each chat's receipt goes to
+      // the chat its messages came in, every one through the gate. The chat asked for is always
+      // decided (and audited), even with nothing to read.
+      const chats = inbox.chatsOf(account, r.jid);
+      const rows = inbox.store.unread(account, chats, upTo);
+      let marked = 0;
+      let denial: { rule: string | null; reason: string } | null = null;
+      for (const c of chats) {
+        const mine = rows.filter((row) => row.chat === c);
+        if (c !== r.jid && mine.length === 0) continue;
+        const outcome = await gate.sendReadReceipts({
+          account,
+          chat: c,
+          messages: mine.map((row) => ({ id: row.id, ...(r.chatType === 'group' ? { participant: row.from } : {}) })),
+          client: req.clientName,
+          requestId: req.requestId,
+        });
+        if (outcome.decision.action !== 'allow') denial ??= { rule: outcome.decision.rule, reason: outcome.decision.reason };
+        if (outcome.sent) {
+          inbox.store.markRead(mine.map((row) => row.cursor));
+          marked += mine.length;
+        }
+      }
+      const state = denial ? 'denied' : marked > 0 ? 'sent' : 'nothing_to_read';
       return {
         body: {
           account,
           chat: r.jid,
           state,
-          marked: outcome.sent ? rows.length : 0,
+          marked,
           ...(rows.length ? { upTo: String(rows[rows.length - 1]!.cursor) } : {}),
-          ...(state === 'denied' ? { rule: outcome.decision.rule, reason: outcome.decision.reason } : {}),
+          ...(denial ? { rule: denial.rule, reason: denial.reason } : {}),
         },
       };
     },

@@ -35,7 +35,7 @@ export interface RouteDeps {
   accounts: AccountsApi;
   gate: SendGate;
   /** Inbound messages (optional in route tests). */
-  inbox?: Pick<Inbox, 'store' | 'follow'>;
+  inbox?: Pick<Inbox, 'store' | 'follow' | 'chatsOf'>;
   /** The journal of outbox state changes (optional in route tests). */
   outboxChanges?: OutboxChanges;
   /** Inbox consumers (optional in route tests). */

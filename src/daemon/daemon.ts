@@ -143,6 +143,7 @@ export class Daemon {
         log,
         allowFrom: allowFromFromConfig(cfg),
         phoneJidForLid: (account, jid) => connector.phoneJidForLid(account, jid),
+        lidJidForPhone: (account, jid) => connector.lidJidForPhone(account, jid),
       });
       bus.subscribe({ types: ['account.removed'] }, (e) => {
         if (e.account) inbox.detach(e.account);

@@ -19,37 +19,39 @@ export interface FollowSink {
 /** True when a row passes a query's filters (cursor aside). */
 export function matchesQuery(q: Omit<InboxQuery, 'limit' | 'after'>, row: InboxRow): boolean {
   if (q.accounts?.length && !q.accounts.includes(row.account)) return false;
-  if (q.chat !== undefined && row.chat !== q.chat) return false;
+  if (q.chats?.length && !q.chats.includes(row.chat)) return false;
   return q.statuses.includes(row.status);
 }
 
 /**
  * Writes every matching row after `q.after` to `sink` in cursor order, then every new one as it
- * is committed, until the sink closes. Each row is written once: a row committed during the
- * catch-up is found by the next page or held until the catch-up ends, and skipped if already sent.
+ * is committed, until the sink closes. Each row is written once. During the catch-up nothing is
+ * held in memory: rows are committed before they are published, so a row that arrives meanwhile
+ * is found by a later page; the switch to live happens only after a page read with nothing
+ * arriving since, with no await in between (commits and publishing are synchronous).
  */
 export async function followInbox(inbox: Pick<Inbox, 'store' | 'follow'>, q: Omit<InboxQuery, 'limit'>, sink: FollowSink): Promise<void> {
   let last = q.after ?? 0;
-  let held: InboxRow[] | null = [];
+  let live = false;
+  let arrived = false;
   const send = (row: InboxRow): boolean => {
     last = row.cursor;
     return sink.write(row);
   };
   const unfollow = inbox.follow((row) => {
     if (!matchesQuery(q, row)) return;
-    if (held) held.push(row);
+    if (!live) arrived = true;
     else if (row.cursor > last) send(row);
   });
   sink.onClose(unfollow);
   for (;;) {
+    arrived = false;
     const page = inbox.store.list({ ...q, after: last, limit: FOLLOW_PAGE });
     for (const row of page) {
       if (!send(row)) await sink.drained();
       if (sink.closed) return;
     }
-    if (page.length < FOLLOW_PAGE) break;
+    if (page.length < FOLLOW_PAGE && !arrived) break;
   }
-  const pending = held;
-  held = null;
-  for (const row of pending) if (row.cursor > last) send(row);
+  live = true;
 }

@@ -19,7 +19,8 @@ export class Inbox {
   readonly store: InboxStore;
   readonly #bus: Pick<EventBus, 'publish'>;
   readonly #log: Log;
-  readonly #phoneJidForLid: (account: string, lidJid: string) => string | null;
+  readonly #phoneJidForLid: (account: string | undefined, lidJid: string) => string | null;
+  readonly #lidJidForPhone: (account: string | undefined, phoneJid: string) => string | null;
   readonly #attached = new Map<string, () => void>();
   readonly #followers = new Set<(row: InboxRow) => void>();
   #allowFrom = new Map<string, Set<string>>();
@@ -30,13 +31,33 @@ export class Inbox {
     log: Log;
     allowFrom?: AllowFrom;
     /** The phone-number JID behind a LID sender, when the account knows it (allowFrom lists numbers). */
-    phoneJidForLid?: (account: string, lidJid: string) => string | null;
+    phoneJidForLid?: (account: string | undefined, lidJid: string) => string | null;
+    /** The LID JID behind a phone-number JID, when an account (any, without one) knows it. */
+    lidJidForPhone?: (account: string | undefined, phoneJid: string) => string | null;
   }) {
     this.store = opts.store;
     this.#bus = opts.bus;
     this.#log = opts.log;
     this.#phoneJidForLid = opts.phoneJidForLid ?? (() => null);
+    this.#lidJidForPhone = opts.lidJidForPhone ?? (() => null);
     this.setAllowFrom(opts.allowFrom ?? {});
+  }
+
+  /**
+   * The chats one person's messages may be stored under: `jid` itself and, for a phone number,
+   * the LID WhatsApp also addresses them by, when known (and the number behind a LID). A reader
+   * asking for `+15550001111` then sees the messages that came from that person's LID chat too.
+   */
+  chatsOf(account: string | undefined, jid: string): string[] {
+    if (jid.endsWith('@s.whatsapp.net')) {
+      const lid = this.#lidJidForPhone(account, jid);
+      return lid ? [jid, lid] : [jid];
+    }
+    if (jid.endsWith('@lid')) {
+      const phone = this.#phoneJidForLid(account, jid);
+      return phone ? [jid, phone] : [jid];
+    }
+    return [jid];
   }
 
   /** Replaces the allowFrom lists (config load and reload); applies to messages arriving from now on. */

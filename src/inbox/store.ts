@@ -62,7 +62,8 @@ export function inboxRowToJson(r: InboxRow): Record<string, unknown> {
 /** A page query: rows after a cursor, oldest first. */
 export interface InboxQuery {
   accounts?: readonly string[];
-  chat?: string;
+  /** One person's or group's chats: a phone number's JID and its LID are two chats of one person. */
+  chats?: readonly string[];
   after?: number;
   limit: number;
   statuses: readonly InboxStatus[];
@@ -165,9 +166,9 @@ export class InboxStore {
       where.push(`account IN (${q.accounts.map(() => '?').join(', ')})`);
       params.push(...q.accounts);
     }
-    if (q.chat !== undefined) {
-      where.push('chat = ?');
-      params.push(q.chat);
+    if (q.chats?.length) {
+      where.push(`chat IN (${q.chats.map(() => '?').join(', ')})`);
+      params.push(...q.chats);
     }
     where.push(`status IN (${q.statuses.map(() => '?').join(', ')})`);
     params.push(...q.statuses);
@@ -176,13 +177,14 @@ export class InboxStore {
     return rows.map(fromDb);
   }
 
-  /** Readable rows of a chat not yet marked read, up to a cursor (all when absent), oldest first. */
-  unread(account: string, chat: string, upTo?: number): InboxRow[] {
+  /** Readable rows of the chats not yet marked read, up to a cursor (all when absent), oldest first. */
+  unread(account: string, chats: string | readonly string[], upTo?: number): InboxRow[] {
+    const list = typeof chats === 'string' ? [chats] : chats;
     return this.#db
-      .prepare<[string, string, number], DbRow>(
-        "SELECT * FROM inbox WHERE account = ? AND chat = ? AND cursor <= ? AND status = 'ok' AND read_at IS NULL ORDER BY cursor",
+      .prepare<unknown[], DbRow>(
+        `SELECT * FROM inbox WHERE account = ? AND chat IN (${list.map(() => '?').join(', ')}) AND cursor <= ? AND status = 'ok' AND read_at IS NULL ORDER BY cursor`,
       )
-      .all(account, chat, upTo ?? Number.MAX_SAFE_INTEGER)
+      .all(account, ...list, upTo ?? Number.MAX_SAFE_INTEGER)
       .map(fromDb);
   }
 

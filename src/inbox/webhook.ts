@@ -33,12 +33,13 @@ export const DEAD_LETTER_MIN_ATTEMPTS = 3;
 export const SIGNATURE_HEADER = 'X-WA-Supervisor-Signature';
 export const DELIVERY_HEADER = 'X-WA-Supervisor-Delivery';
 
-/** POSTs a body; resolves with the HTTP status, rejects on a network error or timeout. */
-export type Poster = (url: string, body: string, headers: Record<string, string>, timeoutMs: number) => Promise<number>;
+/** POSTs a body; resolves with the HTTP status, rejects on a network error, a timeout or the signal. */
+export type Poster = (url: string, body: string, headers: Record<string, string>, timeoutMs: number, signal?: AbortSignal) => Promise<number>;
 
 /** The default poster: fetch with a timeout. */
-export const fetchPoster: Poster = async (url, body, headers, timeoutMs) => {
-  const res = await fetch(url, { method: 'POST', body, headers, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
+export const fetchPoster: Poster = async (url, body, headers, timeoutMs, signal) => {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const res = await fetch(url, { method: 'POST', body, headers, signal: signal ? AbortSignal.any([timeout, signal]) : timeout, redirect: 'manual' });
   await res.body?.cancel();
   return res.status;
 };
@@ -75,6 +76,8 @@ export class WebhookDelivery {
   readonly #now: () => number;
   readonly #random: () => number;
   #stopped = false;
+  /** Aborts the POST in flight when the loop stops, so a hanging receiver cannot hold up shutdown. */
+  readonly #abort = new AbortController();
   #wake: (() => void) | null = null;
   #timer: NodeJS.Timeout | null = null;
   #loop: Promise<void> | null = null;
@@ -109,9 +112,13 @@ export class WebhookDelivery {
     this.#loop = this.#run().catch((err) => this.#log.error({ err, consumer: this.name }, 'webhook delivery stopped'));
   }
 
-  /** Stops after the POST in flight, if any. */
+  /**
+   * Stops, aborting the POST in flight, if any: its message stays unacknowledged and is sent again,
+   * with the same delivery id, when delivery resumes (at least once).
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#abort.abort();
     this.#unfollow?.();
     this.#poke();
     await this.#loop;
@@ -176,13 +183,14 @@ export class WebhookDelivery {
       const s = this.#settings();
       let error: string | null;
       try {
-        const status = await this.#post(c.url, body, headers, s.timeoutMs);
+        const status = await this.#post(c.url, body, headers, s.timeoutMs, this.#abort.signal);
         error = status >= 200 && status < 300 ? null : `HTTP ${status}`;
       } catch (err) {
         error = (err as Error).name === 'TimeoutError' ? `no answer within ${s.timeoutMs} ms` : String((err as Error).message ?? err);
       }
+      // Stopped or removed meanwhile: neither a 2xx nor the abort is this consumer's to record.
+      if (this.#stopped) return false;
       if (error === null) {
-        if (this.#stopped) return false; // removed meanwhile: this 2xx is not the new consumer's
         this.#consumers.ack(this.name, row.cursor);
         return true;
       }

@@ -78,11 +78,16 @@ export class SqliteAuthStore {
     });
   }
 
-  /** The phone number Baileys learned for a LID (its `lid-mapping` keys), or null. */
-  phoneForLid(lidUser: string): string | null {
-    const row = this.#db
-      .prepare("SELECT value FROM wa_keys WHERE account = ? AND type = 'lid-mapping' AND id = ?")
-      .get(this.account, `${lidUser}_reverse`) as { value: string } | undefined;
+  /**
+   * The other half of a LID <-> phone number mapping Baileys learned (its `lid-mapping` keys:
+   * `<phone>` holds the LID, `<lid>_reverse` the phone), or null. A LID names one person for
+   * every account, so without an account any account's mapping answers.
+   */
+  static mappedUser(db: StateDb, account: string | undefined, key: { phone: string } | { lid: string }): string | null {
+    const id = 'phone' in key ? key.phone : `${key.lid}_reverse`;
+    const row = db
+      .prepare("SELECT value FROM wa_keys WHERE type = 'lid-mapping' AND id = ? AND (? IS NULL OR account = ?) LIMIT 1")
+      .get(id, account ?? null, account ?? null) as { value: string } | undefined;
     if (!row) return null;
     const v = JSON.parse(row.value) as unknown;
     return typeof v === 'string' && /^\d+$/.test(v) ? v : null;

@@ -46,9 +46,14 @@ export class BaileysConnector implements WaConnector {
     return new SqliteAuthStore(this.#db, account).createdAt();
   }
 
-  phoneJidForLid(account: string, lidJid: string): string | null {
-    const phone = new SqliteAuthStore(this.#db, account).phoneForLid(lidJid.split('@')[0]!);
+  phoneJidForLid(account: string | undefined, lidJid: string): string | null {
+    const phone = SqliteAuthStore.mappedUser(this.#db, account, { lid: lidJid.split('@')[0]! });
     return phone ? `${phone}@s.whatsapp.net` : null;
+  }
+
+  lidJidForPhone(account: string | undefined, phoneJid: string): string | null {
+    const lid = SqliteAuthStore.mappedUser(this.#db, account, { phone: phoneJid.split('@')[0]! });
+    return lid ? `${lid}@lid` : null;
   }
 
   archiveCreds(account: string, reason: string): boolean {

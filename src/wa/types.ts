@@ -131,8 +131,10 @@ export interface WaConnector {
   isRegistered(account: string): boolean;
   /** When the account's current creds were first saved (epoch ms), or null. */
   authCreatedAt(account: string): number | null;
-  /** The phone-number JID behind a LID JID, when this account has learned it; else null. */
-  phoneJidForLid(account: string, lidJid: string): string | null;
+  /** The phone-number JID behind a LID JID, when this account (any, without one) has learned it; else null. */
+  phoneJidForLid(account: string | undefined, lidJid: string): string | null;
+  /** The LID JID WhatsApp uses for a phone-number JID, when an account (any, without one) has learned it; else null. */
+  lidJidForPhone(account: string | undefined, phoneJid: string): string | null;
   /** Archives the account's creds (logout, 401) so the next connect pairs afresh. */
   archiveCreds(account: string, reason: string): boolean;
 }

@@ -83,6 +83,10 @@ export class FakeConnector implements WaConnector {
   phoneJidForLid(_account: string, lidJid: string): string | null {
     return this.lidMap.get(lidJid) ?? null;
   }
+  lidJidForPhone(_account: string | undefined, phoneJid: string): string | null {
+    for (const [lid, phone] of this.lidMap) if (phone === phoneJid) return lid;
+    return null;
+  }
   archiveCreds(account: string, reason: string): boolean {
     this.archived.push({ account, reason });
     return this.registered.delete(account);

@@ -170,6 +170,23 @@ describe('webhook consumers', () => {
     expect(svc.get('hook').deadLetters).toBe(1);
   });
 
+  it('stop aborts a POST that hangs: shutdown does not wait for the receiver, and the message stays for the next run', async () => {
+    let signal: AbortSignal | undefined;
+    const post: Poster = (_url, _body, _headers, _timeoutMs, s) =>
+      new Promise<number>((_resolve, reject) => {
+        signal = s;
+        s?.addEventListener('abort', () => reject(s.reason));
+      });
+    const svc = makeService({ post, settings: { timeoutMs: 3_600_000 } });
+    await svc.applyConfig([{ name: 'hook', type: 'webhook', url: 'http://127.0.0.1:1/x', secret: SECRET }], { ...DEFAULT_WEBHOOK_SETTINGS, timeoutMs: 3_600_000 });
+    receive();
+    await until(() => signal !== undefined);
+    await svc.stop(); // would wait for the hour-long timeout if the POST were not aborted
+    expect(signal!.aborted).toBe(true);
+    // the abort is not the receiver's failure: no attempt counted, no error, still unacknowledged
+    expect(svc.get('hook')).toMatchObject({ attempts: 0, lastError: null, lag: { unacknowledged: 1 } });
+  });
+
   it('the backoff survives a restart: the next attempt time is kept on the consumer row', async () => {
     let calls = 0;
     const svc = makeService({ post: async () => (calls++, 500), settings: { retryInitialMs: 60_000, retryMaxMs: 60_000 } });

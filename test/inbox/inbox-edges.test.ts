@@ -7,7 +7,7 @@ import { ConsumerStore } from '../../src/inbox/consumers.js';
 import { followInbox } from '../../src/inbox/follow.js';
 import { Inbox } from '../../src/inbox/inbox.js';
 import { InboxStore } from '../../src/inbox/store.js';
-import { inboxRoutes, parseInboxQuery } from '../../src/control/inbox-routes.js';
+import { chatReadRoute, inboxRoutes, parseInboxQuery } from '../../src/control/inbox-routes.js';
 import { closeStateDb, openStateDb, type StateDb } from '../../src/store/db.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 import { makeTmpDir } from '../helpers/tmp.js';
@@ -110,5 +110,51 @@ describe('allowFrom with a LID entry', () => {
     const viaPhone = lidInbox.receive('guarded', msg()).row.status;
     console.log(JSON.stringify({ viaLid, viaPhone }));
     expect(viaPhone).toBe('ok');
+  });
+});
+
+describe('a person known by number and by LID', () => {
+  // Baileys reports many contacts' messages in their LID chat; a reader asks by phone number.
+  function lidAwareInbox(): Inbox {
+    return new Inbox({
+      store: new InboxStore(db),
+      bus: new EventBus(),
+      log: pino({ level: 'silent' }),
+      lidJidForPhone: (_account, jid) => (jid === PEER ? PEER_LID : null),
+      phoneJidForLid: (_account, jid) => (jid === PEER_LID ? PEER : null),
+    });
+  }
+
+  it('GET /v1/inbox?chat=<number> also lists the messages that came in the LID chat', async () => {
+    const lidInbox = lidAwareInbox();
+    const byPhone = lidInbox.receive('main', msg()).row;
+    const byLid = lidInbox.receive('main', msg({ chat: PEER_LID, from: PEER_LID })).row;
+    lidInbox.receive('main', msg({ chat: STRANGER, from: STRANGER }));
+    const route = inboxRoutes(lidInbox).find((r) => r.path === '/v1/inbox')!;
+    for (const chat of ['+15550002222', PEER_LID]) {
+      const answer = (await route.handler({ url: new URL(`http://x/v1/inbox?chat=${encodeURIComponent(chat)}`) } as never)) as { body: { messages: Array<{ id: string }> } };
+      expect(answer.body.messages.map((m) => m.id)).toEqual([byPhone.id, byLid.id]);
+    }
+  });
+
+  it('POST /v1/chats/read by number sends each chat its own receipt, through the gate, and marks both read', async () => {
+    const lidInbox = lidAwareInbox();
+    const byPhone = lidInbox.receive('main', msg()).row;
+    const byLid = lidInbox.receive('main', msg({ chat: PEER_LID, from: PEER_LID })).row;
+    const sent: Array<{ chat: string; ids: string[] }> = [];
+    const gate = {
+      sendReadReceipts: async (input: { chat: string; messages: ReadonlyArray<{ id: string }> }) => {
+        sent.push({ chat: input.chat, ids: input.messages.map((m) => m.id) });
+        return { decision: { action: 'allow' as const, rule: null, reason: 'default allow' }, sent: input.messages.length > 0 };
+      },
+    };
+    const route = chatReadRoute(lidInbox, gate as never);
+    const answer = (await route.handler({ json: async () => ({ account: 'main', chat: '+15550002222' }) } as never)) as { body: { state: string; marked: number } };
+    expect(answer.body).toMatchObject({ state: 'sent', marked: 2 });
+    expect(sent).toEqual([
+      { chat: PEER, ids: [byPhone.id] },
+      { chat: PEER_LID, ids: [byLid.id] },
+    ]);
+    expect(lidInbox.store.unread('main', [PEER, PEER_LID])).toEqual([]);
   });
 });

@@ -142,6 +142,43 @@ describe('followInbox', () => {
     expect(s.rows).toHaveLength(expected.length);
   });
 
+  it('holds nothing while a slow reader catches up: rows that arrive meanwhile wait in the database, and backpressure holds for them too', async () => {
+    for (let i = 0; i < 5; i++) inbox.receive('main', msg());
+    const rows: number[] = [];
+    let writesSinceDrain = 0;
+    let mostWritesBeforeADrain = 0;
+    let release: (() => void) | null = null;
+    const s: FollowSink = {
+      write: (row) => {
+        rows.push(row.cursor);
+        writesSinceDrain += 1;
+        mostWritesBeforeADrain = Math.max(mostWritesBeforeADrain, writesSinceDrain);
+        return false; // the reader's buffer is always full
+      },
+      drained: () =>
+        new Promise<void>((resolve) => {
+          writesSinceDrain = 0;
+          release = resolve;
+        }),
+      closed: false,
+      onClose: () => {},
+    };
+    const following = followInbox(inbox, { statuses: ['ok'] }, s);
+    // While the reader is stuck on its first rows, 2,000 more arrive.
+    for (let i = 0; i < 2_000; i++) inbox.receive('main', msg());
+    while (rows.length < 2_005) {
+      await new Promise((r) => setImmediate(r));
+      const next = release as (() => void) | null;
+      release = null;
+      next?.();
+    }
+    await following;
+    expect(rows).toEqual(inbox.store.list({ limit: 10_000, statuses: ['ok'] }).map((r) => r.cursor));
+    // One row per drain: the rows that arrived during the catch-up were read page by page from the
+    // database, not held in memory and written in one burst when the catch-up ended.
+    expect(mostWritesBeforeADrain).toBe(1);
+  });
+
   it('follows only what the query asks for', async () => {
     const s = sink(() => {});
     await followInbox(inbox, { accounts: ['guarded'], statuses: ['ok'] }, s);

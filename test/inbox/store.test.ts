@@ -75,7 +75,7 @@ describe('InboxStore', () => {
     expect(all.map((r) => r.id)).toEqual(['A', 'B', 'C', 'D']);
     expect(store.list({ limit: 10, statuses: ['ok'], after: all[0]!.cursor }).map((r) => r.id)).toEqual(['B', 'D']);
     expect(store.list({ limit: 10, statuses: ['ok'], accounts: ['main'] }).map((r) => r.id)).toEqual(['A', 'B']);
-    expect(store.list({ limit: 10, statuses: ['ok'], chat: OTHER }).map((r) => r.id)).toEqual(['B']);
+    expect(store.list({ limit: 10, statuses: ['ok'], chats: [OTHER] }).map((r) => r.id)).toEqual(['B']);
     expect(store.list({ limit: 10, statuses: ['ignored'] }).map((r) => r.id)).toEqual(['C']);
     expect(store.list({ limit: 1, statuses: ['ok'] }).map((r) => r.id)).toEqual(['A']);
     expect(store.countsByAccount()).toEqual(new Map([['main', { ok: 2, ignored: 1 }], ['second', { ok: 1 }]]));

@@ -14,6 +14,17 @@ function db(): { db: StateDb; dir: string } {
 }
 
 describe('SqliteAuthStore', () => {
+  it('answers LID <-> phone mappings Baileys stored, per account or from any account', async () => {
+    const { db: d } = db();
+    // the keys Baileys' LID mapping store writes: <phone> -> lid, <lid>_reverse -> phone
+    await new SqliteAuthStore(d, 'a').state().keys.set({ 'lid-mapping': { '15550002222': '123456789012345', '123456789012345_reverse': '15550002222' } } as never);
+    expect(SqliteAuthStore.mappedUser(d, 'a', { phone: '15550002222' })).toBe('123456789012345');
+    expect(SqliteAuthStore.mappedUser(d, 'a', { lid: '123456789012345' })).toBe('15550002222');
+    expect(SqliteAuthStore.mappedUser(d, undefined, { lid: '123456789012345' })).toBe('15550002222');
+    expect(SqliteAuthStore.mappedUser(d, 'b', { phone: '15550002222' })).toBeNull(); // b never learned it
+    expect(SqliteAuthStore.mappedUser(d, undefined, { phone: '15550009999' })).toBeNull();
+  });
+
   it('starts with fresh, unregistered creds and round-trips them with their Buffers', () => {
     const { db: d } = db();
     const store = new SqliteAuthStore(d, 'main');
