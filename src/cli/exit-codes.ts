@@ -7,6 +7,8 @@ export const EXIT = {
   USAGE: 64,
   /** The daemon is not reachable on its socket. */
   UNAVAILABLE: 69,
+  /** The daemon refused the caller (401 no or unknown token, 403 the role or account is not its). */
+  NOPERM: 77,
   /** The config file is missing or invalid. */
   CONFIG: 78,
 } as const;

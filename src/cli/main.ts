@@ -10,6 +10,7 @@ import { auditCommand, messagesCommand } from './commands/messages.js';
 import { inboxCommand } from './commands/inbox.js';
 import { consumersCommand } from './commands/consumers.js';
 import { readCommand } from './commands/read.js';
+import { clientsCommand } from './commands/clients.js';
 import { pairCommand } from './commands/pair.js';
 import { sendCommand } from './commands/send.js';
 import { serviceCommand } from './commands/service.js';
@@ -31,11 +32,13 @@ Commands:
   inbox          read inbound messages by cursor (--follow streams new ones)
   consumers      named inbox readers with a kept cursor: list (lag), add, remove
   read           mark a chat's messages read (read receipts pass the send policy)
+  clients        new-token: make a client token and the hash the config lists
   emulator       run the WhatsApp server emulator on loopback (offline testing)
   version        print the version
 
 Run "wa-supervisor <command> --help" for a command's options.
-Every client command takes --socket PATH (else $WA_SUPERVISOR_SOCKET, else the default).`;
+Every client command takes --socket PATH (else $WA_SUPERVISOR_SOCKET, else the default).
+On the client socket, set WA_SUPERVISOR_TOKEN to the client's token.`;
 
 type Command = (args: string[], io: CliIo) => Promise<number>;
 
@@ -52,6 +55,7 @@ const COMMANDS: Record<string, Command> = {
   inbox: inboxCommand,
   consumers: consumersCommand,
   read: readCommand,
+  clients: clientsCommand,
   audit: auditCommand,
   alerts: alertsCommand,
   service: serviceCommand,
@@ -92,7 +96,7 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
     }
     if (err instanceof ApiError) {
       io.stderr.write(`wa-supervisor: the daemon answered ${err.status} ${err.code}: ${err.message}\n`);
-      return EXIT.FAILURE;
+      return err.status === 401 || err.status === 403 ? EXIT.NOPERM : EXIT.FAILURE;
     }
     throw err;
   }

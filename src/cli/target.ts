@@ -42,11 +42,16 @@ export function resolveCliTarget(flags: { config?: string | undefined; socket?: 
   };
 }
 
+/** The environment variable a client's token is read from (sent as `Authorization: Bearer`). */
+export const TOKEN_ENV = 'WA_SUPERVISOR_TOKEN';
+
 /** A client for the target that warns on stderr once when daemon and CLI versions differ. */
-export function clientFor(target: CliTarget, stderr: NodeJS.WritableStream): ControlClient {
+export function clientFor(target: CliTarget, stderr: NodeJS.WritableStream, env: NodeJS.ProcessEnv = process.env): ControlClient {
+  const token = env[TOKEN_ENV]?.trim();
   return new ControlClient({
     socket: target.socket,
     clientName: 'wa-supervisor-cli',
+    ...(token ? { token } : {}),
     retryRefusedMs: 2000,
     onVersionMismatch: (v) =>
       stderr.write(`warning: this CLI is version ${VERSION} but the daemon runs ${v}; restart the daemon after upgrading\n`),

@@ -61,6 +61,9 @@ export function settingsProblems(cfg: ConfigFile): ConfigProblem[] {
   const checkBackoff = (b: BackoffPolicy, at: string) => {
     if (b.initialMs > b.maxMs) problems.push({ path: `${at}.initialMs`, message: `initialMs (${b.initialMs}) is larger than maxMs (${b.maxMs})` });
   };
+  if (cfg.clients.length > 0 && !cfg.clientSocket) {
+    problems.push({ path: 'clientSocket', message: 'required when clients are listed: the path of the socket clients connect to (outside the operator socket\'s 0700 directory, e.g. /run/wa-supervisor-clients/clients.sock)' });
+  }
   // An operator chat may only reach numbers listed in `operators`, on an account that exists.
   const operatorJids = new Set(cfg.operators.map((o) => jidOf(o)));
   cfg.alerts?.sinks.forEach((sink, i) => {

@@ -125,6 +125,7 @@ export function parseConfigText(text: string, file: string, p: PlatformEnv = cur
     ...cfg,
     stateDir: cfg.stateDir ? abs(cfg.stateDir) : defaultStateDir(p),
     ...(cfg.socket ? { socket: abs(cfg.socket) } : {}),
+    ...(cfg.clientSocket ? { clientSocket: abs(cfg.clientSocket) } : {}),
   };
 }
 

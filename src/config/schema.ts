@@ -1,6 +1,7 @@
 // The config file's shape, in one place. Later features add their keys here; every object is
 // strict, so a misspelt key is an error that names it instead of a setting silently ignored.
 import { z } from 'zod';
+import { CLIENT_PERMISSIONS } from '../control/roles.js';
 import { validate as validCron } from 'node-cron';
 import { normaliseRecipient } from '../outbox/recipient.js';
 import { isWsUrl, WS_URL_EXPECTED } from './ws-url.js';
@@ -95,6 +96,16 @@ export const ConsumerSpecSchema = z.discriminatedUnion('type', [
   }),
 ]);
 
+/** One client (a bot, an agent): its token's hash, its accounts and what it may do there. */
+export const ClientSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'expected 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit'),
+  tokenSha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, 'expected the hex SHA-256 of the token (64 lower-case hex digits; `wa-supervisor clients new-token` makes a token and its hash)'),
+  accounts: z.array(accountId).min(1, 'expected at least one account'),
+  may: z.array(z.enum(CLIENT_PERMISSIONS)).min(1, 'expected at least one of send, read, events (or leave may out for all three)').optional(),
+});
+
 /** A refinement keeping `field` unique in a list: a repeat is reported at its own index, naming the first. */
 function uniqueBy<K extends string>(section: string, field: K, what: string) {
   return (items: Array<Record<K, string>>, ctx: z.RefinementCtx): void => {
@@ -114,6 +125,10 @@ export const ConfigFileSchema = z.strictObject({
   $schema: z.string().optional(),
   stateDir: z.string().min(1, 'expected a directory path').optional(),
   socket: z.string().min(1, 'expected a socket path').optional(),
+  /** The socket bots and agents connect to, with a token (docs/roles.md); required when clients are listed. */
+  clientSocket: z.string().min(1, 'expected a socket path').optional(),
+  /** Bots and agents: what each token may do, on which accounts. */
+  clients: z.array(ClientSchema).default([]).superRefine(uniqueBy('clients', 'name', 'client name')).superRefine(uniqueBy('clients', 'tokenSha256', 'token')),
   log: z
     .strictObject({
       level: z.enum(LOG_LEVELS).default('info'),

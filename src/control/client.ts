@@ -57,6 +57,8 @@ export interface ControlClientOptions {
   socket: ResolvedPath;
   /** Sent as X-WA-Client so audits can name the caller. */
   clientName?: string;
+  /** A client's token, sent as `Authorization: Bearer` (required on the client socket). */
+  token?: string | undefined;
   /** When the socket refuses (daemon restarting), keep trying this long. */
   retryRefusedMs?: number;
   /** Called once when the daemon's version differs from this client's. */
@@ -162,6 +164,7 @@ export class ControlClient {
         headers: {
           ...headers,
           ...(this.#opts.clientName ? { [CLIENT_HEADER]: this.#opts.clientName } : {}),
+          ...(this.#opts.token ? { authorization: `Bearer ${this.#opts.token}` } : {}),
           ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
         },
         ...(signal ? { signal } : {}),

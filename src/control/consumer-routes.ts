@@ -4,6 +4,7 @@ import { ConsumerSpecSchema } from '../config/schema.js';
 import { ConsumerError, type ConsumerService } from '../inbox/consumer-service.js';
 import { HttpError } from './http-error.js';
 import { cursorValue, inboxStreamSink, nonEmptyString, objectBody, rejectUnknownFields, rejectUnknownParams } from './request-input.js';
+import { requireAccount, type Caller } from './roles.js';
 import type { Route } from './server.js';
 
 const STATUS: Record<ConsumerError['code'], number> = { not_found: 404, conflict: 409, bad_request: 400 };
@@ -22,15 +23,27 @@ async function mapped<T>(fn: () => T | Promise<T>): Promise<T> {
 
 /** The consumer routes. */
 export function consumerRoutes(consumers: ConsumerService): Route[] {
+  // A client reads a stream consumer only when every account the consumer covers is its own.
+  const mayRead = (caller: Caller, name: string) => {
+    if (caller.role === 'operator') return;
+    const view = consumers.store.get(name);
+    if (!view) return; // the service answers 404
+    if (!view.accounts?.length) {
+      throw new HttpError(403, 'forbidden', `consumer "${name}" covers every account; reading it needs the operator role (give the consumer "accounts" within client "${caller.name}"'s)`);
+    }
+    for (const a of view.accounts) requireAccount(caller, a);
+  };
   return [
     {
       method: 'GET',
       path: '/v1/inbox/stream',
       subscriber: true,
+      client: 'read',
       handler: (req) => {
         rejectUnknownParams(req.url.searchParams, ['consumer']);
         const name = req.url.searchParams.get('consumer');
         if (!name) throw new HttpError(400, 'bad_request', 'consumer: required (the name of a stream consumer)');
+        mayRead(req.caller, name);
         try {
           consumers.openStream(name, () => inboxStreamSink(req.openStream()));
         } catch (err) {
@@ -41,10 +54,12 @@ export function consumerRoutes(consumers: ConsumerService): Route[] {
     {
       method: 'POST',
       path: '/v1/inbox/ack',
+      client: 'read',
       handler: async (req) => {
         const b = objectBody(await req.json(), '{"consumer","cursor"}');
         rejectUnknownFields(b, ['consumer', 'cursor']);
         const consumer = nonEmptyString(b, 'consumer');
+        mayRead(req.caller, consumer);
         const cursor = cursorValue(b.cursor, 'cursor', 'as the stream gave it (digits)');
         const committed = await mapped(() => consumers.ack(consumer, cursor));
         return { body: { consumer, cursor: String(committed) } };

@@ -1,6 +1,8 @@
 /** Error codes the control API returns in `{error: {code, message}}`. Clients may switch on them. */
 export type ApiErrorCode =
   | 'bad_request'
+  | 'unauthorized'
+  | 'forbidden'
   | 'bad_json'
   | 'too_deep'
   | 'body_too_large'

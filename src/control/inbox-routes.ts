@@ -8,6 +8,7 @@ import type { SendGate } from '../outbox/send-gate.js';
 import { HttpError } from './http-error.js';
 import { cursorValue, inboxStreamSink, listParam, nonEmptyString, objectBody, rejectUnknownFields, rejectUnknownParams } from './request-input.js';
 import { olderThanMs } from './message-routes.js';
+import { requireAccount, scopedAccounts, type Caller } from './roles.js';
 import type { Route } from './server.js';
 
 /** Rows per page unless `limit` says otherwise, and the most one page holds. */
@@ -69,8 +70,10 @@ export function parseInboxQuery(params: URLSearchParams, opts: { follow: boolean
 /** The inbox routes. */
 export function inboxRoutes(inbox: Pick<Inbox, 'store' | 'follow' | 'chatsOf'>): Route[] {
   // A chat asked for by number also finds that person's LID chat (and the reverse).
-  const query = (params: URLSearchParams, follow: boolean): InboxQuery => {
+  const query = (params: URLSearchParams, follow: boolean, caller: Caller): InboxQuery => {
     const q = parseInboxQuery(params, { follow });
+    const accounts = scopedAccounts(caller, q.accounts ?? []);
+    if (accounts) q.accounts = accounts;
     if (q.chats) q.chats = inbox.chatsOf(q.accounts?.length === 1 ? q.accounts[0] : undefined, q.chats[0]!);
     return q;
   };
@@ -78,8 +81,9 @@ export function inboxRoutes(inbox: Pick<Inbox, 'store' | 'follow' | 'chatsOf'>):
     {
       method: 'GET',
       path: '/v1/inbox',
+      client: 'read',
       handler: (req) => {
-        const q = query(req.url.searchParams, false);
+        const q = query(req.url.searchParams, false, req.caller);
         const rows = inbox.store.list(q);
         // `next` is where to go on from: the last row's cursor, or the cursor given when nothing came.
         const next = rows.length ? rows[rows.length - 1]!.cursor : (q.after ?? 0);
@@ -108,8 +112,9 @@ export function inboxRoutes(inbox: Pick<Inbox, 'store' | 'follow' | 'chatsOf'>):
       method: 'GET',
       path: '/v1/inbox/follow',
       subscriber: true,
+      client: 'read',
       handler: (req) => {
-        const q = query(req.url.searchParams, true);
+        const q = query(req.url.searchParams, true, req.caller);
         const stream = req.openStream();
         void followInbox(inbox, q, inboxStreamSink(stream));
       },
@@ -122,10 +127,11 @@ export function outboxChangesRoute(changes: OutboxChanges): Route {
   return {
     method: 'GET',
     path: '/v1/messages/changes',
+    client: 'read',
     handler: (req) => {
       const params = req.url.searchParams;
       rejectUnknownParams(params, ['account', 'after', 'limit']);
-      const accounts = listParam(params, 'account');
+      const accounts = scopedAccounts(req.caller, listParam(params, 'account')) ?? [];
       const after = afterParam(params);
       const rows = changes.list({ ...(after !== undefined ? { after } : {}), accounts, limit: limitParam(params) });
       const next = rows.length ? rows[rows.length - 1]!.cursor : (after ?? 0);
@@ -139,10 +145,12 @@ export function chatReadRoute(inbox: Pick<Inbox, 'store' | 'chatsOf'>, gate: Pic
   return {
     method: 'POST',
     path: '/v1/chats/read',
+    client: 'send',
     handler: async (req) => {
       const b = objectBody(await req.json(), '{"account","chat","upTo"?}');
       rejectUnknownFields(b, ['account', 'chat', 'upTo']);
       const account = nonEmptyString(b, 'account');
+      requireAccount(req.caller, account);
       const chat = nonEmptyString(b, 'chat');
       const upTo = b.upTo === undefined ? undefined : cursorValue(b.upTo, 'upTo');
       const r = normaliseRecipient(chat);

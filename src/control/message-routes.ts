@@ -4,6 +4,7 @@ import type { SendGate } from '../outbox/send-gate.js';
 import { FINAL_STATES, rowToJson, type OutboxRow, type OutboxState } from '../outbox/store.js';
 import { HttpError } from './http-error.js';
 import { objectBody, rejectUnknownParams, stringField } from './request-input.js';
+import { requireAccount, scopedAccounts } from './roles.js';
 import type { ApiRequest, Route } from './server.js';
 
 const STATES: readonly OutboxState[] = ['queued', 'sending', 'unknown', 'sent', 'delivered', 'read', 'held', 'denied', 'failed', 'expired', 'cancelled'];
@@ -45,6 +46,7 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
     {
       method: 'POST',
       path: '/v1/messages',
+      client: 'send',
       handler: async (req) => {
         const b = objectBody(await req.json());
         for (const k of Object.keys(b)) {
@@ -52,6 +54,7 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
           if (!['account', 'to', 'text', 'idempotencyKey', 'kind'].includes(k)) throw new HttpError(400, 'bad_request', `${k}: unknown field (expected account, to, text, idempotencyKey)`);
         }
         for (const k of ['account', 'to', 'text'] as const) stringField(b, k, true);
+        requireAccount(req.caller, b.account as string);
         if (b.kind !== undefined && b.kind !== 'message') throw new HttpError(400, 'bad_request', 'kind: only "message" can be sent through the API');
         if (b.idempotencyKey !== undefined && typeof b.idempotencyKey !== 'string') throw new HttpError(400, 'bad_request', 'idempotencyKey: expected a string');
         const wait = req.url.searchParams.get('wait');
@@ -96,6 +99,7 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
     {
       method: 'GET',
       path: '/v1/messages',
+      client: 'read',
       handler: (req) => {
         const q = req.url.searchParams;
         rejectUnknownParams(q, ['account', 'state', 'limit', 'before']);
@@ -107,8 +111,9 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
         if (before !== null && !/^[1-9]\d{0,14}$/.test(before)) {
           throw new HttpError(400, 'bad_request', `before: expected a message id (a positive integer), got ${JSON.stringify(before)}`);
         }
+        const accounts = scopedAccounts(req.caller, q.get('account') ? [q.get('account')!] : []);
         const rows = gate.store.list({
-          ...(q.get('account') ? { account: q.get('account')! } : {}),
+          ...(accounts ? { accounts } : {}),
           ...(state ? { state: state as OutboxState } : {}),
           limit,
           ...(before !== null ? { beforeId: Number(before) } : {}),
@@ -119,13 +124,32 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
     {
       method: 'GET',
       path: '/v1/messages/:id',
+      client: 'read',
       handler: (req) => {
         const row = gate.store.get(id(req));
         if (!row) throw new HttpError(404, 'not_found', `no message ${req.params.id}`);
+        requireAccount(req.caller, row.account);
         return { body: rowToJson(row) };
       },
     },
-    { method: 'POST', path: '/v1/messages/:id/cancel', handler: (req) => ({ body: rowToJson(gate.cancel(id(req), who(req))) }) },
+    {
+      method: 'POST',
+      path: '/v1/messages/:id/cancel',
+      client: 'send',
+      handler: (req) => {
+        const caller = req.caller;
+        if (caller.role === 'client') {
+          // A client cancels only what it enqueued itself (by its authenticated name).
+          const row = gate.store.get(id(req));
+          if (!row) throw new HttpError(404, 'not_found', `no message ${req.params.id}`);
+          requireAccount(caller, row.account);
+          if (row.client !== caller.name) {
+            throw new HttpError(403, 'forbidden', `message ${row.id} was not enqueued by client "${caller.name}"; cancelling another's message needs the operator role`);
+          }
+        }
+        return { body: rowToJson(gate.cancel(id(req), who(req))) };
+      },
+    },
     { method: 'POST', path: '/v1/messages/:id/retry', handler: (req) => ({ body: rowToJson(gate.retry(id(req), who(req))) }) },
     { method: 'POST', path: '/v1/messages/:id/approve', handler: (req) => ({ body: rowToJson(gate.approve(id(req), who(req))) }) },
     { method: 'POST', path: '/v1/messages/:id/reject', handler: (req) => ({ body: rowToJson(gate.reject(id(req), who(req))) }) },
@@ -141,11 +165,16 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
     {
       method: 'GET',
       path: '/v1/audit',
+      client: 'read',
       handler: (req) => {
         const q = req.url.searchParams;
         const limit = q.get('limit') === null ? 100 : Number(q.get('limit'));
         if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new HttpError(400, 'bad_request', 'limit: expected 1-10000');
-        const entries = gate.store.audit({ ...(q.get('account') ? { account: q.get('account')! } : {}), limit });
+        const account = q.get('account');
+        if (account) requireAccount(req.caller, account);
+        // A client reads only the decisions taken on its own requests.
+        const mine = req.caller.role === 'client' ? { client: req.caller.name } : {};
+        const entries = gate.store.audit({ ...(account ? { account } : {}), ...mine, limit });
         return { body: { audit: entries.map((e) => ({ ...e, at: new Date(e.at).toISOString() })) } };
       },
     },

@@ -3,6 +3,7 @@
 import { ConfigError } from '../config/errors.js';
 import type { EventBus, EventFilter } from '../events/bus.js';
 import { HttpError } from './http-error.js';
+import { clientMaySee, scopedAccounts } from './roles.js';
 import { listParam, objectBody, rejectUnknownFields, rejectUnknownParams, stringField } from './request-input.js';
 import type { PairEvent, PairRequest } from '../accounts/runner.js';
 import type { SendGate } from '../outbox/send-gate.js';
@@ -121,6 +122,7 @@ export function buildRoutes(deps: RouteDeps): Route[] {
       method: 'GET',
       path: '/v1/events',
       subscriber: true,
+      client: 'events',
       handler: (req) => streamEvents(req, deps.bus),
     },
     {
@@ -221,9 +223,13 @@ async function pairStream(req: ApiRequest, accounts: AccountsApi): Promise<void>
 
 function streamEvents(req: ApiRequest, bus: Pick<EventBus, 'subscribe'>): void {
   const filter = parseEventFilter(req.url.searchParams);
+  // A client hears only its accounts (and never alerts or digests, which are the operators').
+  const accounts = scopedAccounts(req.caller, filter.accounts ?? []);
+  if (accounts) filter.accounts = accounts;
+  const caller = req.caller;
   const stream = req.openStream();
   const unsubscribe = bus.subscribe(filter, (event) => {
-    stream.write(event);
+    if (clientMaySee(caller, event)) stream.write(event);
   });
   stream.onClose(unsubscribe);
 }

@@ -9,6 +9,7 @@ import { VERSION, VERSION_HEADER } from '../version.js';
 import { HttpError, type ApiErrorBody } from './http-error.js';
 import { readJsonBody } from './json-body.js';
 import { ConnectionGuard, DEFAULT_LIMITS, httpServerOptions, type ControlLimits } from './limits.js';
+import { authenticate, type Caller, type ClientPermission, type ClientSpec, operatorOnly, requirePermission } from './roles.js';
 import { prepareSocketPath, type SocketPrep } from './socket-file.js';
 
 export { MAX_BODY_BYTES, MAX_JSON_DEPTH } from './json-body.js';
@@ -28,8 +29,13 @@ export interface ApiRequest {
   params: Record<string, string>;
   /** The caller's X-Request-Id when valid, else one generated here; echoed in the response. */
   requestId: string;
-  /** The caller's X-WA-Client header, if any. */
+  /**
+   * Who to record in audits: an authenticated client's name, or for an operator the label it
+   * gave itself in X-WA-Client (operators are trusted; a client's own header is ignored).
+   */
   clientName: string | undefined;
+  /** The caller's role (and, for a client, its accounts and permissions). */
+  caller: Caller;
   /** Reads and parses the JSON body (undefined when empty), enforcing MAX_BODY_BYTES and MAX_JSON_DEPTH. */
   json(): Promise<unknown>;
   /** Aborted when the client goes away or the server shuts down. */
@@ -56,6 +62,12 @@ export interface Route {
    * as its response is open, and is refused with 503 `too_many_subscribers` at the cap.
    */
   subscriber?: boolean;
+  /**
+   * The permission a client needs for this route. Routes without one are the operator's; a
+   * client is refused them with 403 before the handler runs. Handlers of client routes check the
+   * accounts a request touches (roles.ts).
+   */
+  client?: ClientPermission;
 }
 
 /** A response being streamed as newline-delimited JSON, flushed per line. */
@@ -89,8 +101,22 @@ export class ControlServer {
   #subscribers = 0;
   #listening = false;
 
-  constructor(opts: { socketPath: string; routes: Route[]; log: Log; limits?: Partial<ControlLimits> }) {
+  readonly #kind: 'operator' | 'client';
+  readonly #clients: () => readonly ClientSpec[];
+
+  constructor(opts: {
+    socketPath: string;
+    routes: Route[];
+    log: Log;
+    limits?: Partial<ControlLimits>;
+    /** The operator socket (0600, no token needed) or the client socket (0666, a token on every request). */
+    kind?: 'operator' | 'client';
+    /** The configured clients, read on every request (a reload applies at once). */
+    clients?: () => readonly ClientSpec[];
+  }) {
     this.socketPath = opts.socketPath;
+    this.#kind = opts.kind ?? 'operator';
+    this.#clients = opts.clients ?? (() => []);
     this.#routes = opts.routes.map((r) => ({ ...r, segments: splitPath(r.path) }));
     this.#log = opts.log;
     const limits = { ...DEFAULT_LIMITS, ...opts.limits };
@@ -113,8 +139,11 @@ export class ControlServer {
 
   /** Creates the socket (0600, in a 0700 directory) and starts accepting requests. */
   async listen(): Promise<SocketPrep> {
-    const prep = await prepareSocketPath(this.socketPath);
-    const oldMask = process.umask(0o177); // the socket file is born 0600; chmod below makes sure
+    const client = this.#kind === 'client';
+    // Clients are other users: their socket's directory must let them in (0755); the token on
+    // every request is what keeps strangers out.
+    const prep = await prepareSocketPath(this.socketPath, client ? { dirMode: 0o755 } : {});
+    const oldMask = process.umask(client ? 0o111 : 0o177); // born 0600 (0666); chmod below makes sure
     try {
       await new Promise<void>((resolve, reject) => {
         this.#server.once('error', reject);
@@ -126,7 +155,7 @@ export class ControlServer {
     } finally {
       process.umask(oldMask);
     }
-    chmodSync(this.socketPath, 0o600);
+    chmodSync(this.socketPath, client ? 0o666 : 0o600);
     this.#listening = true;
     return prep;
   }
@@ -186,6 +215,10 @@ export class ControlServer {
       }
       const url = new URL(req.url ?? '/', 'http://localhost');
       const { route, params } = this.#match(req.method ?? 'GET', url.pathname);
+      const caller = authenticate(headerValue(req.headers.authorization), this.#clients(), this.#kind);
+      const what = `${req.method ?? 'GET'} ${route.path}`;
+      if (route.client) requirePermission(caller, route.client, what);
+      else operatorOnly(caller, what);
       if (route.subscriber) this.#holdSubscriberSlot(res);
       let bodyRead: Promise<unknown> | undefined;
       const apiReq: ApiRequest = {
@@ -193,7 +226,8 @@ export class ControlServer {
         url,
         params,
         requestId,
-        clientName: headerValue(req.headers[CLIENT_HEADER]),
+        clientName: caller.role === 'client' ? caller.name : headerValue(req.headers[CLIENT_HEADER]),
+        caller,
         json: () => (bodyRead ??= readJsonBody(req)),
         signal: abort.signal,
         openStream: () => this.#openStream(res),

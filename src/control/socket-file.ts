@@ -1,7 +1,7 @@
 // Preparing the control socket's path. The dial-first check doubles as a single-instance guard:
 // a socket that answers belongs to a live daemon; one that refuses is a stale file to remove.
 import { connect } from 'node:net';
-import { lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { assertSocketPathFits } from '../platform/paths.js';
 
@@ -25,7 +25,8 @@ export interface SocketPrep {
  * Makes the socket path ready to listen on: checks its length, creates its directory with mode
  * 0700, refuses when a daemon answers there, and removes a stale socket file.
  */
-export async function prepareSocketPath(path: string): Promise<SocketPrep> {
+export async function prepareSocketPath(path: string, opts: { dirMode?: number } = {}): Promise<SocketPrep> {
+  const dirMode = opts.dirMode ?? 0o700;
   assertSocketPathFits(path);
   const dir = dirname(path);
   let createdDir = false;
@@ -33,10 +34,11 @@ export async function prepareSocketPath(path: string): Promise<SocketPrep> {
   try {
     const st = statSync(dir);
     if (!st.isDirectory()) throw new Error(`socket directory ${dir} exists and is not a directory`);
-    if ((st.mode & 0o077) !== 0) looseDirMode = st.mode & 0o777;
+    if ((st.mode & 0o077 & ~dirMode) !== 0) looseDirMode = st.mode & 0o777;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirSync(dir, { recursive: true, mode: dirMode });
+    chmodSync(dir, dirMode); // the umask (0077 under the service units) would narrow it
     createdDir = true;
   }
 

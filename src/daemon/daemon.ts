@@ -4,7 +4,9 @@ import { readFileSync } from 'node:fs';
 import type { EffectiveConfig, LoadedConfig } from '../config/load.js';
 import { parseConfigText } from '../config/load.js';
 import { ControlServer } from '../control/server.js';
+import { dirname } from 'node:path';
 import { buildRoutes } from '../control/routes.js';
+import type { ClientSpec } from '../control/roles.js';
 import type { DaemonInfo } from '../control/wire.js';
 import { EventBus } from '../events/bus.js';
 import type { Log } from '../log.js';
@@ -51,6 +53,9 @@ export class Daemon {
   readonly #db: StateDb;
   readonly #lock: StateDirLock;
   readonly #server: ControlServer;
+  readonly #clientServer: ControlServer | undefined;
+  /** The configured clients, as both servers read them (a reload replaces the list). */
+  readonly #clients: { list: readonly ClientSpec[] };
   readonly #runId: number;
   /** The account runners (status and commands read from them). */
   readonly accounts: AccountSupervisor;
@@ -77,6 +82,8 @@ export class Daemon {
     db: StateDb;
     lock: StateDirLock;
     server: ControlServer;
+    clientServer: ControlServer | undefined;
+    clients: { list: readonly ClientSpec[] };
     runId: number;
     accounts: AccountSupervisor;
     gate: SendGate;
@@ -95,6 +102,8 @@ export class Daemon {
     this.#db = parts.db;
     this.#lock = parts.lock;
     this.#server = parts.server;
+    this.#clientServer = parts.clientServer;
+    this.#clients = parts.clients;
     this.#runId = parts.runId;
     this.accounts = parts.accounts;
     this.gate = parts.gate;
@@ -121,7 +130,7 @@ export class Daemon {
     }
     const lock = lockStateDir(cfg.stateDir);
     let db: StateDb | undefined;
-    let started: { monitor: AlertMonitor; alerts: AlertEngine; consumers: ConsumerService } | undefined;
+    let started: { monitor: AlertMonitor; alerts: AlertEngine; consumers: ConsumerService; servers?: ControlServer[] } | undefined;
     try {
       db = openStateDb(cfg.stateDir);
       const { runId, crashed } = recordStart(db, VERSION, startedAt.getTime());
@@ -192,10 +201,8 @@ export class Daemon {
         socket: socket.path,
         previousRunCrashed: crashed !== null,
       });
-      const server = new ControlServer({
-        socketPath: socket.path,
-        log,
-        routes: buildRoutes({
+      const clients = { list: cfg.clients as readonly ClientSpec[] };
+      const routes = buildRoutes({
           daemonInfo,
           accounts,
           gate,
@@ -207,12 +214,24 @@ export class Daemon {
           checkConfig: (raw) => {
             parseConfigText(JSON.stringify(raw), loaded.file, platform);
           },
-        }),
-      });
+        });
+      const server = new ControlServer({ socketPath: socket.path, log, routes, clients: () => clients.list });
       const prep = await server.listen();
+      started = { ...started!, servers: [server] };
       if (prep.removedStale) log.info({ socket: socket.path }, 'removed a stale socket file left by an earlier run');
       if (prep.looseDirMode !== undefined) {
         log.warn({ dir: socket.path, mode: prep.looseDirMode.toString(8) }, 'socket directory is open to other users; the socket itself is 0600');
+      }
+      // Bots and agents get their own socket: every request there must carry a client's token.
+      let clientServer: ControlServer | undefined;
+      if (cfg.clientSocket) {
+        if (dirname(cfg.clientSocket) === dirname(socket.path)) {
+          throw new Error(`clientSocket ${cfg.clientSocket} is in the operator socket's directory, which only the daemon's user may enter; put it in a directory of its own`);
+        }
+        clientServer = new ControlServer({ socketPath: cfg.clientSocket, log, routes, kind: 'client', clients: () => clients.list });
+        await clientServer.listen();
+        started = { ...started!, servers: [server, clientServer] };
+        log.info({ clientSocket: cfg.clientSocket, clients: cfg.clients.map((c) => c.name) }, 'client socket ready');
       }
 
       const daemon = new Daemon({
@@ -222,6 +241,8 @@ export class Daemon {
         db,
         lock,
         server,
+        clientServer,
+        clients,
         runId,
         accounts,
         gate,
@@ -257,6 +278,7 @@ export class Daemon {
       started?.monitor.stop();
       started?.alerts.stop();
       await started?.consumers.stop();
+      for (const s of started?.servers ?? []) await s.close(0);
       if (db) closeStateDb(db);
       lock.release();
       throw err;
@@ -280,7 +302,8 @@ export class Daemon {
       return { ok: false, error };
     }
     const prev = this.#config;
-    const needsRestart = (['stateDir', 'socket'] as const).filter((k) => prev[k] !== next[k]);
+    this.#clients.list = next.clients;
+    const needsRestart = (['stateDir', 'socket', 'clientSocket'] as const).filter((k) => prev[k] !== next[k]);
     if (needsRestart.length) this.#log.warn({ keys: needsRestart }, 'these settings apply only after a restart');
     if (prev.alerts?.digest !== next.alerts?.digest) this.#log.warn('alerts.digest applies only after a restart');
     this.#log.level = next.log.level;
@@ -325,7 +348,7 @@ export class Daemon {
     this.#stopping ??= (async () => {
       this.#log.info({ reason }, 'stopping');
       this.bus.publish({ type: 'daemon.stopping', reason });
-      await this.#server.close(SHUTDOWN_GRACE_MS);
+      await Promise.all([this.#server.close(SHUTDOWN_GRACE_MS), this.#clientServer?.close(SHUTDOWN_GRACE_MS)]);
       this.#monitor.stop();
       this.alerts.stop();
       clearInterval(this.#retention);

@@ -206,10 +206,11 @@ export class OutboxStore {
   }
 
   /** Rows, newest first, optionally filtered. */
-  list(filter: { account?: string; state?: OutboxState; limit?: number; beforeId?: number } = {}): OutboxRow[] {
+  list(filter: { account?: string; accounts?: readonly string[]; state?: OutboxState; limit?: number; beforeId?: number } = {}): OutboxRow[] {
     const where: string[] = [];
     const args: unknown[] = [];
     if (filter.account) (where.push('account = ?'), args.push(filter.account));
+    if (filter.accounts) (where.push(`account IN (${filter.accounts.map(() => '?').join(', ') || 'NULL'})`), args.push(...filter.accounts));
     if (filter.state) (where.push('state = ?'), args.push(filter.state));
     if (filter.beforeId) (where.push('id < ?'), args.push(filter.beforeId));
     const sql = `${SELECT}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
@@ -382,11 +383,14 @@ export class OutboxStore {
   }
 
   /** Audit entries, newest first. */
-  audit(filter: { account?: string; limit?: number } = {}): AuditEntry[] {
+  audit(filter: { account?: string; client?: string; limit?: number } = {}): AuditEntry[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.account) (where.push('account = ?'), args.push(filter.account));
+    if (filter.client !== undefined) (where.push('client = ?'), args.push(filter.client));
     const sql = `SELECT at, account, recipient, kind, decision, rule, reason, stage, outbox_id AS outboxId, client, request_id AS requestId
-      FROM audit${filter.account ? ' WHERE account = ?' : ''} ORDER BY id DESC LIMIT ?`;
-    const args = filter.account ? [filter.account, filter.limit ?? 100] : [filter.limit ?? 100];
-    return this.#db.prepare(sql).all(...args) as AuditEntry[];
+      FROM audit${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+    return this.#db.prepare(sql).all(...args, filter.limit ?? 100) as AuditEntry[];
   }
 
   #transition(id: number, from: readonly OutboxState[], to: OutboxState, patch: Record<string, unknown>, now: number): OutboxRow | null {
