@@ -19,6 +19,8 @@ export interface SocketPrep {
   createdDir: boolean;
   /** Set when the directory already existed and others can enter it. */
   looseDirMode?: number;
+  /** Set when an existing directory was opened to other users (the client socket's). */
+  openedDir?: boolean;
 }
 
 /**
@@ -31,10 +33,17 @@ export async function prepareSocketPath(path: string, opts: { dirMode?: number }
   const dir = dirname(path);
   let createdDir = false;
   let looseDirMode: number | undefined;
+  let openedDir = false;
   try {
     const st = statSync(dir);
     if (!st.isDirectory()) throw new Error(`socket directory ${dir} exists and is not a directory`);
     if ((st.mode & 0o077 & ~dirMode) !== 0) looseDirMode = st.mode & 0o777;
+    // A directory meant for other users (the client socket's) that they cannot enter is opened
+    // to the mode asked for, when it is ours (systemd creates runtime directories 0700).
+    if ((dirMode & 0o005) !== 0 && (st.mode & dirMode) !== dirMode && st.uid === process.getuid?.()) {
+      chmodSync(dir, (st.mode & 0o777) | dirMode);
+      openedDir = true;
+    }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     mkdirSync(dir, { recursive: true, mode: dirMode });
@@ -56,7 +65,7 @@ export async function prepareSocketPath(path: string, opts: { dirMode?: number }
     unlinkSync(path);
     removedStale = true;
   }
-  return { removedStale, createdDir, ...(looseDirMode !== undefined ? { looseDirMode } : {}) };
+  return { removedStale, createdDir, ...(openedDir ? { openedDir } : {}), ...(looseDirMode !== undefined ? { looseDirMode } : {}) };
 }
 
 /** True when something accepts connections on the unix socket within timeoutMs. */

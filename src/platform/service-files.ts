@@ -56,7 +56,9 @@ export function renderSystemdUnit(spec: ServiceSpec): string {
     'KillSignal=SIGTERM',
     'StateDirectory=wa-supervisor',
     'StateDirectoryMode=0700',
-    'RuntimeDirectory=wa-supervisor',
+    // The second runtime directory holds the client socket (clientSocket); the daemon opens it to
+    // other users (0755) when it listens there, the first stays the daemon's alone.
+    system ? 'RuntimeDirectory=wa-supervisor wa-supervisor-clients' : 'RuntimeDirectory=wa-supervisor',
     'RuntimeDirectoryMode=0700',
     'UMask=0077',
     'NoNewPrivileges=yes',

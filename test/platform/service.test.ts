@@ -37,7 +37,7 @@ describe('systemd units', () => {
 
   it('restarts on failure with growing delays, never gives up, and stops within the daemon deadline', () => {
     const unit = renderSystemdUnit({ scope: 'system', node: '/n', bin: '/b', config: '/c', runAs: 'wa' });
-    for (const line of ['Restart=on-failure', 'RestartSteps=10', 'RestartMaxDelaySec=300', 'StartLimitIntervalSec=0', 'TimeoutStopSec=15', 'User=wa', 'ProtectSystem=strict', 'NoNewPrivileges=yes', 'StateDirectory=wa-supervisor', 'RuntimeDirectory=wa-supervisor', 'UMask=0077', 'PrivateTmp=yes', 'ExecReload=/bin/kill -HUP $MAINPID']) {
+    for (const line of ['Restart=on-failure', 'RestartSteps=10', 'RestartMaxDelaySec=300', 'StartLimitIntervalSec=0', 'TimeoutStopSec=15', 'User=wa', 'ProtectSystem=strict', 'NoNewPrivileges=yes', 'StateDirectory=wa-supervisor', 'RuntimeDirectory=wa-supervisor wa-supervisor-clients', 'UMask=0077', 'PrivateTmp=yes', 'ExecReload=/bin/kill -HUP $MAINPID']) {
       expect(unit.split('\n')).toContain(line);
     }
     expect(unit).not.toContain('MemoryDenyWriteExecute');
@@ -84,5 +84,25 @@ describe('wa-supervisor service', () => {
     expect(r.stdout).toMatch(/^writing .*(wa-supervisor\.service|com\.wa-supervisor\.daemon\.plist)\n/);
     expect(r.stdout).toMatch(/\$ (systemctl --user enable --now wa-supervisor\.service|launchctl bootstrap)/);
     expect(r.stderr).toContain('does not exist yet; the service will exit 78 until it does');
+  });
+
+  it('install --system runs the daemon as its own user, not the one installing, with the config root-owned and only readable by it', async () => {
+    const home = tmp();
+    const env = { ...isolatedEnv(home), SUDO_USER: 'alice' };
+    const unit = await runCli(['service', 'print', '--platform', 'linux', '--system'], env);
+    expect(unit.stdout.split('\n')).toContain('User=wa-supervisor');
+    expect(unit.stdout).not.toContain('User=alice');
+    expect((await runCli(['service', 'print', '--platform', 'linux', '--system', '--run-as', 'wa-bot-gw'], env)).stdout.split('\n')).toContain('User=wa-bot-gw');
+    expect((await runCli(['service', 'print', '--user', '--run-as', 'x'], env)).code).toBe(64);
+    if (process.platform !== 'linux') return;
+    const r = await runCli(['service', 'install', '--system', '--dry-run', '--config', '/etc/wa-supervisor/config.json'], env);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines).toContain('$ useradd --system --user-group --no-create-home --home-dir /var/lib/wa-supervisor --shell /usr/sbin/nologin wa-supervisor');
+    expect(lines).toContain('$ install -d -o root -g wa-supervisor -m 0750 /etc/wa-supervisor');
+    expect(lines).toContain('$ chown root:wa-supervisor /etc/wa-supervisor/config.json');
+    expect(lines).toContain('$ chmod 0640 /etc/wa-supervisor/config.json');
+    // the user and the config's owner come before the service starts
+    expect(lines.findIndex((l) => l.includes('chmod 0640'))).toBeLessThan(lines.findIndex((l) => l.includes('enable --now')));
   });
 });

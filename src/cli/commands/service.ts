@@ -2,7 +2,7 @@
 // service, with absolute paths of this node binary and this package.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir, userInfo } from 'node:os';
+import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultConfigPath, LAUNCHD_LABEL, SYSTEMD_UNIT } from '../../platform/paths.js';
@@ -12,8 +12,8 @@ import { EXIT } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
 
 /** Help text for `service`. */
-export const SERVICE_HELP = `Usage: wa-supervisor service print [--platform linux|darwin] [--user|--system] [--config F]
-       wa-supervisor service install [--user|--system] [--config F] [--dry-run]
+export const SERVICE_HELP = `Usage: wa-supervisor service print [--platform linux|darwin] [--user|--system] [--config F] [--run-as USER]
+       wa-supervisor service install [--user|--system] [--config F] [--run-as USER] [--dry-run]
        wa-supervisor service uninstall [--user|--system] [--dry-run]
        wa-supervisor service status [--user|--system]
 
@@ -24,8 +24,10 @@ install    writes it with this node binary and this package's absolute paths, cr
 uninstall  stops, disables and removes it
 status     systemctl status / launchctl print
 
---user (default) runs as you; --system runs system-wide (root; systemd User= / launchd UserName is
-the user who ran install). A config error makes the daemon exit 78: systemd keeps retrying with
+--user (default) runs as you; --system runs system-wide as its own user (--run-as, default
+wa-supervisor; on Linux install creates it with useradd when missing), with the config readable
+by that user but writable only by root, so bots and agents given the client socket cannot change
+the rules (README: "Giving the socket to an agent"). A config error makes the daemon exit 78: systemd keeps retrying with
 growing delays and "systemctl status" shows the key in the log lines; launchd retries once a minute.`;
 
 const BIN = fileURLToPath(new URL('../../../bin/wa-supervisor.js', import.meta.url));
@@ -37,8 +39,11 @@ interface Target {
   content: string;
 }
 
-function target(platform: 'linux' | 'darwin', scope: ServiceScope, config: string): Target {
-  const runAs = scope === 'system' ? (process.env.SUDO_USER ?? userInfo().username) : undefined;
+/** The user a system service runs as unless --run-as says otherwise: its own, not whoever installed it. */
+export const DEFAULT_SERVICE_USER = 'wa-supervisor';
+
+function target(platform: 'linux' | 'darwin', scope: ServiceScope, config: string, runAsFlag?: string): Target {
+  const runAs = scope === 'system' ? (runAsFlag ?? DEFAULT_SERVICE_USER) : undefined;
   const spec: ServiceSpec = { scope, node: process.execPath, bin: BIN, config, runAs };
   if (platform === 'linux') {
     const path = scope === 'system' ? `/etc/systemd/system/${SYSTEMD_UNIT}` : join(homedir(), '.config', 'systemd', 'user', SYSTEMD_UNIT);
@@ -89,6 +94,7 @@ export async function serviceCommand(args: string[], io: CliIo): Promise<number>
     user: { type: 'boolean' },
     system: { type: 'boolean' },
     platform: { type: 'string' },
+    'run-as': { type: 'string' },
     'dry-run': { type: 'boolean' },
   });
   if (values.help) {
@@ -102,7 +108,10 @@ export async function serviceCommand(args: string[], io: CliIo): Promise<number>
   if (platform !== 'linux' && platform !== 'darwin') throw new UsageError(`service ${sub}`, '--platform must be linux or darwin');
   if (sub !== 'print' && values.platform && platform !== here) throw new UsageError(`service ${sub}`, `--platform ${platform} only works with print on this machine`);
   const config = resolve(values.config ?? (scope === 'system' ? '/etc/wa-supervisor/config.json' : defaultConfigPath()));
-  const t = target(platform, scope, config);
+  const runAsFlag = values['run-as'];
+  if (runAsFlag !== undefined && scope !== 'system') throw new UsageError(`service ${sub}`, '--run-as applies to --system only (a user service runs as you)');
+  if (runAsFlag !== undefined && !/^[a-z_][a-z0-9_-]{0,31}$/.test(runAsFlag)) throw new UsageError(`service ${sub}`, `--run-as: expected a user name, got ${JSON.stringify(runAsFlag)}`);
+  const t = target(platform, scope, config, runAsFlag);
   const dry = values['dry-run'] === true;
   const run = (argv: string[], mayFail = false): boolean => {
     io.stdout.write(`$ ${argv.join(' ')}\n`);
@@ -127,6 +136,16 @@ export async function serviceCommand(args: string[], io: CliIo): Promise<number>
         mkdirSync(dirname(t.path), { recursive: true });
         if (!same) writeFileSync(t.path, t.content, { mode: 0o644 });
         if (platform === 'darwin') mkdirSync(scope === 'system' ? '/var/log/wa-supervisor' : join(homedir(), 'Library', 'Logs', 'wa-supervisor'), { recursive: true });
+      }
+      if (platform === 'linux' && scope === 'system') {
+        // The daemon's own user; the config owned by root and readable by that user only.
+        const user = runAsFlag ?? DEFAULT_SERVICE_USER;
+        const exists = dry ? false : spawnSync('id', ['-u', user], { stdio: 'ignore' }).status === 0;
+        if (!exists && !run(['useradd', '--system', '--user-group', '--no-create-home', '--home-dir', '/var/lib/wa-supervisor', '--shell', '/usr/sbin/nologin', user])) return EXIT.FAILURE;
+        if (!run(['install', '-d', '-o', 'root', '-g', user, '-m', '0750', dirname(config)])) return EXIT.FAILURE;
+        if (existsSync(config) || dry) {
+          if (!run(['chown', `root:${user}`, config]) || !run(['chmod', '0640', config])) return EXIT.FAILURE;
+        }
       }
       for (const [i, argv] of loadCommands(t).entries()) if (!run(argv, platform === 'darwin' && i === 0)) return EXIT.FAILURE;
       return EXIT.OK;
