@@ -1,6 +1,7 @@
 // The set of account runners: accounts from the config plus accounts added at runtime (kept in
 // the state database so they survive a restart). Status is read from the runners themselves.
-import { ACCOUNT_ID_PATTERN, type AccountConfig } from '../config/schema.js';
+import { ACCOUNT_ID_PATTERN, type AccountConfig, type RuntimeAccountPolicy } from '../config/schema.js';
+import type { RuntimeAccountPolicyOf } from '../config/gate-settings.js';
 import { runnerSettingsFor } from '../config/account-settings.js';
 import { isWsUrl, WS_URL_EXPECTED } from '../config/ws-url.js';
 import type { EffectiveConfig } from '../config/load.js';
@@ -27,6 +28,7 @@ export class AccountSupervisor {
   readonly #gate: ReconnectGate;
   #config: EffectiveConfig;
   readonly #onCreate: (id: string, runner: AccountRunner) => void;
+  readonly #onPolicyChange: () => void;
 
   constructor(opts: {
     db: StateDb;
@@ -36,8 +38,11 @@ export class AccountSupervisor {
     config: EffectiveConfig;
     /** Called for every runner made (the send gate attaches to it). */
     onRunnerCreated?: (id: string, runner: AccountRunner) => void;
+    /** Called when a runtime account's policy comes or goes, before the account connects or after it stopped. */
+    onPolicyChange?: () => void;
   }) {
     this.#onCreate = opts.onRunnerCreated ?? (() => {});
+    this.#onPolicyChange = opts.onPolicyChange ?? (() => {});
     this.#db = opts.db;
     this.#connector = opts.connector;
     this.#bus = opts.bus;
@@ -88,20 +93,56 @@ export class AccountSupervisor {
     return { ...entry.runner.status(), origin: entry.origin };
   }
 
-  /** Adds an account at runtime (persisted) and starts it; it waits for pairing when new. */
-  add(id: string, wsUrl: string | undefined): AccountStatus & { origin: AccountOrigin } {
+  /** The policies operators gave the accounts added at runtime (allowTo and rules). */
+  runtimePolicies(): RuntimeAccountPolicyOf[] {
+    const rows = this.#db.prepare('SELECT id, policy FROM runtime_accounts WHERE policy IS NOT NULL ORDER BY added_at').all() as Array<{ id: string; policy: string }>;
+    return rows.map((r) => ({ id: r.id, policy: JSON.parse(r.policy) as RuntimeAccountPolicy }));
+  }
+
+  /**
+   * Adds an account at runtime (persisted) and starts it; it waits for pairing when new. Its
+   * policy is in force before it connects. Creds left by a config account of the same id (removed
+   * from the config with its `allowTo`) are not taken over: that is a 409 unless `fresh` archives
+   * them, so the account pairs anew.
+   */
+  add(id: string, wsUrl: string | undefined, opts: { policy?: RuntimeAccountPolicy; fresh?: boolean } = {}): AccountStatus & { origin: AccountOrigin } {
     if (!ACCOUNT_ID_PATTERN.test(id)) {
       throw new HttpError(400, 'bad_request', 'id: expected 1-64 characters of letters, digits, "_", "." or "-", starting with a letter or digit');
     }
     if (wsUrl !== undefined && !isWsUrl(wsUrl)) throw new HttpError(400, 'bad_request', `wsUrl: ${WS_URL_EXPECTED}, got ${JSON.stringify(wsUrl)}`);
     if (this.#runners.has(id)) throw new HttpError(409, 'conflict', `account "${id}" already exists`);
+    if (this.#connector.isRegistered(id)) {
+      if (!opts.fresh) {
+        throw new HttpError(
+          409,
+          'conflict',
+          `account "${id}" still has the creds of an account of that id that was removed from the config (with its allowTo and rules); put it back in the config, or add it with "fresh": true to archive those creds and pair anew`,
+        );
+      }
+      this.#connector.archiveCreds(id, 'added again at runtime with fresh');
+    }
     writeTx(this.#db, () => {
-      this.#db.prepare('INSERT INTO runtime_accounts (id, ws_url, added_at) VALUES (?, ?, ?)').run(id, wsUrl ?? null, Date.now());
+      this.#db
+        .prepare('INSERT INTO runtime_accounts (id, ws_url, added_at, policy) VALUES (?, ?, ?, ?)')
+        .run(id, wsUrl ?? null, Date.now(), opts.policy ? JSON.stringify(opts.policy) : null);
     });
+    if (opts.policy) this.#onPolicyChange();
     const runner = this.#create({ id, ...(wsUrl ? { wsUrl } : {}) }, 'runtime');
     this.#bus.publish({ type: 'account.added', account: id });
     runner.start();
     return this.status(id);
+  }
+
+  /** Replaces a runtime account's policy (allowTo and rules); it applies to the next send decision. */
+  setPolicy(id: string, policy: RuntimeAccountPolicy): RuntimeAccountPolicy {
+    const entry = this.#runners.get(id);
+    if (!entry) throw new HttpError(404, 'not_found', `no account "${id}"`);
+    if (entry.origin === 'config') throw new HttpError(409, 'conflict', `account "${id}" is defined in the config file; its allowTo and rules are set there`);
+    writeTx(this.#db, () => {
+      this.#db.prepare('UPDATE runtime_accounts SET policy = ? WHERE id = ?').run(JSON.stringify(policy), id);
+    });
+    this.#onPolicyChange();
+    return policy;
   }
 
   /** Removes a runtime account: stops it and forgets it (its creds stay in the database, archived). */
@@ -117,6 +158,7 @@ export class AccountSupervisor {
       this.#db.prepare('DELETE FROM runtime_accounts WHERE id = ?').run(id);
     });
     this.#runners.delete(id);
+    this.#onPolicyChange();
     this.#bus.publish({ type: 'account.removed', account: id });
   }
 

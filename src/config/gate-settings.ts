@@ -6,6 +6,7 @@ import { normaliseRecipient } from '../outbox/recipient.js';
 import { DEFAULT_PACING, type PacingPolicy } from '../outbox/token-bucket.js';
 import type { Policy } from '../policy/policy.js';
 import type { EffectiveConfig } from './load.js';
+import type { RuntimeAccountPolicy } from './schema.js';
 
 /** Default outbox TTL: a message not sent within a day is expired rather than sent late. */
 export const DEFAULT_TTL_MS = 24 * 3_600_000;
@@ -22,21 +23,42 @@ function jid(raw: string): string {
   return r.jid;
 }
 
-/** The policy as the gate evaluates it. */
-export function policyFromConfig(cfg: EffectiveConfig): Policy {
+/** An account added at runtime and the policy an operator gave it. */
+export interface RuntimeAccountPolicyOf {
+  id: string;
+  policy: RuntimeAccountPolicy;
+}
+
+type ConfigRule = EffectiveConfig['policy']['rules'][number];
+
+function ruleOf(r: ConfigRule): Policy['rules'][number] {
+  return {
+    action: r.action,
+    ...(r.name ? { name: r.name } : {}),
+    match: {
+      ...(r.match.account !== undefined ? { account: r.match.account } : {}),
+      ...(r.match.peer !== undefined ? { peer: (Array.isArray(r.match.peer) ? r.match.peer : [r.match.peer]).map(jid) } : {}),
+      ...(r.match.chatType !== undefined ? { chatType: r.match.chatType } : {}),
+      ...(r.match.kind !== undefined ? { kind: r.match.kind } : {}),
+    },
+  };
+}
+
+/**
+ * The policy as the gate evaluates it: the config's, plus what operators gave accounts added at
+ * runtime. Those rules match only their account and come first; their `allowTo` is the account's
+ * (an account in the config takes the config's).
+ */
+export function policyFromConfig(cfg: EffectiveConfig, runtime: readonly RuntimeAccountPolicyOf[] = []): Policy {
+  const inConfig = new Set(cfg.accounts.map((a) => a.id));
+  const own = runtime.filter((r) => !inConfig.has(r.id));
   return {
     default: cfg.policy.default,
-    rules: cfg.policy.rules.map((r) => ({
-      action: r.action,
-      ...(r.name ? { name: r.name } : {}),
-      match: {
-        ...(r.match.account !== undefined ? { account: r.match.account } : {}),
-        ...(r.match.peer !== undefined ? { peer: (Array.isArray(r.match.peer) ? r.match.peer : [r.match.peer]).map(jid) } : {}),
-        ...(r.match.chatType !== undefined ? { chatType: r.match.chatType } : {}),
-        ...(r.match.kind !== undefined ? { kind: r.match.kind } : {}),
-      },
-    })),
-    allowTo: Object.fromEntries(cfg.accounts.filter((a) => a.allowTo).map((a) => [a.id, a.allowTo!.map(jid)])),
+    rules: [...own.flatMap((r) => (r.policy.rules ?? []).map((rule) => ruleOf({ ...rule, match: { ...rule.match, account: r.id } }))), ...cfg.policy.rules.map(ruleOf)],
+    allowTo: Object.fromEntries([
+      ...own.filter((r) => r.policy.allowTo).map((r) => [r.id, r.policy.allowTo!.map(jid)] as const),
+      ...cfg.accounts.filter((a) => a.allowTo).map((a) => [a.id, a.allowTo!.map(jid)] as const),
+    ]),
     operators: cfg.operators.map(jid),
   };
 }
@@ -58,13 +80,13 @@ export function webhookSettingsFromConfig(cfg: EffectiveConfig): WebhookSettings
 }
 
 /** Everything the gate reads from the config. */
-export function gateSettingsFromConfig(cfg: EffectiveConfig): GateSettings {
+export function gateSettingsFromConfig(cfg: EffectiveConfig, runtime: readonly RuntimeAccountPolicyOf[] = []): GateSettings {
   const pacing = (account: string): PacingPolicy => {
     const own = cfg.accounts.find((a) => a.id === account)?.pacing;
     return { ...DEFAULT_PACING, ...strip(cfg.pacing), ...strip(own) };
   };
   return {
-    policy: policyFromConfig(cfg),
+    policy: policyFromConfig(cfg, runtime),
     pacing,
     ttlMs: cfg.outbox?.ttlMs ?? DEFAULT_TTL_MS,
     maxAttempts: cfg.outbox?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,

@@ -96,6 +96,28 @@ export const ConsumerSpecSchema = z.discriminatedUnion('type', [
   }),
 ]);
 
+/** One send-policy rule: the first that matches decides. */
+export const PolicyRuleSchema = z.strictObject({
+  action: z.enum(['allow', 'deny', 'hold']),
+  name: z.string().min(1).optional(),
+  match: z.strictObject({
+    account: oneOrMany(accountId).optional(),
+    peer: oneOrMany(recipient).optional(),
+    chatType: z.enum(['direct', 'group']).optional(),
+    kind: oneOrMany(z.enum(SEND_KINDS)).optional(),
+  }),
+});
+
+/**
+ * The policy an operator gives an account added at runtime: its own `allowTo` and rules (which
+ * match only that account and are evaluated before the config's rules).
+ */
+export const RuntimeAccountPolicySchema = z.strictObject({
+  allowTo: z.array(recipient).optional(),
+  rules: z.array(PolicyRuleSchema.omit({ match: true }).extend({ match: PolicyRuleSchema.shape.match.omit({ account: true }) })).optional(),
+});
+export type RuntimeAccountPolicy = z.output<typeof RuntimeAccountPolicySchema>;
+
 /** One client (a bot, an agent): its token's hash, its accounts and what it may do there. */
 export const ClientSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'expected 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit'),
@@ -125,10 +147,6 @@ export const ConfigFileSchema = z.strictObject({
   $schema: z.string().optional(),
   stateDir: z.string().min(1, 'expected a directory path').optional(),
   socket: z.string().min(1, 'expected a socket path').optional(),
-  /** The socket bots and agents connect to, with a token (docs/roles.md); required when clients are listed. */
-  clientSocket: z.string().min(1, 'expected a socket path').optional(),
-  /** Bots and agents: what each token may do, on which accounts. */
-  clients: z.array(ClientSchema).default([]).superRefine(uniqueBy('clients', 'name', 'client name')).superRefine(uniqueBy('clients', 'tokenSha256', 'token')),
   log: z
     .strictObject({
       level: z.enum(LOG_LEVELS).default('info'),
@@ -162,20 +180,7 @@ export const ConfigFileSchema = z.strictObject({
   policy: z
     .strictObject({
       default: z.enum(['allow', 'deny']).default('allow'),
-      rules: z
-        .array(
-          z.strictObject({
-            action: z.enum(['allow', 'deny', 'hold']),
-            name: z.string().min(1).optional(),
-            match: z.strictObject({
-              account: oneOrMany(accountId).optional(),
-              peer: oneOrMany(recipient).optional(),
-              chatType: z.enum(['direct', 'group']).optional(),
-              kind: oneOrMany(z.enum(SEND_KINDS)).optional(),
-            }),
-          }),
-        )
-        .default([]),
+      rules: z.array(PolicyRuleSchema).default([]),
     })
     .default({ default: 'allow', rules: [] }),
   pacing: z.strictObject(pacingShape).optional(),
@@ -255,6 +260,10 @@ export const ConfigFileSchema = z.strictObject({
     .array(AccountConfigSchema)
     .default([])
     .superRefine(uniqueBy('accounts', 'id', 'account id')),
+  /** The socket bots and agents connect to, with a token (docs/roles.md); required when clients are listed. */
+  clientSocket: z.string().min(1, 'expected a socket path').optional(),
+  /** Bots and agents: what each token may do, on which accounts. */
+  clients: z.array(ClientSchema).default([]).superRefine(uniqueBy('clients', 'name', 'client name')).superRefine(uniqueBy('clients', 'tokenSha256', 'token')),
 });
 
 /** The config file as parsed, defaults filled in. */

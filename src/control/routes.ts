@@ -4,6 +4,7 @@ import { ConfigError } from '../config/errors.js';
 import type { EventBus, EventFilter } from '../events/bus.js';
 import { HttpError } from './http-error.js';
 import { clientMaySee, scopedAccounts } from './roles.js';
+import { RuntimeAccountPolicySchema, type RuntimeAccountPolicy } from '../config/schema.js';
 import { listParam, objectBody, rejectUnknownFields, rejectUnknownParams, stringField } from './request-input.js';
 import type { PairEvent, PairRequest } from '../accounts/runner.js';
 import type { SendGate } from '../outbox/send-gate.js';
@@ -22,7 +23,8 @@ import type { AccountSummary, ConfigCheckResponse, DaemonInfo, InboxSummary, Sta
 export interface AccountsApi {
   list(): AccountSummary[];
   status(id: string): AccountSummary;
-  add(id: string, wsUrl: string | undefined): AccountSummary;
+  add(id: string, wsUrl: string | undefined, opts?: { policy?: RuntimeAccountPolicy; fresh?: boolean }): AccountSummary;
+  setPolicy(id: string, policy: RuntimeAccountPolicy): RuntimeAccountPolicy;
   remove(id: string): Promise<void>;
   pair(id: string, req: PairRequest): Promise<void>;
   cancelPairing(id: string): Promise<void>;
@@ -84,11 +86,19 @@ export function buildRoutes(deps: RouteDeps): Route[] {
       path: '/v1/accounts',
       handler: async (req) => {
         const body = objectBody(await req.json());
+        rejectUnknownFields(body, ['id', 'wsUrl', 'allowTo', 'rules', 'fresh']);
         const id = stringField(body, 'id', true)!;
         const wsUrl = stringField(body, 'wsUrl', false);
-        rejectUnknownFields(body, ['id', 'wsUrl']);
-        return { status: 201, body: deps.accounts.add(id, wsUrl) };
+        if (body.fresh !== undefined && typeof body.fresh !== 'boolean') throw new HttpError(400, 'bad_request', `fresh: expected true or false, got ${JSON.stringify(body.fresh)}`);
+        const { allowTo, rules } = body;
+        const policy = allowTo === undefined && rules === undefined ? undefined : runtimePolicy({ allowTo, rules });
+        return { status: 201, body: deps.accounts.add(id, wsUrl, { ...(policy ? { policy } : {}), ...(body.fresh ? { fresh: true } : {}) }) };
       },
+    },
+    {
+      method: 'PUT',
+      path: '/v1/accounts/:id/policy',
+      handler: async (req) => ({ body: { account: req.params.id, ...deps.accounts.setPolicy(req.params.id!, runtimePolicy(await req.json())) } }),
     },
     {
       method: 'GET',
@@ -219,6 +229,16 @@ async function pairStream(req: ApiRequest, accounts: AccountsApi): Promise<void>
     }
   });
   for (const e of pending.splice(0)) onEvent(e);
+}
+
+/** An account's `allowTo` and `rules` from a request body, checked like the config's. */
+function runtimePolicy(raw: unknown): RuntimeAccountPolicy {
+  const parsed = RuntimeAccountPolicySchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new HttpError(400, 'bad_request', `${issue.path.length ? `${issue.path.join('.')}: ` : ''}${issue.message}`);
+  }
+  return parsed.data;
 }
 
 function streamEvents(req: ApiRequest, bus: Pick<EventBus, 'subscribe'>): void {

@@ -138,6 +138,7 @@ export class Daemon {
       const connector = new BaileysConnector({ db, log, ...(cfg.whatsappVersion ? { version: cfg.whatsappVersion } : {}) });
       // The gate is built before the runners so that it attaches to each one as it is made.
       let accountsRef: AccountSupervisor | undefined;
+      let daemonRef: Daemon | undefined;
       const gate = new SendGate({
         store: new OutboxStore(db),
         bus,
@@ -167,8 +168,11 @@ export class Daemon {
           inbox.attach(id, runner);
           gate.attach(id, runner);
         },
+        // A runtime account's allowTo and rules are in force before it connects.
+        onPolicyChange: () => gate.updateSettings(gateSettingsFromConfig(daemonRef ? daemonRef.#config : cfg, accounts.runtimePolicies())),
       });
       accountsRef = accounts;
+      gate.updateSettings(gateSettingsFromConfig(cfg, accounts.runtimePolicies()));
       let monitorRef: AlertMonitor | undefined;
       const alerts = new AlertEngine({
         bus,
@@ -255,6 +259,7 @@ export class Daemon {
         configFile: loaded.file,
         platform,
       });
+      daemonRef = daemon;
       if (crashed) {
         log.warn({ previous: crashed }, 'the previous daemon run did not stop cleanly (crash, kill or power loss)');
         bus.publish({ type: 'daemon.crash_detected', previousPid: crashed.pid, previousStartedAt: new Date(crashed.startedAt).toISOString() });
@@ -311,7 +316,7 @@ export class Daemon {
     // no `allowTo` of their own while still connected. Accounts joining it start last, once the
     // new policy (with their `allowTo`) is in force.
     const removed = await this.accounts.removeUnlisted(next);
-    this.gate.updateSettings(gateSettingsFromConfig(next));
+    this.gate.updateSettings(gateSettingsFromConfig(next, this.accounts.runtimePolicies()));
     this.inbox.setAllowFrom(allowFromFromConfig(next));
     const consumerChanges = await this.consumers.applyConfig(next.consumers, webhookSettingsFromConfig(next));
     this.alerts.setSinks(buildSinks(next, this.gate, this.#log), next.alerts?.capPerHour);

@@ -261,6 +261,15 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 11,
+    name: 'policy of runtime accounts',
+    up: (db) => {
+      // allowTo and rules an operator gave an account added at runtime (JSON), so they hold
+      // across restarts like the config's.
+      db.exec('ALTER TABLE runtime_accounts ADD COLUMN policy TEXT');
+    },
+  },
 ];
 
 /** Applies the migrations not yet recorded; refuses a database newer than this code. */

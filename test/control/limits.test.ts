@@ -43,6 +43,7 @@ async function start(limits: Partial<ControlLimits>): Promise<ControlServer> {
     list: () => [account],
     status: () => account,
     add: () => account,
+    setPolicy: (_id, policy) => policy,
     remove: async () => {},
     pair: async (_id, req) => {
       pairRequests.push(req);

@@ -49,6 +49,7 @@ const fakeAccounts: AccountsApi = {
   list: () => [account],
   status: notHere,
   add: notHere,
+  setPolicy: notHere,
   remove: notHere,
   pair: notHere,
   cancelPairing: notHere,

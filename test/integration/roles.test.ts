@@ -80,6 +80,7 @@ describe('client socket', () => {
       ['POST', '/v1/accounts/a/reconnect'],
       ['POST', '/v1/accounts/a/logout'],
       ['POST', '/v1/accounts/a/pair'],
+      ['PUT', '/v1/accounts/a/policy', { allowTo: [PEER] }],
       ['POST', '/v1/config/check', {}],
       ['POST', '/v1/messages/1/retry'],
       ['POST', '/v1/messages/1/approve'],

@@ -8,13 +8,16 @@ import { renderAccounts } from './status.js';
 
 /** Help text for `accounts`. */
 export const ACCOUNTS_HELP = `Usage: wa-supervisor accounts list [--json]
-       wa-supervisor accounts add ID [--ws-url URL] [--json]
+       wa-supervisor accounts add ID [--ws-url URL] [--allow-to NUMBER_OR_JID]... [--fresh] [--json]
        wa-supervisor accounts remove ID
 
 list    every account with its state
 add     adds an account without editing the config (kept in the state database);
         --ws-url connects it somewhere else than WhatsApp, e.g. the emulator.
         A new account waits in needs_pairing: pair it with "wa-supervisor pair ID".
+        --allow-to (repeatable) gives it an allowTo, in force before it connects (rules and
+        later changes: PUT /v1/accounts/ID/policy). --fresh archives creds left by a config
+        account of the same id instead of refusing to take them over without its policy.
 remove  stops and removes an account added with "accounts add" (its creds are archived)
 
 Common options: --socket PATH, --config FILE`;
@@ -30,7 +33,7 @@ export async function accountsCommand(args: string[], io: CliIo): Promise<number
   const { values, positionals } = parseCommandArgs(
     name,
     rest,
-    { ...COMMON_OPTIONS, 'ws-url': { type: 'string' } },
+    { ...COMMON_OPTIONS, 'ws-url': { type: 'string' }, 'allow-to': { type: 'string', multiple: true }, fresh: { type: 'boolean' } },
     true,
   );
   if (values.help) {
@@ -51,6 +54,8 @@ export async function accountsCommand(args: string[], io: CliIo): Promise<number
       const { body } = await client.request<AccountSummary>('POST', '/v1/accounts', {
         id,
         ...(values['ws-url'] !== undefined ? { wsUrl: values['ws-url'] } : {}),
+        ...(values['allow-to'] !== undefined ? { allowTo: values['allow-to'] } : {}),
+        ...(values.fresh ? { fresh: true } : {}),
       });
       if (values.json) printJson(io, body);
       else {
