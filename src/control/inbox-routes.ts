@@ -72,6 +72,10 @@ export function inboxRoutes(inbox: Pick<Inbox, 'store' | 'follow' | 'chatsOf'>):
   // A chat asked for by number also finds that person's LID chat (and the reverse).
   const query = (params: URLSearchParams, follow: boolean, caller: Caller): InboxQuery => {
     const q = parseInboxQuery(params, { follow });
+    // What allowFrom refused is the operator's to see, never a client's (it would undo allowFrom).
+    if (caller.role === 'client' && q.statuses.includes('ignored')) {
+      throw new HttpError(403, 'forbidden', `status=ignored: messages allowFrom refused need the operator role; client "${caller.name}" reads ok and undecryptable ones`);
+    }
     const accounts = scopedAccounts(caller, q.accounts ?? []);
     if (accounts) q.accounts = accounts;
     if (q.chats) q.chats = inbox.chatsOf(q.accounts?.length === 1 ? q.accounts[0] : undefined, q.chats[0]!);

@@ -141,6 +141,9 @@ describe('client socket', () => {
     expect(await answer(bot, 'GET', '/v1/messages?account=b')).toMatchObject({ status: 403 });
     expect(await answer(bot, 'GET', `/v1/messages/${other.id}`)).toMatchObject({ status: 403 });
     expect(await answer(bot, 'GET', '/v1/inbox?account=b')).toMatchObject({ status: 403 });
+    // what allowFrom refused stays the operator's
+    expect(await answer(bot, 'GET', '/v1/inbox?status=ignored')).toMatchObject({ status: 403, message: expect.stringContaining('operator role') });
+    expect(await answer(bot, 'GET', '/v1/inbox?status=all')).toMatchObject({ status: 403 });
     const opOnA = (await world.client.request<{ id: number }>('POST', '/v1/messages', { account: 'a', to: HELD_PEER, text: 'operator draft' })).body;
     expect(await answer(bot, 'POST', `/v1/messages/${opOnA.id}/cancel`)).toMatchObject({ status: 403, message: expect.stringContaining('not enqueued by client "bot"') });
     await world.client.request('POST', `/v1/messages/${opOnA.id}/reject`);
