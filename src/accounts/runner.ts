@@ -124,6 +124,11 @@ export class AccountRunner {
     return this.#state === 'open' ? this.#conn : null;
   }
 
+  /** What the send gate may ask of the open connection besides sending: a peer's other identity. */
+  get resolver(): Pick<WaConnection, 'resolveIdentity'> | null {
+    return this.connection;
+  }
+
   /** Listens to every event of every connection this runner makes (inbound messages, acks). */
   onConnectionEvent(listener: (e: WaEvent) => void): () => void {
     this.#connListeners.add(listener);

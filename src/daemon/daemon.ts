@@ -145,6 +145,7 @@ export class Daemon {
         log,
         accounts: (id) => accountsRef?.find(id),
         phoneJidForLid: (account, jid) => connector.phoneJidForLid(account, jid),
+        lidJidForPhone: (account, jid) => connector.lidJidForPhone(account, jid),
         settings: gateSettingsFromConfig(cfg),
       });
       const inbox = new Inbox({

@@ -44,6 +44,16 @@ export function normalisePhone(raw: string): string | null {
 
 /** Normalises a number or JID; returns an error message naming what is wrong instead of throwing. */
 export function normaliseRecipient(raw: string): Recipient | { error: string } {
+  const r = parseRecipient(raw);
+  if (!('error' in r)) return r;
+  // Unicode digits, dashes or invisible marks (U+202D from a copied number) look right when printed.
+  const odd = [...raw].find((c) => !/[\x20-\x7e]/.test(c) && !/\s/.test(c));
+  if (!odd) return r;
+  const code = `U+${odd.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+  return { error: `${r.error}; it contains ${code}, which is no part of a number or JID (digits must be ASCII)` };
+}
+
+function parseRecipient(raw: string): Recipient | { error: string } {
   const v = raw.trim();
   if (v === '') return { error: 'expected a phone number or a WhatsApp JID, got an empty string' };
   const at = v.indexOf('@');

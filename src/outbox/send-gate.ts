@@ -4,10 +4,11 @@
 import { HttpError } from '../control/http-error.js';
 import type { EventBus } from '../events/bus.js';
 import type { Log } from '../log.js';
-import { decide, type Policy, type PolicyDecision, type SendKind } from '../policy/policy.js';
+import { decide, evaluate, type Policy, type PolicyDecision, type SendKind } from '../policy/policy.js';
 import { isNotWritten } from '../wa/send-error.js';
 import type { WaSender, WaEvent } from '../wa/types.js';
 import { newMessageId } from './message-id.js';
+import { askIdentities, knownIdentities, type IdentityLookups, type IdentityResolver } from './peer-identity.js';
 import { normaliseRecipient } from './recipient.js';
 import { FINAL_STATES, OutboxStore, expiryReason, type AuditEntry, type NewRow, type OutboxRow, type OutboxState } from './store.js';
 import { DEFAULT_PACING, TokenBucket, type PacingPolicy } from './token-bucket.js';
@@ -23,6 +24,8 @@ export const SWEEP_INTERVAL_MS = 2000;
 export interface GateAccount {
   /** The open connection, or null. */
   readonly connection: WaSender | null;
+  /** The open connection's identity lookup (a LID's number, a number's LID), or null. */
+  readonly resolver?: IdentityResolver | null;
   onConnectionEvent(listener: (e: WaEvent) => void): () => void;
 }
 
@@ -70,7 +73,7 @@ export class SendGate {
   readonly #bus: Pick<EventBus, 'publish' | 'subscribe'>;
   readonly #log: Log;
   readonly #accounts: (id: string) => GateAccount | undefined;
-  readonly #lid: (account: string, jid: string) => string | null;
+  readonly #lookups: IdentityLookups;
   #settings: GateSettings;
   readonly #drains = new Map<string, AccountDrain>();
   #sweep: NodeJS.Timeout | null = null;
@@ -91,13 +94,15 @@ export class SendGate {
     log: Log;
     accounts: (id: string) => GateAccount | undefined;
     phoneJidForLid: (account: string, jid: string) => string | null;
+    /** The LID an account has learnt for a number; without it only the open connection is asked. */
+    lidJidForPhone?: (account: string, jid: string) => string | null;
     settings: GateSettings;
   }) {
     this.store = opts.store;
     this.#bus = opts.bus;
     this.#log = opts.log;
     this.#accounts = opts.accounts;
-    this.#lid = opts.phoneJidForLid;
+    this.#lookups = { phoneJidForLid: opts.phoneJidForLid, lidJidForPhone: opts.lidJidForPhone };
     this.#settings = opts.settings;
   }
 
@@ -180,7 +185,7 @@ export class SendGate {
     if (input.idempotencyKey !== undefined && !/^[\x21-\x7e]{1,200}$/.test(input.idempotencyKey)) {
       throw new HttpError(400, 'bad_request', 'idempotencyKey: expected 1-200 printable characters without spaces');
     }
-    const decision = this.#decide(input.account, recipient.jid, recipient.chatType, kind);
+    const decision = await this.#decide(input.account, recipient.jid, recipient.chatType, kind);
     const state = decision.action === 'allow' ? 'queued' : decision.action === 'hold' ? 'held' : 'denied';
     const now = Date.now();
     const result = await this.#commit(
@@ -235,7 +240,7 @@ export class SendGate {
     if (!account) throw new HttpError(404, 'not_found', `account: no account "${input.account}"`);
     const recipient = normaliseRecipient(input.chat);
     if ('error' in recipient) throw new HttpError(400, 'bad_request', `chat: ${recipient.error}`);
-    const decision = this.#decide(input.account, recipient.jid, recipient.chatType, 'receipt');
+    const decision = await this.#decide(input.account, recipient.jid, recipient.chatType, 'receipt');
     const action = decision.action === 'hold' ? 'deny' : decision.action;
     const reason = decision.action === 'hold' ? `${decision.reason} (a read receipt is not held for later)` : decision.reason;
     this.store.recordDecision({
@@ -368,8 +373,8 @@ export class SendGate {
   }
 
   /** Policy for a row about to go out; stores and publishes the refusal when it is not allowed. */
-  checkAtSend(row: OutboxRow): boolean {
-    const d = this.#decide(row.account, row.to, row.chatType, row.kind);
+  async checkAtSend(row: OutboxRow): Promise<boolean> {
+    const d = await this.#decide(row.account, row.to, row.chatType, row.kind);
     // An operator's approval answers a hold; a deny (rule, allowTo, operators) still stops it.
     if (d.action === 'allow' || (d.action === 'hold' && row.approvedBy)) return true;
     const to: OutboxState = d.action === 'hold' ? 'held' : 'denied';
@@ -405,9 +410,16 @@ export class SendGate {
     return this.#settings.maxAttempts;
   }
 
-  #decide(account: string, peer: string, chatType: 'direct' | 'group', kind: SendKind): PolicyDecision {
-    const peerPhoneJid = peer.endsWith('@lid') ? this.#lid(account, peer) : null;
-    return decide(this.#settings.policy, { account, peer, peerPhoneJid, chatType, kind });
+  /**
+   * Decides with the peer's other identity as the account knows it; when the answer rests on an
+   * identity not known, asks the open connection for it, and without an answer stays refused.
+   */
+  async #decide(account: string, peer: string, chatType: 'direct' | 'group', kind: SendKind): Promise<PolicyDecision> {
+    const req = { account, peer, chatType, kind, ...knownIdentities(this.#lookups, account, peer) };
+    const first = evaluate(this.#settings.policy, req);
+    if (!first.unresolved) return first.decision;
+    const asked = await askIdentities(this.#accounts(account)?.resolver, peer);
+    return asked ? decide(this.#settings.policy, { ...req, ...asked }) : first.decision;
   }
 
   #operator(id: number, from: OutboxState[], to: OutboxState, decision: 'approve' | 'reject', who: OperatorRequest, reason: string): OutboxRow {
@@ -609,7 +621,7 @@ class AccountDrain {
         if (expired) this.#gate.published(expired);
         continue;
       }
-      if (!this.#gate.checkAtSend(row)) continue;
+      if (!(await this.#gate.checkAtSend(row))) continue;
       const newChat = row.wireSends === 0 && !this.#gate.store.hasWrittenTo(this.account, row.to);
       const chatWait = newChat ? this.#bucket.newChatWaitMs(now) : 0;
       if (chatWait > 0) {

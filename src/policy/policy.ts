@@ -1,6 +1,8 @@
 // Send policy: ordered rules, first match wins, an explicit default; and the per-account
 // allowlist, which overrides everything: once an account has `allowTo`, a recipient not on it is
 // denied whatever the rules say. Pure functions, evaluated at enqueue and again before sending.
+// A person has two identities, a phone-number JID and a LID; a check that needs the one that is
+// not known fails closed (deny) instead of passing.
 
 /** What a rule decides. */
 export type PolicyAction = 'allow' | 'deny' | 'hold';
@@ -36,8 +38,10 @@ export interface SendRequest {
   account: string;
   /** Normalised recipient JID. */
   peer: string;
-  /** The phone-number JID of the peer when it is known (a LID resolved to its number), for allowlists. */
+  /** For a `@lid` peer: its phone-number JID when known, else null (the number is unknown). */
   peerPhoneJid: string | null;
+  /** For a phone-number peer: its LID JID when known; null or absent: the LID is unknown. */
+  peerLidJid?: string | null | undefined;
   chatType: 'direct' | 'group';
   kind: SendKind;
 }
@@ -60,36 +64,77 @@ export const OPEN_POLICY: Policy = { default: 'allow', rules: [], allowTo: {}, o
  */
 const UNSENDABLE_SERVERS = ['@broadcast', '@newsletter'];
 
+/** A decision, and whether it rests on an identity of the peer that is not known (resolving it may change it). */
+export interface Evaluation {
+  decision: PolicyDecision;
+  unresolved: boolean;
+}
+
+/** The identity a direct peer lacks, the server of JIDs of that kind, and how reasons name it. */
+interface Missing {
+  server: '@s.whatsapp.net' | '@lid';
+  what: string;
+}
+
+function missingIdentity(req: SendRequest): Missing | null {
+  if (req.peer.endsWith('@lid') && !req.peerPhoneJid) return { server: '@s.whatsapp.net', what: 'its phone number' };
+  if (req.peer.endsWith('@s.whatsapp.net') && !req.peerLidJid) return { server: '@lid', what: 'its LID' };
+  return null;
+}
+
 /** Decides one send. */
 export function decide(policy: Policy, req: SendRequest): PolicyDecision {
+  return evaluate(policy, req).decision;
+}
+
+/**
+ * Decides one send and says whether the answer rests on an unknown identity: a list or rule that
+ * names JIDs of the kind the peer lacks (numbers for a LID with no known number, LIDs for a
+ * number with no known LID) cannot be checked, so it refuses.
+ */
+export function evaluate(policy: Policy, req: SendRequest): Evaluation {
+  const done = (decision: PolicyDecision, unresolved = false): Evaluation => ({ decision, unresolved });
   const peer = req.peer.toLowerCase();
   if (UNSENDABLE_SERVERS.some((s) => peer.endsWith(s))) {
-    return { action: 'deny', rule: 'recipient', reason: `${req.peer} is a status, broadcast list or channel; nothing is sent there` };
+    return done({ action: 'deny', rule: 'recipient', reason: `${req.peer} is a status, broadcast list or channel; nothing is sent there` });
   }
-  const candidates = [req.peer, ...(req.peerPhoneJid && req.peerPhoneJid !== req.peer ? [req.peerPhoneJid] : [])];
+  const candidates = [...new Set([req.peer, req.peerPhoneJid, req.peerLidJid].filter((c): c is string => !!c))];
+  const missing = missingIdentity(req);
+  const namesMissing = (jids: string[]) => missing !== null && jids.some((j) => j.endsWith(missing.server));
   if (req.kind === 'alert' && !candidates.some((c) => policy.operators.includes(c))) {
-    return { action: 'deny', rule: 'operators', reason: `alerts go only to operators; ${req.peer} is not one` };
+    const open = namesMissing(policy.operators);
+    const why = open ? ` (${missing!.what} could not be resolved, so it cannot be checked)` : '';
+    return done({ action: 'deny', rule: 'operators', reason: `alerts go only to operators; ${req.peer} is not one${why}` }, open);
   }
   // Own keys only: an account named "constructor" must not find Object.prototype's.
   const allow = Object.hasOwn(policy.allowTo, req.account) ? policy.allowTo[req.account] : undefined;
   if (allow && !candidates.some((c) => allow.includes(c))) {
-    const why = req.peer.endsWith('@lid') && !req.peerPhoneJid ? ' (a LID whose number is not known cannot be checked, so it is refused)' : '';
-    return { action: 'deny', rule: 'allowTo', reason: `${req.peer} is not in allowTo of account ${req.account}${why}` };
+    const open = namesMissing(allow);
+    const whose = missing?.server === '@lid' ? 'number whose LID' : 'LID whose number';
+    const why = open ? ` (a ${whose} is not known cannot be checked, so it is refused)` : '';
+    return done({ action: 'deny', rule: 'allowTo', reason: `${req.peer} is not in allowTo of account ${req.account}${why}` }, open);
   }
   for (const [i, rule] of policy.rules.entries()) {
-    if (!matches(rule, req, candidates)) continue;
+    const m = matches(rule, req, candidates);
+    if (m === false) continue;
     const name = rule.name ?? `rules[${i}]`;
-    return { action: rule.action, rule: name, reason: `${rule.action} by ${name}` };
+    if (m === 'peer' && namesMissing(list(rule.match.peer!))) {
+      const named = missing!.server === '@lid' ? 'LIDs' : 'numbers';
+      return done({ action: 'deny', rule: name, reason: `${req.peer}: ${missing!.what} could not be resolved, so ${name} (which names ${named}) cannot be checked; refused` }, true);
+    }
+    if (m === 'peer') continue;
+    return done({ action: rule.action, rule: name, reason: `${rule.action} by ${name}` });
   }
-  return { action: policy.default, rule: 'default', reason: `${policy.default} by default` };
+  return done({ action: policy.default, rule: 'default', reason: `${policy.default} by default` });
 }
 
-function matches(rule: PolicyRule, req: SendRequest, candidates: string[]): boolean {
+/** true: the rule matches; false: it does not; 'peer': everything but the peer matches. */
+function matches(rule: PolicyRule, req: SendRequest, candidates: string[]): boolean | 'peer' {
   const m = rule.match;
   if (m.account !== undefined && !list(m.account).includes(req.account)) return false;
-  if (m.peer !== undefined && !list(m.peer).some((p) => candidates.includes(p))) return false;
   if (m.chatType !== undefined && m.chatType !== req.chatType) return false;
   if (m.kind !== undefined && !list(m.kind).includes(req.kind)) return false;
+  if (m.peer !== undefined && !list(m.peer).some((p) => candidates.includes(p))) return 'peer';
   return true;
 }
 

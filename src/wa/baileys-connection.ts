@@ -1,7 +1,7 @@
 // The one production module that drives Baileys. It turns a Baileys socket into a WaConnection:
 // typed events, exactly one close per connection, a refused HTTP upgrade reported at once (Baileys
 // alone would wait for ever), and a terminate that does not wait for the ws library's 30 s close.
-import makeWASocket, { Browsers, DEFAULT_CONNECTION_CONFIG, DisconnectReason, proto, type BinaryNode, type WASocket, type ConnectionState } from '@whiskeysockets/baileys';
+import makeWASocket, { Browsers, DEFAULT_CONNECTION_CONFIG, DisconnectReason, isLidUser, isPnUser, jidNormalizedUser, proto, type BinaryNode, type WASocket, type ConnectionState } from '@whiskeysockets/baileys';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { CLOSE_CODE_NAMES, type CloseInfo } from '../accounts/close-policy.js';
@@ -133,6 +133,15 @@ class BaileysConnection implements WaConnection {
 
   requestPairingCode(phone: string): Promise<string> {
     return this.#sock.requestPairingCode(phone);
+  }
+
+  async resolveIdentity(jid: string): Promise<string | null> {
+    if (this.#closed || !this.#sock.ws.isOpen) return null;
+    // Baileys' mapping store: its cache, then the lid-mapping keys; for a number, then a usync
+    // LID query (the answer is stored, so later lookups find it without asking).
+    const mapping = this.#sock.signalRepository.lidMapping;
+    const other = isLidUser(jid) ? await mapping.getPNForLID(jid) : isPnUser(jid) ? await mapping.getLIDForPN(jid) : null;
+    return other ? jidNormalizedUser(other) : null;
   }
 
   terminate(close: CloseInfo): void {

@@ -109,6 +109,12 @@ export interface WaConnection extends WaSender {
   ping(deadlineMs: number): Promise<void>;
   /** Asks for an 8-character pairing code for the phone number (instead of a QR). */
   requestPairingCode(phone: string): Promise<string>;
+  /**
+   * The other identity of a person: the LID JID of a phone-number JID (the learnt mapping, else a
+   * usync query to the server), or the phone-number JID of a LID JID (the learnt mapping only: the
+   * server does not disclose it). Null when not known; callers bound the wait.
+   */
+  resolveIdentity(jid: string): Promise<string | null>;
   /** Ends the connection now (no close handshake), reporting `close` with the given info. */
   terminate(close: CloseInfo): void;
   /** Logs the device out on the server, then closes. */

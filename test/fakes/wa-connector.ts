@@ -46,6 +46,10 @@ export class FakeConnection implements WaConnection {
       });
     });
   }
+  /** What resolveIdentity answers, both ways (LID -> number JID, number JID -> LID). */
+  readonly identities = new Map<string, string>();
+  /** Replaceable, e.g. by one that never answers. */
+  resolveIdentity: (jid: string) => Promise<string | null> = async (jid) => this.identities.get(jid) ?? null;
   async requestPairingCode(phone: string): Promise<string> {
     return `CODE${phone.slice(-4)}`;
   }

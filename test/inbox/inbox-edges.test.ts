@@ -132,7 +132,7 @@ describe('a person known by number and by LID', () => {
     lidInbox.receive('main', msg({ chat: STRANGER, from: STRANGER }));
     const route = inboxRoutes(lidInbox).find((r) => r.path === '/v1/inbox')!;
     for (const chat of ['+15550002222', PEER_LID]) {
-      const answer = (await route.handler({ url: new URL(`http://x/v1/inbox?chat=${encodeURIComponent(chat)}`) } as never)) as { body: { messages: Array<{ id: string }> } };
+      const answer = (await route.handler({ url: new URL(`http://x/v1/inbox?chat=${encodeURIComponent(chat)}`), caller: { role: 'operator' } } as never)) as { body: { messages: Array<{ id: string }> } };
       expect(answer.body.messages.map((m) => m.id)).toEqual([byPhone.id, byLid.id]);
     }
   });
@@ -149,7 +149,7 @@ describe('a person known by number and by LID', () => {
       },
     };
     const route = chatReadRoute(lidInbox, gate as never);
-    const answer = (await route.handler({ json: async () => ({ account: 'main', chat: '+15550002222' }) } as never)) as { body: { state: string; marked: number } };
+    const answer = (await route.handler({ json: async () => ({ account: 'main', chat: '+15550002222' }), caller: { role: 'operator' } } as never)) as { body: { state: string; marked: number } };
     expect(answer.body).toMatchObject({ state: 'sent', marked: 2 });
     expect(sent).toEqual([
       { chat: PEER, ids: [byPhone.id] },

@@ -228,6 +228,34 @@ describe('normaliseRecipient: chats that are not a person or a group', () => {
   });
 });
 
+// Lookalikes print like a valid number or JID; the error names the character so it can be found.
+describe('normaliseRecipient: characters that only look like a number', () => {
+  it.each([
+    { name: 'fullwidth digits', raw: '\uff11\uff15\uff15\uff15\uff10\uff10\uff10\uff14\uff14\uff14\uff14', code: 'U+FF11' },
+    { name: 'Arabic-Indic digits', raw: '\u0661\u0665\u0665\u0665\u0660\u0660\u0660\u0664\u0664\u0664\u0664', code: 'U+0661' },
+    { name: 'bidi marks around a copied number', raw: '\u202d+15550004444\u202c', code: 'U+202D' },
+    { name: 'a zero-width space', raw: '1555\u200b0004444', code: 'U+200B' },
+    { name: 'non-breaking hyphens', raw: '+1\u2011555\u20110004444', code: 'U+2011' },
+    { name: 'a fullwidth @', raw: '15550004444\uff20s.whatsapp.net', code: 'U+FF20' },
+    { name: 'a zero-width space in a LID', raw: '177290488036108\u200b@lid', code: 'U+200B' },
+    { name: 'a NUL after a JID', raw: '15550004444@s.whatsapp.net\u0000', code: 'U+0000' },
+  ])('refuses $name and names $code', ({ raw, code }) => {
+    expect(err(raw)).toContain(`it contains ${code}, which is no part of a number or JID (digits must be ASCII)`);
+  });
+
+  it('an error about ASCII input carries no such note; unicode spaces between digits are still read as spaces', () => {
+    expect(err('1234567890123456')).not.toMatch(/it contains/);
+    expect(err('177290488036108:abc@lid')).not.toMatch(/it contains/);
+    expect(ok('+1\u2009555\u3000000\u00a04444').jid).toBe('15550004444@s.whatsapp.net');
+  });
+
+  it('overlong numbers and LIDs are refused, not cut', () => {
+    expect(err('+1 555 000 4444 12345')).toMatch(/7-15 digits/);
+    expect(err('1555000444412345@s.whatsapp.net')).toMatch(/expected digits before @s.whatsapp.net/);
+    expect(err('177290488036108177290@lid')).toMatch(/expected digits before @lid/);
+  });
+});
+
 describe('normalisePhone: the one phone parser (recipients and pairing codes)', () => {
   it.each([
     { raw: '15550001111', want: '15550001111' },

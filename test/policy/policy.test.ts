@@ -155,7 +155,8 @@ describe('decide: rules', () => {
       r: req({ peer: ALICE_LID, peerPhoneJid: ALICE }),
       matches: true,
     },
-    { name: 'peer by phone, LID unknown', rule: { action: 'deny', match: { peer: [ALICE] } }, r: req({ peer: ALICE_LID }), matches: false },
+    // A LID whose number is unknown is refused by such a rule instead (test/policy/identity.test.ts).
+    { name: 'peer by phone, the LID is another number', rule: { action: 'deny', match: { peer: [ALICE] } }, r: req({ peer: ALICE_LID, peerPhoneJid: BOB }), matches: false },
     { name: 'peer group', rule: { action: 'deny', match: { peer: [GROUP] } }, r: req({ peer: GROUP, chatType: 'group' }), matches: true },
     { name: 'chatType direct, direct', rule: { action: 'deny', match: { chatType: 'direct' } }, r: req(), matches: true },
     { name: 'chatType direct, group', rule: { action: 'deny', match: { chatType: 'direct' } }, r: req({ peer: GROUP, chatType: 'group' }), matches: false },
