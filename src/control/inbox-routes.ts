@@ -174,6 +174,7 @@ export function chatReadRoute(inbox: Pick<Inbox, 'store' | 'chatsOf'>, gate: Pic
           chat: c,
           messages: mine.map((row) => ({ id: row.id, ...(r.chatType === 'group' ? { participant: row.from } : {}) })),
           client: req.clientName,
+          role: req.caller.role,
           requestId: req.requestId,
         });
         if (outcome.decision.action !== 'allow') denial ??= { rule: outcome.decision.rule, reason: outcome.decision.reason };

@@ -41,7 +41,7 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
     if (!Number.isInteger(n) || n <= 0) throw new HttpError(400, 'bad_request', `id: expected a message id (a positive integer), got ${JSON.stringify(req.params.id)}`);
     return n;
   };
-  const who = (req: ApiRequest) => ({ client: req.clientName, requestId: req.requestId });
+  const who = (req: ApiRequest) => ({ client: req.clientName, role: req.caller.role, requestId: req.requestId });
   return [
     {
       method: 'POST',
@@ -78,6 +78,7 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
             idempotencyKey: b.idempotencyKey as string | undefined,
             requestId: req.requestId,
             client: req.clientName,
+            role: req.caller.role,
           });
         } catch (err) {
           unsubscribe();
@@ -143,7 +144,7 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
           const row = gate.store.get(id(req));
           if (!row) throw new HttpError(404, 'not_found', `no message ${req.params.id}`);
           requireAccount(caller, row.account);
-          if (row.client !== caller.name) {
+          if (row.clientRole !== 'client' || row.client !== caller.name) {
             throw new HttpError(403, 'forbidden', `message ${row.id} was not enqueued by client "${caller.name}"; cancelling another's message needs the operator role`);
           }
         }
@@ -173,7 +174,7 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
         const account = q.get('account');
         if (account) requireAccount(req.caller, account);
         // A client reads only the decisions taken on its own requests.
-        const mine = req.caller.role === 'client' ? { client: req.caller.name } : {};
+        const mine = req.caller.role === 'client' ? { client: req.caller.name, role: 'client' as const } : {};
         const entries = gate.store.audit({ ...(account ? { account } : {}), ...mine, limit });
         return { body: { audit: entries.map((e) => ({ ...e, at: new Date(e.at).toISOString() })) } };
       },

@@ -10,7 +10,7 @@ import type { WaSender, WaEvent } from '../wa/types.js';
 import { newMessageId } from './message-id.js';
 import { askIdentities, knownIdentities, type IdentityLookups, type IdentityResolver } from './peer-identity.js';
 import { normaliseRecipient } from './recipient.js';
-import { FINAL_STATES, OutboxStore, expiryReason, type AuditEntry, type NewRow, type OutboxRow, type OutboxState } from './store.js';
+import { FINAL_STATES, OutboxStore, expiryReason, type AuditEntry, type CallerRole, type NewRow, type OutboxRow, type OutboxState } from './store.js';
 import { DEFAULT_PACING, TokenBucket, type PacingPolicy } from './token-bucket.js';
 
 /** Longest text accepted, in characters (WhatsApp's own limit is about 65,536). */
@@ -47,6 +47,8 @@ export interface GateSettings {
 /** Who asked for an operator action (the control request and its client). */
 export interface OperatorRequest {
   client?: string | undefined;
+  /** Whether `client` is an authenticated client's name or an operator's own label. */
+  role?: CallerRole | undefined;
   requestId?: string | undefined;
 }
 
@@ -59,6 +61,8 @@ export interface EnqueueInput {
   idempotencyKey?: string | undefined;
   requestId?: string | undefined;
   client?: string | undefined;
+  /** Whether `client` is an authenticated client's name or an operator's own label. */
+  role?: CallerRole | undefined;
 }
 
 /** The outcome of an enqueue: the stored row (new, or the one the idempotency key already named). */
@@ -201,6 +205,7 @@ export class SendGate {
         idempotencyKey: input.idempotencyKey ?? null,
         requestId: input.requestId ?? null,
         client: input.client ?? null,
+        clientRole: input.role ?? null,
         expiresAt: now + this.#settings.ttlMs,
       },
       {
@@ -213,6 +218,7 @@ export class SendGate {
         reason: decision.reason,
         stage: 'enqueue',
         client: input.client ?? null,
+        role: input.role ?? null,
         requestId: input.requestId ?? null,
       },
     );
@@ -234,6 +240,7 @@ export class SendGate {
     chat: string;
     messages: ReadonlyArray<{ id: string; participant?: string | undefined }>;
     client?: string | undefined;
+    role?: CallerRole | undefined;
     requestId?: string | undefined;
   }): Promise<{ decision: PolicyDecision; sent: boolean }> {
     const account = this.#accounts(input.account);
@@ -253,6 +260,7 @@ export class SendGate {
       reason,
       stage: 'send',
       client: input.client ?? null,
+      role: input.role ?? null,
       requestId: input.requestId ?? null,
     });
     if (action !== 'allow') return { decision: { ...decision, action, reason }, sent: false };
@@ -388,6 +396,7 @@ export class SendGate {
       reason: d.reason,
       stage: 'send',
       client: row.client,
+      role: row.clientRole ?? null,
       requestId: row.requestId,
     });
     if (moved) this.#published(moved);
@@ -435,6 +444,7 @@ export class SendGate {
       reason,
       stage: 'operator',
       client: who.client ?? null,
+      role: who.role ?? null,
       requestId: who.requestId ?? null,
     });
     if (!moved) throw new HttpError(409, 'conflict', `message ${id} is ${row.state}, not held`);

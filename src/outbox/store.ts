@@ -40,6 +40,8 @@ export interface OutboxRow {
   idempotencyKey: string | null;
   requestId: string | null;
   client: string | null;
+  /** `client` when an authenticated client enqueued the row, `operator` when an operator did (null before roles). */
+  clientRole?: CallerRole | null;
   /** Send errors so far (waiting for a socket never counts). */
   attempts: number;
   /** Times the message was handed to the socket (more than 1 means a replay with the same id). */
@@ -72,6 +74,7 @@ export function rowToJson(r: OutboxRow): Record<string, unknown> {
     idempotencyKey: r.idempotencyKey,
     requestId: r.requestId,
     client: r.client,
+    ...(r.clientRole ? { clientRole: r.clientRole } : {}),
     attempts: r.attempts,
     wireSends: r.wireSends,
     createdAt: iso(r.createdAt),
@@ -85,7 +88,7 @@ export function rowToJson(r: OutboxRow): Record<string, unknown> {
 }
 
 /** What enqueue stores: the row's own fields, in one of the states a new row can have. */
-export type NewRow = Pick<OutboxRow, 'account' | 'to' | 'chatType' | 'kind' | 'text' | 'messageId' | 'reason' | 'idempotencyKey' | 'requestId' | 'client' | 'expiresAt'> & {
+export type NewRow = Pick<OutboxRow, 'account' | 'to' | 'chatType' | 'kind' | 'text' | 'messageId' | 'reason' | 'idempotencyKey' | 'requestId' | 'client' | 'clientRole' | 'expiresAt'> & {
   state: 'queued' | 'held' | 'denied';
 };
 
@@ -102,8 +105,13 @@ export interface AuditEntry {
   stage: 'enqueue' | 'send' | 'operator';
   outboxId: number | null;
   client: string | null;
+  /** The role `client` acted in: an authenticated client, or an operator naming itself (null before roles). */
+  role?: CallerRole | null;
   requestId: string | null;
 }
+
+/** Who a request came from, as far as rows and the audit record it. */
+export type CallerRole = 'operator' | 'client';
 
 /** Why a row expired: one that never reached the wire was simply not sent; one that did may have been seen. */
 export function expiryReason(r: Pick<OutboxRow, 'wireSends'>): string {
@@ -112,7 +120,7 @@ export function expiryReason(r: Pick<OutboxRow, 'wireSends'>): string {
 }
 
 const SELECT = `SELECT id, account, recipient AS "to", chat_type AS chatType, kind, payload, message_id AS messageId, state, reason,
-  idempotency_key AS idempotencyKey, request_id AS requestId, client, attempts, wire_sends AS wireSends,
+  idempotency_key AS idempotencyKey, request_id AS requestId, client, client_role AS clientRole, attempts, wire_sends AS wireSends,
   next_attempt_at AS nextAttemptAt, lease_until AS leaseUntil, created_at AS createdAt, updated_at AS updatedAt,
   expires_at AS expiresAt, sent_at AS sentAt, delivered_at AS deliveredAt, read_at AS readAt, approved_by AS approvedBy FROM outbox`;
 
@@ -130,8 +138,9 @@ type RawRow = Omit<OutboxRow, 'text'> & { payload: string };
 
 function fromRaw(r: RawRow | undefined): OutboxRow | null {
   if (!r) return null;
-  const { payload, ...rest } = r;
-  return { ...rest, text: (JSON.parse(payload) as { text: string }).text };
+  const { payload, clientRole, ...rest } = r;
+  // No role (a row from before roles, or the daemon's own): the field is left out.
+  return { ...rest, ...(clientRole ? { clientRole } : {}), text: (JSON.parse(payload) as { text: string }).text };
 }
 
 /** The outbox table. All methods are synchronous (better-sqlite3); writes are IMMEDIATE transactions. */
@@ -171,7 +180,7 @@ export class OutboxStore {
       const info = this.#db
         .prepare(
           `INSERT INTO outbox (account, recipient, chat_type, kind, payload, message_id, state, reason, idempotency_key, request_id, client,
-             created_at, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             client_role, created_at, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           row.account,
@@ -185,6 +194,7 @@ export class OutboxStore {
           row.idempotencyKey,
           row.requestId,
           row.client,
+          row.clientRole ?? null,
           now,
           now,
           row.expiresAt,
@@ -383,14 +393,16 @@ export class OutboxStore {
   }
 
   /** Audit entries, newest first. */
-  audit(filter: { account?: string; client?: string; limit?: number } = {}): AuditEntry[] {
+  audit(filter: { account?: string; client?: string; role?: CallerRole; limit?: number } = {}): AuditEntry[] {
     const where: string[] = [];
     const args: unknown[] = [];
     if (filter.account) (where.push('account = ?'), args.push(filter.account));
     if (filter.client !== undefined) (where.push('client = ?'), args.push(filter.client));
-    const sql = `SELECT at, account, recipient, kind, decision, rule, reason, stage, outbox_id AS outboxId, client, request_id AS requestId
+    if (filter.role !== undefined) (where.push('client_role = ?'), args.push(filter.role));
+    const sql = `SELECT at, account, recipient, kind, decision, rule, reason, stage, outbox_id AS outboxId, client, client_role AS role, request_id AS requestId
       FROM audit${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
-    return this.#db.prepare(sql).all(...args, filter.limit ?? 100) as AuditEntry[];
+    const rows = this.#db.prepare(sql).all(...args, filter.limit ?? 100) as AuditEntry[];
+    return rows.map(({ role, ...e }) => (role ? { ...e, role } : e));
   }
 
   #transition(id: number, from: readonly OutboxState[], to: OutboxState, patch: Record<string, unknown>, now: number): OutboxRow | null {
@@ -421,8 +433,8 @@ export class OutboxStore {
   #insertAudit(e: AuditEntry): void {
     this.#db
       .prepare(
-        'INSERT INTO audit (at, account, recipient, kind, decision, rule, reason, stage, outbox_id, client, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO audit (at, account, recipient, kind, decision, rule, reason, stage, outbox_id, client, client_role, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       )
-      .run(e.at, e.account, e.recipient, e.kind, e.decision, e.rule, e.reason, e.stage, e.outboxId, e.client, e.requestId);
+      .run(e.at, e.account, e.recipient, e.kind, e.decision, e.rule, e.reason, e.stage, e.outboxId, e.client, e.role ?? null, e.requestId);
   }
 }

@@ -270,6 +270,18 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec('ALTER TABLE runtime_accounts ADD COLUMN policy TEXT');
     },
   },
+  {
+    version: 12,
+    name: 'role of the caller',
+    up: (db) => {
+      // Whether a row and a decision came from an operator or an authenticated client, so an
+      // operator's self-chosen X-WA-Client label can never pass for a client's name.
+      db.exec(`
+        ALTER TABLE outbox ADD COLUMN client_role TEXT;
+        ALTER TABLE audit ADD COLUMN client_role TEXT;
+      `);
+    },
+  },
 ];
 
 /** Applies the migrations not yet recorded; refuses a database newer than this code. */

@@ -125,8 +125,9 @@ describe('client socket', () => {
     await world.client.request('POST', `/v1/messages/${held.body.id}/approve`);
     await world.waitEvent((e) => e.type === 'message.delivered' && e.id === held.body.id);
     expect(world.emulator.peerMessages(HELD_PEER).map((m) => m.text)).toEqual(['needs a second pair of eyes']);
-    const audit = (await world.client.request<{ audit: Array<{ outboxId: number; stage: string; client: string | null }> }>('GET', '/v1/audit?limit=500')).body.audit;
-    expect(audit.find((e) => e.outboxId === held.body.id && e.stage === 'enqueue')).toMatchObject({ client: 'bot' });
+    const audit = (await world.client.request<{ audit: Array<{ outboxId: number; stage: string; client: string | null; role: string | null }> }>('GET', '/v1/audit?limit=500')).body.audit;
+    expect(audit.find((e) => e.outboxId === held.body.id && e.stage === 'enqueue')).toMatchObject({ client: 'bot', role: 'client' });
+    expect(audit.find((e) => e.outboxId === held.body.id && e.stage === 'operator')).toMatchObject({ decision: 'approve', role: 'operator' });
     // the client's audit holds only its own decisions
     const own = (await bot.request<{ audit: Array<{ client: string | null }> }>('GET', '/v1/audit?limit=500')).body.audit;
     expect(own.length).toBeGreaterThan(0);
@@ -144,8 +145,16 @@ describe('client socket', () => {
     // what allowFrom refused stays the operator's
     expect(await answer(bot, 'GET', '/v1/inbox?status=ignored')).toMatchObject({ status: 403, message: expect.stringContaining('operator role') });
     expect(await answer(bot, 'GET', '/v1/inbox?status=all')).toMatchObject({ status: 403 });
-    const opOnA = (await world.client.request<{ id: number }>('POST', '/v1/messages', { account: 'a', to: HELD_PEER, text: 'operator draft' })).body;
+    // an operator that labels itself "bot" is still an operator: the client can neither cancel
+    // that row nor read its audit
+    const opOnA = (await world.client.request<{ id: number }>('POST', '/v1/messages', { account: 'a', to: HELD_PEER, text: 'operator draft' }, { 'x-wa-client': 'bot' })).body;
     expect(await answer(bot, 'POST', `/v1/messages/${opOnA.id}/cancel`)).toMatchObject({ status: 403, message: expect.stringContaining('not enqueued by client "bot"') });
+    const botAudit = (await bot.request<{ audit: Array<{ outboxId: number; role: string }> }>('GET', '/v1/audit?limit=500')).body.audit;
+    expect(botAudit.filter((e) => e.outboxId === opOnA.id)).toEqual([]);
+    expect(new Set(botAudit.map((e) => e.role))).toEqual(new Set(['client']));
+    // its own row it may cancel
+    const own = (await bot.request<{ id: number }>('POST', '/v1/messages', { account: 'a', to: HELD_PEER, text: 'my draft' })).body;
+    expect((await bot.request<{ state: string }>('POST', `/v1/messages/${own.id}/cancel`)).body.state).toBe('cancelled');
     await world.client.request('POST', `/v1/messages/${opOnA.id}/reject`);
   });
 
