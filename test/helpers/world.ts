@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { ControlClient } from '../../src/control/client.js';
 import type { AccountSummary } from '../../src/control/wire.js';
 import { createEmulator, type Emulator, type EmulatorOptions } from '../../src/emulator/index.js';
-import { isolatedEnv, startDaemon, type DaemonProcess } from './cli-process.js';
+import { expect } from 'vitest';
+import { isolatedEnv, runCli, startDaemon, type DaemonProcess } from './cli-process.js';
 import { makeTmpDir, writeConfig } from './tmp.js';
 
 /** The compiled preload that makes the daemon's Baileys trust the emulator's root. */
@@ -185,5 +186,24 @@ export function useWorlds(afterEach: (fn: () => Promise<void>) => void): (opts?:
     const w = await startWorld(opts);
     open.push(w);
     return w;
+  };
+}
+
+/** What a send answers (the socket API's 202 body, or the CLI's --json line). */
+export type Accepted = { id: number; messageId: string; state: string; reason?: string };
+
+/** Sending through the socket API and through the CLI, for tests that run both entry points. */
+export function senders(world: () => World): {
+  viaApi: (account: string, to: string, text: string) => Promise<Accepted>;
+  viaCli: (account: string, to: string, text: string) => Promise<Accepted>;
+} {
+  return {
+    viaApi: async (account, to, text) => (await world().client.request<Accepted>('POST', '/v1/messages', { account, to, text })).body,
+    viaCli: async (account, to, text) => {
+      const w = world();
+      const r = await runCli(['send', '--account', account, '--to', to, '--text', text, '--json', '--socket', w.socket], w.env);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as Accepted;
+    },
   };
 }

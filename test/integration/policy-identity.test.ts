@@ -7,8 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli-process.js';
-import { FAST_CONFIG, startWorld, type World } from '../helpers/world.js';
+import { FAST_CONFIG, senders, startWorld, type World } from '../helpers/world.js';
 
 const GUARDED = '15550001111';
 const LID_RULE = '15550001112';
@@ -50,14 +49,7 @@ afterAll(async () => {
   await world?.close();
 });
 
-type Accepted = { id: number; messageId: string; state: string; reason?: string };
-const viaApi = async (account: string, to: string, text: string) =>
-  (await world.client.request<Accepted>('POST', '/v1/messages', { account, to, text })).body;
-const viaCli = async (account: string, to: string, text: string) => {
-  const r = await runCli(['send', '--account', account, '--to', to, '--text', text, '--json', '--socket', world.socket], world.env);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as Accepted;
-};
+const { viaApi, viaCli } = senders(() => world);
 const rowsOf = async (account: string) =>
   (await world.client.request<{ messages: Array<{ id: number; state: string; text: string }> }>('GET', `/v1/messages?account=${account}&limit=500`)).body.messages;
 

@@ -4,8 +4,7 @@
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli-process.js';
-import { FAST_CONFIG, startWorld, type World } from '../helpers/world.js';
+import { FAST_CONFIG, senders, startWorld, type World } from '../helpers/world.js';
 
 const MAIN = '15550001111';
 const SHADOW = '15550001112';
@@ -41,14 +40,7 @@ afterAll(async () => {
   await world?.close();
 });
 
-type Accepted = { id: number; messageId: string; state: string; reason?: string };
-const viaApi = async (account: string, to: string, text: string) =>
-  (await world.client.request<Accepted>('POST', '/v1/messages', { account, to, text })).body;
-const viaCli = async (account: string, to: string, text: string) => {
-  const r = await runCli(['send', '--account', account, '--to', to, '--text', text, '--json', '--socket', world.socket], world.env);
-  expect(r.code).toBe(0);
-  return JSON.parse(r.stdout) as Accepted;
-};
+const { viaApi, viaCli } = senders(() => world);
 
 describe.each([
   ['socket API', viaApi],
