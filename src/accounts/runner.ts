@@ -101,6 +101,8 @@ export class AccountRunner {
   #connectedSince: Date | null = null;
   #lastClose: (CloseInfo & { at: string }) | null = null;
   #lastInboundAt: Date | null = null;
+  #retryReceipts = 0;
+  #lastRetryReceiptAt: Date | null = null;
   #lastTraffic: TrafficRecord | null = null;
   #degraded: (FlapReport & { since: string }) | null = null;
   #pairing: PairRequest | null = null;
@@ -238,6 +240,7 @@ export class AccountRunner {
           }
         : null,
       lastInboundAt: this.#lastInboundAt?.toISOString() ?? null,
+      retryReceipts: { received: this.#retryReceipts, lastAt: this.#lastRetryReceiptAt?.toISOString() ?? null },
       authSince: authCreated ? new Date(authCreated).toISOString() : null,
       degraded: this.#degraded,
       closesByCode: { ...this.#closesByCode },
@@ -376,6 +379,11 @@ export class AccountRunner {
               // Stored and published by the inbox, which listens to this connection too.
               this.#lastInboundAt = new Date();
               this.#liveness?.noteReceived();
+              return;
+            case 'retry_requested':
+              this.#retryReceipts += 1;
+              this.#lastRetryReceiptAt = new Date();
+              this.#deps.bus.publish({ type: 'message.retry_requested', account: this.id, messageId: e.messageId, from: e.from, count: e.count });
               return;
             case 'stanza_in':
               this.#liveness?.noteReceived();

@@ -62,6 +62,11 @@ export interface AccountSummary {
     lastProbeRttMs: number | null;
   } | null;
   lastInboundAt: string | null;
+  /**
+   * Retry receipts: how often recipients could not decrypt a message of this account and asked
+   * for it again (since the daemon started), and when last. Many of them is a health signal.
+   */
+  retryReceipts: { received: number; lastAt: string | null };
   /** When the current creds were first saved (pairing time). */
   authSince: string | null;
   /** Set while the account is flapping. */

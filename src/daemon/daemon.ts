@@ -135,12 +135,22 @@ export class Daemon {
       db = openStateDb(cfg.stateDir);
       const { runId, crashed } = recordStart(db, VERSION, startedAt.getTime());
       const bus = new EventBus({ onListenerError: (err, event) => log.error({ err, type: event.type }, 'event listener failed') });
-      const connector = new BaileysConnector({ db, log, ...(cfg.whatsappVersion ? { version: cfg.whatsappVersion } : {}) });
+      const outboxStore = new OutboxStore(db);
+      const connector = new BaileysConnector({
+        db,
+        log,
+        ...(cfg.whatsappVersion ? { version: cfg.whatsappVersion } : {}),
+        // A retry receipt is answered with the very text the outbox sent, also after a restart.
+        sentContent: (account, messageId) => {
+          const text = outboxStore.sentText(account, messageId);
+          return text === null ? null : { text };
+        },
+      });
       // The gate is built before the runners so that it attaches to each one as it is made.
       let accountsRef: AccountSupervisor | undefined;
       let daemonRef: Daemon | undefined;
       const gate = new SendGate({
-        store: new OutboxStore(db),
+        store: outboxStore,
         bus,
         log,
         accounts: (id) => accountsRef?.find(id),

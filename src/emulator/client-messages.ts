@@ -9,6 +9,7 @@ import { accountOf, companionAddress } from './account-of.js';
 import type { EmulatorCore } from './core.js';
 import { deliver, deliverToAll } from './delivery.js';
 import { summarise } from './message-content.js';
+import { sendRetryReceipt } from './retry-receipts.js';
 import type { Session } from './session.js';
 import type { SignalMessageType } from './sim-device.js';
 import { bytesOf, child, children } from './stanza.js';
@@ -68,12 +69,25 @@ async function deliverCopy(
     session.event(`message ${id}: ${type ?? 'untyped'} copies are not decrypted (groups are not emulated)`);
     return;
   }
+  const lidAddressed = node.attrs.to!.endsWith('@lid');
+  // A peer's phone that cannot decrypt asks for the message again, as a real phone does.
+  const armed = ref.user !== sender.user ? core.decryptFailures.take(ref.user.phone, id) : null;
+  if (armed) {
+    const why = `${target.jid} could not decrypt it (failure armed by a test)`;
+    if (!armed.hold) sendRetryReceipt(core, ref.user, sender.user, id, lidAddressed, why);
+    else {
+      core.decryptFailures.hold(ref.user.phone, { sender: sender.user, id, lidAddressed });
+      session.event(`message ${id}: ${why}; its retry receipt is held until released`);
+    }
+    return;
+  }
   let message: proto.Message;
   try {
     const plaintext = await ref.user.phoneDevice.decrypt(companionAddress(sender.user.phone, sender.companion.device), type as SignalMessageType, ciphertext);
     message = proto.Message.decode(plaintext);
   } catch (error) {
     session.event(`message ${id}: ${target.jid} failed to decrypt: ${(error as Error).message}`);
+    if (ref.user !== sender.user) sendRetryReceipt(core, ref.user, sender.user, id, lidAddressed, `${target.jid} failed to decrypt it`);
     return;
   }
   const base = { id, from: sender.user.phone, fromDevice: sender.companion.device };
@@ -88,7 +102,7 @@ async function deliverCopy(
   const entry = User.recordCopy(ref.user.received, { ...base, ...summarise(message) });
   session.event(`message ${id}: peer ${ref.user.phone} decrypted it (copies=${entry.copies})`);
   core.notices.emit('decrypted', { phone: ref.user.phone, own: false, message: entry });
-  sendReceipts(core, sender.user, ref.user, id, node.attrs.to!.endsWith('@lid'));
+  sendReceipts(core, sender.user, ref.user, id, lidAddressed);
 }
 
 /** The peer's phone confirms delivery (and reading, if so configured) to every sender device. */

@@ -129,6 +129,19 @@ export class ControlServer {
       { method: 'GET', path: /^\/peers$/, handle: () => emu.peers() },
       { method: 'GET', path: /^\/peers\/([^/]+)\/messages$/, handle: ({ match }) => emu.peerMessages(pathPhone(match[1])) },
       { method: 'GET', path: /^\/peers\/([^/]+)\/sent$/, handle: ({ match }) => emu.sentMessages(pathPhone(match[1])) },
+      {
+        method: 'POST',
+        path: /^\/peers\/([^/]+)\/fail-decrypt$/,
+        handle: ({ match, body }) => {
+          const fields = new Fields(body ?? {});
+          const id = fields.optionalString('id', 128);
+          const hold = fields.has('hold') ? fields.boolean('hold') : false;
+          emu.failDecrypt(pathPhone(match[1]), { id, hold });
+          return {};
+        },
+      },
+      { method: 'POST', path: /^\/peers\/([^/]+)\/release-retries$/, handle: ({ match }) => ({ sent: emu.releaseRetries(pathPhone(match[1])) }) },
+      { method: 'GET', path: /^\/peers\/([^/]+)\/retries$/, handle: ({ match }) => ({ sent: emu.retryReceiptsSent(pathPhone(match[1])) }) },
       { method: 'GET', path: /^\/accounts$/, handle: () => emu.accounts() },
       { method: 'GET', path: /^\/accounts\/([^/]+)\/own-messages$/, handle: ({ match }) => emu.ownPhoneMessages(pathPhone(match[1])) },
       { method: 'GET', path: /^\/accounts\/([^/]+)\/connections$/, handle: ({ match }) => emu.connections(pathPhone(match[1])) },

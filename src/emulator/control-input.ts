@@ -44,6 +44,12 @@ export class Fields {
     return this.has(field) ? this.string(field, maxLength) : undefined;
   }
 
+  boolean(field: string): boolean {
+    const value = this.data[field];
+    if (typeof value !== 'boolean') bad(this.name(field), 'expected true or false');
+    return value as boolean;
+  }
+
   /** A required phone number (digits only). Accepts a leading '+' or a JID's user part. */
   phone(field: string): string {
     const value = this.data[field];

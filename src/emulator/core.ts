@@ -8,6 +8,7 @@ import { type KeyPair, generateKeyPair } from './curve.js';
 import { EventLog } from './event-log.js';
 import { FaultBook } from './faults.js';
 import { PairingBook } from './pairing-book.js';
+import { DecryptFailures } from './retry-receipts.js';
 import { EmulatorPki } from './pki.js';
 import { SerialQueue } from './serial-queue.js';
 import { SessionRegistry } from './session-registry.js';
@@ -47,6 +48,8 @@ export class EmulatorCore {
   readonly sessions = new SessionRegistry();
   readonly faults = new FaultBook();
   readonly pairing = new PairingBook();
+  /** Decryption failures tests arm, and the retry receipts phones have sent. */
+  readonly decryptFailures = new DecryptFailures();
   readonly timeline: Timeline;
   readonly events: EventLog;
   readonly pki: EmulatorPki;

@@ -15,6 +15,7 @@ import type { EventLog } from './event-log.js';
 import { type FaultOutcome, injectFault } from './fault-actions.js';
 import type { FaultSpec } from './faults.js';
 import { type InboundText, sendInbound } from './inbound.js';
+import { sendRetryReceipt } from './retry-receipts.js';
 import { onClientPayload } from './login.js';
 import { type PairResult, scanQr } from './pairing.js';
 import { enterPairingCode } from './pairing-code.js';
@@ -194,6 +195,28 @@ export class Emulator {
     const attrs: Record<string, string> = { from: peer.jid, id: request.id, t: String(Math.floor(Date.now() / 1000)) };
     if (request.type && request.type !== 'delivery') attrs.type = request.type;
     deliverToAll(this.core, account, { tag: 'receipt', attrs });
+  }
+
+  /**
+   * The next copy `peer`'s phone gets of message `id` (or of any message, without an id) fails to
+   * decrypt: the phone records nothing and sends the sender a retry receipt, as a real phone does.
+   */
+  failDecrypt(peer: string, opts: { id?: string | undefined; hold?: boolean | undefined } = {}): void {
+    this.core.decryptFailures.arm(peer, opts.id ?? null, opts.hold ?? false);
+    this.core.events.add(peer, null, `armed: the next copy of ${opts.id ?? 'any message'} fails to decrypt at ${peer}${opts.hold ? ' (retry receipt held)' : ''}`);
+  }
+
+  /** Sends the retry receipts `peer`'s phone held back (failDecrypt with hold); answers how many. */
+  releaseRetries(peer: string): number {
+    const user = this.core.world.user(peer);
+    const held = this.core.decryptFailures.release(peer);
+    if (user) for (const r of held) sendRetryReceipt(this.core, user, r.sender, r.id, r.lidAddressed, `${peer} could not decrypt it (released)`);
+    return user ? held.length : 0;
+  }
+
+  /** Retry receipts a peer's phone has sent (armed failures and real ones). */
+  retryReceiptsSent(peer: string): number {
+    return this.core.decryptFailures.sentBy(peer);
   }
 
   /** Messages a peer's phone decrypted (one entry per id; `copies` counts wire duplicates). */

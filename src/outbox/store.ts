@@ -210,6 +210,12 @@ export class OutboxStore {
     return fromRaw(this.#db.prepare(`${SELECT} WHERE id = ?`).get(id) as RawRow | undefined);
   }
 
+  /** The text an account sent under a WhatsApp message id (what a retry receipt asks for again), or null. */
+  sentText(account: string, messageId: string): string | null {
+    const row = this.#db.prepare('SELECT payload FROM outbox WHERE account = ? AND message_id = ? AND wire_sends > 0').get(account, messageId) as { payload: string } | undefined;
+    return row ? (JSON.parse(row.payload) as { text: string }).text : null;
+  }
+
   /** One row by its WhatsApp message id. */
   getByMessageId(messageId: string): OutboxRow | null {
     return fromRaw(this.#db.prepare(`${SELECT} WHERE message_id = ?`).get(messageId) as RawRow | undefined);

@@ -282,6 +282,24 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 13,
+    name: 'message retry counters',
+    up: (db) => {
+      // Baileys' retry counters per account (src/wa/retry-counters.ts), so a restart does not
+      // reset how often a message was asked for again.
+      db.exec(`
+        CREATE TABLE wa_retry_counters (
+          account TEXT NOT NULL,
+          key TEXT NOT NULL,
+          value TEXT NOT NULL,
+          updated_at INTEGER NOT NULL,
+          PRIMARY KEY (account, key)
+        ) WITHOUT ROWID;
+        CREATE INDEX wa_retry_counters_by_age ON wa_retry_counters (updated_at);
+      `);
+    },
+  },
 ];
 
 /** Applies the migrations not yet recorded; refuses a database newer than this code. */

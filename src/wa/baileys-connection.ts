@@ -1,7 +1,7 @@
 // The one production module that drives Baileys. It turns a Baileys socket into a WaConnection:
 // typed events, exactly one close per connection, a refused HTTP upgrade reported at once (Baileys
 // alone would wait for ever), and a terminate that does not wait for the ws library's 30 s close.
-import makeWASocket, { Browsers, DEFAULT_CONNECTION_CONFIG, DisconnectReason, isLidUser, isPnUser, jidNormalizedUser, proto, type BinaryNode, type WASocket, type ConnectionState } from '@whiskeysockets/baileys';
+import makeWASocket, { Browsers, DEFAULT_CONNECTION_CONFIG, DisconnectReason, isLidUser, isPnUser, jidNormalizedUser, proto, type BinaryNode, type CacheStore, type WASocket, type ConnectionState } from '@whiskeysockets/baileys';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { CLOSE_CODE_NAMES, type CloseInfo } from '../accounts/close-policy.js';
@@ -11,7 +11,8 @@ import { InboundCapture } from './inbound-capture.js';
 import { toInbound, ackStatusOf } from './message-mapping.js';
 import { baileysSharesContextStore, contextFramesByDefault } from './context-store.js';
 import { SendNotWrittenError, classifySendError } from './send-error.js';
-import type { ConnectOptions, WaConnection, WaConnector, WaEvent } from './types.js';
+import { retryCounterCache } from './retry-counters.js';
+import type { ConnectOptions, SentContent, WaConnection, WaConnector, WaEvent } from './types.js';
 
 /** WhatsApp's server JID, the target of keepalive IQs. */
 const SERVER_JID = 's.whatsapp.net';
@@ -21,9 +22,17 @@ export class BaileysConnector implements WaConnector {
   readonly #db: StateDb;
   readonly #log: Logger;
   readonly #version: [number, number, number] | undefined;
+  readonly #sentContent: (account: string, messageId: string) => SentContent | null;
 
-  constructor(opts: { db: StateDb; log: Logger; version?: [number, number, number] }) {
+  constructor(opts: {
+    db: StateDb;
+    log: Logger;
+    version?: [number, number, number];
+    /** The content of a message this account sent, by its WhatsApp id (the outbox's copy). */
+    sentContent?: (account: string, messageId: string) => SentContent | null;
+  }) {
     this.#db = opts.db;
+    this.#sentContent = opts.sentContent ?? (() => null);
     this.#log = opts.log;
     this.#version = opts.version;
     if (!baileysSharesContextStore() && !contextFramesByDefault()) {
@@ -35,7 +44,10 @@ export class BaileysConnector implements WaConnector {
   }
 
   connect(opts: ConnectOptions): WaConnection {
-    return new BaileysConnection(new SqliteAuthStore(this.#db, opts.account), opts, this.#log.child({ account: opts.account }), this.#version);
+    return new BaileysConnection(new SqliteAuthStore(this.#db, opts.account), opts, this.#log.child({ account: opts.account }), this.#version, {
+      retryCounters: retryCounterCache(this.#db, opts.account),
+      sentContent: (id) => this.#sentContent(opts.account, id),
+    });
   }
 
   isRegistered(account: string): boolean {
@@ -69,7 +81,13 @@ class BaileysConnection implements WaConnection {
   readonly #capture: InboundCapture;
   #closed = false;
 
-  constructor(store: SqliteAuthStore, opts: ConnectOptions, log: Logger, version: [number, number, number] | undefined) {
+  constructor(
+    store: SqliteAuthStore,
+    opts: ConnectOptions,
+    log: Logger,
+    version: [number, number, number] | undefined,
+    outbox: { retryCounters: CacheStore; sentContent: (messageId: string) => SentContent | null },
+  ) {
     this.#store = store;
     this.#log = log;
     const auth = store.state();
@@ -97,6 +115,14 @@ class BaileysConnection implements WaConnection {
       shouldSyncHistoryMessage: ({ syncType }) =>
         syncType !== proto.HistorySync.HistorySyncType.FULL && syncType !== proto.HistorySync.HistorySyncType.RECENT,
       generateHighQualityLinkPreview: false,
+      // A retry receipt re-sends the message with the content the outbox kept (Baileys' own cache
+      // of recent messages is in memory and gone after a restart); the counters survive restarts.
+      getMessage: async (key) => {
+        const sent = key.id ? outbox.sentContent(key.id) : null;
+        // Rebuilt as Baileys built it for the first send of a text.
+        return sent ? proto.Message.fromObject({ extendedTextMessage: { text: sent.text } }) : undefined;
+      },
+      msgRetryCounterCache: outbox.retryCounters,
     });
     this.#wire();
   }
@@ -181,6 +207,12 @@ class BaileysConnection implements WaConnection {
       if (this.#closed || !node.attrs.id) return;
       const { id, from, error } = node.attrs;
       this.#emit({ type: 'ack', messageId: id, chat: from ?? '', status: error ? 'error' : 'server', ...(error ? { error } : {}) });
+    });
+    // A recipient that could not decrypt a message of ours asks for it again; Baileys answers it.
+    sock.ws.on('CB:receipt', (node: BinaryNode) => {
+      if (this.#closed || node.attrs.type !== 'retry' || !node.attrs.id) return;
+      const retry = Array.isArray(node.content) ? node.content.find((c) => c.tag === 'retry') : undefined;
+      this.#emit({ type: 'retry_requested', messageId: node.attrs.id, from: node.attrs.participant ?? node.attrs.from ?? '', count: Number(retry?.attrs.count ?? 1) || 1 });
     });
     // Ahead of Baileys' own listener, so the envelope is known before any decryption starts.
     sock.ws.prependListener('CB:message', (node: BinaryNode) => this.#capture.onStanza(node));

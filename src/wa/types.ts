@@ -75,6 +75,11 @@ export type WaEvent =
   | { type: 'ack'; messageId: string; chat: string; status: AckStatus; error?: string }
   /** Our own message seen coming back from the server (another device, or our own send echoed). */
   | { type: 'echo'; messageId: string; chat: string }
+  /**
+   * A recipient could not decrypt one of our messages and asked for it again (a retry receipt);
+   * Baileys re-sends it, re-encrypted, with the content the outbox kept for it.
+   */
+  | { type: 'retry_requested'; messageId: string; from: string; count: number }
   /** Any application stanza received (liveness). */
   | { type: 'stanza_in' }
   /** A frame written to the server: a stanza of any kind (probe, message, receipt, Baileys' own iqs), for status. */
@@ -128,6 +133,11 @@ export interface ConnectOptions {
   wsUrl?: string | undefined;
   /** Longest time for the ws handshake and for Baileys' own queries. */
   connectTimeoutMs: number;
+}
+
+/** What the outbox kept of a message we sent, for re-sending it when a recipient asks (retry receipt). */
+export interface SentContent {
+  text: string;
 }
 
 /** Opens connections. The daemon has one; tests pass a fake. */

@@ -38,6 +38,7 @@ const account: AccountSummary = {
   reconnect: { failures: 0, nextRetryAt: null },
   keepalive: null,
   lastInboundAt: null,
+  retryReceipts: { received: 0, lastAt: null },
   authSince: null,
   degraded: null,
   closesByCode: {},
