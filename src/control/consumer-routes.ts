@@ -4,7 +4,7 @@ import { ConsumerSpecSchema } from '../config/schema.js';
 import { ConsumerError, type ConsumerService } from '../inbox/consumer-service.js';
 import { HttpError } from './http-error.js';
 import { cursorValue, inboxStreamSink, nonEmptyString, objectBody, rejectUnknownFields, rejectUnknownParams } from './request-input.js';
-import { requireAccount, type Caller } from './roles.js';
+import type { Caller } from './roles.js';
 import type { Route } from './server.js';
 
 const STATUS: Record<ConsumerError['code'], number> = { not_found: 404, conflict: 409, bad_request: 400 };
@@ -31,7 +31,9 @@ export function consumerRoutes(consumers: ConsumerService): Route[] {
     if (!view.accounts?.length) {
       throw new HttpError(403, 'forbidden', `consumer "${name}" covers every account; reading it needs the operator role (give the consumer "accounts" within client "${caller.name}"'s)`);
     }
-    for (const a of view.accounts) requireAccount(caller, a);
+    if (view.accounts.some((a) => !caller.accounts.has(a))) {
+      throw new HttpError(403, 'forbidden', `consumer "${name}" covers accounts that are not client "${caller.name}"'s; reading it needs the operator role`);
+    }
   };
   return [
     {

@@ -3,7 +3,7 @@ import type { EventBus, BusEvent } from '../events/bus.js';
 import type { SendGate } from '../outbox/send-gate.js';
 import { FINAL_STATES, rowToJson, type OutboxRow, type OutboxState } from '../outbox/store.js';
 import { HttpError } from './http-error.js';
-import { objectBody, rejectUnknownParams, stringField } from './request-input.js';
+import { listParam, objectBody, rejectUnknownParams, stringField } from './request-input.js';
 import { requireAccount, scopedAccounts } from './roles.js';
 import type { ApiRequest, Route } from './server.js';
 
@@ -41,6 +41,13 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
     if (!Number.isInteger(n) || n <= 0) throw new HttpError(400, 'bad_request', `id: expected a message id (a positive integer), got ${JSON.stringify(req.params.id)}`);
     return n;
   };
+  // A row on an account the client may not use is, to that client, a row that does not exist:
+  // answering 403 would tell it which ids (and accounts) are there.
+  const visibleRow = (req: ApiRequest) => {
+    const row = gate.store.get(id(req));
+    if (!row || (req.caller.role === 'client' && !req.caller.accounts.has(row.account))) throw new HttpError(404, 'not_found', `no message ${req.params.id}`);
+    return row;
+  };
   const who = (req: ApiRequest) => ({ client: req.clientName, role: req.caller.role, requestId: req.requestId });
   return [
     {
@@ -57,6 +64,7 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
         requireAccount(req.caller, b.account as string);
         if (b.kind !== undefined && b.kind !== 'message') throw new HttpError(400, 'bad_request', 'kind: only "message" can be sent through the API');
         if (b.idempotencyKey !== undefined && typeof b.idempotencyKey !== 'string') throw new HttpError(400, 'bad_request', 'idempotencyKey: expected a string');
+        rejectUnknownParams(req.url.searchParams, ['wait']);
         const wait = req.url.searchParams.get('wait');
         if (wait !== null && !(WAIT_TARGETS as readonly string[]).includes(wait)) {
           throw new HttpError(400, 'bad_request', `wait: expected one of ${WAIT_TARGETS.join(', ')}, got ${JSON.stringify(wait)}`);
@@ -112,7 +120,7 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
         if (before !== null && !/^[1-9]\d{0,14}$/.test(before)) {
           throw new HttpError(400, 'bad_request', `before: expected a message id (a positive integer), got ${JSON.stringify(before)}`);
         }
-        const accounts = scopedAccounts(req.caller, q.get('account') ? [q.get('account')!] : []);
+        const accounts = scopedAccounts(req.caller, listParam(q, 'account'));
         const rows = gate.store.list({
           ...(accounts ? { accounts } : {}),
           ...(state ? { state: state as OutboxState } : {}),
@@ -127,9 +135,7 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
       path: '/v1/messages/:id',
       client: 'read',
       handler: (req) => {
-        const row = gate.store.get(id(req));
-        if (!row) throw new HttpError(404, 'not_found', `no message ${req.params.id}`);
-        requireAccount(req.caller, row.account);
+        const row = visibleRow(req);
         return { body: rowToJson(row) };
       },
     },
@@ -141,9 +147,7 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
         const caller = req.caller;
         if (caller.role === 'client') {
           // A client cancels only what it enqueued itself (by its authenticated name).
-          const row = gate.store.get(id(req));
-          if (!row) throw new HttpError(404, 'not_found', `no message ${req.params.id}`);
-          requireAccount(caller, row.account);
+          const row = visibleRow(req);
           if (row.clientRole !== 'client' || row.client !== caller.name) {
             throw new HttpError(403, 'forbidden', `message ${row.id} was not enqueued by client "${caller.name}"; cancelling another's message needs the operator role`);
           }
@@ -169,13 +173,13 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
       client: 'read',
       handler: (req) => {
         const q = req.url.searchParams;
+        rejectUnknownParams(q, ['account', 'limit']);
         const limit = q.get('limit') === null ? 100 : Number(q.get('limit'));
         if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new HttpError(400, 'bad_request', 'limit: expected 1-10000');
-        const account = q.get('account');
-        if (account) requireAccount(req.caller, account);
-        // A client reads only the decisions taken on its own requests.
+        const accounts = scopedAccounts(req.caller, listParam(q, 'account'));
+        // A client reads only the decisions taken on its own requests, on its accounts of now.
         const mine = req.caller.role === 'client' ? { client: req.caller.name, role: 'client' as const } : {};
-        const entries = gate.store.audit({ ...(account ? { account } : {}), ...mine, limit });
+        const entries = gate.store.audit({ ...(accounts ? { accounts } : {}), ...mine, limit });
         return { body: { audit: entries.map((e) => ({ ...e, at: new Date(e.at).toISOString() })) } };
       },
     },

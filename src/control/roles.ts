@@ -19,7 +19,7 @@ export interface ClientSpec {
 
 export type Caller =
   | { role: 'operator' }
-  | { role: 'client'; name: string; accounts: ReadonlySet<string>; may: ReadonlySet<ClientPermission> };
+  | { role: 'client'; name: string; tokenSha256: string; accounts: ReadonlySet<string>; may: ReadonlySet<ClientPermission> };
 
 export const OPERATOR: Caller = { role: 'operator' };
 
@@ -46,7 +46,7 @@ export function clientForToken(token: string, clients: readonly ClientSpec[]): C
     if (want.length === digest.length && timingSafeEqual(want, digest) && !found) found = c;
   }
   if (!found) return null;
-  return { role: 'client', name: found.name, accounts: new Set(found.accounts), may: new Set(found.may ?? CLIENT_PERMISSIONS) };
+  return { role: 'client', name: found.name, tokenSha256: found.tokenSha256, accounts: new Set(found.accounts), may: new Set(found.may ?? CLIENT_PERMISSIONS) };
 }
 
 /**
@@ -56,6 +56,10 @@ export function clientForToken(token: string, clients: readonly ClientSpec[]): C
  */
 export function authenticate(authorization: string | undefined, clients: readonly ClientSpec[], socket: 'operator' | 'client'): Caller {
   const token = bearerToken(authorization);
+  if (token === null && authorization !== undefined && authorization.trim() !== '') {
+    // A token was meant but cannot be read: never fall back to the operator for it.
+    throw new HttpError(401, 'unauthorized', 'the Authorization header is not "Bearer <token>"', { 'www-authenticate': 'Bearer' });
+  }
   if (token === null) {
     if (socket === 'operator') return OPERATOR;
     throw new HttpError(401, 'unauthorized', 'this is the client socket: send "Authorization: Bearer <token>" with a token listed (as its SHA-256) in the config\'s clients (the CLI reads WA_SUPERVISOR_TOKEN)', {
@@ -65,6 +69,19 @@ export function authenticate(authorization: string | undefined, clients: readonl
   const caller = clientForToken(token, clients);
   if (!caller) throw new HttpError(401, 'unauthorized', 'unknown token: no entry of the config\'s clients has its SHA-256', { 'www-authenticate': 'Bearer' });
   return caller;
+}
+
+/** True when a client's entry still grants what `caller` was given (same token, accounts, permissions). */
+export function sameGrant(caller: Extract<Caller, { role: 'client' }>, spec: ClientSpec): boolean {
+  const may = new Set(spec.may ?? CLIENT_PERMISSIONS);
+  const accounts = new Set(spec.accounts);
+  return (
+    spec.tokenSha256 === caller.tokenSha256 &&
+    may.size === caller.may.size &&
+    [...may].every((p) => caller.may.has(p)) &&
+    accounts.size === caller.accounts.size &&
+    [...accounts].every((a) => caller.accounts.has(a))
+  );
 }
 
 /** Refuses a client on a route only an operator may use. */
@@ -102,6 +119,8 @@ export function scopedAccounts(caller: Caller, asked: readonly string[]): string
 export function clientMaySee(caller: Caller, event: { type: string; account?: string | undefined }): boolean {
   if (caller.role === 'operator') return true;
   if (event.account === undefined || !caller.accounts.has(event.account)) return false;
+  // Message events carry texts, recipients and states: what "read" grants, not "events" alone.
+  if (event.type.startsWith('message.') && !caller.may.has('read')) return false;
   return !(event.type === 'alert' || event.type.startsWith('alert.') || event.type === 'digest' || event.type === 'message.ignored');
 }
 

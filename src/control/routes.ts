@@ -98,7 +98,11 @@ export function buildRoutes(deps: RouteDeps): Route[] {
     {
       method: 'PUT',
       path: '/v1/accounts/:id/policy',
-      handler: async (req) => ({ body: { account: req.params.id, ...deps.accounts.setPolicy(req.params.id!, runtimePolicy(await req.json())) } }),
+      handler: async (req) => {
+        // No body must not read as "no allowTo": clearing the policy is an explicit {}.
+        const body = objectBody(await req.json(), '{"allowTo"?,"rules"?} ({} clears both)');
+        return { body: { account: req.params.id, ...deps.accounts.setPolicy(req.params.id!, runtimePolicy(body)) } };
+      },
     },
     {
       method: 'GET',

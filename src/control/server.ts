@@ -9,7 +9,7 @@ import { VERSION, VERSION_HEADER } from '../version.js';
 import { HttpError, type ApiErrorBody } from './http-error.js';
 import { readJsonBody } from './json-body.js';
 import { ConnectionGuard, DEFAULT_LIMITS, httpServerOptions, type ControlLimits } from './limits.js';
-import { authenticate, type Caller, type ClientPermission, type ClientSpec, operatorOnly, requirePermission } from './roles.js';
+import { authenticate, type Caller, type ClientPermission, type ClientSpec, operatorOnly, requirePermission, sameGrant } from './roles.js';
 import { prepareSocketPath, type SocketPrep } from './socket-file.js';
 
 export { MAX_BODY_BYTES, MAX_JSON_DEPTH } from './json-body.js';
@@ -95,6 +95,8 @@ export class ControlServer {
   readonly #log: Log;
   readonly #server: Server;
   readonly #streams = new Set<NdjsonStream>();
+  /** The caller each open stream was opened for, so a reload can end what a client may no longer read. */
+  readonly #streamCallers = new Map<NdjsonStream, Caller>();
   readonly #inflight = new Set<AbortController>();
   readonly #limits: ControlLimits;
   readonly #guard: ConnectionGuard;
@@ -219,6 +221,11 @@ export class ControlServer {
       const what = `${req.method ?? 'GET'} ${route.path}`;
       if (route.client) requirePermission(caller, route.client, what);
       else operatorOnly(caller, what);
+      if (route.subscriber && req.method === 'HEAD') {
+        // A stream's headers, and no body that never ends.
+        res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' }).end();
+        return;
+      }
       if (route.subscriber) this.#holdSubscriberSlot(res);
       let bodyRead: Promise<unknown> | undefined;
       const apiReq: ApiRequest = {
@@ -230,7 +237,7 @@ export class ControlServer {
         caller,
         json: () => (bodyRead ??= readJsonBody(req)),
         signal: abort.signal,
-        openStream: () => this.#openStream(res),
+        openStream: () => this.#openStream(res, caller),
       };
       const reply = await route.handler(apiReq);
       if (reply) sendJson(res, reply.status ?? 200, reply.body, reply.headers);
@@ -273,7 +280,25 @@ export class ControlServer {
     throw new HttpError(404, 'not_found', `no route ${pathname}${pathname.startsWith('/v1/') ? '' : ' (routes are under /v1/)'}`);
   }
 
-  #openStream(res: ServerResponse): NdjsonStream {
+  /**
+   * Ends the open streams of clients whose entry changed or is gone (a reload): a stream was
+   * opened with the client's accounts and permissions of that moment, and must not outlive them.
+   * The client reconnects and is checked anew (follow and consumer streams resume from a cursor).
+   */
+  endStaleClientStreams(clients: readonly ClientSpec[]): number {
+    let ended = 0;
+    for (const [stream, caller] of this.#streamCallers) {
+      if (caller.role !== 'client') continue;
+      const now = clients.find((c) => c.name === caller.name);
+      if (now && sameGrant(caller, now)) continue;
+      stream.end();
+      ended++;
+    }
+    if (ended) this.#log.info({ ended }, 'control: ended client streams whose accounts or permissions changed');
+    return ended;
+  }
+
+  #openStream(res: ServerResponse, caller: Caller): NdjsonStream {
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
     res.flushHeaders();
     const closers: Array<() => void> = [];
@@ -282,6 +307,7 @@ export class ControlServer {
       if (closed) return;
       closed = true;
       this.#streams.delete(stream);
+      this.#streamCallers.delete(stream);
       for (const fn of closers) fn();
     };
     const stream: NdjsonStream = {
@@ -320,6 +346,7 @@ export class ControlServer {
     };
     res.on('close', finish);
     this.#streams.add(stream);
+    this.#streamCallers.set(stream, caller);
     return stream;
   }
 

@@ -319,6 +319,8 @@ export class Daemon {
     }
     const prev = this.#config;
     this.#clients.list = next.clients;
+    // Streams opened under the old entries end; new requests are checked against the new ones.
+    for (const server of [this.#server, this.#clientServer]) server?.endStaleClientStreams(next.clients);
     const needsRestart = (['stateDir', 'socket', 'clientSocket'] as const).filter((k) => prev[k] !== next[k]);
     if (needsRestart.length) this.#log.warn({ keys: needsRestart }, 'these settings apply only after a restart');
     if (prev.alerts?.digest !== next.alerts?.digest) this.#log.warn('alerts.digest applies only after a restart');

@@ -315,7 +315,8 @@ export class SendGate {
   /** Operator: a row not yet on the wire is withdrawn. Its event names the request as `causedBy`. */
   cancel(id: number, who: OperatorRequest = {}): OutboxRow {
     const row = this.#mustGet(id);
-    const moved = this.store.transition(id, ['queued', 'held'], 'cancelled', { reason: 'cancelled by operator' });
+    const by = who.role === 'client' ? `client ${who.client ?? ''}`.trim() : 'operator';
+    const moved = this.store.transition(id, ['queued', 'held'], 'cancelled', { reason: `cancelled by ${by}` });
     if (!moved) throw new HttpError(409, 'conflict', `message ${id} is ${row.state}; only queued or held messages can be cancelled`);
     this.#published(moved, undefined, who.requestId);
     return moved;

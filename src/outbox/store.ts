@@ -1,6 +1,7 @@
 // The outbox table: every outbound message as a row, written before anyone is told it was
 // accepted. State changes are guarded updates ("only from these states"), so two paths racing on
 // one row (an ack and a lease expiry, say) cannot both win. See docs/outbox.md for the states.
+import { HttpError } from '../control/http-error.js';
 import type { StateDb } from '../store/db.js';
 import { writeTx } from '../store/db.js';
 import type { SendKind } from '../policy/policy.js';
@@ -175,7 +176,15 @@ export class OutboxStore {
         const existing = fromRaw(
           this.#db.prepare(`${SELECT} WHERE account = ? AND idempotency_key = ?`).get(row.account, row.idempotencyKey) as RawRow | undefined,
         );
-        if (existing) return { row: existing, created: false };
+        if (existing) {
+          // A key names one caller's message: a client never gets another caller's row (or has
+          // its own swallowed) by sending the same key. Operators share keys among themselves.
+          const clientOf = (r: Pick<OutboxRow, 'client' | 'clientRole'>) => (r.clientRole === 'client' ? r.client : null);
+          if (clientOf(existing) !== clientOf(row)) {
+            throw new HttpError(409, 'conflict', `idempotencyKey: already used on account ${row.account} by another caller; choose another key`);
+          }
+          return { row: existing, created: false };
+        }
       }
       const info = this.#db
         .prepare(
@@ -399,10 +408,11 @@ export class OutboxStore {
   }
 
   /** Audit entries, newest first. */
-  audit(filter: { account?: string; client?: string; role?: CallerRole; limit?: number } = {}): AuditEntry[] {
+  audit(filter: { account?: string; accounts?: readonly string[]; client?: string; role?: CallerRole; limit?: number } = {}): AuditEntry[] {
     const where: string[] = [];
     const args: unknown[] = [];
     if (filter.account) (where.push('account = ?'), args.push(filter.account));
+    if (filter.accounts) (where.push(`account IN (${filter.accounts.map(() => '?').join(', ') || 'NULL'})`), args.push(...filter.accounts));
     if (filter.client !== undefined) (where.push('client = ?'), args.push(filter.client));
     if (filter.role !== undefined) (where.push('client_role = ?'), args.push(filter.role));
     const sql = `SELECT at, account, recipient, kind, decision, rule, reason, stage, outbox_id AS outboxId, client, client_role AS role, request_id AS requestId

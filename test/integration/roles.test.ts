@@ -140,7 +140,8 @@ describe('client socket', () => {
     expect(mine.length).toBeGreaterThan(0);
     expect(new Set(mine.map((m) => m.account))).toEqual(new Set(['a']));
     expect(await answer(bot, 'GET', '/v1/messages?account=b')).toMatchObject({ status: 403 });
-    expect(await answer(bot, 'GET', `/v1/messages/${other.id}`)).toMatchObject({ status: 403 });
+    // a row of another account is, to the client, a row that does not exist
+    expect(await answer(bot, 'GET', `/v1/messages/${other.id}`)).toMatchObject({ status: 404, code: 'not_found' });
     expect(await answer(bot, 'GET', '/v1/inbox?account=b')).toMatchObject({ status: 403 });
     // what allowFrom refused stays the operator's
     expect(await answer(bot, 'GET', '/v1/inbox?status=ignored')).toMatchObject({ status: 403, message: expect.stringContaining('operator role') });
