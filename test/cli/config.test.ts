@@ -91,6 +91,7 @@ describe('wa-supervisor config show', () => {
         policy: { default: 'allow', rules: [] },
         consumers: [],
         accounts: [{ id: 'main', wsUrl: 'ws://127.0.0.1:9/ws/chat' }],
+        clients: [],
       },
     });
     const human = await runCli(['config', 'show', '--config', file], isolatedEnv(dir));
