@@ -9,24 +9,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PairEvent, PairRequest } from '../../src/accounts/runner.js';
 import { buildRoutes, type AccountsApi } from '../../src/control/routes.js';
 import { ControlServer, DEFAULT_LIMITS, MAX_HEADER_BYTES, type ControlLimits } from '../../src/control/server.js';
-import type { AccountSummary, DaemonInfo } from '../../src/control/wire.js';
+import type { AccountSummary } from '../../src/control/wire.js';
 import { EventBus } from '../../src/events/bus.js';
 import type { SendGate } from '../../src/outbox/send-gate.js';
-import { VERSION } from '../../src/version.js';
 import { httpUnix, openStream } from '../helpers/http-unix.js';
+import { DAEMON_INFO } from '../helpers/control-fixtures.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
-const info: DaemonInfo = {
-  version: VERSION,
-  pid: 1,
-  node: process.version,
-  startedAt: '2026-11-21T00:00:00.000Z',
-  uptimeMs: 5,
-  configPath: '/c.json',
-  stateDir: '/s',
-  socket: '/s/x.sock',
-  previousRunCrashed: false,
-};
+const info = DAEMON_INFO;
 const account = { id: 'main', state: 'needs_pairing' } as AccountSummary;
 
 let dir: string;

@@ -9,26 +9,15 @@ import { HttpError } from '../../src/control/http-error.js';
 import { authenticate, tokenSha256, type ClientSpec } from '../../src/control/roles.js';
 import { buildRoutes, type AccountsApi } from '../../src/control/routes.js';
 import { ControlServer } from '../../src/control/server.js';
-import type { DaemonInfo } from '../../src/control/wire.js';
 import { EventBus } from '../../src/events/bus.js';
 import type { SendGate } from '../../src/outbox/send-gate.js';
-import { VERSION } from '../../src/version.js';
+import { DAEMON_INFO } from '../helpers/control-fixtures.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const log = pino({ level: 'silent' });
-const TOKEN = 'wst_review-unit-token-0123456789';
-const OTHER = 'wst_review-unit-other-0123456789';
-const info: DaemonInfo = {
-  version: VERSION,
-  pid: 1,
-  node: process.version,
-  startedAt: '2026-11-21T00:00:00.000Z',
-  uptimeMs: 5,
-  configPath: '/c.json',
-  stateDir: '/s',
-  socket: '/s/x.sock',
-  previousRunCrashed: false,
-};
+const TOKEN = 'wst_unit-token-0123456789';
+const OTHER = 'wst_unit-other-0123456789';
+const info = DAEMON_INFO;
 const notHere = () => {
   throw new Error('not used in this test');
 };

@@ -7,25 +7,16 @@ import { ConfigError } from '../../src/config/errors.js';
 import { buildRoutes, type AccountsApi } from '../../src/control/routes.js';
 import { ControlServer, MAX_BODY_BYTES, MAX_JSON_DEPTH } from '../../src/control/server.js';
 import { SocketInUseError } from '../../src/control/socket-file.js';
-import type { AccountSummary, DaemonInfo } from '../../src/control/wire.js';
+import type { AccountSummary } from '../../src/control/wire.js';
 import { EventBus } from '../../src/events/bus.js';
 import type { SendGate } from '../../src/outbox/send-gate.js';
 import { VERSION, VERSION_HEADER } from '../../src/version.js';
 import { httpUnix, makeStaleSocket, openStream, rawUnix } from '../helpers/http-unix.js';
+import { DAEMON_INFO } from '../helpers/control-fixtures.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const log = pino({ level: 'silent' });
-const info: DaemonInfo = {
-  version: VERSION,
-  pid: 1,
-  node: process.version,
-  startedAt: '2026-11-21T00:00:00.000Z',
-  uptimeMs: 5,
-  configPath: '/c.json',
-  stateDir: '/s',
-  socket: '/s/x.sock',
-  previousRunCrashed: false,
-};
+const info = DAEMON_INFO;
 
 const account: AccountSummary = {
   id: 'main',

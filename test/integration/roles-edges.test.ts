@@ -17,11 +17,11 @@ const HELD_PEER = '15550006001';
 const OTHER_PEER = '15550006002';
 const SENDER_PEER = '15550006100';
 const TOKENS = {
-  bot: 'wst_review-bot-token-0123456789abcdef',
-  duo: 'wst_review-duo-token-0123456789abcdef',
-  sender: 'wst_review-sender-token-0123456789abcd',
-  watcher: 'wst_review-watcher-token-0123456789ab',
-  gone: 'wst_review-gone-token-0123456789abcdef',
+  bot: 'wst_edge-bot-token-0123456789abcdef',
+  duo: 'wst_edge-duo-token-0123456789abcdef',
+  sender: 'wst_edge-sender-token-0123456789abcd',
+  watcher: 'wst_edge-watcher-token-0123456789ab',
+  gone: 'wst_edge-gone-token-0123456789abcdef',
 };
 const sha = (t: string) => createHash('sha256').update(t).digest('hex');
 
