@@ -2,12 +2,15 @@
  * A `<message>` from a companion: the server acks it, then hands each `<to>` copy to its
  * device. Simulated phones (device 0) decrypt it with libsignal (a peer reads the message;
  * the sender's own phone reads the device-sent copy) and the peer answers with a receipt.
- * Copies for real companions of any user are relayed to them as a real server would.
+ * Copies for real companions of any user are relayed to them as a real server would. A message
+ * to a group goes to group-messages.ts.
  */
 import { type BinaryNode, proto } from '@whiskeysockets/baileys';
 import { accountOf, companionAddress } from './account-of.js';
 import type { EmulatorCore } from './core.js';
 import { deliver, deliverToAll } from './delivery.js';
+import { deliverGroupMessage } from './group-messages.js';
+import { isGroupJid } from './groups.js';
 import { summarise } from './message-content.js';
 import { sendRetryReceipt } from './retry-receipts.js';
 import type { Session } from './session.js';
@@ -33,6 +36,10 @@ export async function handleClientMessage(core: EmulatorCore, session: Session, 
   const sender = accountOf(core, session);
   if (!sender || !id || !to) {
     session.event(`message ${id ?? '?'} ignored: ${sender ? 'no id or to' : 'connection is not logged in'}`);
+    return;
+  }
+  if (isGroupJid(to)) {
+    await deliverGroupMessage(core, session, sender, node, core.groups.get(to));
     return;
   }
   const targets: Target[] = children(child(node, 'participants'), 'to').flatMap((t) => {
@@ -66,7 +73,7 @@ async function deliverCopy(
     return;
   }
   if (type !== 'pkmsg' && type !== 'msg') {
-    session.event(`message ${id}: ${type ?? 'untyped'} copies are not decrypted (groups are not emulated)`);
+    session.event(`message ${id}: ${type ?? 'untyped'} copies to a person are not decrypted`);
     return;
   }
   const lidAddressed = node.attrs.to!.endsWith('@lid');

@@ -1,12 +1,14 @@
 /**
  * `<receipt>` and `<ack>` from a companion. Both acknowledge what the server pushed (clearing
  * the offline queue). A receipt for a message a simulated peer sent updates that message's
- * status; one addressed to another account is relayed to that account's companions.
+ * status; one addressed to another account is relayed to that account's companions. In a group
+ * the receipt is for the member named as `participant`.
  */
 import type { BinaryNode } from '@whiskeysockets/baileys';
 import { accountOf } from './account-of.js';
 import type { EmulatorCore } from './core.js';
 import { acknowledgeAck, acknowledgeReceipt, deliverToAll } from './delivery.js';
+import { isGroupJid } from './groups.js';
 import type { Session } from './session.js';
 import { child, children } from './stanza.js';
 import type { SentMessage } from './user.js';
@@ -22,7 +24,10 @@ export function handleClientReceipt(core: EmulatorCore, session: Session, node: 
   const account = accountOf(core, session);
   if (account) acknowledgeReceipt(account.companion, ids);
   if (type === 'retry') session.event(`client asked for a retry of ${id} (retry receipts are not emulated)`);
-  const target = node.attrs.to ? core.world.resolve(node.attrs.to) : undefined;
+  // In a group the receipt names the group, and the member whose message it was as participant.
+  const group = isGroupJid(node.attrs.to) ? core.groups.get(node.attrs.to) : undefined;
+  const author = group ? node.attrs.participant : node.attrs.to;
+  const target = author ? core.world.resolve(author) : undefined;
   if (target && account && target.user !== account.user) {
     // A retry receipt says the message could not be decrypted: it was not delivered.
     if (type !== 'retry') {
@@ -32,7 +37,8 @@ export function handleClientReceipt(core: EmulatorCore, session: Session, node: 
       }
     }
     if (target.user.companions.size > 0 && !LOCAL_RECEIPT_TYPES.has(type ?? '')) {
-      const attrs: Record<string, string> = { from: account.user.jid, id, t: String(Math.floor(Date.now() / 1000)) };
+      const from: Record<string, string> = group ? { from: group.jid, participant: group.memberJid(account.user) } : { from: account.user.jid };
+      const attrs: Record<string, string> = { ...from, id, t: String(Math.floor(Date.now() / 1000)) };
       if (type && type !== 'inactive') attrs.type = type;
       deliverToAll(core, target.user, { tag: 'receipt', attrs, content: node.content });
     }

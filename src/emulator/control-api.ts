@@ -110,10 +110,46 @@ export class ControlServer {
         path: /^\/inbound$/,
         handle: async ({ body }) => {
           const fields = new Fields(body);
-          const request = { from: fields.phone('from'), to: fields.phone('to'), text: fields.string('text', 65_536) };
           const id = fields.optionalString('id', 128);
+          const text = fields.string('text', 65_536);
+          if (fields.has('group')) {
+            const request = { from: fields.phone('from'), group: groupJid(fields.string('group', 64)), text };
+            const to = fields.has('to') ? fields.phone('to') : undefined;
+            return emu.sendGroupInbound({ ...request, ...(to !== undefined ? { to } : {}), ...(id !== undefined ? { id } : {}) });
+          }
+          const request = { from: fields.phone('from'), to: fields.phone('to'), text };
           const result = await emu.sendInbound(id === undefined ? request : { ...request, id });
           return result;
+        },
+      },
+      {
+        method: 'POST',
+        path: /^\/groups$/,
+        handle: ({ body }) => {
+          const fields = new Fields(body);
+          const request = { subject: fields.string('subject', 100), participants: fields.phones('participants') };
+          const admins = fields.has('admins') ? fields.phones('admins') : undefined;
+          const addressingMode = fields.has('addressingMode') ? fields.oneOf('addressingMode', ['lid', 'pn'] as const) : undefined;
+          const id = fields.optionalString('id', 40);
+          return emu.createGroup({ ...request, ...(admins ? { admins } : {}), ...(addressingMode ? { addressingMode } : {}), ...(id ? { id } : {}) });
+        },
+      },
+      { method: 'GET', path: /^\/groups\/([^/]+)$/, handle: ({ match }) => emu.group(pathGroup(match[1])) },
+      {
+        method: 'POST',
+        path: /^\/groups\/([^/]+)$/,
+        handle: ({ match, body }) => {
+          const fields = new Fields(body);
+          const update = {
+            ...(fields.has('add') ? { add: fields.phones('add') } : {}),
+            ...(fields.has('remove') ? { remove: fields.phones('remove') } : {}),
+            ...(fields.has('subject') ? { subject: fields.string('subject', 100) } : {}),
+            ...(fields.has('by') ? { by: fields.phone('by') } : {}),
+          };
+          if (!('add' in update || 'remove' in update || 'subject' in update)) {
+            throw new EmulatorError(400, 'bad_request', 'body: give "add", "remove" or "subject"', 'body');
+          }
+          return emu.updateGroup(pathGroup(match[1]), update);
         },
       },
       {
@@ -247,6 +283,17 @@ export class ControlServer {
 function publicEntry(entry: TimelineEntry): Omit<TimelineEntry, 'node'> {
   const { node: _node, ...rest } = entry;
   return rest;
+}
+
+/** A group JID, from `<id>@g.us` or the bare id. */
+function groupJid(value: string): string {
+  const id = value.replace(/@g\.us$/, '');
+  if (!/^\d{5,40}$/.test(id)) throw new EmulatorError(400, 'bad_request', `group: "${value}" is not a group id or <id>@g.us`, 'group');
+  return `${id}@g.us`;
+}
+
+function pathGroup(segment: string | undefined): string {
+  return groupJid(decodeURIComponent(segment ?? ''));
 }
 
 function pathPhone(segment: string | undefined): string {

@@ -2,8 +2,10 @@
  * A typed client for the control API, for tests that run the emulator in a child process and
  * for users' own black-box tests (it needs nothing but global fetch).
  */
+import type { GroupSummary, GroupUpdate } from './emulator.js';
 import type { EmulatorEvent } from './event-log.js';
 import type { FaultSpec } from './faults.js';
+import type { NewGroup } from './groups.js';
 import type { StanzaMatch, TimelineEntry } from './timeline.js';
 import type { DecryptedMessage, SentMessage } from './user.js';
 
@@ -45,6 +47,26 @@ export class EmulatorControlClient {
   /** `POST /inbound`: a peer sends a text to an account. */
   inbound(request: { from: string; to: string; text: string; id?: string }): Promise<{ id: string; delivered: boolean }> {
     return this.call('POST', '/inbound', request);
+  }
+
+  /** `POST /inbound` with `group`: a simulated member sends a text to a group (every account in it receives it). */
+  groupInbound(request: { from: string; group: string; text: string; to?: string; id?: string }): Promise<{ id: string; delivered: boolean; companions: number }> {
+    return this.call('POST', '/inbound', request);
+  }
+
+  /** `POST /groups`: creates a group; answers it with its `jid`. */
+  createGroup(request: NewGroup): Promise<GroupSummary> {
+    return this.call('POST', '/groups', request);
+  }
+
+  /** `GET /groups/<jid>`. */
+  group(jid: string): Promise<GroupSummary> {
+    return this.call('GET', `/groups/${encodeURIComponent(jid)}`);
+  }
+
+  /** `POST /groups/<jid>`: adds or removes members or sets the subject, notifying the members. */
+  updateGroup(jid: string, update: GroupUpdate): Promise<GroupSummary> {
+    return this.call('POST', `/groups/${encodeURIComponent(jid)}`, update);
   }
 
   /** `POST /receipts`: a peer sends a receipt for a message the account sent. */

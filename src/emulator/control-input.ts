@@ -10,6 +10,14 @@ function bad(field: string, message: string): never {
   throw new EmulatorError(400, 'bad_request', `${field}: ${message}`, field);
 }
 
+/** The digits of a phone number given as a string (a leading '+' or a JID's user part is accepted). */
+function phoneDigits(value: unknown, name: string): string {
+  if (typeof value !== 'string') bad(name, 'required, a phone number string such as "15550001111"');
+  const digits = value.replace(/^\+/, '').replace(/@s\.whatsapp\.net$/, '');
+  if (!isPhoneNumber(digits)) bad(name, `"${value}" is not a phone number (5–20 digits, no leading 0)`);
+  return digits;
+}
+
 /** A parsed JSON object whose fields are read with type checks. */
 export class Fields {
   private readonly data: Record<string, unknown>;
@@ -52,11 +60,15 @@ export class Fields {
 
   /** A required phone number (digits only). Accepts a leading '+' or a JID's user part. */
   phone(field: string): string {
+    return phoneDigits(this.data[field], this.name(field));
+  }
+
+  /** A required, non-empty array of phone numbers (each read as `phone` reads one), at most `max`. */
+  phones(field: string, max = 1024): string[] {
     const value = this.data[field];
-    if (typeof value !== 'string') bad(this.name(field), 'required, a phone number string such as "15550001111"');
-    const digits = value.replace(/^\+/, '').replace(/@s\.whatsapp\.net$/, '');
-    if (!isPhoneNumber(digits)) bad(this.name(field), `"${value}" is not a phone number (5–20 digits, no leading 0)`);
-    return digits;
+    if (!Array.isArray(value) || value.length === 0) bad(this.name(field), 'required, a non-empty array of phone number strings');
+    if (value.length > max) bad(this.name(field), `at most ${max} entries`);
+    return value.map((entry: unknown, i) => phoneDigits(entry, `${this.name(field)}[${i}]`));
   }
 
   /** An optional integer within [min, max]. */

@@ -1,5 +1,5 @@
 /**
- * The state every handler works on: users, connections, faults, timeline, keys and options.
+ * The state every handler works on: users, groups, connections, faults, timeline, keys and options.
  * Handlers are plain functions of (core, session, stanza), so they can be read one by one.
  */
 import { EventEmitter } from 'node:events';
@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { type KeyPair, generateKeyPair } from './curve.js';
 import { EventLog } from './event-log.js';
 import { FaultBook } from './faults.js';
+import { GroupBook } from './groups.js';
 import { PairingBook } from './pairing-book.js';
 import { DecryptFailures } from './retry-receipts.js';
 import { EmulatorPki } from './pki.js';
@@ -48,6 +49,7 @@ export class EmulatorCore {
   readonly sessions = new SessionRegistry();
   readonly faults = new FaultBook();
   readonly pairing = new PairingBook();
+  readonly groups = new GroupBook();
   /** Decryption failures tests arm, and the retry receipts phones have sent. */
   readonly decryptFailures = new DecryptFailures();
   readonly timeline: Timeline;

@@ -11,10 +11,14 @@ import type { Session } from './session.js';
 import { SERVER_JID } from './stanza.js';
 import type { Companion, User } from './user.js';
 
-/** The mailbox key of a stanza the server pushes. */
+/** The mailbox key of a stanza the server pushes (a group's receipts differ by participant). */
 export function mailboxKey(node: BinaryNode): string {
   const id = node.attrs.id ?? '';
-  return node.tag === 'receipt' ? `receipt:${id}:${node.attrs.type ?? ''}` : `${node.tag}:${id}`;
+  return node.tag === 'receipt' ? receiptKey(id, node.attrs.type, node.attrs.participant) : `${node.tag}:${id}`;
+}
+
+function receiptKey(id: string, type: string | undefined, participant: string | undefined): string {
+  return `receipt:${id}:${type ?? ''}${participant ? `:${participant}` : ''}`;
 }
 
 /** Pushes a stanza to one companion; true if an active connection got it now. */
@@ -41,7 +45,7 @@ export function deliverToAll(core: EmulatorCore, user: User, node: BinaryNode): 
 export function acknowledgeAck(companion: Companion, ack: BinaryNode): void {
   const cls = ack.attrs.class ?? '';
   const id = ack.attrs.id ?? '';
-  companion.acknowledge(cls === 'receipt' ? `receipt:${id}:${ack.attrs.type ?? ''}` : `${cls}:${id}`);
+  companion.acknowledge(cls === 'receipt' ? receiptKey(id, ack.attrs.type, ack.attrs.participant) : `${cls}:${id}`);
 }
 
 /** Clears the messages a client `<receipt>` (with its optional `<list><item id>`) acknowledges. */

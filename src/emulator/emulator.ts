@@ -14,6 +14,9 @@ import { EmulatorError } from './errors.js';
 import type { EventLog } from './event-log.js';
 import { type FaultOutcome, injectFault } from './fault-actions.js';
 import type { FaultSpec } from './faults.js';
+import { type GroupInboundText, sendGroupInbound } from './group-inbound.js';
+import { changeGroup } from './group-notifications.js';
+import type { AddressingMode, Group, MemberRole, NewGroup } from './groups.js';
 import { type InboundText, sendInbound } from './inbound.js';
 import { sendRetryReceipt } from './retry-receipts.js';
 import { onClientPayload } from './login.js';
@@ -60,6 +63,24 @@ export interface AccountSummary {
   phone: string;
   lid: string;
   devices: DeviceSummary[];
+}
+
+/** A group and its members, as the control API shows it. */
+export interface GroupSummary {
+  jid: string;
+  subject: string;
+  addressingMode: AddressingMode;
+  /** The creator's phone number. */
+  creator: string;
+  participants: Array<{ phone: string; lid: string; jid: string; admin: MemberRole }>;
+}
+
+/** A change to a group, made as member `by` (default: the creator). */
+export interface GroupUpdate {
+  add?: string[];
+  remove?: string[];
+  subject?: string;
+  by?: string;
 }
 
 /** A request to pair a registering client: a QR it showed, or a pairing code it requested. */
@@ -186,6 +207,57 @@ export class Emulator {
     return sendInbound(this.core, request);
   }
 
+  /**
+   * Creates a group of accounts and/or simulated peers (unknown numbers become peers). Answers
+   * its JID, `<id>@g.us`; members then read it with the group metadata query.
+   */
+  createGroup(request: NewGroup): GroupSummary {
+    request.participants.forEach((p, i) => assertPhone(p, `participants[${i}]`));
+    (request.admins ?? []).forEach((p, i) => assertPhone(p, `admins[${i}]`));
+    const group = this.core.groups.create(request, (phone) => this.core.world.ensureUser(phone));
+    this.core.events.add(null, null, `group ${group.jid} created with ${group.members.size} member(s)`);
+    return summariseGroup(group);
+  }
+
+  /** A group and its members now. */
+  group(jid: string): GroupSummary {
+    return summariseGroup(this.knownGroup(jid));
+  }
+
+  /**
+   * Adds or removes members or sets the subject, as member `by`, and pushes the `w:gp2`
+   * notifications to the members' companions (and to those removed).
+   */
+  updateGroup(jid: string, update: GroupUpdate): GroupSummary {
+    const group = this.knownGroup(jid);
+    const users = (phones: string[] | undefined, field: string) =>
+      phones?.map((p, i) => {
+        assertPhone(p, `${field}[${i}]`);
+        return this.core.world.ensureUser(p);
+      });
+    if (update.by !== undefined) assertPhone(update.by, 'by');
+    changeGroup(this.core, group, {
+      ...(update.add ? { add: users(update.add, 'add')! } : {}),
+      ...(update.remove ? { remove: users(update.remove, 'remove')! } : {}),
+      ...(update.subject !== undefined ? { subject: update.subject } : {}),
+      ...(update.by !== undefined ? { by: this.core.world.ensureUser(update.by) } : {}),
+    });
+    return summariseGroup(group);
+  }
+
+  /** A simulated member sends a text to a group; every account in it receives it. */
+  sendGroupInbound(request: GroupInboundText): Promise<{ id: string; delivered: boolean; companions: number }> {
+    assertPhone(request.from, 'from');
+    if (request.to !== undefined) assertPhone(request.to, 'to');
+    return sendGroupInbound(this.core, request);
+  }
+
+  private knownGroup(jid: string): Group {
+    const group = this.core.groups.get(jid);
+    if (!group) throw new EmulatorError(404, 'unknown_group', `group: no group ${jid}`, 'group');
+    return group;
+  }
+
   /** A peer sends a receipt (e.g. `read`) for a message an account sent it. */
   sendReceipt(request: { from: string; to: string; id: string; type?: 'read' | 'delivery' | 'played' }): void {
     assertPhone(request.from, 'from');
@@ -210,7 +282,7 @@ export class Emulator {
   releaseRetries(peer: string): number {
     const user = this.core.world.user(peer);
     const held = this.core.decryptFailures.release(peer);
-    if (user) for (const r of held) sendRetryReceipt(this.core, user, r.sender, r.id, r.lidAddressed, `${peer} could not decrypt it (released)`);
+    if (user) for (const r of held) sendRetryReceipt(this.core, user, r.sender, r.id, r.lidAddressed, `${peer} could not decrypt it (released)`, r.group);
     return user ? held.length : 0;
   }
 
@@ -357,6 +429,16 @@ function checkedLatency(ms: number, field = 'ms'): number {
     throw new EmulatorError(400, 'bad_request', `${field}: latency must be an integer from 0 to ${MAX_LATENCY_MS}`, field);
   }
   return ms;
+}
+
+function summariseGroup(group: Group): GroupSummary {
+  return {
+    jid: group.jid,
+    subject: group.subject,
+    addressingMode: group.addressingMode,
+    creator: group.creator.phone,
+    participants: [...group.members.values()].map(({ user, role }) => ({ phone: user.phone, lid: user.lidJid, jid: group.memberJid(user), admin: role })),
+  };
 }
 
 function assertPhone(value: string, field: string): void {

@@ -6,6 +6,7 @@
 import type { BinaryNode } from '@whiskeysockets/baileys';
 import type { EmulatorCore } from './core.js';
 import { encryptIq } from './iq-encrypt.js';
+import { groupsIq } from './iq-groups.js';
 import { blocklistIq, passiveIq, privacyIq, propsIq, removeCompanionIq } from './iq-misc.js';
 import { usyncIq } from './iq-usync.js';
 import { onLinkCodeIq } from './pairing-code.js';
@@ -24,6 +25,7 @@ interface Route {
 const ROUTES: Route[] = [
   { xmlns: 'encrypt', handle: encryptIq },
   { xmlns: 'usync', handle: (core, _session, iq) => usyncIq(core, iq) },
+  { xmlns: 'w:g2', handle: groupsIq },
   { xmlns: 'passive', handle: passiveIq },
   { xmlns: 'abt', child: 'props', handle: propsIq },
   { xmlns: 'blocklist', handle: blocklistIq },

@@ -6,6 +6,7 @@
  */
 import type { EmulatorCore } from './core.js';
 import { deliverToAll } from './delivery.js';
+import type { Group } from './groups.js';
 import type { User } from './user.js';
 
 /** Retries a phone asks for one message before it gives up (Baileys re-sends at most 5 times). */
@@ -16,6 +17,8 @@ interface HeldRetry {
   sender: User;
   id: string;
   lidAddressed: boolean;
+  /** For a group message: the group (the receipt then names it, and the phone as participant). */
+  group?: Group | undefined;
 }
 
 /** Decryption failures armed by tests: per peer phone, message ids (or "the next one"). */
@@ -76,8 +79,11 @@ export class DecryptFailures {
   }
 }
 
-/** The peer's phone asks the sender's devices to send message `id` again. */
-export function sendRetryReceipt(core: EmulatorCore, peer: User, sender: User, id: string, lidAddressed: boolean, why: string): void {
+/**
+ * The peer's phone asks the sender's devices to send message `id` again. For a group message the
+ * receipt comes from the group, with the phone as `participant` (as the group addresses it).
+ */
+export function sendRetryReceipt(core: EmulatorCore, peer: User, sender: User, id: string, lidAddressed: boolean, why: string, group?: Group): void {
   const count = core.decryptFailures.nextCount(peer.phone, sender.phone, id);
   if (count === null) {
     core.events.add(peer.phone, null, `message ${id}: ${why}; asked ${MAX_RETRY_REQUESTS} times already, giving up`);
@@ -86,9 +92,10 @@ export function sendRetryReceipt(core: EmulatorCore, peer: User, sender: User, i
   const t = String(Math.floor(Date.now() / 1000));
   const registration = Buffer.alloc(4);
   registration.writeUInt32BE(peer.phoneDevice.registrationId);
+  const from: Record<string, string> = group ? { from: group.jid, participant: group.memberJid(peer) } : { from: lidAddressed ? peer.lidJid : peer.jid };
   deliverToAll(core, sender, {
     tag: 'receipt',
-    attrs: { from: lidAddressed ? peer.lidJid : peer.jid, id, t, type: 'retry' },
+    attrs: { ...from, id, t, type: 'retry' },
     content: [
       { tag: 'retry', attrs: { count: String(count), id, t, v: '1' } },
       { tag: 'registration', attrs: {}, content: registration },

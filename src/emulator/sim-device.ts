@@ -1,11 +1,13 @@
 /**
  * A simulated WhatsApp device (a peer's phone, or an account's own phone) with a real
  * libsignal identity: it hands out prekey bundles and encrypts and decrypts 1:1 messages
- * with the same libsignal package Baileys uses.
+ * with the same libsignal package Baileys uses, and keeps sender keys for groups.
  */
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { ProtocolAddress, SessionBuilder, SessionCipher } from 'libsignal';
 import { type KeyPair, generateKeyPair, sign, withSignalPrefix } from './curve.js';
+import { padMessage, unpadMessage } from './padding.js';
+import { SenderKeys } from './sender-keys.js';
 import { MemorySignalStore, type SignalKeyPair } from './signal-store.js';
 
 /** A prekey bundle in wire form (32-byte keys), as `<iq xmlns=encrypt><key>` answers carry it. */
@@ -18,19 +20,6 @@ export interface PreKeyBundle {
 
 /** The Signal message types on the wire. */
 export type SignalMessageType = 'pkmsg' | 'msg';
-
-/** Appends WhatsApp's 1–16 bytes of padding (each byte holds the pad length). */
-export function padMessage(plaintext: Uint8Array): Buffer {
-  const length = (randomBytes(1)[0]! & 0x0f) + 1;
-  return Buffer.concat([plaintext, Buffer.alloc(length, length)]);
-}
-
-/** Removes that padding; throws if the pad length is impossible. */
-export function unpadMessage(padded: Uint8Array): Buffer {
-  const length = padded[padded.length - 1];
-  if (length === undefined || length === 0 || length > padded.length) throw new Error('bad message padding');
-  return Buffer.from(padded.subarray(0, padded.length - length));
-}
 
 function toSignal(pair: KeyPair): SignalKeyPair {
   return { pubKey: withSignalPrefix(pair.public), privKey: pair.private };
@@ -52,6 +41,8 @@ export class SimDevice {
   private readonly signedPreKeySignature: Buffer;
   private nextPreKeyId = 1;
   private readonly store: MemorySignalStore;
+  /** Sender keys for groups: members' keys it received, and its own. */
+  readonly senderKeys = new SenderKeys();
 
   constructor() {
     this.signedPreKeySignature = sign(this.identity.private, withSignalPrefix(this.signedPreKey.public));

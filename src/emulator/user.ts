@@ -26,6 +26,8 @@ export interface DecryptedMessage {
   kind: string;
   /** For a message our own companion sent elsewhere (device-sent): where it went. */
   destination?: string;
+  /** For a group message: the group (`<id>@g.us`), which is then the chat; absent for 1:1. */
+  group?: string;
   /** Epoch ms of the first copy. */
   at: number;
   /** How many copies of this id arrived on the wire (> 1 = wire duplicates). */
@@ -35,6 +37,7 @@ export interface DecryptedMessage {
 /** A message the emulator sent as this user (POST /inbound), with what came back. */
 export interface SentMessage {
   id: string;
+  /** The account's phone number, or the group JID for a message to a group. */
   to: string;
   text: string;
   at: number;

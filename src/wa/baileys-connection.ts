@@ -1,7 +1,7 @@
 // The one production module that drives Baileys. It turns a Baileys socket into a WaConnection:
 // typed events, exactly one close per connection, a refused HTTP upgrade reported at once (Baileys
 // alone would wait for ever), and a terminate that does not wait for the ws library's 30 s close.
-import makeWASocket, { Browsers, DEFAULT_CONNECTION_CONFIG, DisconnectReason, isLidUser, isPnUser, jidNormalizedUser, proto, type BinaryNode, type CacheStore, type WASocket, type ConnectionState } from '@whiskeysockets/baileys';
+import makeWASocket, { Browsers, DEFAULT_CONNECTION_CONFIG, DisconnectReason, isLidUser, isPnUser, jidNormalizedUser, proto, type BinaryNode, type CacheStore, type GroupMetadata, type WASocket, type ConnectionState } from '@whiskeysockets/baileys';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { CLOSE_CODE_NAMES, type CloseInfo } from '../accounts/close-policy.js';
@@ -10,12 +10,17 @@ import { SqliteAuthStore } from './auth-store.js';
 import { InboundCapture } from './inbound-capture.js';
 import { toInbound, ackStatusOf } from './message-mapping.js';
 import { baileysSharesContextStore, contextFramesByDefault } from './context-store.js';
-import { SendNotWrittenError, classifySendError } from './send-error.js';
+import { GroupMetadataCache } from './group-metadata-cache.js';
+import { SendNotWrittenError, classifySendError, groupMetadataFailed } from './send-error.js';
 import { retryCounterCache } from './retry-counters.js';
 import type { ConnectOptions, SentContent, WaConnection, WaConnector, WaEvent } from './types.js';
 
 /** WhatsApp's server JID, the target of keepalive IQs. */
 const SERVER_JID = 's.whatsapp.net';
+/** A kept group's metadata is asked for again after this long, in case a change went unseen. */
+const GROUP_METADATA_TTL_MS = 10 * 60_000;
+/** Groups kept per connection. */
+const GROUP_METADATA_MAX = 500;
 
 /** Opens Baileys connections whose auth state lives in the state database. */
 export class BaileysConnector implements WaConnector {
@@ -79,6 +84,7 @@ class BaileysConnection implements WaConnection {
   readonly #listeners: Array<(e: WaEvent) => void> = [];
   readonly #log: Logger;
   readonly #capture: InboundCapture;
+  readonly #groups = new GroupMetadataCache<GroupMetadata>({ ttlMs: GROUP_METADATA_TTL_MS, maxEntries: GROUP_METADATA_MAX });
   #closed = false;
 
   constructor(
@@ -123,6 +129,8 @@ class BaileysConnection implements WaConnection {
         return sent ? proto.Message.fromObject({ extendedTextMessage: { text: sent.text } }) : undefined;
       },
       msgRetryCounterCache: outbox.retryCounters,
+      // A group send asks the server for the members only when this connection has not kept them.
+      cachedGroupMetadata: (jid) => this.#groups.get(jid, () => this.#fetchGroupMetadata(jid)),
     });
     this.#wire();
   }
@@ -183,6 +191,15 @@ class BaileysConnection implements WaConnection {
 
   async logout(): Promise<void> {
     await this.#sock.logout();
+  }
+
+  /** The group metadata query Baileys would send itself before a group send (it reaches only the server). */
+  async #fetchGroupMetadata(jid: string): Promise<GroupMetadata> {
+    try {
+      return await this.#sock.groupMetadata(jid);
+    } catch (err) {
+      throw groupMetadataFailed(jid, err);
+    }
   }
 
   #emit(e: WaEvent): void {
@@ -265,6 +282,18 @@ class BaileysConnection implements WaConnection {
         }
       }
     });
+    // What the connection learns about groups keeps the metadata cache current.
+    sock.ev.on('groups.upsert', (groups) => {
+      for (const g of groups) if (g.id && Array.isArray(g.participants)) this.#groups.put(g.id, g);
+    });
+    sock.ev.on('groups.update', (updates) => {
+      for (const { id, author: _a, authorPn: _p, authorUsername: _u, ...update } of updates) {
+        if (!id) continue;
+        if (Array.isArray(update.participants)) this.#groups.put(id, { ...update, id } as GroupMetadata);
+        else this.#groups.merge(id, update);
+      }
+    });
+    sock.ev.on('group-participants.update', ({ id }) => this.#groups.forget(id));
     sock.ev.on('messages.update', (updates) => {
       for (const u of updates) {
         if (!u.key.fromMe || !u.key.id || !u.key.remoteJid) continue;

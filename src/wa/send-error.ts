@@ -34,3 +34,16 @@ export function classifySendError(err: unknown): unknown {
   }
   return err;
 }
+
+/**
+ * A failed group metadata query. Baileys asks for a group's members before it writes a group
+ * message, so nothing was written. The server's code (403 not a member, 404 no such group; Baileys
+ * reports an iq error's code as the error's data) is kept as the status code, so the gate fails
+ * the row at once on a refusal and retries a timeout or a closed connection.
+ */
+export function groupMetadataFailed(jid: string, err: unknown): SendNotWrittenError {
+  const e = err as { data?: unknown; output?: { statusCode?: number }; message?: string } | null;
+  const code = typeof e?.data === 'number' ? e.data : e?.output?.statusCode;
+  const error = new SendNotWrittenError(`not sent: the group metadata query for ${jid} failed: ${e?.message ?? String(err)}${code ? ` (${code})` : ''}`, { cause: err });
+  return code ? Object.assign(error, { output: { statusCode: code } }) : error;
+}

@@ -2,7 +2,8 @@
 // holds a Baileys socket (one-gate.test.ts), so this reads src/wa and checks which of the socket's
 // methods it uses: of the ones that can emit a stanza to a person (or any stanza at all), only
 // sendMessage, inside the adapter's sendText (the gate's one call), and query, for the keepalive
-// IQ addressed to the server. Every method of a real socket must be classified below, so a Baileys
+// IQ addressed to the server. Of the server-only ones it uses groupMetadata, the query Baileys
+// itself sends before a group send, to fill its group metadata cache. Every method of a real socket must be classified below, so a Baileys
 // upgrade that adds one fails here until somebody decides what it can reach.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -61,7 +62,7 @@ const SERVER_OR_OWN = [
 ] as const;
 
 /** The socket members the adapter may touch at all. */
-const ADAPTER_USES = new Set(['ws', 'ev', 'user', 'end', 'logout', 'requestPairingCode', 'query', 'sendMessage', 'readMessages']);
+const ADAPTER_USES = new Set(['ws', 'ev', 'user', 'end', 'logout', 'requestPairingCode', 'query', 'sendMessage', 'readMessages', 'groupMetadata']);
 
 /** The function-valued members of a real socket of the pinned Baileys (it never connects). */
 async function socketMethods(): Promise<string[]> {
@@ -109,7 +110,7 @@ describe('Baileys socket methods that can reach a person', () => {
     expect(lists.filter((m) => !methods.includes(m))).toEqual([]);
   });
 
-  it('are used by the adapter only through sendText (sendMessage), sendReadReceipt (readMessages) and the keepalive (query)', async () => {
+  it('are used by the adapter only through sendText (sendMessage), sendReadReceipt (readMessages), the keepalive (query) and the group metadata fetch', async () => {
     const methods = await socketMethods();
     const found: string[] = [];
     for (const { file, source } of adapterSources) {
@@ -125,6 +126,9 @@ describe('Baileys socket methods that can reach a person', () => {
     expect(memberUses(adapter, 'sendMessage').map((u) => u.enclosing)).toEqual(['sendText']);
     expect(memberUses(adapter, 'readMessages').map((u) => u.enclosing)).toEqual(['sendReadReceipt']);
     expect(memberUses(adapter, 'query').map((u) => u.enclosing)).toEqual(['ping']);
+    // The group metadata query (server only) is sent from the cache's fetch alone.
+    expect(memberUses(adapter, 'groupMetadata').map((u) => u.enclosing)).toEqual(['fetchGroupMetadata']);
+    expect(SERVER_OR_OWN).toContain('groupMetadata');
     // The one query is the keepalive ping, addressed to the server.
     expect(adapter).toMatch(/\.query\(\s*\{\s*tag: 'iq', attrs: \{ to: SERVER_JID, type: 'get', xmlns: 'w:p' \}/);
     expect(adapter).toMatch(/const SERVER_JID = 's\.whatsapp\.net';/);
