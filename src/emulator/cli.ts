@@ -24,6 +24,8 @@ Options:
 
 Point a client at it: waWebSocketUrl = url; trust the root with
   WA_EMULATOR_ROOT=<rootPublicKey> node --import <preload> your-bot.js
+For media, also trust the media test CA: WA_EMULATOR_MEDIA_CA=<file with the
+"pem" of GET <control>/media/ca> (or NODE_EXTRA_CA_CERTS=<that file>).
 `;
 
 interface CliOptions {

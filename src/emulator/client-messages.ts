@@ -2,6 +2,7 @@
  * A `<message>` from a companion: the server acks it, then hands each `<to>` copy to its
  * device. Simulated phones (device 0) decrypt it with libsignal (a peer reads the message;
  * the sender's own phone reads the device-sent copy) and the peer answers with a receipt.
+ * A media message's file is fetched from the media store and checked (media-read.ts).
  * Copies for real companions of any user are relayed to them as a real server would. A message
  * to a group goes to group-messages.ts.
  */
@@ -11,6 +12,7 @@ import type { EmulatorCore } from './core.js';
 import { deliver, deliverToAll } from './delivery.js';
 import { deliverGroupMessage } from './group-messages.js';
 import { isGroupJid } from './groups.js';
+import { mediaNote, readMedia } from './media-read.js';
 import { summarise } from './message-content.js';
 import { sendRetryReceipt } from './retry-receipts.js';
 import type { Session } from './session.js';
@@ -101,13 +103,13 @@ async function deliverCopy(
   if (ref.user === sender.user) {
     const sent = message.deviceSentMessage;
     const content = sent?.message ?? message;
-    const entry = User.recordCopy(ref.user.ownSent, { ...base, ...summarise(content), destination: sent?.destinationJid ?? undefined });
-    session.event(`message ${id}: own phone decrypted the device-sent copy (copies=${entry.copies})`);
+    const entry = User.recordCopy(ref.user.ownSent, { ...base, ...summarise(content), ...readMedia(core, content), destination: sent?.destinationJid ?? undefined });
+    session.event(`message ${id}: own phone decrypted the device-sent copy (copies=${entry.copies})${mediaNote(entry.media)}`);
     core.notices.emit('decrypted', { phone: ref.user.phone, own: true, message: entry });
     return;
   }
-  const entry = User.recordCopy(ref.user.received, { ...base, ...summarise(message) });
-  session.event(`message ${id}: peer ${ref.user.phone} decrypted it (copies=${entry.copies})`);
+  const entry = User.recordCopy(ref.user.received, { ...base, ...summarise(message), ...readMedia(core, message) });
+  session.event(`message ${id}: peer ${ref.user.phone} decrypted it (copies=${entry.copies})${mediaNote(entry.media)}`);
   core.notices.emit('decrypted', { phone: ref.user.phone, own: false, message: entry });
   sendReceipts(core, sender.user, ref.user, id, lidAddressed);
 }

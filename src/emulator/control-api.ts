@@ -10,9 +10,12 @@ import { MAX_LATENCY_MS } from './delay-line.js';
 import type { Emulator } from './emulator.js';
 import { EmulatorError } from './errors.js';
 import { parseFault } from './fault-input.js';
+import { MEDIA_KINDS } from './media-crypto.js';
+import type { InboundMedia } from './peer-media.js';
 import type { StanzaMatch, TimelineEntry } from './timeline.js';
 
-const MAX_BODY_BYTES = 1 << 20;
+/** Large enough for a media file of a few MB in base64 (`POST /inbound` with `media`). */
+const MAX_BODY_BYTES = 16 << 20;
 const MAX_WAIT_MS = 120_000;
 
 interface Request {
@@ -111,13 +114,14 @@ export class ControlServer {
         handle: async ({ body }) => {
           const fields = new Fields(body);
           const id = fields.optionalString('id', 128);
-          const text = fields.string('text', 65_536);
+          if (fields.has('media') && fields.has('text')) throw new EmulatorError(400, 'bad_request', 'text: give "media.caption" with a file, not "text"', 'text');
+          const content = fields.has('media') ? { media: inboundMedia(fields.object('media')) } : { text: fields.string('text', 65_536) };
           if (fields.has('group')) {
-            const request = { from: fields.phone('from'), group: groupJid(fields.string('group', 64)), text };
+            const request = { from: fields.phone('from'), group: groupJid(fields.string('group', 64)), ...content };
             const to = fields.has('to') ? fields.phone('to') : undefined;
             return emu.sendGroupInbound({ ...request, ...(to !== undefined ? { to } : {}), ...(id !== undefined ? { id } : {}) });
           }
-          const request = { from: fields.phone('from'), to: fields.phone('to'), text };
+          const request = { from: fields.phone('from'), to: fields.phone('to'), ...content };
           const result = await emu.sendInbound(id === undefined ? request : { ...request, id });
           return result;
         },
@@ -160,6 +164,17 @@ export class ControlServer {
           const type = fields.has('type') ? fields.oneOf('type', ['delivery', 'read', 'played'] as const) : 'delivery';
           emu.sendReceipt({ from: fields.phone('from'), to: fields.phone('to'), id: fields.string('id', 128), type });
           return {};
+        },
+      },
+      { method: 'GET', path: /^\/media$/, handle: () => emu.media() },
+      { method: 'GET', path: /^\/media\/ca$/, handle: () => ({ pem: emu.mediaCaPem, host: emu.mediaHost }) },
+      {
+        method: 'POST',
+        path: /^\/media\/tamper$/,
+        handle: ({ body }) => {
+          const directPath = new Fields(body ?? {}).optionalString('directPath', 4096);
+          const tampered = emu.tamperMedia(directPath);
+          return tampered ?? { armed: true };
         },
       },
       { method: 'GET', path: /^\/peers$/, handle: () => emu.peers() },
@@ -283,6 +298,19 @@ export class ControlServer {
 function publicEntry(entry: TimelineEntry): Omit<TimelineEntry, 'node'> {
   const { node: _node, ...rest } = entry;
   return rest;
+}
+
+/** `media: {kind, base64, mimetype, fileName?, caption?}` of `POST /inbound`. */
+function inboundMedia(fields: Fields): InboundMedia {
+  const fileName = fields.optionalString('fileName', 255);
+  const caption = fields.optionalString('caption', 65_536);
+  return {
+    kind: fields.oneOf('kind', MEDIA_KINDS),
+    data: fields.base64('base64', MAX_BODY_BYTES),
+    mimetype: fields.string('mimetype', 255),
+    ...(fileName !== undefined ? { fileName } : {}),
+    ...(caption !== undefined ? { caption } : {}),
+  };
 }
 
 /** A group JID, from `<id>@g.us` or the bare id. */

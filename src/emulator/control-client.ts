@@ -6,6 +6,8 @@ import type { GroupSummary, GroupUpdate } from './emulator.js';
 import type { EmulatorEvent } from './event-log.js';
 import type { FaultSpec } from './faults.js';
 import type { NewGroup } from './groups.js';
+import type { MediaKind } from './media-crypto.js';
+import type { MediaSummary } from './media-store.js';
 import type { StanzaMatch, TimelineEntry } from './timeline.js';
 import type { DecryptedMessage, SentMessage } from './user.js';
 
@@ -20,6 +22,15 @@ export class ControlApiError extends Error {
     super(`${status} ${code}: ${message}`);
     this.name = 'ControlApiError';
   }
+}
+
+/** A file a peer sends through `POST /inbound`, as JSON carries it. */
+export interface InboundMediaJson {
+  kind: MediaKind;
+  base64: string;
+  mimetype: string;
+  fileName?: string;
+  caption?: string;
 }
 
 /** A timeline entry as the API returns it. */
@@ -44,13 +55,15 @@ export class EmulatorControlClient {
     return this.call('DELETE', phone === undefined ? '/faults' : `/faults?phone=${phone}`);
   }
 
-  /** `POST /inbound`: a peer sends a text to an account. */
-  inbound(request: { from: string; to: string; text: string; id?: string }): Promise<{ id: string; delivered: boolean }> {
+  /** `POST /inbound`: a peer sends a text, or a file (`media`), to an account. */
+  inbound(request: { from: string; to: string; text: string; id?: string } | { from: string; to: string; media: InboundMediaJson; id?: string }): Promise<{ id: string; delivered: boolean }> {
     return this.call('POST', '/inbound', request);
   }
 
-  /** `POST /inbound` with `group`: a simulated member sends a text to a group (every account in it receives it). */
-  groupInbound(request: { from: string; group: string; text: string; to?: string; id?: string }): Promise<{ id: string; delivered: boolean; companions: number }> {
+  /** `POST /inbound` with `group`: a simulated member sends a text or a file to a group (every account in it receives it). */
+  groupInbound(
+    request: ({ text: string } | { media: InboundMediaJson }) & { from: string; group: string; to?: string; id?: string },
+  ): Promise<{ id: string; delivered: boolean; companions: number }> {
     return this.call('POST', '/inbound', request);
   }
 
@@ -117,6 +130,21 @@ export class EmulatorControlClient {
   /** `POST /idle`: the idle window for one account or the default. */
   setIdleWindow(ms: number, phone?: string): Promise<void> {
     return this.call('POST', '/idle', phone === undefined ? { ms } : { ms, phone });
+  }
+
+  /** `GET /media`: every stored media file. */
+  media(): Promise<MediaSummary[]> {
+    return this.call('GET', '/media');
+  }
+
+  /** `GET /media/ca`: the test CA (PEM) of the media server and its `host:port`. */
+  mediaCa(): Promise<{ pem: string; host: string }> {
+    return this.call('GET', '/media/ca');
+  }
+
+  /** `POST /media/tamper`: corrupts a stored file now, or (no path) the next one stored. */
+  tamperMedia(directPath?: string): Promise<MediaSummary | { armed: true }> {
+    return this.call('POST', '/media/tamper', directPath === undefined ? {} : { directPath });
   }
 
   /** `POST /latency`: the delay of every frame the emulator sends from now on (0 = none). */

@@ -58,6 +58,18 @@ export class Fields {
     return value as boolean;
   }
 
+  /** A required nested object, read with the same checks (errors name `field.sub`). */
+  object(field: string): Fields {
+    return new Fields(this.data[field], this.name(field));
+  }
+
+  /** Required standard base64 (padding optional), decoded; at least one byte. */
+  base64(field: string, maxLength: number): Buffer {
+    const value = this.string(field, maxLength);
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value) || value.replace(/=+$/, '').length % 4 === 1) bad(this.name(field), 'must be base64');
+    return Buffer.from(value, 'base64');
+  }
+
   /** A required phone number (digits only). Accepts a leading '+' or a JID's user part. */
   phone(field: string): string {
     return phoneDigits(this.data[field], this.name(field));

@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import { type KeyPair, generateKeyPair } from './curve.js';
 import { EventLog } from './event-log.js';
 import { FaultBook } from './faults.js';
+import { MediaCa } from './media-ca.js';
+import { MediaStore } from './media-store.js';
 import { GroupBook } from './groups.js';
 import { PairingBook } from './pairing-book.js';
 import { DecryptFailures } from './retry-receipts.js';
@@ -64,6 +66,10 @@ export class EmulatorCore {
   readonly inboundQueue = new SerialQueue();
   /** Per-account idle windows that override `settings.idleMs`. */
   readonly idleOverrides = new Map<string, number>();
+  /** Encrypted media files and upload tokens (served by media-server.ts). */
+  readonly media = new MediaStore();
+  /** The test CA of the HTTPS media server (derived from the root seed). */
+  readonly mediaCa: MediaCa;
 
   constructor(
     readonly settings: EmulatorSettings,
@@ -72,6 +78,7 @@ export class EmulatorCore {
     timelineLimit?: number,
   ) {
     this.pki = new EmulatorPki(rootSeed);
+    this.mediaCa = new MediaCa(rootSeed);
     this.certChain = this.pki.certChainFor(this.staticKey.public);
     this.timeline = new Timeline(timelineLimit);
     this.events = new EventLog((event) => log.info({ phone: event.phone, session: event.session }, event.text));

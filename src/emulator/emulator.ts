@@ -2,7 +2,7 @@
  * The emulator as a library: `createEmulator()` starts a WhatsApp-like server on loopback
  * that unmodified Baileys connects to, and returns the handle tests (and the control API)
  * drive it with: pair, inject faults, send as a peer, read what peers decrypted, read the
- * timeline.
+ * timeline. Media goes through an HTTPS server on the same interface (media-server.ts).
  */
 import { type BinaryNode } from '@whiskeysockets/baileys';
 import { type Logger, pino } from 'pino';
@@ -20,6 +20,8 @@ import type { AddressingMode, Group, MemberRole, NewGroup } from './groups.js';
 import { type InboundText, sendInbound } from './inbound.js';
 import { sendRetryReceipt } from './retry-receipts.js';
 import { onClientPayload } from './login.js';
+import { MediaServer } from './media-server.js';
+import type { MediaSummary } from './media-store.js';
 import { type PairResult, scanQr } from './pairing.js';
 import { enterPairingCode } from './pairing-code.js';
 import { Session, type SessionHost } from './session.js';
@@ -36,6 +38,8 @@ export interface EmulatorOptions extends Partial<EmulatorSettings> {
   host?: string;
   /** Port (default 0 = ephemeral). */
   port?: number;
+  /** Port of the HTTPS media server, on the same interface (default 0 = ephemeral). */
+  mediaPort?: number;
   /** 32-byte seed of the PKI root (default: the shared test root, see pki.ts). */
   rootSeed?: Buffer;
   /** pino logger for emulator events (default: silent, or stderr at $WA_EMULATOR_LOG's level). */
@@ -99,13 +103,14 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
   };
   const core = new EmulatorCore(settings, options.logger ?? defaultLogger(), options.rootSeed, options.timelineLimit);
   const emulator = new Emulator(core);
-  await emulator.listen(options.port ?? 0, options.host ?? '127.0.0.1');
+  await emulator.listen(options.port ?? 0, options.host ?? '127.0.0.1', options.mediaPort ?? 0);
   return emulator;
 }
 
 /** A running emulator. */
 export class Emulator {
   private readonly server: ChatServer;
+  private mediaServer: MediaServer | null = null;
   private control: ControlServer | null = null;
   private boundHost = '127.0.0.1';
   private boundPort = 0;
@@ -135,10 +140,14 @@ export class Emulator {
     });
   }
 
-  /** @internal Binds the chat server (called by createEmulator). */
-  async listen(port: number, host: string): Promise<void> {
+  /** @internal Binds the chat server and the media server (called by createEmulator). */
+  async listen(port: number, host: string, mediaPort = 0): Promise<void> {
     this.boundPort = await this.server.listen(port, host);
     this.boundHost = host;
+    const credentials = this.core.mediaCa.issueServer([host, '127.0.0.1', '::1', 'localhost']);
+    this.mediaServer = new MediaServer(this.core.media, credentials, (phone, text) => this.core.events.add(phone, null, text));
+    const bound = await this.mediaServer.listen(mediaPort, host);
+    this.core.media.host = `${host.includes(':') ? `[${host}]` : host}:${bound}`;
   }
 
   /** The WebSocket URL to give Baileys as `waWebSocketUrl`. */
@@ -165,6 +174,37 @@ export class Emulator {
   /** The emulator's Noise static public key (what the leaf certificate certifies). */
   get staticPublicKey(): Buffer {
     return this.core.staticKey.public;
+  }
+
+  /** `host:port` of the HTTPS media server, as `media_conn` names it. */
+  get mediaHost(): string {
+    return this.core.media.host;
+  }
+
+  /** The test CA (PEM) the media server's certificate chains to; see media-trust.ts. */
+  get mediaCaPem(): string {
+    return this.core.mediaCa.pem;
+  }
+
+  /** Every media file stored: uploads and files simulated peers sent. */
+  media(): MediaSummary[] {
+    return this.core.media.list();
+  }
+
+  /**
+   * Corrupts a stored media file (by direct path or URL) now, or, without one, the next file
+   * stored, so a phone's or client's integrity checks can be seen to fail.
+   */
+  tamperMedia(directPath?: string): MediaSummary | null {
+    if (directPath === undefined) {
+      this.core.media.armTamper();
+      this.core.events.add(null, null, 'armed: the next media file stored is corrupted');
+      return null;
+    }
+    const stored = this.core.media.tamper(directPath);
+    if (!stored) throw new EmulatorError(404, 'unknown_media', `directPath: nothing stored at ${directPath}`, 'directPath');
+    this.core.events.add(stored.storedBy, null, `media ${stored.directPath} corrupted by a test`);
+    return this.core.media.list().find((m) => m.directPath === stored.directPath) ?? null;
   }
 
   /** Every stanza both ways. */
@@ -200,7 +240,7 @@ export class Emulator {
     return this.core.faults.describe(phone);
   }
 
-  /** A peer sends a text to an account. */
+  /** A peer sends a text, or a file (`media`), to an account. */
   sendInbound(request: InboundText): Promise<{ id: string; delivered: boolean }> {
     assertPhone(request.from, 'from');
     assertPhone(request.to, 'to');
@@ -245,7 +285,7 @@ export class Emulator {
     return summariseGroup(group);
   }
 
-  /** A simulated member sends a text to a group; every account in it receives it. */
+  /** A simulated member sends a text or a file to a group; every account in it receives it. */
   sendGroupInbound(request: GroupInboundText): Promise<{ id: string; delivered: boolean; companions: number }> {
     assertPhone(request.from, 'from');
     if (request.to !== undefined) assertPhone(request.to, 'to');
@@ -410,11 +450,13 @@ export class Emulator {
     return this.control.url;
   }
 
-  /** Stops the control API and the chat server, dropping every connection. */
+  /** Stops the control API, the chat server and the media server, dropping every connection. */
   async close(): Promise<void> {
     await this.control?.close();
     this.control = null;
     await this.server.close();
+    await this.mediaServer?.close();
+    this.mediaServer = null;
   }
 }
 

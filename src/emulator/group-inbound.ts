@@ -1,8 +1,8 @@
 /**
- * A simulated member sends a text to a group: its phone encrypts the text once with its own
- * sender key (`skmsg`) and, for each account companion in the group that does not have that key
- * yet, a pairwise copy carrying it (the first message starts a Signal session from the
- * companion's uploaded keys). The server delivers one stanza per companion, from the group with
+ * A simulated member sends a text (or a file, see peer-media.ts) to a group: its phone encrypts
+ * it once with its own sender key (`skmsg`) and, for each account companion in the group that
+ * does not have that key yet, a pairwise copy carrying it (the first message starts a Signal
+ * session from the companion's uploaded keys). The server delivers one stanza per companion, from the group with
  * the member as `participant`, or queues it for the next login. Other simulated members' phones
  * do not read it (phones only read what accounts send).
  */
@@ -12,14 +12,14 @@ import type { EmulatorCore } from './core.js';
 import { deliver } from './delivery.js';
 import { EmulatorError } from './errors.js';
 import { newMessageId } from './inbound.js';
+import { type PeerContent, peerContent } from './peer-media.js';
 
-/** A member-to-group text. */
-export interface GroupInboundText {
+/** A member-to-group text, or file (`media`). */
+export interface GroupInboundText extends PeerContent {
   /** The sending member's phone number (a simulated peer). */
   from: string;
   /** The group (`<id>@g.us` or the bare id). */
   group: string;
-  text: string;
   /** An account expected among the members (checked; every account in the group receives it). */
   to?: string;
   /** Message id to use (default: a fresh phone-style id). */
@@ -41,8 +41,8 @@ export function sendGroupInbound(core: EmulatorCore, request: GroupInboundText):
       }
     }
     const id = request.id ?? newMessageId();
-    const content = proto.Message.encode({ conversation: request.text }).finish();
-    const { ciphertext, distribution } = await member.phoneDevice.senderKeys.encrypt(group.jid, member.phone, content);
+    const content = peerContent(core, member.phone, request);
+    const { ciphertext, distribution } = await member.phoneDevice.senderKeys.encrypt(group.jid, member.phone, content.message);
     const keyMessage = proto.Message.encode({
       senderKeyDistributionMessage: { groupId: group.jid, axolotlSenderKeyDistributionMessage: distribution },
     }).finish();
@@ -59,7 +59,7 @@ export function sendGroupInbound(core: EmulatorCore, request: GroupInboundText):
           encs.push({ tag: 'enc', attrs: { v: '2', type: pairwise.type }, content: pairwise.ciphertext });
           given.add(address);
         }
-        encs.push({ tag: 'enc', attrs: { v: '2', type: 'skmsg' }, content: ciphertext });
+        encs.push({ tag: 'enc', attrs: { v: '2', type: 'skmsg', ...(content.media ? { mediatype: content.media.kind } : {}) }, content: ciphertext });
         const node: BinaryNode = {
           tag: 'message',
           attrs: {
@@ -69,7 +69,7 @@ export function sendGroupInbound(core: EmulatorCore, request: GroupInboundText):
             addressing_mode: group.addressingMode,
             id,
             t: String(Math.floor(Date.now() / 1000)),
-            type: 'text',
+            type: content.media ? 'media' : 'text',
             notify: member.name,
           },
           content: encs,
@@ -82,7 +82,8 @@ export function sendGroupInbound(core: EmulatorCore, request: GroupInboundText):
     member.sent.set(id, {
       id,
       to: group.jid,
-      text: request.text,
+      text: content.text,
+      ...(content.media ? { media: content.media } : {}),
       at: previous?.at ?? Date.now(),
       status: previous?.status ?? (delivered ? 'sent' : 'queued'),
     });

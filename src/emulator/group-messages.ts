@@ -13,6 +13,7 @@ import { companionAddress } from './account-of.js';
 import type { EmulatorCore } from './core.js';
 import { deliver, deliverToAll } from './delivery.js';
 import type { Group } from './groups.js';
+import { mediaNote, readMedia } from './media-read.js';
 import { summarise } from './message-content.js';
 import { sendRetryReceipt } from './retry-receipts.js';
 import type { Session } from './session.js';
@@ -135,15 +136,15 @@ async function phoneReads(send: GroupSend, member: User, copy: BinaryNode | unde
     }
   }
   if (!content) return;
-  const entry = { id, from: sender.user.phone, fromDevice: device, group: group.jid, ...summarise(content) };
+  const entry = { id, from: sender.user.phone, fromDevice: device, group: group.jid, ...summarise(content), ...readMedia(core, content) };
   if (own) {
     const recorded = User.recordCopy(member.ownSent, { ...entry, destination: group.jid });
-    session.event(`message ${id}: own phone decrypted the group message (copies=${recorded.copies})`);
+    session.event(`message ${id}: own phone decrypted the group message (copies=${recorded.copies})${mediaNote(recorded.media)}`);
     core.notices.emit('decrypted', { phone: member.phone, own: true, message: recorded });
     return;
   }
   const recorded = User.recordCopy(member.received, entry);
-  session.event(`message ${id}: member ${member.phone} of ${group.jid} decrypted it (copies=${recorded.copies})`);
+  session.event(`message ${id}: member ${member.phone} of ${group.jid} decrypted it (copies=${recorded.copies})${mediaNote(recorded.media)}`);
   core.notices.emit('decrypted', { phone: member.phone, own: false, message: recorded });
   sendGroupReceipts(core, group, sender.user, member, id);
 }

@@ -1,22 +1,21 @@
 /**
- * A simulated peer sends a text to an account: its phone encrypts one copy per companion of
+ * A simulated peer sends a text or a file to an account: its phone encrypts one copy per companion of
  * the account (starting a Signal session from the companion's uploaded keys if needed) and the
  * server delivers each, or queues it for the next login.
  */
 import { randomBytes } from 'node:crypto';
-import { proto } from '@whiskeysockets/baileys';
 import { companionAddress } from './account-of.js';
 import type { EmulatorCore } from './core.js';
 import { deliver } from './delivery.js';
 import { EmulatorError } from './errors.js';
+import { type PeerContent, peerContent } from './peer-media.js';
 
-/** A peer-to-account text. */
-export interface InboundText {
+/** A peer-to-account text, or file (`media`, stored encrypted on the media server first). */
+export interface InboundText extends PeerContent {
   /** The peer's phone number (created as a peer if unknown). */
   from: string;
   /** The account's phone number (must have a paired companion). */
   to: string;
-  text: string;
   /** Message id to use (default: a fresh phone-style id); reuse one to send a wire duplicate. */
   id?: string;
 }
@@ -26,7 +25,7 @@ export function newMessageId(): string {
   return `3A${randomBytes(9).toString('hex').toUpperCase()}`;
 }
 
-/** Encrypts and delivers a text from a peer; resolves with its id once handed to the server. */
+/** Encrypts and delivers a text or file from a peer; resolves with its id once handed to the server. */
 export function sendInbound(core: EmulatorCore, request: InboundText): Promise<{ id: string; delivered: boolean }> {
   return core.inboundQueue.run(async () => {
     const account = core.world.user(request.to);
@@ -36,10 +35,10 @@ export function sendInbound(core: EmulatorCore, request: InboundText): Promise<{
     if (request.from === request.to) throw new EmulatorError(400, 'bad_request', 'from: must differ from to', 'from');
     const peer = core.world.ensureUser(request.from);
     const id = request.id ?? newMessageId();
-    const plaintext = proto.Message.encode({ conversation: request.text }).finish();
+    const content = peerContent(core, peer.phone, request);
     let delivered = false;
     for (const companion of account.companions.values()) {
-      const { type, ciphertext } = await peer.phoneDevice.encrypt(companionAddress(account.phone, companion.device), plaintext, () =>
+      const { type, ciphertext } = await peer.phoneDevice.encrypt(companionAddress(account.phone, companion.device), content.message, () =>
         companion.bundle(),
       );
       const node = {
@@ -48,11 +47,11 @@ export function sendInbound(core: EmulatorCore, request: InboundText): Promise<{
           from: peer.jid,
           id,
           t: String(Math.floor(Date.now() / 1000)),
-          type: 'text',
+          type: content.media ? 'media' : 'text',
           notify: peer.name,
           sender_lid: peer.lidJid,
         },
-        content: [{ tag: 'enc', attrs: { v: '2', type }, content: ciphertext }],
+        content: [{ tag: 'enc', attrs: { v: '2', type, ...(content.media ? { mediatype: content.media.kind } : {}) }, content: ciphertext }],
       };
       delivered = deliver(core, account, companion, node) || delivered;
     }
@@ -60,7 +59,8 @@ export function sendInbound(core: EmulatorCore, request: InboundText): Promise<{
     peer.sent.set(id, {
       id,
       to: account.phone,
-      text: request.text,
+      text: content.text,
+      ...(content.media ? { media: content.media } : {}),
       at: previous?.at ?? Date.now(),
       status: previous?.status ?? (delivered ? 'sent' : 'queued'),
     });

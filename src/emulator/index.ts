@@ -23,6 +23,12 @@ export type { ConnectionFault, FaultSpec, IqFault, LoginFault, UpgradeFault } fr
 export type { GroupInboundText } from './group-inbound.js';
 export type { AddressingMode, MemberRole, NewGroup } from './groups.js';
 export type { InboundText } from './inbound.js';
+export { MediaCa, defaultMediaCaPem } from './media-ca.js';
+export { MEDIA_KINDS, type MediaKind } from './media-crypto.js';
+export type { DecryptedMedia } from './media-read.js';
+export type { MediaSummary } from './media-store.js';
+export { MEDIA_CA_ENV, readMediaCa, trustMediaCa, trustedMediaCas } from './media-trust.js';
+export type { InboundMedia, SentMedia } from './peer-media.js';
 export type { PairResult } from './pairing.js';
 export { defaultRootPublicKey, defaultRootSeed, verifyCertChain } from './pki.js';
 export { ROOT_ENV, parseRootKey } from './root-key.js';

@@ -7,6 +7,7 @@ import type { BinaryNode } from '@whiskeysockets/baileys';
 import type { EmulatorCore } from './core.js';
 import { encryptIq } from './iq-encrypt.js';
 import { groupsIq } from './iq-groups.js';
+import { mediaConnIq } from './iq-media.js';
 import { blocklistIq, passiveIq, privacyIq, propsIq, removeCompanionIq } from './iq-misc.js';
 import { usyncIq } from './iq-usync.js';
 import { onLinkCodeIq } from './pairing-code.js';
@@ -30,6 +31,7 @@ const ROUTES: Route[] = [
   { xmlns: 'abt', child: 'props', handle: propsIq },
   { xmlns: 'blocklist', handle: blocklistIq },
   { xmlns: 'privacy', handle: privacyIq },
+  { xmlns: 'w:m', child: 'media_conn', handle: mediaConnIq },
   { xmlns: 'w:p', handle: (_core, _session, iq) => iqResult(iq) },
   { xmlns: 'md', child: 'link_code_companion_reg', handle: onLinkCodeIq },
   { xmlns: 'md', child: 'remove-companion-device', handle: removeCompanionIq },

@@ -1,6 +1,8 @@
 /**
  * `node --import <dist/emulator/preload.js>`: makes the process's Baileys trust the emulator
- * root given in WA_EMULATOR_ROOT (hex). Test-only; production code never imports this.
+ * root given in WA_EMULATOR_ROOT (hex), and its `https`/`fetch` trust the media test CA given in
+ * WA_EMULATOR_MEDIA_CA (PEM or a file path; see media-trust.ts). Test-only; production code
+ * never imports this.
  *
  * Baileys is resolved from the current working directory first (a user's own bot with its own
  * node_modules) and from this package second; every distinct copy found is patched, because a
@@ -9,7 +11,11 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { MEDIA_CA_ENV, readMediaCa, trustMediaCa } from './media-trust.js';
 import { ROOT_ENV, parseRootKey } from './root-key.js';
+
+const mediaCa = process.env[MEDIA_CA_ENV];
+if (mediaCa !== undefined && mediaCa !== '') await trustMediaCa(readMediaCa(mediaCa));
 
 const hex = process.env[ROOT_ENV];
 if (hex === undefined || hex === '') {

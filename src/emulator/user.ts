@@ -4,6 +4,8 @@
  * A "peer" is a user without companions; an "account" is a user with at least one.
  */
 import type { BinaryNode } from '@whiskeysockets/baileys';
+import type { DecryptedMedia } from './media-read.js';
+import type { SentMedia } from './peer-media.js';
 import { type PreKeyBundle, SimDevice } from './sim-device.js';
 
 /** A signed prekey as a companion registered or rotated it. */
@@ -24,6 +26,8 @@ export interface DecryptedMessage {
   text: string | null;
   /** The first message field present (e.g. `extendedTextMessage`), for non-text content. */
   kind: string;
+  /** For a media message: the file as the phone downloaded, checked and decrypted it. */
+  media?: DecryptedMedia;
   /** For a message our own companion sent elsewhere (device-sent): where it went. */
   destination?: string;
   /** For a group message: the group (`<id>@g.us`), which is then the chat; absent for 1:1. */
@@ -39,7 +43,10 @@ export interface SentMessage {
   id: string;
   /** The account's phone number, or the group JID for a message to a group. */
   to: string;
+  /** The text, or a file's caption ('' without one). */
   text: string;
+  /** For a file: what was stored and its plaintext hash. */
+  media?: SentMedia;
   at: number;
   /** Delivery state seen from the recipient's receipts. */
   status: 'queued' | 'sent' | 'delivered' | 'read';
