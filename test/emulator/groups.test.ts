@@ -4,24 +4,9 @@
 // accounts in a group, and w:gp2 notifications.
 import { type GroupMetadata, type WAMessage, type WASocket } from '@whiskeysockets/baileys';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { pairAndOpen, useEmulator } from './support/client.js';
+import { pairAndOpen, upserted, useEmulator } from './support/client.js';
 
 const env = useEmulator({ beforeAll, afterAll, afterEach });
-
-/** Resolves with the first upserted message satisfying `predicate`. */
-function upserted(sock: WASocket, predicate: (m: WAMessage) => boolean, timeoutMs = 10_000): Promise<WAMessage> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no matching messages.upsert')), timeoutMs);
-    const listener = ({ messages }: { messages: WAMessage[] }): void => {
-      const message = messages.find(predicate);
-      if (!message) return;
-      clearTimeout(timer);
-      sock.ev.off('messages.upsert', listener);
-      resolve(message);
-    };
-    sock.ev.on('messages.upsert', listener);
-  });
-}
 
 /** Resolves with the next event `name` satisfying `predicate`. */
 function nextEvent<T>(sock: WASocket, name: 'group-participants.update' | 'groups.update', predicate: (e: T) => boolean, timeoutMs = 10_000): Promise<T> {

@@ -1,4 +1,4 @@
-// Issue 14 (media): media_conn, the HTTPS media server and its test CA, peers' phones verifying
+// Media: media_conn, the HTTPS media server and its test CA, peers' phones verifying
 // and decrypting what Baileys uploads, Baileys downloading what peers send, tampering, the
 // control routes, and the preload trusting the CA in another process.
 import { createHash, randomBytes } from 'node:crypto';
@@ -6,26 +6,11 @@ import { type WAMessage, type WASocket, downloadMediaMessage } from '@whiskeysoc
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { ControlApiError, EmulatorControlClient, MEDIA_CA_ENV, createEmulator, defaultMediaCaPem, trustedMediaCas } from '../../src/emulator/index.js';
 import { TS_EXEC_ARGV, emulatorSource, runNode } from './support/child-process.js';
-import { pairAndOpen, useEmulator } from './support/client.js';
+import { pairAndOpen, upserted, useEmulator } from './support/client.js';
 
 const env = useEmulator({ beforeAll, afterAll, afterEach });
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
-
-/** Resolves with the first upserted message satisfying `predicate`. */
-function upserted(sock: WASocket, predicate: (m: WAMessage) => boolean, timeoutMs = 10_000): Promise<WAMessage> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no matching messages.upsert')), timeoutMs);
-    const listener = ({ messages }: { messages: WAMessage[] }): void => {
-      const message = messages.find(predicate);
-      if (!message) return;
-      clearTimeout(timer);
-      sock.ev.off('messages.upsert', listener);
-      resolve(message);
-    };
-    sock.ev.on('messages.upsert', listener);
-  });
-}
 
 describe('Baileys uploads, peers download', () => {
   test('an image: media_conn names the HTTPS host, the upload is stored, the peer and the own phone verify it', async () => {

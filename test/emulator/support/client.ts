@@ -7,6 +7,7 @@ import makeWASocket, {
   type ConnectionState,
   DisconnectReason,
   type UserFacingSocketConfig,
+  type WAMessage,
   type WASocket,
 } from '@whiskeysockets/baileys';
 import { pino } from 'pino';
@@ -153,3 +154,19 @@ export function useEmulator(
   });
   return env;
 }
+
+/** Resolves with the first upserted message satisfying `predicate`. */
+export function upserted(sock: WASocket, predicate: (m: WAMessage) => boolean, timeoutMs = 10_000): Promise<WAMessage> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no matching messages.upsert')), timeoutMs);
+    const listener = ({ messages }: { messages: WAMessage[] }): void => {
+      const message = messages.find(predicate);
+      if (!message) return;
+      clearTimeout(timer);
+      sock.ev.off('messages.upsert', listener);
+      resolve(message);
+    };
+    sock.ev.on('messages.upsert', listener);
+  });
+}
+
