@@ -124,7 +124,13 @@ async function attack(round: string): Promise<Outcome[]> {
     ...[...numberSpellings(STRANGER), ...LID_SPELLINGS].map((to) => ['listed', to] as [string, string]),
     ...numberSpellings(ALLOWED).map((to) => ['shadow', to] as [string, string]),
   ];
-  for (const [i, [account, to]] of targets.entries()) out.push(await (i % 5 === 0 ? viaCli : viaApi)(account, to, `${round} ${i}`));
+  // Every spelling through the socket API; through the CLI (a process per send) one spelling of
+  // each refused person: the plain number and a LID.
+  const viaCliToo = new Set([`+${PERSON}`, `${PERSON_LID_USER}@lid`, `+${STRANGER}`, `${PERSON_LID_USER}:2@lid`, `+${ALLOWED}`]);
+  for (const [i, [account, to]] of targets.entries()) {
+    out.push(await viaApi(account, to, `${round} ${i}`));
+    if (viaCliToo.has(to)) out.push(await viaCli(account, to, `${round} ${i} cli`));
+  }
   // the rows it got back: approve a hold, retry or cancel a denial, as a client
   const held = await viaApi('guarded', HELD, `${round} held`);
   out.push(held);
