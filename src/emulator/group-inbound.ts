@@ -11,7 +11,7 @@ import { companionAddress } from './account-of.js';
 import type { EmulatorCore } from './core.js';
 import { deliver } from './delivery.js';
 import { EmulatorError } from './errors.js';
-import { newMessageId } from './inbound.js';
+import { newMessageId, recordSent } from './inbound.js';
 import { type PeerContent, peerContent } from './peer-media.js';
 
 /** A member-to-group text, or file (`media`). */
@@ -78,15 +78,7 @@ export function sendGroupInbound(core: EmulatorCore, request: GroupInboundText):
         companions += 1;
       }
     }
-    const previous = member.sent.get(id);
-    member.sent.set(id, {
-      id,
-      to: group.jid,
-      text: content.text,
-      ...(content.media ? { media: content.media } : {}),
-      at: previous?.at ?? Date.now(),
-      status: previous?.status ?? (delivered ? 'sent' : 'queued'),
-    });
+    recordSent(member, id, group.jid, content, delivered);
     core.events.add(member.phone, null, `member ${member.phone} sent ${id} to ${group.jid} (${companions} companion(s)${delivered ? '' : ', none active: queued'})`);
     return { id, delivered, companions };
   });

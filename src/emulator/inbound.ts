@@ -8,7 +8,8 @@ import { companionAddress } from './account-of.js';
 import type { EmulatorCore } from './core.js';
 import { deliver } from './delivery.js';
 import { EmulatorError } from './errors.js';
-import { type PeerContent, peerContent } from './peer-media.js';
+import { type PeerContent, type SentMedia, peerContent } from './peer-media.js';
+import type { User } from './user.js';
 
 /** A peer-to-account text, or file (`media`, stored encrypted on the media server first). */
 export interface InboundText extends PeerContent {
@@ -55,16 +56,21 @@ export function sendInbound(core: EmulatorCore, request: InboundText): Promise<{
       };
       delivered = deliver(core, account, companion, node) || delivered;
     }
-    const previous = peer.sent.get(id);
-    peer.sent.set(id, {
-      id,
-      to: account.phone,
-      text: content.text,
-      ...(content.media ? { media: content.media } : {}),
-      at: previous?.at ?? Date.now(),
-      status: previous?.status ?? (delivered ? 'sent' : 'queued'),
-    });
+    recordSent(peer, id, account.phone, content, delivered);
     core.events.add(account.phone, null, `peer ${peer.phone} sent ${id}${delivered ? '' : ' (queued: no active connection)'}`);
     return { id, delivered };
+  });
+}
+
+/** Records (or keeps the first record of) a text a simulated user sent, with its delivery status. */
+export function recordSent(user: User, id: string, to: string, content: { text: string; media?: SentMedia | undefined }, delivered: boolean): void {
+  const previous = user.sent.get(id);
+  user.sent.set(id, {
+    id,
+    to,
+    text: content.text,
+    ...(content.media ? { media: content.media } : {}),
+    at: previous?.at ?? Date.now(),
+    status: previous?.status ?? (delivered ? 'sent' : 'queued'),
   });
 }

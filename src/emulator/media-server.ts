@@ -5,6 +5,7 @@
  * `{url, direct_path}`. Download: `GET <direct path>` returns the stored bytes (a single
  * `Range` is honoured).
  */
+import { listenOn } from './listen.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Server, createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -50,13 +51,7 @@ export class MediaServer {
 
   /** Binds; resolves with the port. */
   listen(port: number, host: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.https.once('error', reject);
-      this.https.listen(port, host, () => {
-        this.https.off('error', reject);
-        resolve((this.https.address() as AddressInfo).port);
-      });
-    });
+    return listenOn(this.https, port, host);
   }
 
   async close(): Promise<void> {

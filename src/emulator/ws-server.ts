@@ -2,6 +2,7 @@
  * The HTTP server the clients connect to: upgrades `/ws/chat` to WebSocket unless an
  * upgrade fault says to refuse it with an HTTP status (which Baileys never reports; see docs).
  */
+import { listenOn } from './listen.js';
 import { type IncomingMessage, STATUS_CODES, type Server, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -34,13 +35,7 @@ export class ChatServer {
 
   /** Starts listening; resolves with the bound port. */
   listen(port: number, host: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen(port, host, () => {
-        this.http.off('error', reject);
-        resolve((this.http.address() as AddressInfo).port);
-      });
-    });
+    return listenOn(this.http, port, host);
   }
 
   /** Stops accepting and drops every connection. */
