@@ -2,6 +2,7 @@
 // allowlist compares like with like), pacing per account, TTL and retry budget.
 import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from '../inbox/webhook.js';
 import type { GateSettings } from '../outbox/send-gate.js';
+import { DEFAULT_MEDIA_LIMITS, type MediaLimits } from '../outbox/media-store.js';
 import { normaliseRecipient } from '../outbox/recipient.js';
 import { DEFAULT_PACING, type PacingPolicy } from '../outbox/token-bucket.js';
 import type { Policy } from '../policy/policy.js';
@@ -100,4 +101,12 @@ export function gateSettingsFromConfig(cfg: EffectiveConfig, runtime: readonly R
 
 function strip<T extends object>(o: T | undefined): Partial<T> {
   return o ? (Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>) : {};
+}
+
+/** The media store's limits from `media` (defaults for what is not set). */
+export function mediaLimitsFromConfig(cfg: EffectiveConfig): MediaLimits {
+  return {
+    maxBytes: cfg.media?.maxBytes ?? DEFAULT_MEDIA_LIMITS.maxBytes,
+    storeMaxBytes: cfg.media?.storeMaxBytes ?? DEFAULT_MEDIA_LIMITS.storeMaxBytes,
+  };
 }

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { CLIENT_PERMISSIONS } from '../control/roles.js';
 import { validate as validCron } from 'node-cron';
 import { normaliseRecipient } from '../outbox/recipient.js';
+import { RULE_KINDS } from '../policy/policy.js';
 import { isWsUrl, WS_URL_EXPECTED } from './ws-url.js';
 
 /** Log levels pino understands. */
@@ -53,7 +54,6 @@ const pacingShape = {
   enabled: z.boolean().optional(),
 };
 
-const SEND_KINDS = ['message', 'alert', 'reaction', 'receipt', 'presence'] as const;
 const oneOrMany = <T extends z.ZodTypeAny>(t: T) => z.union([t, z.array(t).min(1, 'expected at least one entry')]);
 
 /** One supervised WhatsApp account. */
@@ -104,7 +104,7 @@ export const PolicyRuleSchema = z.strictObject({
     account: oneOrMany(accountId).optional(),
     peer: oneOrMany(recipient).optional(),
     chatType: z.enum(['direct', 'group']).optional(),
-    kind: oneOrMany(z.enum(SEND_KINDS)).optional(),
+    kind: oneOrMany(z.enum(RULE_KINDS)).optional(),
   }),
 });
 
@@ -249,6 +249,20 @@ export const ConfigFileSchema = z.strictObject({
         .optional(),
       /** How long one webhook POST may take. */
       webhookTimeoutMs: positiveMs('inbox.webhookTimeoutMs').optional(),
+    })
+    .optional(),
+  /** Media files: what a send may carry and how much the media store keeps (docs/media.md). */
+  media: z
+    .strictObject({
+      /** Largest file one message may carry, in bytes. */
+      maxBytes: z.number().int().min(1024, 'expected at least 1024 bytes').max(2 * 1024 ** 3).optional(),
+      /** Largest total of the outbound media store, in bytes; an upload past it is refused (507). */
+      storeMaxBytes: z.number().int().min(1024 ** 2, 'expected at least 1 MiB').optional(),
+      // Inbound media: the cache of downloaded files (GET /v1/inbox/:id/media).
+      /** Most bytes the cache of downloaded inbound files keeps; beyond it the least recently served go. */
+      inboundCacheMaxBytes: z.number().int().min(1024 ** 2, 'expected at least 1 MiB').optional(),
+      /** A downloaded inbound file not served for this long is deleted from the cache. */
+      inboundCacheMaxAgeMs: positiveMs('media.inboundCacheMaxAgeMs').optional(),
     })
     .optional(),
   /** Named inbox readers with a committed cursor. */

@@ -1,6 +1,8 @@
 // The client side of the control socket, used by the CLI. It turns "cannot connect" into advice
 // and notices when the daemon runs another version than this client.
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { createHash } from 'node:crypto';
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { once } from 'node:events';
 import { VERSION, VERSION_HEADER } from '../version.js';
 import { describeSource, serviceStatusHint, type ResolvedPath } from '../platform/paths.js';
 import { CLIENT_HEADER, REQUEST_ID_HEADER } from './server.js';
@@ -90,6 +92,43 @@ export class ControlClient {
       throw new ApiError(status, err?.code ?? 'error', err?.message ?? `daemon answered ${status}`);
     }
     return { status, body: parsed as T, requestId: header(res, REQUEST_ID_HEADER), daemonVersion: header(res, VERSION_HEADER) };
+  }
+
+  /**
+   * GETs a raw (non-JSON) body, such as a media file, into `out` (which is not ended), hashing
+   * it on the way. Error statuses throw ApiError (their body is JSON); a body shorter than its
+   * content-length throws too.
+   */
+  async download(path: string, out: NodeJS.WritableStream): Promise<{ status: number; headers: IncomingHttpHeaders; bytes: number; sha256: string }> {
+    const res = await this.#open('GET', path, undefined, {});
+    const status = res.statusCode ?? 0;
+    if (status >= 400) {
+      const text = await readAll(res);
+      let err: { code?: string; message?: string } | undefined;
+      try {
+        err = (JSON.parse(text) as { error?: typeof err }).error;
+      } catch {
+        // not JSON
+      }
+      throw new ApiError(status, err?.code ?? 'error', err?.message ?? `daemon answered ${status}`);
+    }
+    const hash = createHash('sha256');
+    let bytes = 0;
+    let cut = false;
+    try {
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        if (!out.write(chunk)) await once(out, 'drain');
+      }
+    } catch {
+      cut = true; // the connection ended mid-body
+    }
+    const expected = Number(res.headers['content-length']);
+    if (cut || !res.complete || (Number.isFinite(expected) && bytes !== expected)) {
+      throw new ApiError(status, 'truncated', `the daemon's answer ended after ${bytes} of ${Number.isFinite(expected) ? expected : '?'} bytes`);
+    }
+    return { status, headers: res.headers, bytes, sha256: hash.digest('hex') };
   }
 
   /** Opens an NDJSON stream (GET, or POST with a body) and calls onEvent per line until it ends or signal aborts. */

@@ -13,7 +13,12 @@ export type ApiErrorCode =
   | 'method_not_allowed'
   | 'unsupported_media_type'
   | 'conflict'
+  // Inbound media downloads (GET /v1/inbox/:id/media): 502, 502, 504.
+  | 'download_failed'
+  | 'media_corrupt'
+  | 'download_timeout'
   | 'unavailable'
+  | 'insufficient_storage'
   | 'internal';
 
 /** An error a handler throws to answer with a given status and code; its message reaches the client. */

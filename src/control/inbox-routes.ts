@@ -1,6 +1,8 @@
 // Routes of the inbox: read stored inbound messages by cursor, and follow new ones.
 import { followInbox } from '../inbox/follow.js';
 import type { Inbox } from '../inbox/inbox.js';
+import { type InboxMedia, InboxMediaError, type InboxMediaFile, type MediaFailure } from '../inbox/media.js';
+import { createReadStream } from 'node:fs';
 import { type InboxQuery, type InboxStatus, inboxRowToJson } from '../inbox/store.js';
 import { normaliseRecipient } from '../outbox/recipient.js';
 import { type OutboxChanges, changeToJson } from '../outbox/changes.js';
@@ -9,7 +11,7 @@ import { HttpError } from './http-error.js';
 import { cursorValue, inboxStreamSink, listParam, nonEmptyString, objectBody, rejectUnknownFields, rejectUnknownParams } from './request-input.js';
 import { olderThanMs } from './message-routes.js';
 import { requireAccount, scopedAccounts, type Caller } from './roles.js';
-import type { Route } from './server.js';
+import type { ApiRawReply, Route } from './server.js';
 
 /** Rows per page unless `limit` says otherwise, and the most one page holds. */
 export const INBOX_DEFAULT_LIMIT = 100;
@@ -196,4 +198,93 @@ export function chatReadRoute(inbox: Pick<Inbox, 'store' | 'chatsOf'>, gate: Pic
       };
     },
   };
+}
+
+/** How each media failure is answered. */
+const MEDIA_FAILURES: Record<MediaFailure, { status: number; code: 'not_found' | 'download_failed' | 'media_corrupt' | 'download_timeout' }> = {
+  not_media: { status: 404, code: 'not_found' },
+  no_reference: { status: 404, code: 'not_found' },
+  download_failed: { status: 502, code: 'download_failed' },
+  corrupt: { status: 502, code: 'media_corrupt' },
+  timeout: { status: 504, code: 'download_timeout' },
+};
+
+/**
+ * `GET /v1/inbox/:id/media?account=&chat=`: the file of a stored media message (`:id` is the
+ * message's `id`), downloaded, decrypted and checked on first use, then served from the cache.
+ * `account` and `chat` narrow the lookup when one id is in several chats or accounts. A client
+ * finds only rows of its accounts that it may read: anything else is a 404, as an unknown id.
+ */
+export function inboxMediaRoute(inbox: Pick<Inbox, 'store' | 'chatsOf'>, media: Pick<InboxMedia, 'file'>): Route {
+  return {
+    method: 'GET',
+    path: '/v1/inbox/:id/media',
+    client: 'read',
+    handler: async (req): Promise<ApiRawReply> => {
+      const params = req.url.searchParams;
+      rejectUnknownParams(params, ['account', 'chat']);
+      const id = req.params.id!;
+      const asked = listParam(params, 'account');
+      if (asked.length > 1) throw new HttpError(400, 'bad_request', 'account: give one account');
+      const caller = req.caller;
+      // A client asking for another account's message learns nothing about it: 404, not 403.
+      const accounts = caller.role === 'client' ? (asked.length ? asked.filter((a) => caller.accounts.has(a)) : [...caller.accounts]) : asked;
+      const chat = params.get('chat');
+      let chats: string[] | undefined;
+      if (chat !== null) {
+        const r = normaliseRecipient(chat);
+        chats = 'error' in r ? [chat.trim().toLowerCase()] : inbox.chatsOf(accounts.length === 1 ? accounts[0] : undefined, r.jid);
+      }
+      const where = `${asked.length ? ` in account ${asked[0]}` : ''}${chat !== null ? ` in chat ${chat}` : ''}`;
+      const rows =
+        caller.role === 'client' && accounts.length === 0
+          ? []
+          : inbox.store.byMessageId(id, {
+              ...(accounts.length ? { accounts } : {}),
+              ...(chats ? { chats } : {}),
+              // What allowFrom refused is the operator's to see, never a client's.
+              statuses: caller.role === 'client' ? ['ok', 'undecryptable'] : ['ok', 'undecryptable', 'ignored'],
+            });
+      if (rows.length === 0) throw new HttpError(404, 'not_found', `no inbound message with id ${JSON.stringify(id)}${where}`);
+      if (rows.length > 1) {
+        const seen = rows.map((r) => `${r.account} ${r.chat}`).join(', ');
+        throw new HttpError(409, 'conflict', `message id ${JSON.stringify(id)} is in ${rows.length} chats (${seen}); name one with account= and chat=`);
+      }
+      let file: InboxMediaFile;
+      try {
+        file = await media.file(rows[0]!);
+      } catch (err) {
+        if (!(err instanceof InboxMediaError)) throw err;
+        const { status, code } = MEDIA_FAILURES[err.reason];
+        throw new HttpError(status, code, err.message);
+      }
+      const row = rows[0]!;
+      return {
+        raw: createReadStream('', { fd: file.fd }),
+        headers: {
+          'content-type': safeMimetype(file.mimetype),
+          'content-length': file.size,
+          ...(row.kind === 'document' ? { 'content-disposition': contentDisposition(file.fileName ?? `${row.id}`) } : {}),
+          'x-wa-media-sha256': file.sha256,
+          'x-wa-media-cache': file.cached ? 'hit' : 'miss',
+          'x-content-type-options': 'nosniff',
+          'cache-control': 'no-store',
+        },
+      };
+    },
+  };
+}
+
+/** The message's mimetype when it is one (the sender chose it), else application/octet-stream. */
+function safeMimetype(mimetype: string | null): string {
+  const token = '[A-Za-z0-9!#$&^_.+-]+';
+  const shape = new RegExp(`^${token}/${token}(\\s*;\\s*${token}=(${token}|"[^"\\\\]*"))*$`);
+  return mimetype && /^[ -~]+$/.test(mimetype) && shape.test(mimetype) ? mimetype : 'application/octet-stream';
+}
+
+/** `attachment` with the sender's file name: ASCII in `filename`, the exact name in `filename*` (RFC 6266). */
+function contentDisposition(name: string): string {
+  const base = name.replace(/^.*[\\/]/, '') || 'file';
+  const ascii = base.replace(/[^ -~]|["\\]/g, '_');
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(base).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`;
 }

@@ -1,6 +1,9 @@
 // Routes of the outbox: send, list, show, operator commands, prune, and the audit log.
 import type { EventBus, BusEvent } from '../events/bus.js';
+import type { Inbox } from '../inbox/inbox.js';
+import type { MediaStore } from '../outbox/media-store.js';
 import type { SendGate } from '../outbox/send-gate.js';
+import { MESSAGE_FIELDS, composeContent } from './compose-message.js';
 import { FINAL_STATES, rowToJson, type OutboxRow, type OutboxState } from '../outbox/store.js';
 import { HttpError } from './http-error.js';
 import { listParam, objectBody, rejectUnknownParams, stringField } from './request-input.js';
@@ -35,7 +38,11 @@ export function olderThanMs(raw: unknown): number {
 }
 
 /** The outbox routes. */
-export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>): Route[] {
+export function messageRoutes(
+  gate: SendGate,
+  bus: Pick<EventBus, 'subscribe'>,
+  deps: { inbox?: Pick<Inbox, 'store' | 'chatsOf'> | undefined; media?: MediaStore | undefined; stateDir?: string | undefined } = {},
+): Route[] {
   const id = (req: ApiRequest) => {
     const n = Number(req.params.id);
     if (!Number.isInteger(n) || n <= 0) throw new HttpError(400, 'bad_request', `id: expected a message id (a positive integer), got ${JSON.stringify(req.params.id)}`);
@@ -57,14 +64,17 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
       handler: async (req) => {
         const b = objectBody(await req.json());
         for (const k of Object.keys(b)) {
-          // `kind` is accepted but not advertised: only "message" may be sent through the API.
-          if (!['account', 'to', 'text', 'idempotencyKey', 'kind'].includes(k)) throw new HttpError(400, 'bad_request', `${k}: unknown field (expected account, to, text, idempotencyKey)`);
+          // `kind` is accepted but not advertised: the kind follows from the content.
+          if (!(MESSAGE_FIELDS as readonly string[]).includes(k)) throw new HttpError(400, 'bad_request', `${k}: unknown field (expected ${MESSAGE_FIELDS.filter((f) => f !== 'kind').join(', ')})`);
         }
-        for (const k of ['account', 'to', 'text'] as const) stringField(b, k, true);
+        for (const k of ['account', 'to'] as const) stringField(b, k, true);
+        stringField(b, 'text', false);
         requireAccount(req.caller, b.account as string);
-        if (b.kind !== undefined && b.kind !== 'message') throw new HttpError(400, 'bad_request', 'kind: only "message" can be sent through the API');
+        if (b.kind !== undefined && b.kind !== 'message') throw new HttpError(400, 'bad_request', 'kind: leave it out (the kind follows from what the message carries)');
         if (b.idempotencyKey !== undefined && typeof b.idempotencyKey !== 'string') throw new HttpError(400, 'bad_request', 'idempotencyKey: expected a string');
         rejectUnknownParams(req.url.searchParams, ['wait']);
+        const content = await composeContent(b, req.caller, { outbox: gate.store, inbox: deps.inbox, media: deps.media, stateDir: deps.stateDir });
+        if (!content && b.text === undefined) throw new HttpError(400, 'bad_request', 'text: required (or one of media, location, contact, reaction, edit, delete)');
         const wait = req.url.searchParams.get('wait');
         if (wait !== null && !(WAIT_TARGETS as readonly string[]).includes(wait)) {
           throw new HttpError(400, 'bad_request', `wait: expected one of ${WAIT_TARGETS.join(', ')}, got ${JSON.stringify(wait)}`);
@@ -83,6 +93,7 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
             account: b.account as string,
             to: b.to as string,
             text: b.text as string,
+            ...(content ? { content } : {}),
             idempotencyKey: b.idempotencyKey as string | undefined,
             requestId: req.requestId,
             client: req.clientName,
@@ -103,6 +114,23 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
         // these lines), so the row as stored now plus what follows is its whole progress.
         const current = gate.store.get(result.row.id) ?? result.row;
         streamUntil(req, { ...acceptedBody(current), replayed: true }, [], (fn) => (onEvent = fn), unsubscribe, wait as WaitTarget, current);
+      },
+    },
+    {
+      // The bytes of a file to send, streamed into the media store; a message then names it by sha256.
+      method: 'POST',
+      path: '/v1/media',
+      client: 'send',
+      handler: async (req) => {
+        rejectUnknownParams(req.url.searchParams, []);
+        const store = deps.media;
+        if (!store) throw new HttpError(503, 'unavailable', 'media: the daemon has no media store');
+        const declared = Number(req.header('content-length') ?? NaN);
+        if (declared > store.limits.maxBytes) {
+          throw new HttpError(413, 'body_too_large', `media: ${declared} bytes is larger than media.maxBytes (${store.limits.maxBytes} bytes)`, { connection: 'close' });
+        }
+        const stored = await store.put(req.body());
+        return { status: 201, body: { sha256: stored.sha256, bytes: stored.bytes, mimetype: stored.detected } };
       },
     },
     {
@@ -164,7 +192,10 @@ export function messageRoutes(gate: SendGate, bus: Pick<EventBus, 'subscribe'>):
       handler: async (req) => {
         // Finished rows only; pruning also forgets their idempotency keys.
         const ms = olderThanMs(await req.json());
-        return { body: { deleted: gate.store.prune(Date.now() - ms, FINAL_STATES), olderThanMs: ms } };
+        const deleted = gate.store.prune(Date.now() - ms, FINAL_STATES);
+        // Their media files go too once no row refers to them (and no upload is on its way).
+        gate.media?.collect(gate.store.referencedMedia());
+        return { body: { deleted, olderThanMs: ms } };
       },
     },
     {

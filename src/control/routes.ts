@@ -10,8 +10,10 @@ import type { PairEvent, PairRequest } from '../accounts/runner.js';
 import type { SendGate } from '../outbox/send-gate.js';
 import type { AlertEngine } from '../alerts/engine.js';
 import { messageRoutes } from './message-routes.js';
-import { chatReadRoute, inboxRoutes, outboxChangesRoute } from './inbox-routes.js';
+import { chatReadRoute, inboxMediaRoute, inboxRoutes, outboxChangesRoute } from './inbox-routes.js';
+import type { InboxMedia } from '../inbox/media.js';
 import type { OutboxChanges } from '../outbox/changes.js';
+import type { MediaStore } from '../outbox/media-store.js';
 import { consumerRoutes } from './consumer-routes.js';
 import type { Inbox } from '../inbox/inbox.js';
 import type { ConsumerService } from '../inbox/consumer-service.js';
@@ -39,6 +41,12 @@ export interface RouteDeps {
   gate: SendGate;
   /** Inbound messages (optional in route tests). */
   inbox?: Pick<Inbox, 'store' | 'follow' | 'chatsOf'>;
+  /** Files of inbound media messages (optional in route tests; needs `inbox`). */
+  inboxMedia?: Pick<InboxMedia, 'file'>;
+  /** Files outbound media messages carry (optional in route tests: media is then refused). */
+  media?: MediaStore;
+  /** The state directory, whose files are never sent as media. */
+  stateDir?: string;
   /** The journal of outbox state changes (optional in route tests). */
   outboxChanges?: OutboxChanges;
   /** Inbox consumers (optional in route tests). */
@@ -55,8 +63,9 @@ export function buildRoutes(deps: RouteDeps): Route[] {
   return [
     // Before messageRoutes, whose /v1/messages/:id would take "changes" for an id.
     ...(deps.outboxChanges ? [outboxChangesRoute(deps.outboxChanges)] : []),
-    ...messageRoutes(deps.gate, deps.bus),
+    ...messageRoutes(deps.gate, deps.bus, { inbox: deps.inbox, media: deps.media, stateDir: deps.stateDir }),
     ...(deps.inbox ? [...inboxRoutes(deps.inbox), chatReadRoute(deps.inbox, deps.gate)] : []),
+    ...(deps.inbox && deps.inboxMedia ? [inboxMediaRoute(deps.inbox, deps.inboxMedia)] : []),
     ...(deps.consumers ? consumerRoutes(deps.consumers) : []),
     {
       method: 'GET',

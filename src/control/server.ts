@@ -4,6 +4,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Log } from '../log.js';
 import { VERSION, VERSION_HEADER } from '../version.js';
 import { HttpError, type ApiErrorBody } from './http-error.js';
@@ -38,6 +40,10 @@ export interface ApiRequest {
   caller: Caller;
   /** Reads and parses the JSON body (undefined when empty), enforcing MAX_BODY_BYTES and MAX_JSON_DEPTH. */
   json(): Promise<unknown>;
+  /** The raw body as it arrives, for routes that take bytes (a media upload); not with json(). */
+  body(): AsyncIterable<Buffer>;
+  /** A request header's value (the first, when repeated). */
+  header(name: string): string | undefined;
   /** Aborted when the client goes away or the server shuts down. */
   signal: AbortSignal;
   /** Starts an NDJSON stream response; the route then writes events until it ends. */
@@ -51,12 +57,23 @@ export interface ApiReply {
   headers?: Record<string, string>;
 }
 
+/**
+ * A reply whose body is bytes rather than JSON (a file). The headers are sent as given, so the
+ * handler sets content-type and content-length; a stream is piped and destroyed if the client
+ * goes away. A HEAD request gets the headers only.
+ */
+export interface ApiRawReply {
+  status?: number;
+  raw: Readable | Buffer;
+  headers: Record<string, string | number>;
+}
+
 /** One entry of the route table. */
 export interface Route {
   method: HttpMethod;
   /** Path under the server root, e.g. `/v1/accounts/:id`. */
   path: string;
-  handler: (req: ApiRequest) => Promise<ApiReply | void> | ApiReply | void;
+  handler: (req: ApiRequest) => Promise<ApiReply | ApiRawReply | void> | ApiReply | ApiRawReply | void;
   /**
    * A long-lived subscription (an event stream): counts toward `maxEventSubscribers` for as long
    * as its response is open, and is refused with 503 `too_many_subscribers` at the cap.
@@ -236,11 +253,14 @@ export class ControlServer {
         clientName: caller.role === 'client' ? caller.name : headerValue(req.headers[CLIENT_HEADER]),
         caller,
         json: () => (bodyRead ??= readJsonBody(req)),
+        body: () => req,
+        header: (name) => headerValue(req.headers[name.toLowerCase()]),
         signal: abort.signal,
         openStream: () => this.#openStream(res, caller),
       };
       const reply = await route.handler(apiReq);
-      if (reply) sendJson(res, reply.status ?? 200, reply.body, reply.headers);
+      if (reply && 'raw' in reply) await sendRaw(res, req.method === 'HEAD', reply);
+      else if (reply) sendJson(res, reply.status ?? 200, reply.body, reply.headers);
       else if (!res.headersSent) throw new Error(`route ${route.method} ${route.path} returned no reply`);
     } catch (err) {
       this.#sendError(res, err);
@@ -367,6 +387,30 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   const text = `${JSON.stringify(body)}\n`;
   res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+async function sendRaw(res: ServerResponse, headOnly: boolean, reply: ApiRawReply): Promise<void> {
+  const { raw } = reply;
+  const release = () => {
+    if (!Buffer.isBuffer(raw)) raw.destroy();
+  };
+  try {
+    res.writeHead(reply.status ?? 200, reply.headers);
+  } catch (err) {
+    release();
+    throw err;
+  }
+  if (headOnly || Buffer.isBuffer(raw)) {
+    release();
+    res.end(headOnly ? undefined : raw);
+    return;
+  }
+  try {
+    await pipeline(raw, res);
+  } catch {
+    // The client went away or the source failed part-way: the response is cut short.
+    res.destroy();
+  }
 }
 
 function splitPath(path: string): string[] {

@@ -15,13 +15,17 @@ import { closeStateDb, openStateDb, type StateDb } from '../store/db.js';
 import { lockStateDir, type StateDirLock } from '../store/lock.js';
 import { VERSION } from '../version.js';
 import { BaileysConnector } from '../wa/baileys-connection.js';
-import { allowFromFromConfig, gateSettingsFromConfig, webhookSettingsFromConfig } from '../config/gate-settings.js';
+import { allowFromFromConfig, gateSettingsFromConfig, mediaLimitsFromConfig, webhookSettingsFromConfig } from '../config/gate-settings.js';
 import { ConsumerService } from '../inbox/consumer-service.js';
 import { ConsumerStore } from '../inbox/consumers.js';
 import { OutboxChanges } from '../outbox/changes.js';
 import { Inbox } from '../inbox/inbox.js';
 import { InboxStore } from '../inbox/store.js';
+import { InboundMediaCache } from '../inbox/media-cache.js';
+import { InboxMedia } from '../inbox/media.js';
+import { join } from 'node:path';
 import { SendGate } from '../outbox/send-gate.js';
+import { MediaStore } from '../outbox/media-store.js';
 import { AlertEngine } from '../alerts/engine.js';
 import { AlertMonitor } from '../alerts/monitor.js';
 import { buildSinks } from '../alerts/build-sinks.js';
@@ -140,11 +144,8 @@ export class Daemon {
         db,
         log,
         ...(cfg.whatsappVersion ? { version: cfg.whatsappVersion } : {}),
-        // A retry receipt is answered with the very text the outbox sent, also after a restart.
-        sentContent: (account, messageId) => {
-          const text = outboxStore.sentText(account, messageId);
-          return text === null ? null : { text };
-        },
+        // A retry receipt is answered with the very message the outbox sent, also after a restart.
+        sentContent: (account, messageId) => outboxStore.sentMessage(account, messageId),
       });
       // The gate is built before the runners so that it attaches to each one as it is made.
       let accountsRef: AccountSupervisor | undefined;
@@ -157,6 +158,7 @@ export class Daemon {
         phoneJidForLid: (account, jid) => connector.phoneJidForLid(account, jid),
         lidJidForPhone: (account, jid) => connector.lidJidForPhone(account, jid),
         settings: gateSettingsFromConfig(cfg),
+        media: new MediaStore(join(cfg.stateDir, 'media'), mediaLimitsFromConfig(cfg)),
       });
       const inbox = new Inbox({
         store: new InboxStore(db),
@@ -168,6 +170,20 @@ export class Daemon {
       });
       bus.subscribe({ types: ['account.removed'] }, (e) => {
         if (e.account) inbox.detach(e.account);
+      });
+      // Inbound media files, downloaded on first request and kept within the configured limits
+      // (read on every use, so a reload applies); the constructor applies them at start.
+      const inboxMedia = new InboxMedia({
+        store: inbox.store,
+        cache: new InboundMediaCache({
+          dir: join(cfg.stateDir, 'media-in'),
+          limits: () => {
+            const m = (daemonRef ? daemonRef.#config : cfg).media;
+            return { maxBytes: m?.inboundCacheMaxBytes, maxAgeMs: m?.inboundCacheMaxAgeMs };
+          },
+        }),
+        download: (ref, o) => connector.downloadMedia(ref, o),
+        log,
       });
       const accounts = new AccountSupervisor({
         db,
@@ -222,6 +238,9 @@ export class Daemon {
           accounts,
           gate,
           inbox,
+          inboxMedia,
+          ...(gate.media ? { media: gate.media } : {}),
+          stateDir: cfg.stateDir,
           consumers,
           outboxChanges,
           alerts,
@@ -330,6 +349,7 @@ export class Daemon {
     // new policy (with their `allowTo`) is in force.
     const removed = await this.accounts.removeUnlisted(next);
     this.gate.updateSettings(gateSettingsFromConfig(next, this.accounts.runtimePolicies()));
+    this.gate.media?.setLimits(mediaLimitsFromConfig(next));
     this.inbox.setAllowFrom(allowFromFromConfig(next));
     const consumerChanges = await this.consumers.applyConfig(next.consumers, webhookSettingsFromConfig(next));
     this.alerts.setSinks(buildSinks(next, this.gate, this.#log), next.alerts?.capPerHour);
@@ -352,6 +372,9 @@ export class Daemon {
         const deleted = this.inbox.store.pruneAcknowledged(cutoff);
         const changes = this.#outboxChanges.prune(cutoff);
         if (deleted || changes) this.#log.info({ deleted, outboxChanges: changes, retentionDays: days }, 'inbox retention pruned acknowledged messages and old outbox changes');
+        // Media files no outbox row refers to any more (pruned rows, uploads never sent).
+        const files = this.gate.media?.collect(this.gate.store.referencedMedia()) ?? 0;
+        if (files) this.#log.info({ files }, 'removed media files no message refers to');
       } catch (err) {
         this.#log.error({ err }, 'inbox retention failed');
       }

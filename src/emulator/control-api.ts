@@ -177,6 +177,16 @@ export class ControlServer {
           return tampered ?? { armed: true };
         },
       },
+      {
+        method: 'POST',
+        path: /^\/media\/hold$/,
+        handle: ({ body }) => {
+          const stage = new Fields(body ?? {}).optionalString('stage', 32) ?? 'after-store';
+          if (stage !== 'before-store' && stage !== 'after-store') throw new EmulatorError(400, 'bad_request', 'stage: expected "before-store" or "after-store"', 'stage');
+          emu.holdMediaUpload(stage);
+          return { armed: true, stage };
+        },
+      },
       { method: 'GET', path: /^\/peers$/, handle: () => emu.peers() },
       { method: 'GET', path: /^\/peers\/([^/]+)\/messages$/, handle: ({ match }) => emu.peerMessages(pathPhone(match[1])) },
       { method: 'GET', path: /^\/peers\/([^/]+)\/sent$/, handle: ({ match }) => emu.sentMessages(pathPhone(match[1])) },

@@ -207,6 +207,22 @@ export class Emulator {
     return this.core.media.list().find((m) => m.directPath === stored.directPath) ?? null;
   }
 
+  /** Holds the next media upload unanswered (media-store.ts armHold); `held` counts the holds that happened. */
+  holdMediaUpload(stage: 'before-store' | 'after-store'): void {
+    this.core.media.armHold(stage);
+    this.core.events.add(null, null, `armed: the next media upload is held ${stage === 'before-store' ? 'before' : 'after'} its file is stored`);
+  }
+
+  /** Media uploads held so far. */
+  get mediaUploadsHeld(): number {
+    return this.core.media.held;
+  }
+
+  /** Resolves once `n` media uploads have been held in all. */
+  waitMediaUploadsHeld(n = 1): Promise<void> {
+    return this.core.media.waitHeld(n);
+  }
+
   /** Every stanza both ways. */
   get timeline(): Timeline {
     return this.core.timeline;

@@ -75,9 +75,20 @@ export class MediaServer {
     const body = await readBody(req);
     const actual = sha256(body).toString('base64url');
     if (actual !== hash) throw new HttpError(400, `the body hashes to ${actual}, not ${hash}`);
+    const hold = this.store.takeHold();
+    if (hold === 'before-store') return this.hold(req, phone, `media upload held before storing: ${type}, ${body.length} bytes`);
     const stored = this.store.put(type as UploadType, body, phone);
     this.note(phone, `media uploaded: ${type}, ${body.length} bytes, ${stored.directPath}${stored.tampered ? ' (stored corrupted: tampering armed)' : ''}`);
+    if (hold === 'after-store') return this.hold(req, phone, `media upload held after storing ${stored.directPath}`);
     json(res, 200, { url: this.store.urlFor(stored), direct_path: stored.directPath });
+  }
+
+  /** Leaves an upload unanswered until its client goes away (or the server closes). */
+  private async hold(req: IncomingMessage, phone: string, what: string): Promise<void> {
+    this.store.noteHeld();
+    this.note(phone, `${what} (a hold armed by a test: no answer until the client goes away)`);
+    if (!req.socket.destroyed) await new Promise<void>((resolve) => req.socket.once('close', () => resolve()));
+    this.note(phone, 'held media upload ended: its client went away');
   }
 
   private download(req: IncomingMessage, res: ServerResponse, pathname: string): void {

@@ -53,6 +53,11 @@ export class MediaStore {
   private readonly authByPhone = new Map<string, string>();
   private readonly phoneByAuth = new Map<string, string>();
   private tamperNext = 0;
+  /** Uploads to hold (never answer), in order: before the file is stored, or after. */
+  private readonly holds: Array<'before-store' | 'after-store'> = [];
+  /** Uploads held so far. */
+  private heldCount = 0;
+  private readonly heldWaiters: Array<{ n: number; resolve: () => void }> = [];
 
   /** The upload token for an account (one per account, stable). */
   authFor(phone: string): string {
@@ -99,6 +104,39 @@ export class MediaStore {
     const stored = this.find(pathOrUrl);
     if (stored) corrupt(stored);
     return stored;
+  }
+
+  /**
+   * Makes the next upload go unanswered for as long as its client keeps the connection: the
+   * file is dropped (`before-store`) or kept (`after-store`, so the uploader crashed after its
+   * file was on the server but before it could send the message).
+   */
+  armHold(stage: 'before-store' | 'after-store'): void {
+    this.holds.push(stage);
+  }
+
+  get held(): number {
+    return this.heldCount;
+  }
+
+  /** Counts an upload being held, waking those waiting for it. */
+  noteHeld(): void {
+    this.heldCount += 1;
+    for (const w of this.heldWaiters.splice(0)) {
+      if (this.heldCount >= w.n) w.resolve();
+      else this.heldWaiters.push(w);
+    }
+  }
+
+  /** Resolves once `n` uploads have been held in all. */
+  waitHeld(n: number): Promise<void> {
+    if (this.heldCount >= n) return Promise.resolve();
+    return new Promise((resolve) => this.heldWaiters.push({ n, resolve }));
+  }
+
+  /** The hold armed for the next upload, if any. */
+  takeHold(): 'before-store' | 'after-store' | undefined {
+    return this.holds.shift();
   }
 
   /** Makes the next upload (or inbound media file) be stored corrupted. */

@@ -28,6 +28,8 @@ export interface DecryptedMessage {
   kind: string;
   /** For a media message: the file as the phone downloaded, checked and decrypted it. */
   media?: DecryptedMedia;
+  /** What else the phone read: a quoted message, a reaction, an edit or delete, a location, a contact (message-content.ts). */
+  detail?: Record<string, unknown>;
   /** For a message our own companion sent elsewhere (device-sent): where it went. */
   destination?: string;
   /** For a group message: the group (`<id>@g.us`), which is then the chat; absent for 1:1. */

@@ -4,7 +4,7 @@
 // undecryptable message that a retry decrypted) moves to a new cursor.
 import type { StateDb } from '../store/db.js';
 import { writeTx } from '../store/db.js';
-import type { InboundChatType, InboundKind, InboundMessage } from '../wa/types.js';
+import type { InboundChatType, InboundKind, InboundMediaRef, InboundMessage } from '../wa/types.js';
 
 /**
  * `ok`: a message to deliver. `undecryptable`: it arrived but could not be read (counted in
@@ -119,8 +119,8 @@ export class InboxStore {
     this.#now = opts.now ?? Date.now;
     this.#get = db.prepare<[string, string, string], DbRow>('SELECT * FROM inbox WHERE account = ? AND chat = ? AND id = ?');
     this.#insert = db.prepare<unknown[], DbRow>(
-      `INSERT INTO inbox (account, chat, id, sender, chat_type, kind, text, detail, status, offline, timestamp, received_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+      `INSERT INTO inbox (account, chat, id, sender, chat_type, kind, text, detail, status, offline, timestamp, received_at, media)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
     );
     this.#delete = db.prepare<[number]>('DELETE FROM inbox WHERE cursor = ?');
   }
@@ -152,6 +152,7 @@ export class InboxStore {
         m.offline ? 1 : 0,
         m.timestamp,
         current?.received_at ?? this.#now(),
+        m.media ? JSON.stringify(m.media) : null,
       );
     });
     if (!row) return { row: fromDb(this.#get.get(account, m.chat, m.id)!), changed: false };
@@ -200,6 +201,34 @@ export class InboxStore {
   byCursor(cursor: number): InboxRow | null {
     const r = this.#db.prepare<[number], DbRow>('SELECT * FROM inbox WHERE cursor = ?').get(cursor);
     return r ? fromDb(r) : null;
+  }
+
+  /**
+   * Rows with a WhatsApp message id, oldest first, limited to accounts, chats and statuses when
+   * given. One id can be several rows: two accounts, or two chats of one account.
+   */
+  byMessageId(id: string, q: { accounts?: readonly string[]; chats?: readonly string[]; statuses: readonly InboxStatus[] }): InboxRow[] {
+    const where: string[] = ['id = ?'];
+    const params: unknown[] = [id];
+    for (const [column, values] of [
+      ['account', q.accounts],
+      ['chat', q.chats],
+      ['status', q.statuses],
+    ] as const) {
+      if (!values?.length) continue;
+      where.push(`${column} IN (${values.map(() => '?').join(', ')})`);
+      params.push(...values);
+    }
+    return this.#db.prepare<unknown[], DbRow>(`SELECT * FROM inbox WHERE ${where.join(' AND ')} ORDER BY cursor`).all(...params).map(fromDb);
+  }
+
+  /**
+   * What downloading a row's media file needs, or null: not a media message, or stored before
+   * media references were kept. Secret (keys); never part of InboxRow.
+   */
+  mediaRef(cursor: number): InboundMediaRef | null {
+    const r = this.#db.prepare<[number], { media: string | null }>('SELECT media FROM inbox WHERE cursor = ?').get(cursor);
+    return r?.media ? (JSON.parse(r.media) as InboundMediaRef) : null;
   }
 
   /** The highest cursor ever given (0 before the first row), deleted rows included. */

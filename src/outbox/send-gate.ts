@@ -5,8 +5,10 @@ import { HttpError } from '../control/http-error.js';
 import type { EventBus } from '../events/bus.js';
 import type { Log } from '../log.js';
 import { decide, evaluate, type Policy, type PolicyDecision, type SendKind } from '../policy/policy.js';
-import { isNotWritten } from '../wa/send-error.js';
+import { SendNotWrittenError, isNotWritten } from '../wa/send-error.js';
 import type { WaSender, WaEvent } from '../wa/types.js';
+import { displayText, isPlainText, kindOf, mediaOf, type OutboundContent } from './content.js';
+import type { MediaStore } from './media-store.js';
 import { newMessageId } from './message-id.js';
 import { askIdentities, knownIdentities, type IdentityLookups, type IdentityResolver } from './peer-identity.js';
 import { normaliseRecipient } from './recipient.js';
@@ -17,6 +19,8 @@ import { DEFAULT_PACING, TokenBucket, type PacingPolicy } from './token-bucket.j
 export const MAX_TEXT_CHARS = 65_536;
 /** A claimed row's lease; also how long a sent row may wait for the server's ack before it is `unknown`. */
 export const LEASE_MS = 15_000;
+/** How long a media row stays claimed while its file is encrypted and uploaded. */
+export const UPLOAD_LEASE_MS = 10 * 60_000;
 /** How often leases, TTLs and due rows are checked even when nothing happens. */
 export const SWEEP_INTERVAL_MS = 2000;
 
@@ -56,7 +60,10 @@ export interface OperatorRequest {
 export interface EnqueueInput {
   account: string;
   to: string;
-  text: string;
+  /** The text of a text message; ignored when `content` is given. */
+  text?: string;
+  /** What to send when it is more than a text (composed and checked by compose.ts). */
+  content?: OutboundContent;
   kind?: SendKind;
   idempotencyKey?: string | undefined;
   requestId?: string | undefined;
@@ -78,6 +85,8 @@ export class SendGate {
   readonly #log: Log;
   readonly #accounts: (id: string) => GateAccount | undefined;
   readonly #lookups: IdentityLookups;
+  /** Files of media rows (null: media rows fail at send). */
+  readonly media: MediaStore | null;
   #settings: GateSettings;
   readonly #drains = new Map<string, AccountDrain>();
   #sweep: NodeJS.Timeout | null = null;
@@ -101,7 +110,10 @@ export class SendGate {
     /** The LID an account has learnt for a number; without it only the open connection is asked. */
     lidJidForPhone?: (account: string, jid: string) => string | null;
     settings: GateSettings;
+    /** Where the files of media rows are kept (absent: media rows fail at send). */
+    media?: MediaStore;
   }) {
+    this.media = opts.media ?? null;
     this.store = opts.store;
     this.#bus = opts.bus;
     this.#log = opts.log;
@@ -180,12 +192,15 @@ export class SendGate {
    * then returns. A denied message is stored as `denied` and the caller is told why.
    */
   async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
-    const kind = input.kind ?? 'message';
+    const content: OutboundContent = input.content ?? { type: 'text', text: input.text as string };
+    const kind = input.kind ?? kindOf(content);
     if (!this.#accounts(input.account)) throw new HttpError(404, 'not_found', `account: no account "${input.account}"`);
     const recipient = normaliseRecipient(input.to ?? '');
     if ('error' in recipient) throw new HttpError(400, 'bad_request', `to: ${recipient.error}`);
-    if (typeof input.text !== 'string' || input.text.trim() === '') throw new HttpError(400, 'bad_request', 'text: must not be empty');
-    if (input.text.length > MAX_TEXT_CHARS) throw new HttpError(400, 'bad_request', `text: longer than ${MAX_TEXT_CHARS} characters (${input.text.length})`);
+    if (content.type === 'text' || content.type === 'edit') {
+      if (typeof content.text !== 'string' || content.text.trim() === '') throw new HttpError(400, 'bad_request', 'text: must not be empty');
+      if (content.text.length > MAX_TEXT_CHARS) throw new HttpError(400, 'bad_request', `text: longer than ${MAX_TEXT_CHARS} characters (${content.text.length})`);
+    }
     if (input.idempotencyKey !== undefined && !/^[\x21-\x7e]{1,200}$/.test(input.idempotencyKey)) {
       throw new HttpError(400, 'bad_request', 'idempotencyKey: expected 1-200 printable characters without spaces');
     }
@@ -198,7 +213,8 @@ export class SendGate {
         to: recipient.jid,
         chatType: recipient.chatType,
         kind,
-        text: input.text,
+        text: displayText(content),
+        ...(isPlainText(content) ? {} : { content }),
         messageId: newMessageId(),
         state,
         reason: decision.action === 'allow' ? null : decision.reason,
@@ -342,18 +358,48 @@ export class SendGate {
 
   /**
    * The send itself: the only call into a WhatsApp connection's send in the whole daemon. The
-   * wire send is counted before the call (a crash mid-send then leaves a trace) and taken back
+   * wire send is counted before the stanza is written (a crash mid-send then leaves a trace) and taken back
    * when the connection says nothing was written (SendNotWrittenError): only a send whose bytes
    * may have left counts, so a send that failed locally neither makes the row `unknown` nor
    * keeps it from expiring.
    */
   async sendOnWire(conn: WaSender, row: OutboxRow): Promise<void> {
-    this.store.noteWireSend(row.id);
+    const content: OutboundContent = row.content ?? { type: 'text', text: row.text };
+    const media = mediaOf(content);
+    if (media) this.#mediaPath(media.sha256); // a file that is gone fails the row before anything is counted
+    // Counted once the message is built, just before its stanza is written: building it (media
+    // encrypted and uploaded) writes nothing to the chat, so a crash during an upload leaves a
+    // row that is simply sent again, with no settle window.
+    let counted = false;
+    const count = (wire?: Uint8Array) => {
+      if (counted) return;
+      if (wire && !this.store.noteWireSendOf(row.id, wire, Date.now() + LEASE_MS)) {
+        throw new SendNotWrittenError('not sent: the message was released (connection closed) while it was being built');
+      }
+      counted = true;
+      if (!wire) this.store.noteWireSend(row.id);
+    };
+    // Building a media message uploads its file first, which may take longer than a lease: the
+    // row stays claimed meanwhile (a closing connection still releases it at once).
+    if (media) this.store.transition(row.id, ['sending'], 'sending', { leaseUntil: Date.now() + UPLOAD_LEASE_MS });
     try {
-      await conn.sendText(row.to, row.text, row.messageId);
+      await conn.send(row.to, content, row.messageId, { mediaPath: (sha256) => this.#mediaPath(sha256), prepared: (wire) => count(wire) });
     } catch (err) {
-      if (isNotWritten(err)) this.#takeBackWireSend(row);
+      if (!isNotWritten(err)) count();
+      else if (counted) this.#takeBackWireSend(row);
       throw err;
+    }
+    // A connection that did not say when its message was built: the send happened all the same.
+    count();
+  }
+
+  /** A media file's path in the store; a permanent error when it is not there. */
+  #mediaPath(sha256: string): string {
+    try {
+      if (!this.media) throw new Error('no media store');
+      return this.media.pathOf(sha256);
+    } catch {
+      throw Object.assign(new SendNotWrittenError(`not sent: its media file ${sha256} is not in the media store`), { output: { statusCode: 410 } });
     }
   }
 

@@ -5,6 +5,7 @@ import { HttpError } from '../control/http-error.js';
 import type { StateDb } from '../store/db.js';
 import { writeTx } from '../store/db.js';
 import type { SendKind } from '../policy/policy.js';
+import type { OutboundContent } from './content.js';
 
 /** Row states. */
 export type OutboxState =
@@ -33,7 +34,10 @@ export interface OutboxRow {
   to: string;
   chatType: 'direct' | 'group';
   kind: SendKind;
+  /** The text, or what a row of another kind shows as text (caption, emoji, edited text; '' for none). */
   text: string;
+  /** What the row sends beyond plain text (media, reply, location, contact, reaction, edit, delete); absent for plain text. */
+  content?: OutboundContent;
   /** The WhatsApp message id, fixed at enqueue. */
   messageId: string;
   state: OutboxState;
@@ -69,6 +73,7 @@ export function rowToJson(r: OutboxRow): Record<string, unknown> {
     chatType: r.chatType,
     kind: r.kind,
     text: r.text,
+    ...(r.content ? { content: r.content } : {}),
     messageId: r.messageId,
     state: r.state,
     ...(r.reason ? { reason: r.reason } : {}),
@@ -89,7 +94,7 @@ export function rowToJson(r: OutboxRow): Record<string, unknown> {
 }
 
 /** What enqueue stores: the row's own fields, in one of the states a new row can have. */
-export type NewRow = Pick<OutboxRow, 'account' | 'to' | 'chatType' | 'kind' | 'text' | 'messageId' | 'reason' | 'idempotencyKey' | 'requestId' | 'client' | 'clientRole' | 'expiresAt'> & {
+export type NewRow = Pick<OutboxRow, 'account' | 'to' | 'chatType' | 'kind' | 'text' | 'content' | 'messageId' | 'reason' | 'idempotencyKey' | 'requestId' | 'client' | 'clientRole' | 'expiresAt'> & {
   state: 'queued' | 'held' | 'denied';
 };
 
@@ -135,13 +140,19 @@ export const CLAIM_NEXT_SQL = `${SELECT} o WHERE o.account = ? AND o.state IN ('
                    AND p.state IN ('queued', 'sending', 'unknown'))
  ORDER BY o.id LIMIT 1`;
 
-type RawRow = Omit<OutboxRow, 'text'> & { payload: string };
+type RawRow = Omit<OutboxRow, 'text' | 'content'> & { payload: string };
+/** The payload column: the text, and the content object of rows that send more than plain text. */
+interface Payload {
+  text: string;
+  content?: OutboundContent;
+}
 
 function fromRaw(r: RawRow | undefined): OutboxRow | null {
   if (!r) return null;
   const { payload, clientRole, ...rest } = r;
   // No role (a row from before roles, or the daemon's own): the field is left out.
-  return { ...rest, ...(clientRole ? { clientRole } : {}), text: (JSON.parse(payload) as { text: string }).text };
+  const body = JSON.parse(payload) as Payload;
+  return { ...rest, ...(clientRole ? { clientRole } : {}), text: body.text, ...(body.content ? { content: body.content } : {}) };
 }
 
 /** The outbox table. All methods are synchronous (better-sqlite3); writes are IMMEDIATE transactions. */
@@ -196,7 +207,7 @@ export class OutboxStore {
           row.to,
           row.chatType,
           row.kind,
-          JSON.stringify({ text: row.text }),
+          JSON.stringify({ text: row.text, ...(row.content ? { content: row.content } : {}) } satisfies Payload),
           row.messageId,
           row.state,
           row.reason,
@@ -219,10 +230,44 @@ export class OutboxStore {
     return fromRaw(this.#db.prepare(`${SELECT} WHERE id = ?`).get(id) as RawRow | undefined);
   }
 
-  /** The text an account sent under a WhatsApp message id (what a retry receipt asks for again), or null. */
-  sentText(account: string, messageId: string): string | null {
-    const row = this.#db.prepare('SELECT payload FROM outbox WHERE account = ? AND message_id = ? AND wire_sends > 0').get(account, messageId) as { payload: string } | undefined;
-    return row ? (JSON.parse(row.payload) as { text: string }).text : null;
+  /**
+   * What an account sent under a WhatsApp message id (what a retry receipt asks for again): the
+   * text, and the message as built for its last wire send when one was kept; null when the
+   * account never handed such a message to the socket.
+   */
+  sentMessage(account: string, messageId: string): { text: string; content?: OutboundContent; wire: Uint8Array | null } | null {
+    const row = this.#db.prepare('SELECT payload, wire_message AS wire FROM outbox WHERE account = ? AND message_id = ? AND wire_sends > 0').get(account, messageId) as
+      | { payload: string; wire: Buffer | null }
+      | undefined;
+    if (!row) return null;
+    const body = JSON.parse(row.payload) as Payload;
+    return { text: body.text, ...(body.content ? { content: body.content } : {}), wire: row.wire };
+  }
+
+  /**
+   * Records one more hand-off to the socket together with the message as built for it (media
+   * uploaded), in one commit, just before its stanza is written: a crash then leaves the trace,
+   * and a retry receipt re-sends exactly this message. The lease starts again (the wait for the
+   * server's ack). False when the row is no longer `sending` (released meanwhile): not sent.
+   */
+  noteWireSendOf(id: number, wire: Uint8Array, leaseUntil: number, now = Date.now()): boolean {
+    return writeTx(this.#db, () => {
+      const changed = this.#db
+        .prepare("UPDATE outbox SET wire_sends = wire_sends + 1, wire_message = ?, lease_until = ?, updated_at = ? WHERE id = ? AND state = 'sending'")
+        .run(Buffer.from(wire.buffer, wire.byteOffset, wire.byteLength), leaseUntil, now, id).changes;
+      return changed > 0;
+    });
+  }
+
+  /** The sha256 of every media file a row still in the table refers to (the media store keeps those). */
+  referencedMedia(): Set<string> {
+    const rows = this.#db.prepare("SELECT DISTINCT json_extract(payload, '$.content.media.sha256') AS sha FROM outbox WHERE json_extract(payload, '$.content.media.sha256') IS NOT NULL").all() as Array<{ sha: string }>;
+    return new Set(rows.map((r) => r.sha));
+  }
+
+  /** A message this account sent to a chat, by its WhatsApp id (what a reply, reaction, edit or delete points at). */
+  findSent(account: string, chat: string, messageId: string): OutboxRow | null {
+    return fromRaw(this.#db.prepare(`${SELECT} WHERE account = ? AND recipient = ? AND message_id = ?`).get(account, chat, messageId) as RawRow | undefined);
   }
 
   /** One row by its WhatsApp message id. */

@@ -7,8 +7,31 @@
 /** What a rule decides. */
 export type PolicyAction = 'allow' | 'deny' | 'hold';
 
-/** What is being sent: a message to a person, an operator alert, a reaction, a receipt... */
-export type SendKind = 'message' | 'alert' | 'reaction' | 'receipt' | 'presence';
+/**
+ * What a row or a send is: `message` (a text), a media kind, a location or contact card, a
+ * reaction, an edit or a delete of one of our messages, an operator `alert`, a read `receipt`.
+ */
+export const ROW_KINDS = ['message', 'alert', 'reaction', 'receipt', 'presence', 'image', 'video', 'audio', 'document', 'sticker', 'location', 'contact', 'edit', 'delete'] as const;
+export type SendKind = (typeof ROW_KINDS)[number];
+
+/**
+ * What a rule's `kind` may name: a row kind, or a family. `message` names every message a person
+ * sees in a chat (text and every kind below), so a rule written for messages before media
+ * existed still covers media; `text` names text alone, `media` the five media kinds.
+ */
+export const RULE_KINDS = [...ROW_KINDS, 'text', 'media'] as const;
+export type RuleKind = (typeof RULE_KINDS)[number];
+
+const MEDIA_ROW_KINDS: readonly SendKind[] = ['image', 'video', 'audio', 'document', 'sticker'];
+const CHAT_ROW_KINDS: readonly SendKind[] = ['message', ...MEDIA_ROW_KINDS, 'location', 'contact', 'reaction', 'edit', 'delete'];
+
+/** True when a rule naming `rule` applies to a send of kind `kind`. */
+export function kindMatches(rule: RuleKind, kind: SendKind): boolean {
+  if (rule === 'message') return CHAT_ROW_KINDS.includes(kind);
+  if (rule === 'text') return kind === 'message';
+  if (rule === 'media') return MEDIA_ROW_KINDS.includes(kind);
+  return rule === kind;
+}
 
 /** One rule; every given match field must match (`peer` may list several). */
 export interface PolicyRule {
@@ -17,7 +40,7 @@ export interface PolicyRule {
     account?: string | string[];
     peer?: string | string[];
     chatType?: 'direct' | 'group';
-    kind?: SendKind | SendKind[];
+    kind?: RuleKind | RuleKind[];
   };
   /** A name for audits; defaults to `rules[i]`. */
   name?: string;
@@ -133,7 +156,7 @@ function matches(rule: PolicyRule, req: SendRequest, candidates: string[]): bool
   const m = rule.match;
   if (m.account !== undefined && !list(m.account).includes(req.account)) return false;
   if (m.chatType !== undefined && m.chatType !== req.chatType) return false;
-  if (m.kind !== undefined && !list(m.kind).includes(req.kind)) return false;
+  if (m.kind !== undefined && !list(m.kind).some((k) => kindMatches(k, req.kind))) return false;
   if (m.peer !== undefined && !list(m.peer).some((p) => candidates.includes(p))) return 'peer';
   return true;
 }

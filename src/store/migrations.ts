@@ -300,6 +300,25 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 14,
+    name: 'outbox message content',
+    up: (db) => {
+      // What a row sends beyond text (media, location, contact, reaction, edit, delete) lives
+      // in the payload JSON; the message as it was built for its last wire send (media keys and
+      // upload URL included) is kept so a retry receipt re-encrypts exactly that (docs/media.md).
+      db.exec('ALTER TABLE outbox ADD COLUMN wire_message BLOB');
+    },
+  },
+  {
+    version: 15,
+    name: 'inbox media references',
+    up: (db) => {
+      // What a download of an inbound media message needs (keys, path, hashes), kept apart from
+      // `detail` so it never reaches consumers.
+      db.exec('ALTER TABLE inbox ADD COLUMN media TEXT');
+    },
+  },
 ];
 
 /** Applies the migrations not yet recorded; refuses a database newer than this code. */

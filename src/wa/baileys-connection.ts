@@ -1,7 +1,7 @@
 // The one production module that drives Baileys. It turns a Baileys socket into a WaConnection:
 // typed events, exactly one close per connection, a refused HTTP upgrade reported at once (Baileys
 // alone would wait for ever), and a terminate that does not wait for the ws library's 30 s close.
-import makeWASocket, { Browsers, DEFAULT_CONNECTION_CONFIG, DisconnectReason, isLidUser, isPnUser, jidNormalizedUser, proto, type BinaryNode, type CacheStore, type GroupMetadata, type WASocket, type ConnectionState } from '@whiskeysockets/baileys';
+import makeWASocket, { Browsers, DEFAULT_CONNECTION_CONFIG, DisconnectReason, generateWAMessage, isLidUser, isPnUser, jidNormalizedUser, proto, type BinaryNode, type CacheStore, type GroupMetadata, type WASocket, type ConnectionState } from '@whiskeysockets/baileys';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { CLOSE_CODE_NAMES, type CloseInfo } from '../accounts/close-policy.js';
@@ -13,7 +13,11 @@ import { baileysSharesContextStore, contextFramesByDefault } from './context-sto
 import { GroupMetadataCache } from './group-metadata-cache.js';
 import { SendNotWrittenError, classifySendError, groupMetadataFailed } from './send-error.js';
 import { retryCounterCache } from './retry-counters.js';
-import type { ConnectOptions, SentContent, WaConnection, WaConnector, WaEvent } from './types.js';
+import { toBaileys } from './outbound-message.js';
+import type { OutboundContent } from '../outbox/content.js';
+import type { ConnectOptions, SendHooks, SentContent, WaConnection, WaConnector, WaEvent } from './types.js';
+import { downloadContentFromMessage } from '@whiskeysockets/baileys';
+import type { InboundMediaRef } from './types.js';
 
 /** WhatsApp's server JID, the target of keepalive IQs. */
 const SERVER_JID = 's.whatsapp.net';
@@ -76,6 +80,33 @@ export class BaileysConnector implements WaConnector {
   archiveCreds(account: string, reason: string): boolean {
     return new SqliteAuthStore(this.#db, account).archive(reason);
   }
+
+  async downloadMedia(ref: InboundMediaRef, opts: { signal?: AbortSignal } = {}): Promise<AsyncIterable<Uint8Array>> {
+    // Needs no socket: the message's own URL (or direct path on its host) and its key. Baileys
+    // checks neither hash nor MAC of what it fetched; the caller checks fileSha256. Its fetch
+    // takes no abort signal, so an abort ends the decrypted stream, not the request itself.
+    const { signal } = opts;
+    signal?.throwIfAborted();
+    const started = downloadContentFromMessage({ mediaKey: Buffer.from(ref.mediaKey, 'base64'), directPath: ref.directPath, url: ref.url }, ref.mediaType);
+    if (!signal) return started;
+    const stream = await new Promise<Awaited<typeof started>>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      started.then(
+        (s) => {
+          signal.removeEventListener('abort', onAbort);
+          if (signal.aborted) s.destroy(signal.reason as Error);
+          resolve(s);
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      );
+    });
+    signal.addEventListener('abort', () => stream.destroy(signal.reason as Error), { once: true });
+    return stream;
+  }
 }
 
 class BaileysConnection implements WaConnection {
@@ -125,8 +156,11 @@ class BaileysConnection implements WaConnection {
       // of recent messages is in memory and gone after a restart); the counters survive restarts.
       getMessage: async (key) => {
         const sent = key.id ? outbox.sentContent(key.id) : null;
-        // Rebuilt as Baileys built it for the first send of a text.
-        return sent ? proto.Message.fromObject({ extendedTextMessage: { text: sent.text } }) : undefined;
+        if (!sent) return undefined;
+        // The message as it was built for its last send; a text from before that was kept is
+        // rebuilt as Baileys built it.
+        if (sent.wire) return proto.Message.decode(sent.wire);
+        return !sent.content || (sent.content.type === 'text' && !sent.content.replyTo) ? proto.Message.fromObject({ extendedTextMessage: { text: sent.text } }) : undefined;
       },
       msgRetryCounterCache: outbox.retryCounters,
       // A group send asks the server for the members only when this connection has not kept them.
@@ -139,11 +173,30 @@ class BaileysConnection implements WaConnection {
     this.#listeners.push(listener);
   }
 
-  async sendText(jid: string, text: string, messageId: string): Promise<void> {
+  async send(jid: string, content: OutboundContent, messageId: string, hooks: SendHooks): Promise<void> {
     // The outbox counts a send only once bytes may have left: say when they certainly did not.
     if (this.#closed || !this.#sock.ws.isOpen) throw new SendNotWrittenError('not sent: the connection is not open');
+    const me = this.#sock.user?.id;
+    if (!me) throw new SendNotWrittenError('not sent: the account is not logged in');
+    const out = toBaileys(jid, content, hooks.mediaPath);
+    let message;
     try {
-      await this.#sock.sendMessage(jid, { text }, { messageId });
+      // Built (media encrypted and uploaded to the media server) before anything reaches the
+      // chat: a failure here wrote no message.
+      message = await generateWAMessage(jid, out.content, {
+        logger: this.#log,
+        userJid: me,
+        upload: this.#sock.waUploadToServer,
+        messageId,
+        ...(out.quoted ? { quoted: out.quoted } : {}),
+      });
+    } catch (err) {
+      throw new SendNotWrittenError(`not sent: building the message failed: ${(err as Error).message}`, { cause: err });
+    }
+    hooks.prepared(proto.Message.encode(message.message!).finish());
+    if (this.#closed || !this.#sock.ws.isOpen) throw new SendNotWrittenError('not sent: the connection closed while the message was built');
+    try {
+      await this.#sock.relayMessage(jid, message.message!, { messageId, ...(out.edit ? { additionalAttributes: { edit: out.edit } } : {}) });
     } catch (err) {
       throw classifySendError(err);
     }

@@ -1,16 +1,18 @@
 // Baileys message shapes to the daemon's own. Kept apart so the mapping is testable on plain
 // objects without a socket.
 import { getContentType, jidNormalizedUser, normalizeMessageContent, proto, type WAMessage } from '@whiskeysockets/baileys';
-import type { AckStatus, InboundChatType, InboundKind, InboundMessage } from './types.js';
+import type { AckStatus, InboundChatType, InboundKind, InboundMediaRef, InboundMediaType, InboundMessage } from './types.js';
 
 /** What a message's content is, as the inbox keeps it. */
 export interface ContentSummary {
   kind: InboundKind;
   text: string | null;
   detail?: Record<string, unknown>;
+  /** How to download the file of a media message (secret: never in `detail`). */
+  media?: InboundMediaRef;
 }
 
-const MEDIA: ReadonlyArray<[keyof proto.IMessage, InboundKind]> = [
+const MEDIA: ReadonlyArray<[keyof proto.IMessage, InboundMediaType]> = [
   ['imageMessage', 'image'],
   ['videoMessage', 'video'],
   ['audioMessage', 'audio'],
@@ -39,11 +41,10 @@ export function describeContent(raw: proto.IMessage | null | undefined): Content
   if (typeof m.conversation === 'string') return { kind: 'text', text: m.conversation };
   if (m.extendedTextMessage) return { kind: 'text', text: m.extendedTextMessage.text ?? '' };
   for (const [field, kind] of MEDIA) {
-    const media = m[field] as
-      | { mimetype?: string | null; caption?: string | null; fileLength?: unknown; seconds?: number | null; fileName?: string | null }
-      | null
-      | undefined;
+    const media = m[field] as MediaFields | null | undefined;
     if (!media) continue;
+    const fileSha256 = base64Of(media.fileSha256);
+    const ref = mediaRef(kind, media);
     return {
       kind,
       text: media.caption ?? null,
@@ -52,7 +53,9 @@ export function describeContent(raw: proto.IMessage | null | undefined): Content
         fileLength: media.fileLength == null ? undefined : Number(media.fileLength),
         seconds: media.seconds,
         fileName: media.fileName,
+        sha256: fileSha256 === null ? undefined : Buffer.from(fileSha256, 'base64').toString('hex'),
       }),
+      ...(ref ? { media: ref } : {}),
     };
   }
   if (m.reactionMessage) return { kind: 'reaction', text: m.reactionMessage.text ?? '', detail: { targetId: m.reactionMessage.key?.id ?? null } };
@@ -69,6 +72,45 @@ export function describeContent(raw: proto.IMessage | null | undefined): Content
   if (m.contactsArrayMessage) return { kind: 'contact', text: null, detail: compact({ displayName: m.contactsArrayMessage.displayName, count: m.contactsArrayMessage.contacts?.length }) };
   const type = getContentType(m);
   return type ? { kind: 'other', text: null, detail: { type } } : null;
+}
+
+/** The fields of a media message the inbox reads (bytes as decoded protobuf gives them, or base64). */
+interface MediaFields {
+  mimetype?: string | null;
+  caption?: string | null;
+  fileLength?: unknown;
+  seconds?: number | null;
+  fileName?: string | null;
+  mediaKey?: Uint8Array | string | null;
+  directPath?: string | null;
+  url?: string | null;
+  fileEncSha256?: Uint8Array | string | null;
+  fileSha256?: Uint8Array | string | null;
+}
+
+/** What a later download of the file needs; null when the message carries no key or location. */
+function mediaRef(mediaType: InboundMediaType, media: MediaFields): InboundMediaRef | null {
+  const mediaKey = base64Of(media.mediaKey);
+  const directPath = media.directPath || null;
+  const url = media.url || null;
+  if (mediaKey === null || (directPath === null && url === null)) return null;
+  return {
+    mediaType,
+    mediaKey,
+    directPath,
+    url,
+    fileEncSha256: base64Of(media.fileEncSha256),
+    fileSha256: base64Of(media.fileSha256),
+    fileLength: media.fileLength == null ? null : Number(media.fileLength),
+    mimetype: media.mimetype ?? null,
+  };
+}
+
+/** Bytes of a protobuf field as base64 (a string is taken as base64 already); null when empty. */
+function base64Of(v: Uint8Array | string | null | undefined): string | null {
+  if (v == null) return null;
+  if (typeof v === 'string') return v === '' ? null : v;
+  return v.length === 0 ? null : Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
 }
 
 /** The parts of a received message's key the inbox needs, as Baileys decoded them. */
@@ -106,6 +148,7 @@ export function inboundFrom(key: InboundKey, timestamp: number, content: Content
     kind: content.kind,
     text: content.text,
     ...(content.detail ? { detail: content.detail } : {}),
+    ...(content.media ? { media: content.media } : {}),
     ...(offline ? { offline: true } : {}),
     timestamp,
   };

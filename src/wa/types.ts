@@ -1,6 +1,7 @@
 // The narrow interface between the daemon and WhatsApp. Only src/wa/ knows Baileys; everything
 // else sees these types, so no Baileys type leaks out and runners are testable with a fake.
 import type { CloseInfo } from '../accounts/close-policy.js';
+import type { OutboundContent } from '../outbox/content.js';
 
 export type { CloseInfo };
 
@@ -50,10 +51,36 @@ export interface InboundMessage {
   text: string | null;
   /** Metadata of non-text kinds (mimetype, target message id, poll options, decrypt error, ...). */
   detail?: Record<string, unknown>;
+  /**
+   * What downloading the file of a media message needs (keys included). Stored apart from
+   * `detail` and never shown to readers or consumers.
+   */
+  media?: InboundMediaRef;
   /** Delivered from the server's offline queue (catch-up after a reconnect) rather than live. */
   offline?: boolean;
   /** Seconds since the epoch, as WhatsApp stamped it. */
   timestamp: number;
+}
+
+/** The media kinds whose file can be downloaded. */
+export type InboundMediaType = 'image' | 'video' | 'audio' | 'document' | 'sticker';
+
+/**
+ * Where a received media file is and how to decrypt and check it, as the message carried it.
+ * Secret: `mediaKey` decrypts the file and `url` fetches it; only the download path sees them.
+ */
+export interface InboundMediaRef {
+  mediaType: InboundMediaType;
+  /** Base64 of the 32-byte media key. */
+  mediaKey: string;
+  directPath: string | null;
+  url: string | null;
+  /** Base64 SHA-256 of the encrypted file, as the message states it. */
+  fileEncSha256: string | null;
+  /** Base64 SHA-256 of the plaintext, as the message states it (checked after decryption). */
+  fileSha256: string | null;
+  fileLength: number | null;
+  mimetype: string | null;
 }
 
 /** Delivery progress of one of our messages, by its WhatsApp message id. */
@@ -92,10 +119,12 @@ export type WaEvent =
  */
 export interface WaSender {
   /**
-   * Sends a text with a message id chosen by the caller (the outbox assigns it at enqueue).
-   * Rejects with a SendNotWrittenError (send-error.ts) when the stanza certainly was not written.
+   * Sends a message (text, media, location, contact, reply, reaction, edit, delete) with a
+   * message id chosen by the caller (the outbox assigns it at enqueue). Media is read from the
+   * file `hooks.mediaPath` names and uploaded anew on every call. Rejects with a
+   * SendNotWrittenError (send-error.ts) when the stanza certainly was not written.
    */
-  sendText(jid: string, text: string, messageId: string): Promise<void>;
+  send(jid: string, content: OutboundContent, messageId: string, hooks: SendHooks): Promise<void>;
   /**
    * Marks received messages of a chat as read (blue ticks the sender sees). `participant` is the
    * sender in a group. Rejects with a SendNotWrittenError when nothing was written.
@@ -135,9 +164,20 @@ export interface ConnectOptions {
   connectTimeoutMs: number;
 }
 
+/** What a send needs from the outbox besides the content. */
+export interface SendHooks {
+  /** The path of a media file in the store, by its sha256. */
+  mediaPath(sha256: string): string;
+  /** Called with the message as built (media uploaded), before its stanza is written: a retry receipt re-sends exactly this. */
+  prepared(wire: Uint8Array): void;
+}
+
 /** What the outbox kept of a message we sent, for re-sending it when a recipient asks (retry receipt). */
 export interface SentContent {
   text: string;
+  content?: OutboundContent;
+  /** The message as built for its last wire send (encoded WhatsApp message), when kept. */
+  wire: Uint8Array | null;
 }
 
 /** Opens connections. The daemon has one; tests pass a fake. */
@@ -153,4 +193,10 @@ export interface WaConnector {
   lidJidForPhone(account: string | undefined, phoneJid: string): string | null;
   /** Archives the account's creds (logout, 401) so the next connect pairs afresh. */
   archiveCreds(account: string, reason: string): boolean;
+  /**
+   * Downloads and decrypts a received media file (no open connection needed). Yields the
+   * plaintext as the server sent it, unchecked: the caller verifies `fileSha256`. `signal`
+   * aborts the download.
+   */
+  downloadMedia(ref: InboundMediaRef, opts?: { signal?: AbortSignal }): Promise<AsyncIterable<Uint8Array>>;
 }

@@ -1,7 +1,8 @@
 // A hand-written fake of the WhatsApp connector: each connect() returns a FakeConnection the test
 // drives (open, close with a code, QR), and records what the runner asked of it.
+import { displayText, type OutboundContent } from '../../src/outbox/content.js';
 import type { CloseInfo } from '../../src/accounts/close-policy.js';
-import type { ConnectOptions, WaConnection, WaConnector, WaEvent } from '../../src/wa/types.js';
+import type { ConnectOptions, InboundMediaRef, WaConnection, WaConnector, WaEvent } from '../../src/wa/types.js';
 
 /** One fake connection. */
 export class FakeConnection implements WaConnection {
@@ -29,8 +30,8 @@ export class FakeConnection implements WaConnection {
     this.closed = true;
     this.emit({ type: 'close', close: { code, name, message } });
   }
-  async sendText(jid: string, text: string, messageId: string): Promise<void> {
-    this.sent.push({ jid, text, messageId });
+  async send(jid: string, content: OutboundContent, messageId: string): Promise<void> {
+    this.sent.push({ jid, text: displayText(content), messageId });
   }
   async sendReadReceipt(chat: string, messages: ReadonlyArray<{ id: string }>): Promise<void> {
     this.readReceipts.push({ chat, ids: messages.map((m) => m.id) });
@@ -95,6 +96,18 @@ export class FakeConnector implements WaConnector {
     this.archived.push({ account, reason });
     return this.registered.delete(account);
   }
+  /** Media files by direct path, as downloadMedia serves them; every download is recorded. */
+  readonly mediaFiles = new Map<string, Buffer>();
+  readonly downloads: InboundMediaRef[] = [];
+  /** Replaceable, e.g. by one that never answers. */
+  downloadMedia: (ref: InboundMediaRef, opts?: { signal?: AbortSignal }) => Promise<AsyncIterable<Uint8Array>> = async (ref) => {
+    this.downloads.push(ref);
+    const file = this.mediaFiles.get(ref.directPath ?? '');
+    if (!file) throw new Error(`Failed to fetch stream from ${ref.directPath}: 404`);
+    return (async function* () {
+      yield file;
+    })();
+  };
   /** The latest connection. */
   get last(): FakeConnection {
     const c = this.connections[this.connections.length - 1];

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ControlClient } from '../../src/control/client.js';
 import type { AccountSummary } from '../../src/control/wire.js';
-import { createEmulator, type Emulator, type EmulatorOptions } from '../../src/emulator/index.js';
+import { MEDIA_CA_ENV, createEmulator, type Emulator, type EmulatorOptions } from '../../src/emulator/index.js';
 import { expect } from 'vitest';
 import { isolatedEnv, runCli, startDaemon, type DaemonProcess } from './cli-process.js';
 import { makeTmpDir, writeConfig } from './tmp.js';
@@ -59,7 +59,8 @@ export async function startWorld(
   const socket = join(tmp.dir, 'd.sock');
   const extra = typeof opts.config === 'function' ? opts.config(emulator.url) : opts.config;
   const configFile = writeConfig(tmp.dir, { stateDir: join(tmp.dir, 'state'), socket, ...FAST_CONFIG, ...extra });
-  const env = isolatedEnv(tmp.dir, { WA_EMULATOR_ROOT: emulator.rootPublicKey.toString('hex') });
+  // The daemon trusts the emulator's root and, for media uploads and downloads, its media CA.
+  const env = isolatedEnv(tmp.dir, { WA_EMULATOR_ROOT: emulator.rootPublicKey.toString('hex'), [MEDIA_CA_ENV]: emulator.mediaCaPem });
   const nodeArgs = ['--import', PRELOAD];
   const client = new ControlClient({ socket: { path: socket, source: 'flag' }, clientName: 'test' });
   const events: DaemonEvent[] = [];

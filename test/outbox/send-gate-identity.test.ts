@@ -25,7 +25,7 @@ const tmp = tmpDirs(afterEach, 'wa-gate-id-');
 class Sender implements WaSender {
   readonly sent: string[] = [];
   readonly readReceipts: string[] = [];
-  async sendText(jid: string): Promise<void> {
+  async send(jid: string): Promise<void> {
     this.sent.push(jid);
   }
   async sendReadReceipt(chat: string): Promise<void> {

@@ -13,7 +13,8 @@ import { DEFAULT_PACING } from '../../src/outbox/token-bucket.js';
 import { OPEN_POLICY } from '../../src/policy/policy.js';
 import { closeStateDb, openStateDb, type StateDb } from '../../src/store/db.js';
 import { SendNotWrittenError } from '../../src/wa/send-error.js';
-import type { WaEvent, WaSender } from '../../src/wa/types.js';
+import type { SendHooks, WaEvent, WaSender } from '../../src/wa/types.js';
+import { displayText, type OutboundContent } from '../../src/outbox/content.js';
 import { FakeConnector } from '../fakes/wa-connector.js';
 import { tmpDirs } from '../helpers/tmp.js';
 
@@ -28,8 +29,15 @@ const tmp = tmpDirs(afterEach, 'wa-gate-');
 /** A connection that records what it was asked to send and fails as told. */
 class FakeSender implements WaSender {
   readonly sent: Array<{ jid: string; text: string; messageId: string }> = [];
+  /** What each send was given beyond its text. */
+  readonly sends: Array<{ content: OutboundContent; hooks: SendHooks }> = [];
   /** Errors for the next sends, in order (undefined: the send succeeds). */
   readonly failures: Array<Error | undefined> = [];
+  /** Replaceable: what a send does (records, then fails as `failures` says). */
+  async send(jid: string, content: OutboundContent, messageId: string, hooks: SendHooks): Promise<void> {
+    this.sends.push({ content, hooks });
+    await this.sendText(jid, displayText(content), messageId);
+  }
   async sendText(jid: string, text: string, messageId: string): Promise<void> {
     this.sent.push({ jid, text, messageId });
     const err = this.failures.shift();

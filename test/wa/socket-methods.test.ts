@@ -1,7 +1,8 @@
 // Invariant 2: every stanza that can reach another person goes through the send gate. Only src/wa
 // holds a Baileys socket (one-gate.test.ts), so this reads src/wa and checks which of the socket's
 // methods it uses: of the ones that can emit a stanza to a person (or any stanza at all), only
-// sendMessage, inside the adapter's sendText (the gate's one call), and query, for the keepalive
+// relayMessage, inside the adapter's send (the gate's one call; the message is built, and its media
+// uploaded to the media server with waUploadToServer, just before), and query, for the keepalive
 // IQ addressed to the server. Of the server-only ones it uses groupMetadata, the query Baileys
 // itself sends before a group send, to fill its group metadata cache. Every method of a real socket must be classified below, so a Baileys
 // upgrade that adds one fails here until somebody decides what it can reach.
@@ -62,7 +63,7 @@ const SERVER_OR_OWN = [
 ] as const;
 
 /** The socket members the adapter may touch at all. */
-const ADAPTER_USES = new Set(['ws', 'ev', 'user', 'end', 'logout', 'requestPairingCode', 'query', 'sendMessage', 'readMessages', 'groupMetadata']);
+const ADAPTER_USES = new Set(['ws', 'ev', 'user', 'end', 'logout', 'requestPairingCode', 'query', 'relayMessage', 'waUploadToServer', 'readMessages', 'groupMetadata']);
 
 /** The function-valued members of a real socket of the pinned Baileys (it never connects). */
 async function socketMethods(): Promise<string[]> {
@@ -110,7 +111,7 @@ describe('Baileys socket methods that can reach a person', () => {
     expect(lists.filter((m) => !methods.includes(m))).toEqual([]);
   });
 
-  it('are used by the adapter only through sendText (sendMessage), sendReadReceipt (readMessages), the keepalive (query) and the group metadata fetch', async () => {
+  it('are used by the adapter only through send (relayMessage, with waUploadToServer for media), sendReadReceipt (readMessages), the keepalive (query) and the group metadata fetch', async () => {
     const methods = await socketMethods();
     const found: string[] = [];
     for (const { file, source } of adapterSources) {
@@ -123,7 +124,11 @@ describe('Baileys socket methods that can reach a person', () => {
     expect(found).toEqual([]);
 
     const adapter = adapterSources.find((s) => s.file === 'baileys-connection.ts')!.source;
-    expect(memberUses(adapter, 'sendMessage').map((u) => u.enclosing)).toEqual(['sendText']);
+    expect(memberUses(adapter, 'relayMessage').map((u) => u.enclosing)).toEqual(['send']);
+    expect(memberUses(adapter, 'sendMessage')).toEqual([]);
+    // Media goes to the media server (never to a person) from the same send, before the relay.
+    expect(memberUses(adapter, 'waUploadToServer').map((u) => u.enclosing)).toEqual(['send']);
+    expect(SERVER_OR_OWN).toContain('waUploadToServer');
     expect(memberUses(adapter, 'readMessages').map((u) => u.enclosing)).toEqual(['sendReadReceipt']);
     expect(memberUses(adapter, 'query').map((u) => u.enclosing)).toEqual(['ping']);
     // The group metadata query (server only) is sent from the cache's fetch alone.
@@ -148,10 +153,10 @@ describe('Baileys socket methods that can reach a person', () => {
     expect(adapter).not.toMatch(/#sock\s*\[/);
   });
 
-  it('are out of the send gate\'s reach by type: it is handed a connection as a WaSender (sendText and sendReadReceipt only)', () => {
+  it('are out of the send gate\'s reach by type: it is handed a connection as a WaSender (send and sendReadReceipt only)', () => {
     // Checked by the type check (npm test runs tsc on the tests): the gate cannot ping, log out or
     // subscribe through what it is given, let alone reach Baileys.
-    expectTypeOf<keyof WaSender>().toEqualTypeOf<'sendText' | 'sendReadReceipt'>();
+    expectTypeOf<keyof WaSender>().toEqualTypeOf<'send' | 'sendReadReceipt'>();
     expectTypeOf<NonNullable<GateAccount['connection']>>().toEqualTypeOf<WaSender>();
   });
 

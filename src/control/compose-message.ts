@@ -1,0 +1,202 @@
+// A POST /v1/messages body as the content an outbox row sends: one kind per request (a text, a
+// media file, a location, a contact card, a reaction, an edit or a delete), a reply's quoted
+// message found in the outbox or the inbox of that very chat, and media put in the media store
+// before the row exists. Nothing is guessed: a message to react to, edit, delete or quote must be
+// one the account has in that chat, so an agent cannot point at an id it made up.
+import { createReadStream } from 'node:fs';
+import { isAbsolute, relative, resolve } from 'node:path';
+import { z } from 'zod';
+import type { Inbox } from '../inbox/inbox.js';
+import { MEDIA_KINDS, type MediaKind, type MessageRef, type OutboundContent, type QuotedRef } from '../outbox/content.js';
+import type { MediaStore, StoredMedia } from '../outbox/media-store.js';
+import { normalisePhone, normaliseRecipient } from '../outbox/recipient.js';
+import type { OutboxStore } from '../outbox/store.js';
+import { HttpError } from './http-error.js';
+import type { Caller } from './roles.js';
+
+/** Fields of POST /v1/messages. */
+export const MESSAGE_FIELDS = ['account', 'to', 'text', 'idempotencyKey', 'kind', 'media', 'replyTo', 'location', 'contact', 'reaction', 'edit', 'delete'] as const;
+
+const messageId = z.string().regex(/^[A-Za-z0-9_-]{4,128}$/, 'expected a WhatsApp message id (4-128 letters, digits, "_" or "-")');
+const shortText = (max: number) => z.string().max(max, `expected at most ${max} characters`);
+
+const MediaInput = z
+  .strictObject({
+    path: z.string().min(1).optional(),
+    base64: z.string().min(1).optional(),
+    sha256: z.string().optional(),
+    kind: z.enum(MEDIA_KINDS).optional(),
+    mimetype: z.string().min(3).max(255).optional(),
+    fileName: shortText(255).min(1).optional(),
+    caption: shortText(4096).optional(),
+    voice: z.boolean().optional(),
+  })
+  .refine((m) => [m.path, m.base64, m.sha256].filter((v) => v !== undefined).length === 1, 'give exactly one of path, base64 or sha256 (from POST /v1/media)');
+
+const LocationInput = z.strictObject({
+  latitude: z.number().min(-90).max(90),
+  longitude: z.number().min(-180).max(180),
+  name: shortText(256).optional(),
+  address: shortText(512).optional(),
+});
+
+const ContactInput = z
+  .strictObject({
+    name: z.string().min(1).max(256),
+    phone: z.string().optional(),
+    vcard: z.string().max(16_384).optional(),
+  })
+  .refine((c) => (c.phone === undefined) !== (c.vcard === undefined), 'give exactly one of phone or vcard');
+
+const ReactionInput = z.strictObject({ messageId, emoji: z.string().max(16, 'expected one emoji (or "" to remove the reaction)') });
+
+/** What composing needs: the stores targets are looked up in, the media store, the caller. */
+export interface ComposeDeps {
+  outbox: Pick<OutboxStore, 'findSent'>;
+  inbox?: Pick<Inbox, 'store' | 'chatsOf'> | undefined;
+  media?: MediaStore | undefined;
+  /** The state directory: no file in it is ever sent. */
+  stateDir?: string | undefined;
+}
+
+/** The content of a body, or undefined for a plain text (the text contract of before). */
+export async function composeContent(body: Record<string, unknown>, caller: Caller, deps: ComposeDeps): Promise<OutboundContent | undefined> {
+  const kinds = (['media', 'location', 'contact', 'reaction', 'edit', 'delete'] as const).filter((k) => body[k] !== undefined && body[k] !== null);
+  if (kinds.length > 1) throw new HttpError(400, 'bad_request', `${kinds.join(', ')}: give one of them per message`);
+  const kind = kinds[0];
+  const account = body.account as string;
+  const to = normaliseRecipient(body.to as string);
+  if ('error' in to) throw new HttpError(400, 'bad_request', `to: ${to.error}`);
+  const text = body.text as string | undefined;
+  if (body.replyTo !== undefined && (kind === 'reaction' || kind === 'edit' || kind === 'delete')) {
+    throw new HttpError(400, 'bad_request', `replyTo: a ${kind} does not quote a message`);
+  }
+  const replyTo = body.replyTo === undefined || body.replyTo === null ? undefined : quoted(parse(messageId, body.replyTo, 'replyTo'), account, to.jid, deps);
+  const reply = replyTo ? { replyTo } : {};
+  switch (kind) {
+    case undefined:
+      return replyTo ? { type: 'text', text: text ?? '', ...reply } : undefined;
+    case 'media': {
+      const m = parse(MediaInput, body.media, 'media');
+      if (text !== undefined && m.caption !== undefined) throw new HttpError(400, 'bad_request', 'text: the caption is given twice (text and media.caption)');
+      const caption = m.caption ?? text;
+      const store = deps.media;
+      if (!store) throw new HttpError(503, 'unavailable', 'media: the daemon has no media store');
+      const stored = await storeMedia(m, caller, store, deps.stateDir);
+      const mediaKind: MediaKind = m.kind ?? kindFor(stored.detected ?? m.mimetype ?? '');
+      if (m.voice && mediaKind !== 'audio') throw new HttpError(400, 'bad_request', 'media.voice: only audio can be a voice note');
+      if (caption !== undefined && (mediaKind === 'audio' || mediaKind === 'sticker')) throw new HttpError(400, 'bad_request', `text: a ${mediaKind} carries no caption`);
+      const file = store.describe(stored, mediaKind, { mimetype: m.mimetype, fileName: m.fileName, voice: m.voice });
+      return { type: mediaKind, media: file, ...(caption ? { caption } : {}), ...(m.voice ? { voice: true } : {}), ...reply };
+    }
+    case 'location': {
+      noText(text, 'location');
+      const l = parse(LocationInput, body.location, 'location');
+      return { type: 'location', ...l, ...reply };
+    }
+    case 'contact': {
+      noText(text, 'contact');
+      const c = parse(ContactInput, body.contact, 'contact');
+      return { type: 'contact', displayName: c.name, vcard: c.vcard ?? vcardFor(c.name, c.phone!), ...reply };
+    }
+    case 'reaction': {
+      noText(text, 'reaction');
+      const r = parse(ReactionInput, body.reaction, 'reaction');
+      return { type: 'reaction', target: target(r.messageId, account, to.jid, deps, 'reaction.messageId', 'any'), emoji: r.emoji };
+    }
+    case 'edit': {
+      const id = parse(messageId, body.edit, 'edit');
+      if (typeof text !== 'string' || text.trim() === '') throw new HttpError(400, 'bad_request', 'text: the new text of the edited message is required');
+      return { type: 'edit', target: target(id, account, to.jid, deps, 'edit', 'own-text'), text };
+    }
+    case 'delete': {
+      noText(text, 'delete');
+      return { type: 'delete', target: target(parse(messageId, body.delete, 'delete'), account, to.jid, deps, 'delete', 'own') };
+    }
+  }
+}
+
+function parse<T>(schema: z.ZodType<T>, raw: unknown, field: string): T {
+  const r = schema.safeParse(raw);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  const where = [field, ...issue.path.map(String)].join('.');
+  throw new HttpError(400, 'bad_request', `${where}: ${issue.message}`);
+}
+
+function noText(text: string | undefined, kind: string): void {
+  if (text !== undefined) throw new HttpError(400, 'bad_request', `text: a ${kind} carries no text`);
+}
+
+/** The media kind a file of this type is sent as when the request names none. */
+function kindFor(mimetype: string): MediaKind {
+  const t = mimetype.toLowerCase();
+  if (t === 'image/webp') return 'sticker';
+  if (t === 'image/jpeg' || t === 'image/png') return 'image';
+  if (t.startsWith('video/')) return 'video';
+  if (t.startsWith('audio/')) return 'audio';
+  return 'document';
+}
+
+async function storeMedia(m: z.output<typeof MediaInput>, caller: Caller, store: MediaStore, stateDir: string | undefined): Promise<StoredMedia> {
+  if (m.sha256 !== undefined) {
+    const found = await store.find(m.sha256);
+    if (!found) throw new HttpError(400, 'bad_request', `media.sha256: no file ${m.sha256} in the media store (upload it with POST /v1/media first; unsent uploads are kept for an hour)`);
+    return found;
+  }
+  if (m.base64 !== undefined) {
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(m.base64) || m.base64.length % 4 !== 0) throw new HttpError(400, 'bad_request', 'media.base64: not base64 (standard alphabet, padded)');
+    return store.put([Buffer.from(m.base64, 'base64')]);
+  }
+  // A file on the daemon's host is read with the daemon's rights: only an operator may name one.
+  if (caller.role === 'client') {
+    throw new HttpError(403, 'forbidden', 'media.path: a client cannot name a file on the daemon\'s host; send the bytes (POST /v1/media, or media.base64)');
+  }
+  const path = m.path!;
+  if (!isAbsolute(path)) throw new HttpError(400, 'bad_request', `media.path: expected an absolute path, got ${JSON.stringify(path)}`);
+  if (stateDir) {
+    const rel = relative(resolve(stateDir), resolve(path));
+    if (!rel.startsWith('..') && !isAbsolute(rel)) throw new HttpError(400, 'bad_request', 'media.path: files in the state directory are never sent');
+  }
+  try {
+    return await store.put(createReadStream(path));
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    throw new HttpError(400, 'bad_request', `media.path: cannot read ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'it is a directory' : e.message}`);
+  }
+}
+
+/** A one-contact vCard for a name and a number. */
+function vcardFor(name: string, phone: string): string {
+  const digits = normalisePhone(phone);
+  if (!digits) throw new HttpError(400, 'bad_request', `contact.phone: expected a phone number (7-15 digits), got ${JSON.stringify(phone)}`);
+  const safe = name.replace(/[\r\n;]/g, ' ');
+  return ['BEGIN:VCARD', 'VERSION:3.0', `FN:${safe}`, `TEL;type=CELL;waid=${digits}:+${digits}`, 'END:VCARD'].join('\n');
+}
+
+/** A message the account has in this chat: sent by it (the outbox) or received (the inbox). */
+function find(id: string, account: string, chat: string, deps: ComposeDeps): (QuotedRef & { kind: string; onWire: boolean }) | null {
+  const ours = deps.outbox.findSent(account, chat, id);
+  if (ours) return { id, fromMe: true, text: ours.text || null, kind: ours.kind, onWire: ours.wireSends > 0 || ['sent', 'delivered', 'read'].includes(ours.state) };
+  if (!deps.inbox) return null;
+  const rows = deps.inbox.store.byMessageId(id, { accounts: [account], chats: deps.inbox.chatsOf(account, chat), statuses: ['ok', 'ignored'] });
+  const theirs = rows[0];
+  if (!theirs) return null;
+  return { id, fromMe: false, ...(theirs.chatType === 'group' ? { participant: theirs.from } : {}), text: theirs.text, kind: theirs.kind, onWire: true };
+}
+
+function quoted(id: string, account: string, chat: string, deps: ComposeDeps): QuotedRef {
+  const m = find(id, account, chat, deps);
+  if (!m) throw new HttpError(400, 'bad_request', `replyTo: account ${account} has no message ${id} in chat ${chat}`);
+  return { id: m.id, fromMe: m.fromMe, ...(m.participant ? { participant: m.participant } : {}), text: m.text };
+}
+
+function target(id: string, account: string, chat: string, deps: ComposeDeps, field: string, need: 'any' | 'own' | 'own-text'): MessageRef {
+  const m = find(id, account, chat, deps);
+  if (!m) throw new HttpError(400, 'bad_request', `${field}: account ${account} has no message ${id} in chat ${chat}`);
+  if (need !== 'any' && !m.fromMe) throw new HttpError(400, 'bad_request', `${field}: message ${id} was not sent by account ${account}; only its own messages can be ${need === 'own' ? 'deleted' : 'edited'}`);
+  if (need !== 'any' && !m.onWire) throw new HttpError(409, 'conflict', `${field}: message ${id} has not been sent yet; cancel it instead (POST /v1/messages/ID/cancel)`);
+  if (need === 'own-text' && m.kind !== 'message') throw new HttpError(400, 'bad_request', `${field}: message ${id} is a ${m.kind}; only text messages can be edited`);
+  return { id: m.id, fromMe: m.fromMe, ...(m.participant ? { participant: m.participant } : {}) };
+}
