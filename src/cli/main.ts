@@ -12,7 +12,7 @@ import { consumersCommand } from './commands/consumers.js';
 import { readCommand } from './commands/read.js';
 import { clientsCommand } from './commands/clients.js';
 import { pairCommand } from './commands/pair.js';
-import { sendCommand } from './commands/send.js';
+import { sendCommand, targetCommand } from './commands/send.js';
 import { serviceCommand } from './commands/service.js';
 import { runCommand } from './commands/run.js';
 import { statusCommand } from './commands/status.js';
@@ -29,6 +29,9 @@ Commands:
   status         show the daemon and its accounts (--json for scripts)
   config check   validate the config file (exit 78 on errors)
   config show    print the effective config and the file it came from
+  send           send a text, a file (--image, --document, ...), a location or a contact card
+  reply, react, edit, delete
+                 a message pointing at another of the chat (quote, reaction, edit, delete)
   inbox          read inbound messages by cursor (--follow streams new ones)
   consumers      named inbox readers with a kept cursor: list (lag), add, remove
   read           mark a chat's messages read (read receipts pass the send policy)
@@ -51,6 +54,10 @@ const COMMANDS: Record<string, Command> = {
   reconnect: accountOpCommand('reconnect'),
   logout: accountOpCommand('logout'),
   send: sendCommand,
+  reply: targetCommand('reply'),
+  react: targetCommand('react'),
+  edit: targetCommand('edit'),
+  delete: targetCommand('delete'),
   messages: messagesCommand,
   inbox: inboxCommand,
   consumers: consumersCommand,

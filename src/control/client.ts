@@ -1,6 +1,7 @@
 // The client side of the control socket, used by the CLI. It turns "cannot connect" into advice
 // and notices when the daemon runs another version than this client.
 import { createHash } from 'node:crypto';
+import { createReadStream, statSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { once } from 'node:events';
 import { VERSION, VERSION_HEADER } from '../version.js';
@@ -78,20 +79,7 @@ export class ControlClient {
 
   /** Sends one request and decodes the JSON reply; non-2xx replies throw ApiError. */
   async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
-    const res = await this.#open(method, path, body, headers);
-    const text = await readAll(res);
-    let parsed: unknown;
-    try {
-      parsed = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      throw new ApiError(res.statusCode ?? 0, 'bad_response', `daemon sent a reply that is not JSON: ${text.slice(0, 200)}`);
-    }
-    const status = res.statusCode ?? 0;
-    if (status >= 400) {
-      const err = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
-      throw new ApiError(status, err?.code ?? 'error', err?.message ?? `daemon answered ${status}`);
-    }
-    return { status, body: parsed as T, requestId: header(res, REQUEST_ID_HEADER), daemonVersion: header(res, VERSION_HEADER) };
+    return decodeReply<T>(await this.#open(method, path, body, headers));
   }
 
   /**
@@ -129,6 +117,35 @@ export class ControlClient {
       throw new ApiError(status, 'truncated', `the daemon's answer ended after ${bytes} of ${Number.isFinite(expected) ? expected : '?'} bytes`);
     }
     return { status, headers: res.headers, bytes, sha256: hash.digest('hex') };
+  }
+
+  /**
+   * POSTs a file's bytes as the raw body (a media upload), streamed from disk, and decodes the
+   * JSON reply; non-2xx replies throw ApiError.
+   */
+  async uploadFile<T>(path: string, file: string): Promise<ApiResponse<T>> {
+    const size = statSync(file).size;
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = httpRequest({
+        socketPath: this.#opts.socket.path,
+        path,
+        method: 'POST',
+        headers: {
+          'content-type': 'application/octet-stream',
+          'content-length': size,
+          ...(this.#opts.clientName ? { [CLIENT_HEADER]: this.#opts.clientName } : {}),
+          ...(this.#opts.token ? { authorization: `Bearer ${this.#opts.token}` } : {}),
+        },
+      });
+      req.once('response', resolve);
+      req.once('error', (err: NodeJS.ErrnoException) =>
+        reject(err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EACCES' || err.code === 'ENOTSOCK' ? new DaemonUnreachableError(this.#opts.socket, err.code) : err),
+      );
+      const input = createReadStream(file);
+      input.once('error', (err) => req.destroy(err));
+      input.pipe(req);
+    });
+    return decodeReply<T>(res);
   }
 
   /** Opens an NDJSON stream (GET, or POST with a body) and calls onEvent per line until it ends or signal aborts. */
@@ -218,6 +235,23 @@ export class ControlClient {
 function header(res: IncomingMessage, name: string): string | undefined {
   const v = res.headers[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+/** A JSON reply as an ApiResponse; error statuses throw ApiError with the daemon's code and message. */
+async function decodeReply<T>(res: IncomingMessage): Promise<ApiResponse<T>> {
+  const text = await readAll(res);
+  const status = res.statusCode ?? 0;
+  let parsed: unknown;
+  try {
+    parsed = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    throw new ApiError(status, 'bad_response', `daemon sent a reply that is not JSON: ${text.slice(0, 200)}`);
+  }
+  if (status >= 400) {
+    const err = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
+    throw new ApiError(status, err?.code ?? 'error', err?.message ?? `daemon answered ${status}`);
+  }
+  return { status, body: parsed as T, requestId: header(res, REQUEST_ID_HEADER), daemonVersion: header(res, VERSION_HEADER) };
 }
 
 function readAll(res: IncomingMessage): Promise<string> {

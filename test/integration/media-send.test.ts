@@ -4,7 +4,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/control/client.js';
 import { mediaFile, sha256Hex } from '../helpers/media-files.js';
+import { runCli } from '../helpers/cli-process.js';
 import { useWorlds, type World } from '../helpers/world.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const newWorld = useWorlds(afterEach);
 const MAIN = '15550001111';
@@ -185,5 +189,54 @@ describe('media across a kill -9', () => {
     expect(got).toMatchObject({ copies: 1, detail: { caption: 'asked for again' }, media: { sha256: sha256Hex(image), error: null } });
     // The re-sent message points at the file uploaded the first time: nothing was uploaded again.
     expect(w.emulator.media().length).toBe(uploads);
+  });
+});
+
+describe('the CLI', () => {
+  it('send --document/--voice/--location, reply, react, edit and delete: each arrives as what it is; bad input exits 64 with nothing queued', async () => {
+    const w = await newWorld({ config: (url) => ({ accounts: [{ id: 'main', wsUrl: url }] }) });
+    await w.pair('main', MAIN);
+    const dir = mkdtempSync(join(tmpdir(), 'wa-cli-media-'));
+    const pdf = mediaFile('pdf', 25_000);
+    const ogg = mediaFile('ogg', 5000);
+    writeFileSync(join(dir, 'report.pdf'), pdf);
+    writeFileSync(join(dir, 'note.ogg'), ogg);
+    const cli = async (...args: string[]) => {
+      const r = await runCli([...args, '--account', 'main', '--to', PEER, '--json', '--socket', w.socket], w.env);
+      return { ...r, json: r.code === 0 ? (JSON.parse(r.stdout) as Accepted) : null };
+    };
+    const doc = await cli('send', '--document', join(dir, 'report.pdf'), '--caption', 'the report');
+    expect(doc.code, doc.stderr).toBe(0);
+    expect(await w.emulator.waitForDecrypted(PEER, (m) => m.id === doc.json!.messageId)).toMatchObject({
+      media: { kind: 'document', sha256: sha256Hex(pdf), fileName: 'report.pdf', error: null },
+      detail: { caption: 'the report' },
+    });
+    const voice = await cli('send', '--voice', join(dir, 'note.ogg'));
+    expect(await w.emulator.waitForDecrypted(PEER, (m) => m.id === voice.json!.messageId)).toMatchObject({ media: { kind: 'audio', sha256: sha256Hex(ogg) } });
+    const loc = await cli('send', '--location', '48.8584,2.2945', '--place', 'Tower');
+    expect(await w.emulator.waitForDecrypted(PEER, (m) => m.id === loc.json!.messageId)).toMatchObject({ detail: { latitude: 48.8584, longitude: 2.2945, name: 'Tower' } });
+    const text = await cli('send', '--text', 'plain');
+    await w.waitEvent((e) => e.type === 'message.sent' && e.id === text.json!.id);
+    const reply = await cli('reply', '--message', text.json!.messageId, '--text', 'quoting myself');
+    const react = await cli('react', '--message', text.json!.messageId, '--emoji', '🎉');
+    const edit = await cli('edit', '--message', text.json!.messageId, '--text', 'plain, edited');
+    const del = await cli('delete', '--message', doc.json!.messageId);
+    expect(await w.emulator.waitForDecrypted(PEER, (m) => m.id === reply.json!.messageId)).toMatchObject({ text: 'quoting myself', detail: { quotedId: text.json!.messageId } });
+    expect(await w.emulator.waitForDecrypted(PEER, (m) => m.id === react.json!.messageId)).toMatchObject({ detail: { reaction: '🎉', targetId: text.json!.messageId } });
+    expect(await w.emulator.waitForDecrypted(PEER, (m) => m.id === edit.json!.messageId)).toMatchObject({ detail: { edited: 'plain, edited' } });
+    expect(await w.emulator.waitForDecrypted(PEER, (m) => m.id === del.json!.messageId)).toMatchObject({ detail: { revoked: true, targetId: doc.json!.messageId } });
+
+    const before = (await w.client.request<{ messages: Row[] }>('GET', '/v1/messages')).body.messages.length;
+    const bad = [
+      await cli('send', '--image', join(dir, 'report.pdf')),
+      await cli('send', '--image', join(dir, 'missing.jpg')),
+      await cli('send', '--document', join(dir, 'report.pdf'), '--text', 'x'),
+      await cli('send', '--location', 'north'),
+      await cli('react', '--message', 'NOSUCHMESSAGE01', '--emoji', '👍'),
+    ];
+    for (const r of bad) expect(r.code, r.stdout + r.stderr).toBe(64);
+    expect(bad[0]!.stdout).toContain('image files must be');
+    expect(bad[1]!.stderr).toContain('cannot read the file');
+    expect((await w.client.request<{ messages: Row[] }>('GET', '/v1/messages')).body.messages.length).toBe(before);
   });
 });
