@@ -240,3 +240,38 @@ describe('the CLI', () => {
     expect((await w.client.request<{ messages: Row[] }>('GET', '/v1/messages')).body.messages.length).toBe(before);
   });
 });
+
+describe('media to a group', () => {
+  it('an image reaches every member once, verified; a rule denying media in groups and shadow mode refuse it, a text still passes the rule', async () => {
+    const members = ['15550007101', '15550007102', '15550007103'];
+    const w = await newWorld({
+      config: (url) => ({
+        policy: {
+          rules: [
+            { name: 'no-media-in-groups', action: 'deny', match: { account: 'strict', chatType: 'group', kind: 'media' } },
+            { name: 'shadow', action: 'deny', match: { account: 'quiet' } },
+          ],
+        },
+        accounts: [{ id: 'main', wsUrl: url }, { id: 'strict', wsUrl: url }, { id: 'quiet', wsUrl: url }],
+      }),
+    });
+    await w.pair('main', MAIN);
+    await w.pair('strict', '15550001133');
+    await w.pair('quiet', '15550001122');
+    const group = w.emulator.createGroup({ subject: 'Media', participants: [MAIN, '15550001133', '15550001122', ...members] });
+    const image = mediaFile('jpeg', 15_000);
+    const post = async (account: string, body: Record<string, unknown>) => (await w.client.request<Accepted>('POST', '/v1/messages', { account, to: group.jid, ...body })).body;
+    const sent = await post('main', { text: 'from main', media: { base64: image.toString('base64') } });
+    for (const phone of [...members, '15550001133', '15550001122']) {
+      expect(await w.emulator.waitForDecrypted(phone, (m) => m.id === sent.messageId)).toMatchObject({ copies: 1, media: { kind: 'image', sha256: sha256Hex(image), error: null }, detail: { caption: 'from main' } });
+    }
+    expect(await post('strict', { media: { base64: image.toString('base64') } })).toMatchObject({ state: 'denied', reason: 'deny by no-media-in-groups' });
+    const text = await post('strict', { text: 'text is fine' });
+    for (const phone of members) await w.emulator.waitForDecrypted(phone, (m) => m.id === text.messageId);
+    // Shadow mode: the quiet account sends nothing to the group, media, text or reaction.
+    expect(await post('quiet', { media: { base64: image.toString('base64') } })).toMatchObject({ state: 'denied' });
+    expect(await post('quiet', { text: 'a reply', replyTo: sent.messageId })).toMatchObject({ state: 'denied' });
+    await w.waitEvent((e) => e.type === 'message.sent' && e.id === text.id);
+    for (const phone of members) expect(w.emulator.peerMessages(phone).map((m) => m.id)).toEqual([sent.messageId, text.messageId]);
+  });
+});

@@ -304,3 +304,28 @@ describe('decide: status, broadcast lists and channels are never sent to', () =>
     expect(decide(allowDirect, req({ peer: GROUP, chatType: 'group' })).rule).toBe('default');
   });
 });
+
+describe('decide: rule kinds for messages beyond text', () => {
+  const deny = (kind: PolicyRule['match']['kind']): Policy => policy({ rules: [{ action: 'deny', match: { kind } }] });
+  const MEDIA: SendKind[] = ['image', 'video', 'audio', 'document', 'sticker'];
+  const CHAT: SendKind[] = ['message', ...MEDIA, 'location', 'contact', 'reaction', 'edit', 'delete'];
+
+  it('a rule for "message" (written before media existed) covers every kind a person sees in a chat', () => {
+    for (const kind of CHAT) expect(decide(deny('message'), req({ kind })).action, kind).toBe('deny');
+    for (const kind of ['receipt', 'presence', 'alert'] satisfies SendKind[]) expect(decide(deny('message'), req({ kind, peer: OPS })).rule, kind).not.toBe('rules[0]');
+  });
+
+  it('"text" is text alone, "media" the five media kinds, a row kind only itself', () => {
+    expect(CHAT.filter((kind) => decide(deny('text'), req({ kind })).action === 'deny')).toEqual(['message']);
+    expect(CHAT.filter((kind) => decide(deny('media'), req({ kind })).action === 'deny')).toEqual(MEDIA);
+    expect(CHAT.filter((kind) => decide(deny('document'), req({ kind })).action === 'deny')).toEqual(['document']);
+    expect(CHAT.filter((kind) => decide(deny(['reaction', 'delete']), req({ kind })).action === 'deny')).toEqual(['reaction', 'delete']);
+  });
+
+  it('a media kind to a group meets a group rule and the group allowlist like a text', () => {
+    const p = policy({ rules: [{ action: 'deny', match: { chatType: 'group', kind: 'media' } }], allowTo: { main: [GROUP, ALICE] } });
+    expect(decide(p, req({ peer: GROUP, chatType: 'group', kind: 'image' })).rule).toBe('rules[0]');
+    expect(decide(p, req({ peer: GROUP, chatType: 'group', kind: 'message' })).action).toBe('allow');
+    expect(decide(p, req({ peer: BOB, kind: 'image' })).rule).toBe('allowTo');
+  });
+});
