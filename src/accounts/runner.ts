@@ -385,6 +385,12 @@ export class AccountRunner {
               this.#lastRetryReceiptAt = new Date();
               this.#deps.bus.publish({ type: 'message.retry_requested', account: this.id, messageId: e.messageId, from: e.from, count: e.count });
               return;
+            case 'group_participants':
+              this.#deps.bus.publish({ type: 'group.participants', account: this.id, group: e.group, action: e.action, participants: e.participants, ...(e.author ? { author: e.author } : {}) });
+              return;
+            case 'group_updated':
+              this.#deps.bus.publish({ type: 'group.updated', account: this.id, group: e.group, ...e.changes, ...(e.author ? { author: e.author } : {}) });
+              return;
             case 'stanza_in':
               this.#liveness?.noteReceived();
               return;

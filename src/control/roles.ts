@@ -119,8 +119,9 @@ export function scopedAccounts(caller: Caller, asked: readonly string[]): string
 export function clientMaySee(caller: Caller, event: { type: string; account?: string | undefined }): boolean {
   if (caller.role === 'operator') return true;
   if (event.account === undefined || !caller.accounts.has(event.account)) return false;
-  // Message events carry texts, recipients and states: what "read" grants, not "events" alone.
-  if (event.type.startsWith('message.') && !caller.may.has('read')) return false;
+  // Message events carry texts, recipients and states, group events who is in a chat and its
+  // subject: what "read" grants, not "events" alone.
+  if ((event.type.startsWith('message.') || event.type.startsWith('group.')) && !caller.may.has('read')) return false;
   return !(event.type === 'alert' || event.type.startsWith('alert.') || event.type === 'digest' || event.type === 'message.ignored');
 }
 

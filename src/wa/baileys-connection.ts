@@ -11,6 +11,7 @@ import { InboundCapture } from './inbound-capture.js';
 import { toInbound, ackStatusOf } from './message-mapping.js';
 import { baileysSharesContextStore, contextFramesByDefault } from './context-store.js';
 import { GroupMetadataCache } from './group-metadata-cache.js';
+import { groupParticipantsEvent, groupUpdatedEvent } from './group-events.js';
 import { SendNotWrittenError, classifySendError, groupMetadataFailed } from './send-error.js';
 import { retryCounterCache } from './retry-counters.js';
 import { toBaileys } from './outbound-message.js';
@@ -347,6 +348,17 @@ class BaileysConnection implements WaConnection {
       }
     });
     sock.ev.on('group-participants.update', ({ id }) => this.#groups.forget(id));
+    // The same notifications, reported as events (who joined or left, what setting changed).
+    sock.ev.on('group-participants.update', (u) => {
+      const event = groupParticipantsEvent(u);
+      if (event) this.#emit(event);
+    });
+    sock.ev.on('groups.update', (updates) => {
+      for (const u of updates) {
+        const event = groupUpdatedEvent(u);
+        if (event) this.#emit(event);
+      }
+    });
     sock.ev.on('messages.update', (updates) => {
       for (const u of updates) {
         if (!u.key.fromMe || !u.key.id || !u.key.remoteJid) continue;

@@ -86,6 +86,29 @@ export interface InboundMediaRef {
 /** Delivery progress of one of our messages, by its WhatsApp message id. */
 export type AckStatus = 'server' | 'delivered' | 'read' | 'played' | 'error';
 
+/** What happened to members of a group, as Baileys names it (`modify`: a member changed number). */
+export type GroupParticipantsAction = 'add' | 'remove' | 'promote' | 'demote' | 'modify';
+
+/**
+ * Settings of a group that changed, only those that did. `description` is null when it was
+ * cleared, `ephemeral` is the disappearing-messages timer in seconds (0: off; Baileys 7 reports a
+ * group's timer change as a chat update instead, so it shows only where Baileys puts it in
+ * `groups.update`). The invite code is never reported: it lets anyone join.
+ */
+export interface GroupChanges {
+  subject?: string;
+  description?: string | null;
+  /** Only admins may send messages. */
+  announce?: boolean;
+  /** Only admins may change the group's settings. */
+  restrict?: boolean;
+  ephemeral?: number;
+  /** Every member (not only admins) may add members. */
+  memberAddMode?: boolean;
+  /** Joining needs an admin's approval. */
+  joinApprovalMode?: boolean;
+}
+
 /** Everything a connection reports, as a discriminated union. */
 export type WaEvent =
   | { type: 'qr'; qr: string }
@@ -107,6 +130,14 @@ export type WaEvent =
    * Baileys re-sends it, re-encrypted, with the content the outbox kept for it.
    */
   | { type: 'retry_requested'; messageId: string; from: string; count: number }
+  /**
+   * Members of a group this account is in were added, removed, promoted or demoted (a `w:gp2`
+   * notification). `participants` are their JIDs as the group addresses them (LID or phone
+   * number); `author` is who did it, when the server said.
+   */
+  | { type: 'group_participants'; group: string; action: GroupParticipantsAction; participants: string[]; author?: string }
+  /** Settings of a group this account is in changed (subject, description, announce, ...): only what changed. */
+  | { type: 'group_updated'; group: string; changes: GroupChanges; author?: string }
   /** Any application stanza received (liveness). */
   | { type: 'stanza_in' }
   /** A frame written to the server: a stanza of any kind (probe, message, receipt, Baileys' own iqs), for status. */

@@ -70,6 +70,16 @@ describe('what a client may touch', () => {
     for (const type of ['alert', 'alert.recovered', 'digest', 'message.ignored']) expect(clientMaySee(bot, { type, account: 'a' })).toBe(false);
     expect(clientMaySee(operator, { type: 'alert', account: 'b' })).toBe(true);
   });
+
+  it('group events: its accounts only, and only with "read" (who is in a chat is chat content)', () => {
+    for (const type of ['group.participants', 'group.updated']) {
+      expect(clientMaySee(bot, { type, account: 'a' })).toBe(true);
+      expect(clientMaySee(bot, { type, account: 'b' })).toBe(false);
+    }
+    const eventsOnly: Caller = { ...(bot as Extract<Caller, { role: 'client' }>), may: new Set(['events']) };
+    expect(clientMaySee(eventsOnly, { type: 'group.participants', account: 'a' })).toBe(false);
+    expect(clientMaySee(eventsOnly, { type: 'account.state', account: 'a' })).toBe(true);
+  });
 });
 
 describe('config', () => {
