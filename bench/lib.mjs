@@ -13,9 +13,14 @@ export const BIN = join(ROOT, 'bin', 'wa-supervisor.js');
 /** Extra Node.js flags for the daemon, e.g. BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" to profile it. */
 const DAEMON_NODE_ARGS = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
-/** Starts the emulator in its own process. */
-export function startEmulator(args = []) {
-  return startEmulatorChild({ args });
+/**
+ * Starts the emulator in its own process. `mediaCaPem` is the test CA of its HTTPS media server,
+ * which startDaemon hands the daemon (as the integration tests do) so media uploads work.
+ */
+export async function startEmulator(args = []) {
+  const emulator = await startEmulatorChild({ args });
+  emulator.mediaCaPem = (await emulator.client.mediaCa()).pem;
+  return emulator;
 }
 
 /**
@@ -36,7 +41,7 @@ export async function startDaemon(emulator, config = {}) {
 
   const spawnAndWait = async () => {
     child = spawn(process.execPath, [...DAEMON_NODE_ARGS, '--import', emulator.preload, BIN, 'run', '--config', configFile], {
-      env: { ...process.env, WA_EMULATOR_ROOT: emulator.rootPublicKey },
+      env: { ...process.env, WA_EMULATOR_ROOT: emulator.rootPublicKey, ...(emulator.mediaCaPem ? { WA_EMULATOR_MEDIA_CA: emulator.mediaCaPem } : {}) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout.on('data', (d) => (output = (output + d).slice(-200_000)));
