@@ -9,6 +9,7 @@ import { accountOf } from './account-of.js';
 import type { EmulatorCore } from './core.js';
 import { acknowledgeAck, acknowledgeReceipt, deliverToAll } from './delivery.js';
 import { isGroupJid } from './groups.js';
+import { resendToCompanion } from './inbound-retry.js';
 import type { Session } from './session.js';
 import { child, children } from './stanza.js';
 import type { SentMessage } from './user.js';
@@ -23,7 +24,15 @@ export function handleClientReceipt(core: EmulatorCore, session: Session, node: 
   const type = node.attrs.type;
   const account = accountOf(core, session);
   if (account) acknowledgeReceipt(account.companion, ids);
-  if (type === 'retry') session.event(`client asked for a retry of ${id} (retry receipts are not emulated)`);
+  if (type === 'retry') {
+    // The peer's phone sends the message again, encrypted anew, for the device that asked.
+    void resendToCompanion(core, session, id, node.attrs.to).then(
+      (resent) => {
+        if (!resent) session.event(`client asked for a retry of ${id}, which no simulated peer sent it (not re-sent)`);
+      },
+      (error: unknown) => session.event(`client asked for a retry of ${id}; re-sending it failed: ${(error as Error).message}`),
+    );
+  }
   // In a group the receipt names the group, and the member whose message it was as participant.
   const group = isGroupJid(node.attrs.to) ? core.groups.get(node.attrs.to) : undefined;
   const author = group ? node.attrs.participant : node.attrs.to;

@@ -117,11 +117,13 @@ export class ControlServer {
           if (fields.has('media') && fields.has('text')) throw new EmulatorError(400, 'bad_request', 'text: give "media.caption" with a file, not "text"', 'text');
           const content = fields.has('media') ? { media: inboundMedia(fields.object('media')) } : { text: fields.string('text', 65_536) };
           if (fields.has('group')) {
+            if (fields.has('undecryptable')) throw new EmulatorError(400, 'bad_request', 'undecryptable: only for a direct message (not with group)', 'undecryptable');
             const request = { from: fields.phone('from'), group: groupJid(fields.string('group', 64)), ...content };
             const to = fields.has('to') ? fields.phone('to') : undefined;
             return emu.sendGroupInbound({ ...request, ...(to !== undefined ? { to } : {}), ...(id !== undefined ? { id } : {}) });
           }
-          const request = { from: fields.phone('from'), to: fields.phone('to'), ...content };
+          const undecryptable = fields.has('undecryptable') ? fields.boolean('undecryptable') : false;
+          const request = { from: fields.phone('from'), to: fields.phone('to'), ...content, ...(undecryptable ? { undecryptable } : {}) };
           const result = await emu.sendInbound(id === undefined ? request : { ...request, id });
           return result;
         },

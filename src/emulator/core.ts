@@ -2,6 +2,7 @@
  * The state every handler works on: users, groups, connections, faults, timeline, keys and options.
  * Handlers are plain functions of (core, session, stanza), so they can be read one by one.
  */
+import { InboundResends } from './inbound-retry.js';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { type KeyPair, generateKeyPair } from './curve.js';
@@ -62,6 +63,8 @@ export class EmulatorCore {
   readonly certChain: Buffer;
   /** Emits `decrypted` (DecryptedNotice) so waits can be event-driven. */
   readonly notices = new EventEmitter();
+  /** Plaintexts of recent peer-to-account messages, re-sent when an account asks (retry receipt). */
+  readonly inboundResends = new InboundResends();
   /** Serialises peer-to-account sends, so they reach the client in request order. */
   readonly inboundQueue = new SerialQueue();
   /** Per-account idle windows that override `settings.idleMs`. */

@@ -213,6 +213,11 @@ export class Emulator {
     this.core.events.add(null, null, `armed: the next media upload is held ${stage === 'before-store' ? 'before' : 'after'} its file is stored`);
   }
 
+  /** Times simulated peers re-sent a message after an account's retry receipt (all, or one id). */
+  inboundResends(id?: string): number {
+    return this.core.inboundResends.resends(id);
+  }
+
   /** Media uploads held so far. */
   get mediaUploadsHeld(): number {
     return this.core.media.held;

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { companionAddress } from './account-of.js';
 import type { EmulatorCore } from './core.js';
 import { deliver } from './delivery.js';
+import { corruptCiphertext } from './inbound-retry.js';
 import { EmulatorError } from './errors.js';
 import { type PeerContent, type SentMedia, peerContent } from './peer-media.js';
 import type { User } from './user.js';
@@ -19,6 +20,11 @@ export interface InboundText extends PeerContent {
   to: string;
   /** Message id to use (default: a fresh phone-style id); reuse one to send a wire duplicate. */
   id?: string;
+  /**
+   * Corrupt the first copy on the wire, so the account cannot decrypt it and asks for it again
+   * with a retry receipt; the peer then re-sends it intact (inbound-retry.ts).
+   */
+  undecryptable?: boolean;
 }
 
 /** A message id in the style phones use (20 uppercase hex characters). */
@@ -39,9 +45,9 @@ export function sendInbound(core: EmulatorCore, request: InboundText): Promise<{
     const content = peerContent(core, peer.phone, request);
     let delivered = false;
     for (const companion of account.companions.values()) {
-      const { type, ciphertext } = await peer.phoneDevice.encrypt(companionAddress(account.phone, companion.device), content.message, () =>
-        companion.bundle(),
-      );
+      const encrypted = await peer.phoneDevice.encrypt(companionAddress(account.phone, companion.device), content.message, () => companion.bundle());
+      const { type } = encrypted;
+      const ciphertext = request.undecryptable ? corruptCiphertext(encrypted.ciphertext) : encrypted.ciphertext;
       const node = {
         tag: 'message',
         attrs: {
@@ -56,6 +62,7 @@ export function sendInbound(core: EmulatorCore, request: InboundText): Promise<{
       };
       delivered = deliver(core, account, companion, node) || delivered;
     }
+    core.inboundResends.remember(id, { peer, account, message: content.message, mediaKind: content.media?.kind });
     recordSent(peer, id, account.phone, content, delivered);
     core.events.add(account.phone, null, `peer ${peer.phone} sent ${id}${delivered ? '' : ' (queued: no active connection)'}`);
     return { id, delivered };

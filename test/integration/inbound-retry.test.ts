@@ -1,0 +1,37 @@
+// An inbound message the account cannot decrypt: Baileys sends the peer a retry receipt, the
+// emulator's peer phone re-sends it encrypted anew, and the inbox row kept for the undecryptable
+// copy is filled with the content (status ok) under the same id, once.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AccountSummary } from '../../src/control/wire.js';
+import { useWorlds } from '../helpers/world.js';
+
+const newWorld = useWorlds(afterEach);
+const MAIN = '15550001111';
+const PEER = '15550008200';
+
+type Row = { cursor: string; id: string; kind: string; text: string | null; status: string; detail?: Record<string, unknown> };
+
+describe('an inbound message that could not be decrypted', () => {
+  it('is asked for again, re-sent by the peer, and its row filled: one row, status ok, the text', async () => {
+    const w = await newWorld({ config: (url) => ({ accounts: [{ id: 'main', wsUrl: url }] }) });
+    await w.pair('main', MAIN);
+    // A first message sets up the Signal session, so the corrupted one is a `msg`, not a `pkmsg`.
+    const { id: first } = await w.emulator.sendInbound({ from: PEER, to: MAIN, text: 'hello' });
+    await w.waitEvent((e) => e.type === 'message.inbound' && e.id === first);
+    const from = w.events.length;
+    const mark = w.emulator.timeline.mark();
+    const { id } = await w.emulator.sendInbound({ from: PEER, to: MAIN, text: 'garbled on the way', undecryptable: true });
+    // The account's retry receipt, and the peer's re-send, on the wire.
+    await w.emulator.timeline.waitFor({ phone: MAIN, dir: 'in', tag: 'receipt', attrs: { type: 'retry', id } }, { after: mark });
+    const filled = await w.waitEvent((e) => e.type === 'message.inbound' && e.id === id && e.status === 'ok', { from });
+    expect(filled).toMatchObject({ kind: 'text', text: 'garbled on the way' });
+    expect(w.emulator.inboundResends(id)).toBe(1);
+    // Seen first as undecryptable, then filled, under the same id.
+    const seen = w.events.slice(from).filter((e) => e.type === 'message.inbound' && e.id === id).map((e) => e.status);
+    expect(seen).toEqual(['undecryptable', 'ok']);
+    const rows = (await w.client.request<{ messages: Row[] }>('GET', '/v1/inbox?account=main')).body.messages;
+    expect(rows.filter((r) => r.id === id)).toEqual([expect.objectContaining({ status: 'ok', text: 'garbled on the way' })]);
+    const accounts = (await w.client.request<{ accounts: AccountSummary[] }>('GET', '/v1/accounts')).body.accounts;
+    expect(accounts.find((a) => a.id === 'main')?.inbox).toMatchObject({ messages: 2, undecryptable: 0 });
+  });
+});
