@@ -3,8 +3,8 @@
 // message found in the outbox or the inbox of that very chat, and media put in the media store
 // before the row exists. Nothing is guessed: a message to react to, edit, delete or quote must be
 // one the account has in that chat, so an agent cannot point at an id it made up.
-import { createReadStream } from 'node:fs';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { createReadStream, realpathSync } from 'node:fs';
+import { isAbsolute, relative } from 'node:path';
 import { z } from 'zod';
 import type { Inbox } from '../inbox/inbox.js';
 import { MEDIA_KINDS, type MediaKind, type MessageRef, type OutboundContent, type QuotedRef } from '../outbox/content.js';
@@ -154,12 +154,14 @@ async function storeMedia(m: z.output<typeof MediaInput>, caller: Caller, store:
   }
   const path = m.path!;
   if (!isAbsolute(path)) throw new HttpError(400, 'bad_request', `media.path: expected an absolute path, got ${JSON.stringify(path)}`);
-  if (stateDir) {
-    const rel = relative(resolve(stateDir), resolve(path));
-    if (!rel.startsWith('..') && !isAbsolute(rel)) throw new HttpError(400, 'bad_request', 'media.path: files in the state directory are never sent');
-  }
   try {
-    return await store.put(createReadStream(path));
+    // Links resolved first: a link elsewhere must not lead into the state directory.
+    const real = realpathSync(path);
+    if (stateDir) {
+      const rel = relative(realpathSync(stateDir), real);
+      if (!rel.startsWith('..') && !isAbsolute(rel)) throw new HttpError(400, 'bad_request', 'media.path: files in the state directory are never sent');
+    }
+    return await store.put(createReadStream(real));
   } catch (err) {
     if (err instanceof HttpError) throw err;
     const e = err as NodeJS.ErrnoException;

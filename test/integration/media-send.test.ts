@@ -6,7 +6,7 @@ import { ApiError } from '../../src/control/client.js';
 import { mediaFile, sha256Hex } from '../helpers/media-files.js';
 import { runCli } from '../helpers/cli-process.js';
 import { useWorlds, type World } from '../helpers/world.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -135,7 +135,12 @@ describe('media and the other kinds, sent through the gate', () => {
     expect(await refused(w, { media: { base64: mediaFile('jpeg').toString('base64'), voice: true } })).toMatchObject({ status: 400, message: 'media.voice: only audio can be a voice note' });
     expect(await refused(w, { media: { base64: 'not base64!' } })).toMatchObject({ status: 400, message: expect.stringMatching(/^media\.base64: /) });
     expect(await refused(w, { media: { path: 'relative.pdf' } })).toMatchObject({ status: 400, message: expect.stringMatching(/^media\.path: expected an absolute path/) });
-    expect(await refused(w, { media: { path: `${w.dir}/state/state.db` } })).toMatchObject({ status: 400 });
+    // The state directory's files are never sent, also through a link from elsewhere.
+    const stateFile = readdirSync(join(w.dir, 'state')).find((f) => f.endsWith('.db'))!;
+    expect(await refused(w, { media: { path: join(w.dir, 'state', stateFile), kind: 'document' } })).toMatchObject({ status: 400, message: 'media.path: files in the state directory are never sent' });
+    symlinkSync(join(w.dir, 'state', stateFile), join(w.dir, 'innocent.pdf'));
+    expect(await refused(w, { media: { path: join(w.dir, 'innocent.pdf'), kind: 'document' } })).toMatchObject({ status: 400, message: 'media.path: files in the state directory are never sent' });
+    expect(await refused(w, { media: { path: join(w.dir, 'missing.pdf') } })).toMatchObject({ status: 400, message: expect.stringContaining('no such file') });
     expect(await refused(w, { media: { sha256: 'a'.repeat(64) } })).toMatchObject({ status: 400, message: expect.stringContaining('no file') });
     expect(await refused(w, { media: { url: 'https://example.com/x.jpg' } })).toMatchObject({ status: 400, message: expect.stringMatching(/^media: /) });
     const big = await fetchUnix(w.socket, '/v1/media', mediaFile('pdf', 100 * 1024));

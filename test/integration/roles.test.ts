@@ -116,6 +116,20 @@ describe('client socket', () => {
     expect(await answer(reader, 'POST', '/v1/messages', { account: 'a', to: PEER, text: 'x' })).toMatchObject({ status: 403, message: expect.stringContaining('"send" permission') });
   });
 
+  it('media: a client uploads bytes and sends them, but never names a file on the daemon\'s host; a reader cannot upload', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'wa-roles-media-'));
+    const pdf = Buffer.concat([Buffer.from('%PDF-1.4\n'), createHash('sha256').update('x').digest()]);
+    writeFileSync(join(dir, 'a.pdf'), pdf);
+    expect(await answer(bot, 'POST', '/v1/messages', { account: 'a', to: PEER, media: { path: join(dir, 'a.pdf') } })).toMatchObject({ status: 403, code: 'forbidden', message: expect.stringMatching(/^media\.path: a client cannot name a file/) });
+    await expect(reader.uploadFile('/v1/media', join(dir, 'a.pdf'))).rejects.toMatchObject({ status: 403 });
+    const up = (await bot.uploadFile<{ sha256: string }>('/v1/media', join(dir, 'a.pdf'))).body;
+    const sent = (await bot.request<{ messageId: string }>('POST', '/v1/messages', { account: 'a', to: PEER, media: { sha256: up.sha256, fileName: 'a.pdf' } })).body;
+    const got = await world.emulator.waitForDecrypted(PEER, (m) => m.id === sent.messageId);
+    expect(got.media).toMatchObject({ kind: 'document', sha256: createHash('sha256').update(pdf).digest('hex'), error: null });
+  });
+
   it('hold is four-eyes: the client that enqueued cannot approve; an operator can; the audit names the authenticated client', async () => {
     // the client's own X-WA-Client header claims to be someone else; the audit must not believe it
     const held = await bot.request<{ id: number; state: string }>('POST', '/v1/messages', { account: 'a', to: HELD_PEER, text: 'needs a second pair of eyes' }, { 'x-wa-client': 'the-operator' });
