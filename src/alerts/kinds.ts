@@ -85,6 +85,16 @@ const kinds: AlertKind[] = [
     recovered: (c) => `account ${c.account}: keepalive probes are answered again`,
   },
   {
+    code: 'retries_repeating',
+    severity: 'warning',
+    timeToVisibleMs: 0,
+    suppressedIn: TERMINAL,
+    oneShot: false,
+    text: (c) =>
+      `account ${c.account}: recipients asked for ${c.count} of its messages again within 10 min (retry receipts: they could not decrypt them); its encryption sessions may be broken, e.g. by another client using the same login`,
+    recovered: (c) => `account ${c.account}: recipients decrypt its messages again`,
+  },
+  {
     code: 'queue_stuck',
     severity: 'warning',
     timeToVisibleMs: 60_000,

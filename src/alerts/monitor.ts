@@ -10,6 +10,8 @@ import type { AlertEngine } from './engine.js';
 /** Stale probes within this window that make `stale_repeating`. */
 export const STALE_WINDOW_MS = 10 * 60_000;
 export const STALE_COUNT = 3;
+/** Retry receipts (recipients that could not decrypt a message) within the same window that make `retries_repeating`. */
+export const RETRY_COUNT = 5;
 /** A queued row older than this while its account is open makes `queue_stuck`. */
 export const QUEUE_STUCK_MS = 5 * 60_000;
 /** An unknown row older than this makes `unknown_unsettled`. */
@@ -27,6 +29,7 @@ export class AlertMonitor {
   readonly #log: Log;
   readonly #states = new Map<string, { state: string; lastClose: string | null }>();
   readonly #stale = new Map<string, number[]>();
+  readonly #retries = new Map<string, number[]>();
   readonly #unsubscribe: () => void;
   #timer: NodeJS.Timeout | null = null;
   readonly #tasks: ScheduledTask[] = [];
@@ -48,7 +51,7 @@ export class AlertMonitor {
     this.#engine = opts.engine;
     this.#store = opts.store;
     this.#log = opts.log;
-    this.#unsubscribe = opts.bus.subscribe({ types: ['account.*', 'message.failed', 'message.expired'] }, (e) => this.#onEvent(e));
+    this.#unsubscribe = opts.bus.subscribe({ types: ['account.*', 'message.failed', 'message.expired', 'message.retry_requested'] }, (e) => this.#onEvent(e));
     this.#timer = setInterval(() => this.check(), CHECK_INTERVAL_MS);
     this.#timer.unref();
     if (opts.digest) this.#tasks.push(schedule(opts.digest, () => this.sendDigest(), { name: 'wa-supervisor digest' }));
@@ -71,9 +74,10 @@ export class AlertMonitor {
         const unknown = this.#store.stateAge(account, 'unknown');
         const unsettled = unknown.oldestUpdatedAt !== null && now - unknown.oldestUpdatedAt > UNKNOWN_UNSETTLED_MS;
         this.#engine.set('unknown_unsettled', account, unsettled, { count: unknown.count });
-        const stale = (this.#stale.get(account) ?? []).filter((t) => now - t < STALE_WINDOW_MS);
-        this.#stale.set(account, stale);
-        this.#engine.set('stale_repeating', account, stale.length >= STALE_COUNT, { count: stale.length });
+        const stale = inWindow(this.#stale, account, now);
+        this.#engine.set('stale_repeating', account, stale >= STALE_COUNT, { count: stale });
+        const retries = inWindow(this.#retries, account, now);
+        this.#engine.set('retries_repeating', account, retries >= RETRY_COUNT, { count: retries });
       }
     } catch (err) {
       this.#log.error({ err }, 'alert check failed');
@@ -133,7 +137,7 @@ export class AlertMonitor {
         this.#engine.set('reconnecting_long', account, state === 'reconnecting', { lastClose: prev?.lastClose ?? null });
         if (TERMINAL.has(state)) {
           // The state's own alert says it all; the secondary ones are moot.
-          for (const code of ['reconnecting_long', 'queue_stuck', 'unknown_unsettled', 'stale_repeating']) this.#engine.set(code, account, false);
+          for (const code of ['reconnecting_long', 'queue_stuck', 'unknown_unsettled', 'stale_repeating', 'retries_repeating']) this.#engine.set(code, account, false);
         }
         return;
       }
@@ -143,10 +147,13 @@ export class AlertMonitor {
         return;
       }
       case 'account.stale': {
-        const list = this.#stale.get(account) ?? [];
-        list.push(Date.now());
-        this.#stale.set(account, list);
-        if (list.filter((t) => Date.now() - t < STALE_WINDOW_MS).length >= STALE_COUNT) this.#engine.set('stale_repeating', account, true, { count: list.length });
+        const count = inWindow(this.#stale, account, Date.now(), true);
+        if (count >= STALE_COUNT) this.#engine.set('stale_repeating', account, true, { count });
+        return;
+      }
+      case 'message.retry_requested': {
+        const count = inWindow(this.#retries, account, Date.now(), true);
+        if (count >= RETRY_COUNT) this.#engine.set('retries_repeating', account, true, { count });
         return;
       }
       case 'account.degraded':
@@ -171,4 +178,12 @@ export class AlertMonitor {
         return;
     }
   }
+}
+
+/** Times of an account's occurrences within the last STALE_WINDOW_MS (older ones dropped), after noting one now if `add`. */
+function inWindow(times: Map<string, number[]>, account: string, now: number, add = false): number {
+  const list = (times.get(account) ?? []).filter((t) => now - t < STALE_WINDOW_MS);
+  if (add) list.push(now);
+  times.set(account, list);
+  return list.length;
 }

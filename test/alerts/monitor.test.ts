@@ -2,7 +2,7 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AlertEngine, type AlertNotification, type AlertSink } from '../../src/alerts/engine.js';
-import { AlertMonitor, QUEUE_STUCK_MS, RETAIN_FINISHED_MS } from '../../src/alerts/monitor.js';
+import { AlertMonitor, QUEUE_STUCK_MS, RETAIN_FINISHED_MS, STALE_WINDOW_MS } from '../../src/alerts/monitor.js';
 import { EventBus } from '../../src/events/bus.js';
 import { OutboxStore } from '../../src/outbox/store.js';
 import { closeStateDb, openStateDb } from '../../src/store/db.js';
@@ -59,6 +59,19 @@ describe('AlertMonitor', () => {
     bus.publish({ type: 'account.state', account: 'a', state: 'open' });
     for (let i = 0; i < 3; i++) bus.publish({ type: 'account.stale', account: 'a', deadlineMs: 3000 });
     expect(codes()).toEqual(['alert:stale_repeating']);
+  });
+
+  it('five retry receipts within 10 minutes raise retries_repeating; four do not; it recovers once they age out', () => {
+    const { bus, codes, monitor } = setup();
+    bus.publish({ type: 'account.state', account: 'a', state: 'open' });
+    bus.publish({ type: 'account.state', account: 'b', state: 'open' });
+    for (let i = 0; i < 4; i++) bus.publish({ type: 'message.retry_requested', account: 'a', messageId: `M${i}` });
+    for (let i = 0; i < 4; i++) bus.publish({ type: 'message.retry_requested', account: 'b', messageId: `N${i}` });
+    expect(codes()).toEqual([]);
+    bus.publish({ type: 'message.retry_requested', account: 'a', messageId: 'M4' });
+    expect(codes()).toEqual(['alert:retries_repeating']);
+    monitor.check(Date.now() + STALE_WINDOW_MS + 1);
+    expect(codes()).toEqual(['alert:retries_repeating', 'alert.recovered:retries_repeating']);
   });
 
   it('a queued row older than the limit while the account is open is a stuck queue (after its time-to-visible)', () => {
