@@ -4,7 +4,7 @@
 // before the row exists. Nothing is guessed: a message to react to, edit, delete or quote must be
 // one the account has in that chat, so an agent cannot point at an id it made up.
 import { createReadStream, realpathSync } from 'node:fs';
-import { isAbsolute, relative } from 'node:path';
+import { isAbsolute, relative, sep } from 'node:path';
 import { z } from 'zod';
 import type { Inbox } from '../inbox/inbox.js';
 import { MEDIA_KINDS, type MediaKind, type MessageRef, type OutboundContent, type QuotedRef } from '../outbox/content.js';
@@ -18,6 +18,8 @@ import type { Caller } from './roles.js';
 export const MESSAGE_FIELDS = ['account', 'to', 'text', 'idempotencyKey', 'kind', 'media', 'replyTo', 'location', 'contact', 'reaction', 'edit', 'delete'] as const;
 
 const messageId = z.string().regex(/^[A-Za-z0-9_-]{4,128}$/, 'expected a WhatsApp message id (4-128 letters, digits, "_" or "-")');
+/** Longest caption, in characters. */
+const MAX_CAPTION = 4096;
 const shortText = (max: number) => z.string().max(max, `expected at most ${max} characters`);
 
 const MediaInput = z
@@ -28,7 +30,7 @@ const MediaInput = z
     kind: z.enum(MEDIA_KINDS).optional(),
     mimetype: z.string().min(3).max(255).optional(),
     fileName: shortText(255).min(1).optional(),
-    caption: shortText(4096).optional(),
+    caption: z.string().optional(),
     voice: z.boolean().optional(),
   })
   .refine((m) => [m.path, m.base64, m.sha256].filter((v) => v !== undefined).length === 1, 'give exactly one of path, base64 or sha256 (from POST /v1/media)');
@@ -48,7 +50,14 @@ const ContactInput = z
   })
   .refine((c) => (c.phone === undefined) !== (c.vcard === undefined), 'give exactly one of phone or vcard');
 
-const ReactionInput = z.strictObject({ messageId, emoji: z.string().max(16, 'expected one emoji (or "" to remove the reaction)') });
+/** One emoji (a single grapheme with a pictographic character or a flag), or "" to remove a reaction. */
+function isEmoji(v: string): boolean {
+  if (v === '') return true;
+  const graphemes = [...new Intl.Segmenter(undefined, { granularity: 'grapheme' }).segment(v)];
+  return graphemes.length === 1 && /\p{Extended_Pictographic}|\p{Regional_Indicator}{2}|[#*0-9]\uFE0F?\u20E3/u.test(v);
+}
+
+const ReactionInput = z.strictObject({ messageId, emoji: z.string().max(32).refine(isEmoji, 'expected one emoji (or "" to remove the reaction)') });
 
 /** What composing needs: the stores targets are looked up in, the media store, the caller. */
 export interface ComposeDeps {
@@ -71,7 +80,7 @@ export async function composeContent(body: Record<string, unknown>, caller: Call
   if (body.replyTo !== undefined && (kind === 'reaction' || kind === 'edit' || kind === 'delete')) {
     throw new HttpError(400, 'bad_request', `replyTo: a ${kind} does not quote a message`);
   }
-  const replyTo = body.replyTo === undefined || body.replyTo === null ? undefined : quoted(parse(messageId, body.replyTo, 'replyTo'), account, to.jid, deps);
+  const replyTo = body.replyTo === undefined || body.replyTo === null ? undefined : quoted(parse(messageId, body.replyTo, 'replyTo'), account, to.jid, caller, deps);
   const reply = replyTo ? { replyTo } : {};
   switch (kind) {
     case undefined:
@@ -80,6 +89,7 @@ export async function composeContent(body: Record<string, unknown>, caller: Call
       const m = parse(MediaInput, body.media, 'media');
       if (text !== undefined && m.caption !== undefined) throw new HttpError(400, 'bad_request', 'text: the caption is given twice (text and media.caption)');
       const caption = m.caption ?? text;
+      if (caption !== undefined && caption.length > MAX_CAPTION) throw new HttpError(400, 'bad_request', `${m.caption !== undefined ? 'media.caption' : 'text'}: a caption is at most ${MAX_CAPTION} characters (${caption.length})`);
       const store = deps.media;
       if (!store) throw new HttpError(503, 'unavailable', 'media: the daemon has no media store');
       const stored = await storeMedia(m, caller, store, deps.stateDir);
@@ -102,16 +112,16 @@ export async function composeContent(body: Record<string, unknown>, caller: Call
     case 'reaction': {
       noText(text, 'reaction');
       const r = parse(ReactionInput, body.reaction, 'reaction');
-      return { type: 'reaction', target: target(r.messageId, account, to.jid, deps, 'reaction.messageId', 'any'), emoji: r.emoji };
+      return { type: 'reaction', target: target(r.messageId, account, to.jid, caller, deps, 'reaction.messageId', 'any'), emoji: r.emoji };
     }
     case 'edit': {
       const id = parse(messageId, body.edit, 'edit');
       if (typeof text !== 'string' || text.trim() === '') throw new HttpError(400, 'bad_request', 'text: the new text of the edited message is required');
-      return { type: 'edit', target: target(id, account, to.jid, deps, 'edit', 'own-text'), text };
+      return { type: 'edit', target: target(id, account, to.jid, caller, deps, 'edit', 'own-text'), text };
     }
     case 'delete': {
       noText(text, 'delete');
-      return { type: 'delete', target: target(parse(messageId, body.delete, 'delete'), account, to.jid, deps, 'delete', 'own') };
+      return { type: 'delete', target: target(parse(messageId, body.delete, 'delete'), account, to.jid, caller, deps, 'delete', 'own') };
     }
   }
 }
@@ -159,7 +169,8 @@ async function storeMedia(m: z.output<typeof MediaInput>, caller: Caller, store:
     const real = realpathSync(path);
     if (stateDir) {
       const rel = relative(realpathSync(stateDir), real);
-      if (!rel.startsWith('..') && !isAbsolute(rel)) throw new HttpError(400, 'bad_request', 'media.path: files in the state directory are never sent');
+      const outside = rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel);
+      if (!outside) throw new HttpError(400, 'bad_request', 'media.path: files in the state directory are never sent');
     }
     return await store.put(createReadStream(real));
   } catch (err) {
@@ -177,28 +188,62 @@ function vcardFor(name: string, phone: string): string {
   return ['BEGIN:VCARD', 'VERSION:3.0', `FN:${safe}`, `TEL;type=CELL;waid=${digits}:+${digits}`, 'END:VCARD'].join('\n');
 }
 
-/** A message the account has in this chat: sent by it (the outbox) or received (the inbox). */
-function find(id: string, account: string, chat: string, deps: ComposeDeps): (QuotedRef & { kind: string; onWire: boolean }) | null {
-  const ours = deps.outbox.findSent(account, chat, id);
-  if (ours) return { id, fromMe: true, text: ours.text || null, kind: ours.kind, onWire: ours.wireSends > 0 || ['sent', 'delivered', 'read'].includes(ours.state) };
+/** A message the account has in this chat, and whether the chat has it (an unsent row is no target). */
+interface Found extends QuotedRef {
+  kind: string;
+  onWire: boolean;
+  /** For one of ours: which caller enqueued it. */
+  enqueuedBy?: { role: 'operator' | 'client' | null; client: string | null };
+}
+
+/**
+ * A message the account has in this chat (under either of the person's identities): sent by it
+ * (the outbox) or received (the inbox). A client finds only what it may read: not messages
+ * `allowFrom` refused.
+ */
+function find(id: string, account: string, chat: string, caller: Caller, deps: ComposeDeps): Found | null {
+  const chats = deps.inbox?.chatsOf(account, chat) ?? [chat];
+  const ours = deps.outbox.findSent(account, chats, id);
+  if (ours) {
+    return {
+      id,
+      fromMe: true,
+      text: ours.text || null,
+      kind: ours.kind,
+      onWire: ours.wireSends > 0 || ['sent', 'delivered', 'read'].includes(ours.state),
+      enqueuedBy: { role: ours.clientRole ?? null, client: ours.client },
+    };
+  }
   if (!deps.inbox) return null;
-  const rows = deps.inbox.store.byMessageId(id, { accounts: [account], chats: deps.inbox.chatsOf(account, chat), statuses: ['ok', 'ignored'] });
-  const theirs = rows[0];
+  const statuses = caller.role === 'client' ? (['ok'] as const) : (['ok', 'ignored'] as const);
+  const theirs = deps.inbox.store.byMessageId(id, { accounts: [account], chats, statuses })[0];
   if (!theirs) return null;
   return { id, fromMe: false, ...(theirs.chatType === 'group' ? { participant: theirs.from } : {}), text: theirs.text, kind: theirs.kind, onWire: true };
 }
 
-function quoted(id: string, account: string, chat: string, deps: ComposeDeps): QuotedRef {
-  const m = find(id, account, chat, deps);
-  if (!m) throw new HttpError(400, 'bad_request', `replyTo: account ${account} has no message ${id} in chat ${chat}`);
+/** The message, refused when the chat does not have it: unknown, or one of ours not sent (held, denied, queued...). */
+function existing(id: string, account: string, chat: string, caller: Caller, deps: ComposeDeps, field: string): Found {
+  const m = find(id, account, chat, caller, deps);
+  if (!m) throw new HttpError(400, 'bad_request', `${field}: account ${account} has no message ${id} in chat ${chat}`);
+  if (!m.onWire) throw new HttpError(409, 'conflict', `${field}: message ${id} has not been sent (it is not in the chat); only a sent message can be pointed at`);
+  return m;
+}
+
+function quoted(id: string, account: string, chat: string, caller: Caller, deps: ComposeDeps): QuotedRef {
+  const m = existing(id, account, chat, caller, deps, 'replyTo');
   return { id: m.id, fromMe: m.fromMe, ...(m.participant ? { participant: m.participant } : {}), text: m.text };
 }
 
-function target(id: string, account: string, chat: string, deps: ComposeDeps, field: string, need: 'any' | 'own' | 'own-text'): MessageRef {
-  const m = find(id, account, chat, deps);
-  if (!m) throw new HttpError(400, 'bad_request', `${field}: account ${account} has no message ${id} in chat ${chat}`);
-  if (need !== 'any' && !m.fromMe) throw new HttpError(400, 'bad_request', `${field}: message ${id} was not sent by account ${account}; only its own messages can be ${need === 'own' ? 'deleted' : 'edited'}`);
-  if (need !== 'any' && !m.onWire) throw new HttpError(409, 'conflict', `${field}: message ${id} has not been sent yet; cancel it instead (POST /v1/messages/ID/cancel)`);
-  if (need === 'own-text' && m.kind !== 'message') throw new HttpError(400, 'bad_request', `${field}: message ${id} is a ${m.kind}; only text messages can be edited`);
+function target(id: string, account: string, chat: string, caller: Caller, deps: ComposeDeps, field: string, need: 'any' | 'own' | 'own-text'): MessageRef {
+  const m = existing(id, account, chat, caller, deps, field);
+  if (need !== 'any') {
+    const verb = need === 'own' ? 'deleted' : 'edited';
+    if (!m.fromMe) throw new HttpError(400, 'bad_request', `${field}: message ${id} was not sent by account ${account}; only its own messages can be ${verb}`);
+    // A client changes only what it sent itself, as it cancels only what it enqueued.
+    if (caller.role === 'client' && (m.enqueuedBy?.role !== 'client' || m.enqueuedBy.client !== caller.name)) {
+      throw new HttpError(403, 'forbidden', `${field}: message ${id} was not sent by client "${caller.name}"; changing another's message needs the operator role`);
+    }
+    if (need === 'own-text' && m.kind !== 'message') throw new HttpError(400, 'bad_request', `${field}: message ${id} is a ${m.kind}; only text messages can be edited`);
+  }
   return { id: m.id, fromMe: m.fromMe, ...(m.participant ? { participant: m.participant } : {}) };
 }

@@ -4,7 +4,7 @@
 // its sha256, so a crash leaves either the whole file or nothing under that name. The bytes are
 // streamed through, never held whole in memory, and read again from disk for every upload.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { HttpError } from '../control/http-error.js';
 import { MEDIA_KINDS, type MediaFile, type MediaKind } from './content.js';
@@ -19,6 +19,9 @@ export interface MediaLimits {
 }
 
 export const DEFAULT_MEDIA_LIMITS: MediaLimits = { maxBytes: 16 * 1024 ** 2, storeMaxBytes: 2 * 1024 ** 3 };
+
+/** Uploads written at once; one more is a 503 (each holds up to maxBytes in the temporary directory). */
+export const MAX_CONCURRENT_UPLOADS = 8;
 
 /** An unreferenced file younger than this is kept: it may be an upload whose message is on its way. */
 export const UNREFERENCED_GRACE_MS = 60 * 60_000;
@@ -37,6 +40,8 @@ export class MediaStore {
   readonly dir: string;
   #limits: MediaLimits;
   #tmp: string;
+  /** Uploads being written now. */
+  #uploads = 0;
 
   constructor(dir: string, limits: MediaLimits = DEFAULT_MEDIA_LIMITS) {
     this.dir = dir;
@@ -60,7 +65,21 @@ export class MediaStore {
    * keeping anything. The same bytes twice are one file.
    */
   async put(source: AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array>): Promise<StoredMedia> {
-    const used = this.totalBytes();
+    // The total is checked when the file is complete (the same bytes again add nothing), in the
+    // same synchronous step as the rename, so parallel uploads cannot together pass it; what
+    // uploads in progress hold on disk meanwhile is bounded by their number.
+    if (this.#uploads >= MAX_CONCURRENT_UPLOADS) {
+      throw new HttpError(503, 'unavailable', `media: ${MAX_CONCURRENT_UPLOADS} uploads are in progress, the most the daemon takes at once; retry when one has finished`, { connection: 'close' });
+    }
+    this.#uploads++;
+    try {
+      return await this.#write(source);
+    } finally {
+      this.#uploads--;
+    }
+  }
+
+  async #write(source: AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array>): Promise<StoredMedia> {
     const tmp = join(this.#tmp, `${randomBytes(8).toString('hex')}.part`);
     const fd = openSync(tmp, 'wx', 0o600);
     const hash = createHash('sha256');
@@ -71,9 +90,6 @@ export class MediaStore {
         const buf = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
         bytes += buf.length;
         if (bytes > this.#limits.maxBytes) throw new HttpError(413, 'body_too_large', `media: larger than media.maxBytes (${this.#limits.maxBytes} bytes)`, { connection: 'close' });
-        if (used + bytes > this.#limits.storeMaxBytes) {
-          throw new HttpError(507, 'insufficient_storage', `media: the media store is full (media.storeMaxBytes ${this.#limits.storeMaxBytes} bytes); messages hold their files until they are pruned`, { connection: 'close' });
-        }
         hash.update(buf);
         let off = 0;
         while (off < buf.length) off += writeSync(fd, buf, off);
@@ -84,8 +100,19 @@ export class MediaStore {
       closed = true;
       const sha256 = hash.digest('hex');
       const detected = await sniffMimetype(tmp);
-      renameSync(tmp, this.#path(sha256));
-      syncDir(this.dir);
+      const target = this.#path(sha256);
+      const known = existsSync(target);
+      if (!known && this.totalBytes() + bytes > this.#limits.storeMaxBytes) {
+        throw new HttpError(507, 'insufficient_storage', `media: the media store is full (media.storeMaxBytes ${this.#limits.storeMaxBytes} bytes); messages hold their files until they are pruned`);
+      }
+      if (known) {
+        // The same bytes are one file: kept as it is, fresh again for the unreferenced grace period.
+        rmSync(tmp, { force: true });
+        touch(target);
+      } else {
+        renameSync(tmp, target);
+        syncDir(this.dir);
+      }
       return { sha256, bytes, detected };
     } catch (err) {
       if (!closed) closeSync(fd);
@@ -109,6 +136,8 @@ export class MediaStore {
     const p = this.#path(sha256);
     try {
       const st = statSync(p);
+      // Named by a message now: fresh again, so collection cannot take it before the row refers to it.
+      touch(p);
       return { sha256, bytes: st.size, detected: await sniffMimetype(p) };
     } catch {
       return null;
@@ -167,6 +196,11 @@ export class MediaStore {
 /** True for a media kind name. */
 export function isMediaKind(v: unknown): v is MediaKind {
   return typeof v === 'string' && (MEDIA_KINDS as readonly string[]).includes(v);
+}
+
+function touch(path: string): void {
+  const now = new Date();
+  utimesSync(path, now, now);
 }
 
 function syncDir(dir: string): void {

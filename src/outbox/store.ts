@@ -265,9 +265,10 @@ export class OutboxStore {
     return new Set(rows.map((r) => r.sha));
   }
 
-  /** A message this account sent to a chat, by its WhatsApp id (what a reply, reaction, edit or delete points at). */
-  findSent(account: string, chat: string, messageId: string): OutboxRow | null {
-    return fromRaw(this.#db.prepare(`${SELECT} WHERE account = ? AND recipient = ? AND message_id = ?`).get(account, chat, messageId) as RawRow | undefined);
+  /** A row of this account to a chat (any of its JIDs), by its WhatsApp id (what a reply, reaction, edit or delete points at). */
+  findSent(account: string, chats: readonly string[], messageId: string): OutboxRow | null {
+    const marks = chats.map(() => '?').join(', ') || 'NULL';
+    return fromRaw(this.#db.prepare(`${SELECT} WHERE account = ? AND message_id = ? AND recipient IN (${marks})`).get(account, messageId, ...chats) as RawRow | undefined);
   }
 
   /** One row by its WhatsApp message id. */
