@@ -70,7 +70,7 @@ export function messageRoutes(
         for (const k of ['account', 'to'] as const) stringField(b, k, true);
         stringField(b, 'text', false);
         requireAccount(req.caller, b.account as string);
-        if (b.kind !== undefined && b.kind !== 'message') throw new HttpError(400, 'bad_request', 'kind: leave it out (the kind follows from what the message carries)');
+        if (b.kind !== undefined && b.kind !== 'message') throw new HttpError(400, 'bad_request', 'kind: only "message" can be sent through the API (leave it out: the kind follows from what the message carries)');
         if (b.idempotencyKey !== undefined && typeof b.idempotencyKey !== 'string') throw new HttpError(400, 'bad_request', 'idempotencyKey: expected a string');
         rejectUnknownParams(req.url.searchParams, ['wait']);
         const content = await composeContent(b, req.caller, { outbox: gate.store, inbox: deps.inbox, media: deps.media, stateDir: deps.stateDir });
