@@ -7,6 +7,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Two files at a time on a 2-core machine: integration tests wait mostly on child processes
+    // and the emulator, so this halves the wall time (one worker is vitest's default there).
+    maxWorkers: 2,
     reporters: ['default'],
   },
 });

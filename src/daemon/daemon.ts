@@ -175,6 +175,9 @@ export class Daemon {
       // (read on every use, so a reload applies); the constructor applies them at start.
       const inboxMedia = new InboxMedia({
         store: inbox.store,
+        // An expired file is asked of the sender's phone again, through the gate.
+        reupload: (row, media) =>
+          gate.requestMediaReupload({ account: row.account, chat: row.chat, message: { id: row.id, ...(row.chatType === 'group' ? { participant: row.from } : {}) }, media }),
         cache: new InboundMediaCache({
           dir: join(cfg.stateDir, 'media-in'),
           limits: () => {

@@ -10,6 +10,7 @@ import type { EmulatorCore } from './core.js';
 import { acknowledgeAck, acknowledgeReceipt, deliverToAll } from './delivery.js';
 import { isGroupJid } from './groups.js';
 import { resendToCompanion } from './inbound-retry.js';
+import { handleMediaRetryRequest } from './media-retry.js';
 import type { Session } from './session.js';
 import { child, children } from './stanza.js';
 import type { SentMessage } from './user.js';
@@ -24,7 +25,9 @@ export function handleClientReceipt(core: EmulatorCore, session: Session, node: 
   const type = node.attrs.type;
   const account = accountOf(core, session);
   if (account) acknowledgeReceipt(account.companion, ids);
-  if (type === 'retry') {
+  if (handleMediaRetryRequest(core, session, node)) {
+    // Answered with a mediaretry notification; the receipt itself is only acknowledged.
+  } else if (type === 'retry') {
     // The peer's phone sends the message again, encrypted anew, for the device that asked.
     void resendToCompanion(core, session, id, node.attrs.to).then(
       (resent) => {

@@ -181,6 +181,11 @@ export class ControlServer {
       },
       {
         method: 'POST',
+        path: /^\/media\/expire$/,
+        handle: ({ body }) => emu.expireMedia(new Fields(body ?? {}).string('directPath', 4096)),
+      },
+      {
+        method: 'POST',
         path: /^\/media\/hold$/,
         handle: ({ body }) => {
           const stage = new Fields(body ?? {}).optionalString('stage', 32) ?? 'after-store';

@@ -65,6 +65,8 @@ export class EmulatorCore {
   readonly notices = new EventEmitter();
   /** Plaintexts of recent peer-to-account messages, re-sent when an account asks (retry receipt). */
   readonly inboundResends = new InboundResends();
+  /** Media files simulated phones uploaded again because an account asked (media-retry.ts). */
+  mediaReuploads = 0;
   /** Serialises peer-to-account sends, so they reach the client in request order. */
   readonly inboundQueue = new SerialQueue();
   /** Per-account idle windows that override `settings.idleMs`. */

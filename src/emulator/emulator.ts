@@ -207,6 +207,19 @@ export class Emulator {
     return this.core.media.list().find((m) => m.directPath === stored.directPath) ?? null;
   }
 
+  /** Expires a stored media file (downloads answer 410 until the sender's phone uploads it again on request). */
+  expireMedia(directPath: string): MediaSummary {
+    const stored = this.core.media.expire(directPath);
+    if (!stored) throw new EmulatorError(404, 'unknown_media', `directPath: nothing stored at ${directPath}`, 'directPath');
+    this.core.events.add(stored.storedBy, null, `media ${stored.directPath} expired by a test`);
+    return this.core.media.list().find((m) => m.directPath === stored.directPath)!;
+  }
+
+  /** Media files simulated phones uploaded again on an account's request. */
+  get mediaReuploads(): number {
+    return this.core.mediaReuploads;
+  }
+
   /** Holds the next media upload unanswered (media-store.ts armHold); `held` counts the holds that happened. */
   holdMediaUpload(stage: 'before-store' | 'after-store'): void {
     this.core.media.armHold(stage);

@@ -94,6 +94,7 @@ export class MediaServer {
   private download(req: IncomingMessage, res: ServerResponse, pathname: string): void {
     const stored = this.store.find(pathname);
     if (!stored) throw new HttpError(404, `nothing stored at ${pathname}`);
+    if (stored.expired) throw new HttpError(410, `${pathname} has expired (the sender's phone can upload it again)`);
     stored.downloads += 1;
     const { bytes } = stored;
     const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');

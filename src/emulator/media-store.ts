@@ -29,6 +29,10 @@ export interface StoredMedia {
   /** GETs served and phone reads. */
   downloads: number;
   tampered: boolean;
+  /** Expired: downloads answer 410, as WhatsApp's servers do once a file is gone; the sender's phone can upload it again. */
+  expired?: boolean;
+  /** For a file a simulated phone stored: its media key (what the phone needs to answer a re-upload request). Never listed. */
+  mediaKey?: Buffer;
 }
 
 /** A stored file as the control API lists it. */
@@ -43,6 +47,8 @@ export interface MediaSummary {
   at: number;
   downloads: number;
   tampered: boolean;
+  /** Downloads answer 410 (POST /media/expire). */
+  expired: boolean;
 }
 
 /** Files, tokens and tamper arming of one emulator. */
@@ -139,6 +145,13 @@ export class MediaStore {
     return this.holds.shift();
   }
 
+  /** Marks a stored file expired (downloads answer 410); undefined if there is none at that path. */
+  expire(pathOrUrl: string): StoredMedia | undefined {
+    const stored = this.find(pathOrUrl);
+    if (stored) stored.expired = true;
+    return stored;
+  }
+
   /** Makes the next upload (or inbound media file) be stored corrupted. */
   armTamper(): void {
     this.tamperNext += 1;
@@ -155,6 +168,7 @@ export class MediaStore {
       at: m.at,
       downloads: m.downloads,
       tampered: m.tampered,
+      expired: m.expired === true,
     }));
   }
 }

@@ -33,6 +33,7 @@ const UPLOAD_TYPE: Record<MediaKind, UploadType> = { image: 'image', video: 'vid
 export function peerMediaMessage(core: EmulatorCore, phone: string, media: InboundMedia): { message: Uint8Array; sent: SentMedia } {
   const encrypted = encryptMedia(media.data, media.kind);
   const stored = core.media.put(UPLOAD_TYPE[media.kind], encrypted.encrypted, phone);
+  stored.mediaKey = Buffer.from(encrypted.mediaKey);
   core.events.add(phone, null, `peer ${phone} stored ${media.kind} media: ${media.data.length} bytes, ${stored.directPath}${stored.tampered ? ' (stored corrupted: tampering armed)' : ''}`);
   const fields = {
     url: core.media.urlFor(stored),

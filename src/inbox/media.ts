@@ -41,15 +41,25 @@ export interface InboxMediaFile extends CachedMedia {
 /** Serves the files of stored media messages. */
 export class InboxMedia {
   readonly cache: InboundMediaCache;
-  readonly #store: Pick<InboxStore, 'mediaRef'>;
+  readonly #store: Pick<InboxStore, 'mediaRef' | 'updateMediaRef'>;
   readonly #download: WaConnector['downloadMedia'];
+  readonly #reupload: Reupload | undefined;
   readonly #timeoutMs: number;
   readonly #log: Log;
   /** Downloads in flight by file hash: two requests for one file share one download. */
   readonly #inflight = new Map<string, Promise<void>>();
 
-  constructor(opts: { store: Pick<InboxStore, 'mediaRef'>; cache: InboundMediaCache; download: WaConnector['downloadMedia']; log: Log; timeoutMs?: number }) {
+  constructor(opts: {
+    store: Pick<InboxStore, 'mediaRef' | 'updateMediaRef'>;
+    cache: InboundMediaCache;
+    download: WaConnector['downloadMedia'];
+    /** Asks the sender's phone to upload an expired file again (through the send gate). */
+    reupload?: Reupload;
+    log: Log;
+    timeoutMs?: number;
+  }) {
     this.#store = opts.store;
+    this.#reupload = opts.reupload;
     this.cache = opts.cache;
     this.#download = opts.download;
     this.#log = opts.log;
@@ -81,7 +91,7 @@ export class InboxMedia {
       const after = this.cache.open(sha256);
       if (after) return describe(after, true);
     }
-    const fetching = this.#fetch(ref, sha256, row.account, what);
+    const fetching = this.#fetch(row, ref, sha256, what);
     const shared = fetching.then(() => undefined);
     shared.catch(() => {}); // the error reaches the requests that wait for it
     this.#inflight.set(sha256, shared);
@@ -92,13 +102,33 @@ export class InboxMedia {
     }
   }
 
-  async #fetch(ref: InboundMediaRef, sha256: string, account: string, what: string): Promise<CachedMedia> {
+  /**
+   * Starts the download; a file the media server no longer has (404 or 410: WhatsApp deletes
+   * files after some weeks) is asked of the sender's phone again, once, and the row keeps where
+   * it now is.
+   */
+  async #open(row: InboxRow, ref: InboundMediaRef, signal: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
+    try {
+      return await this.#download(ref, { signal });
+    } catch (err) {
+      const status = (err as { output?: { statusCode?: number } }).output?.statusCode;
+      if (!this.#reupload || (status !== 404 && status !== 410)) throw err;
+      this.#log.info({ account: row.account, id: row.id, status }, "inbound media gone from the server; asking the sender's phone to upload it again");
+      const moved = await this.#reupload(row, ref);
+      const fresh = { ...ref, ...moved };
+      this.#store.updateMediaRef(row.cursor, fresh);
+      return this.#download(fresh, { signal });
+    }
+  }
+
+  async #fetch(row: InboxRow, ref: InboundMediaRef, sha256: string, what: string): Promise<CachedMedia> {
+    const account = row.account;
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error(`no complete download within ${this.#timeoutMs} ms`)), this.#timeoutMs);
     timer.unref?.();
     try {
       // The connector is asked to stop on abort too; these races make sure the wait ends.
-      const source = await untilAborted(this.#download(ref, { signal: abort.signal }), abort.signal);
+      const source = await untilAborted(this.#open(row, ref, abort.signal), abort.signal);
       const kept = await this.cache.put(sha256, abortable(source, abort.signal), ref.fileLength ? { maxBytes: ref.fileLength } : {});
       this.#log.info({ account, sha256, bytes: kept.size }, 'inbound media downloaded, verified and cached');
       return kept;
@@ -118,6 +148,9 @@ export class InboxMedia {
     }
   }
 }
+
+/** Where the sender's phone uploaded a file again. */
+export type Reupload = (row: InboxRow, ref: InboundMediaRef) => Promise<{ directPath: string; url: string }>;
 
 /** A download error without the URL (it carries the media server's auth parameters). */
 function describeError(err: unknown): string {

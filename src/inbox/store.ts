@@ -231,6 +231,11 @@ export class InboxStore {
     return r?.media ? (JSON.parse(r.media) as InboundMediaRef) : null;
   }
 
+  /** Replaces a row's download reference (the sender's phone uploaded the file again: a new path). */
+  updateMediaRef(cursor: number, ref: InboundMediaRef): void {
+    writeTx(this.#db, () => this.#db.prepare('UPDATE inbox SET media = ? WHERE cursor = ?').run(JSON.stringify(ref), cursor));
+  }
+
   /** The highest cursor ever given (0 before the first row), deleted rows included. */
   lastCursor(): number {
     const r = this.#db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'inbox'").get();

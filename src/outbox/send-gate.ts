@@ -6,7 +6,7 @@ import type { EventBus } from '../events/bus.js';
 import type { Log } from '../log.js';
 import { decide, evaluate, type Policy, type PolicyDecision, type SendKind } from '../policy/policy.js';
 import { SendNotWrittenError, isNotWritten } from '../wa/send-error.js';
-import type { WaSender, WaEvent } from '../wa/types.js';
+import type { InboundMediaRef, WaSender, WaEvent } from '../wa/types.js';
 import { displayText, isPlainText, kindOf, mediaOf, type OutboundContent } from './content.js';
 import type { MediaStore } from './media-store.js';
 import { newMessageId } from './message-id.js';
@@ -285,6 +285,42 @@ export class SendGate {
     if (!conn) throw new HttpError(409, 'conflict', `account ${input.account} is not connected; read receipts are sent only on an open connection`);
     await conn.sendReadReceipt(recipient.jid, input.messages);
     return { decision, sent: true };
+  }
+
+  /**
+   * Asks the sender's phone to upload an expired media file again. The person sees nothing, but
+   * the request reaches their phone, so the policy decides it as kind `receipt` for the chat
+   * (shadow mode refuses it), audited; only an `allow` reaches the open connection.
+   */
+  async requestMediaReupload(input: {
+    account: string;
+    chat: string;
+    message: { id: string; participant?: string | undefined };
+    media: InboundMediaRef;
+  }): Promise<{ directPath: string; url: string }> {
+    const account = this.#accounts(input.account);
+    if (!account) throw new HttpError(404, 'not_found', `account: no account "${input.account}"`);
+    const recipient = normaliseRecipient(input.chat);
+    if ('error' in recipient) throw new HttpError(400, 'bad_request', `chat: ${recipient.error}`);
+    const decision = await this.#decide(input.account, recipient.jid, recipient.chatType, 'receipt');
+    const action = decision.action === 'allow' ? 'allow' : 'deny';
+    this.store.recordDecision({
+      at: Date.now(),
+      account: input.account,
+      recipient: recipient.jid,
+      kind: 'receipt',
+      decision: action,
+      rule: decision.rule,
+      reason: `media re-upload request for ${input.message.id}: ${decision.reason}`,
+      stage: 'send',
+      client: null,
+      role: null,
+      requestId: null,
+    });
+    if (action !== 'allow') throw new HttpError(403, 'forbidden', `the file expired, and asking the sender's phone to upload it again was refused: ${decision.reason}`);
+    const conn = account.connection;
+    if (!conn) throw new HttpError(409, 'conflict', `the file expired, and account ${input.account} is not connected to ask the sender's phone for it again`);
+    return conn.requestMediaReupload(recipient.jid, input.message, input.media);
   }
 
   /**

@@ -1,7 +1,7 @@
 // The one production module that drives Baileys. It turns a Baileys socket into a WaConnection:
 // typed events, exactly one close per connection, a refused HTTP upgrade reported at once (Baileys
 // alone would wait for ever), and a terminate that does not wait for the ws library's 30 s close.
-import makeWASocket, { Browsers, DEFAULT_CONNECTION_CONFIG, DisconnectReason, generateWAMessage, isLidUser, isPnUser, jidNormalizedUser, proto, type BinaryNode, type CacheStore, type GroupMetadata, type WASocket, type ConnectionState } from '@whiskeysockets/baileys';
+import makeWASocket, { Browsers, DEFAULT_CONNECTION_CONFIG, DisconnectReason, downloadContentFromMessage, generateWAMessage, isLidUser, isPnUser, jidNormalizedUser, proto, type BinaryNode, type CacheStore, type GroupMetadata, type WAMessage, type WASocket, type ConnectionState } from '@whiskeysockets/baileys';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { CLOSE_CODE_NAMES, type CloseInfo } from '../accounts/close-policy.js';
@@ -16,14 +16,14 @@ import { SendNotWrittenError, classifySendError, groupMetadataFailed } from './s
 import { retryCounterCache } from './retry-counters.js';
 import { toBaileys } from './outbound-message.js';
 import type { OutboundContent } from '../outbox/content.js';
-import type { ConnectOptions, SendHooks, SentContent, WaConnection, WaConnector, WaEvent } from './types.js';
-import { downloadContentFromMessage } from '@whiskeysockets/baileys';
-import type { InboundMediaRef } from './types.js';
+import type { ConnectOptions, InboundMediaRef, SendHooks, SentContent, WaConnection, WaConnector, WaEvent } from './types.js';
 
 /** WhatsApp's server JID, the target of keepalive IQs. */
 const SERVER_JID = 's.whatsapp.net';
 /** A kept group's metadata is asked for again after this long, in case a change went unseen. */
 const GROUP_METADATA_TTL_MS = 10 * 60_000;
+/** How long the sender's phone may take to upload a media file again. */
+const MEDIA_REUPLOAD_TIMEOUT_MS = 30_000;
 /** Groups kept per connection. */
 const GROUP_METADATA_MAX = 500;
 
@@ -210,6 +210,32 @@ class BaileysConnection implements WaConnection {
     } catch (err) {
       throw classifySendError(err);
     }
+  }
+
+  async requestMediaReupload(chat: string, message: { id: string; participant?: string | undefined }, media: InboundMediaRef): Promise<{ directPath: string; url: string }> {
+    if (this.#closed || !this.#sock.ws.isOpen) throw new SendNotWrittenError('not sent: the connection is not open');
+    const content = { mediaKey: Buffer.from(media.mediaKey, 'base64'), directPath: media.directPath, url: media.url };
+    const msg = {
+      key: { remoteJid: chat, id: message.id, fromMe: false, ...(message.participant ? { participant: message.participant } : {}) },
+      message: { [`${media.mediaType}Message`]: content },
+    } as WAMessage;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      // Baileys waits for the phone's answer (a mediaretry notification) without a deadline of its own.
+      await Promise.race([
+        this.#sock.updateMediaMessage(msg),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`the sender's phone did not answer the re-upload request within ${MEDIA_REUPLOAD_TIMEOUT_MS} ms`)), MEDIA_REUPLOAD_TIMEOUT_MS);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!content.directPath) throw new Error('the re-upload answer named no file');
+    // The new file is on the host the message's URL named (Baileys would put it on the host of
+    // its own last media_conn, which a receiving-only account may never have asked for).
+    const host = media.url ? new URL(media.url).host : null;
+    return { directPath: content.directPath, url: host ? `https://${host}${content.directPath}` : (content.url ?? '') };
   }
 
   async ping(deadlineMs: number): Promise<void> {

@@ -146,7 +146,8 @@ export type WaEvent =
 /**
  * The only part of a connection that can put something in front of another person. The send gate
  * is given a connection as this type and nothing more; nothing else in the daemon calls it.
- * Both methods are stanzas a person sees: a message, and read receipts (blue ticks).
+ * Its methods are stanzas that reach a person: a message, read receipts (blue ticks), and a
+ * request to their phone to upload a media file again.
  */
 export interface WaSender {
   /**
@@ -161,6 +162,12 @@ export interface WaSender {
    * sender in a group. Rejects with a SendNotWrittenError when nothing was written.
    */
   sendReadReceipt(chat: string, messages: ReadonlyArray<{ id: string; participant?: string | undefined }>): Promise<void>;
+  /**
+   * Asks the sender's phone to upload the file of a received media message again (its download
+   * expired) and resolves with where it now is. The person sees nothing, but the request reaches
+   * their phone, so it passes the gate like a receipt.
+   */
+  requestMediaReupload(chat: string, message: { id: string; participant?: string | undefined }, media: InboundMediaRef): Promise<{ directPath: string; url: string }>;
 }
 
 /**

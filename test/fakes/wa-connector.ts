@@ -33,6 +33,10 @@ export class FakeConnection implements WaConnection {
   async send(jid: string, content: OutboundContent, messageId: string): Promise<void> {
     this.sent.push({ jid, text: displayText(content), messageId });
   }
+  /** Replaceable: what a media re-upload request answers. */
+  requestMediaReupload: (chat: string, message: { id: string }, media: InboundMediaRef) => Promise<{ directPath: string; url: string }> = async () => {
+    throw new Error('no re-upload in this fake');
+  };
   async sendReadReceipt(chat: string, messages: ReadonlyArray<{ id: string }>): Promise<void> {
     this.readReceipts.push({ chat, ids: messages.map((m) => m.id) });
   }

@@ -133,6 +133,24 @@ describe('GET /v1/inbox/:id/media', () => {
     expect(downloadsOf(directPath)).toBe(2);
   });
 
+  it('a file expired on the media server is asked of the sender\'s phone again (through the policy, audited), fetched from where it now is, and checked', async () => {
+    const image = randomBytes(40_009);
+    const img = await receive({ kind: 'image', data: image, mimetype: 'image/png' });
+    world.emulator.expireMedia(img.directPath);
+    const reuploads = world.emulator.mediaReuploads;
+    const got = await fetchMedia(world.client, img.id);
+    expect(got.status, JSON.stringify(got)).toBe(200);
+    expect(sha(got.bytes)).toBe(sha(image));
+    expect(world.emulator.mediaReuploads).toBe(reuploads + 1);
+    // The old path was never served; the new one once.
+    expect(downloadsOf(img.directPath)).toBe(0);
+    const now = world.emulator.sentMessages(PEER).find((m) => m.id === img.id)!.media!.directPath;
+    expect(now).not.toBe(img.directPath);
+    expect(downloadsOf(now)).toBe(1);
+    const audit = (await world.client.request<{ audit: Array<{ kind: string; decision: string; reason: string }> }>('GET', '/v1/audit?account=a')).body.audit;
+    expect(audit[0]).toMatchObject({ kind: 'receipt', decision: 'allow', reason: expect.stringContaining(`media re-upload request for ${img.id}`) });
+  });
+
   it('a client reads the files of its accounts; another account\'s message is a 404, as an unknown id', async () => {
     const sticker = randomBytes(3_000);
     const { id, directPath } = await receive({ kind: 'sticker', data: sticker, mimetype: 'image/webp' });

@@ -28,6 +28,9 @@ class Sender implements WaSender {
   async send(jid: string): Promise<void> {
     this.sent.push(jid);
   }
+  async requestMediaReupload(): Promise<{ directPath: string; url: string }> {
+    throw new Error('not used here');
+  }
   async sendReadReceipt(chat: string): Promise<void> {
     this.readReceipts.push(chat);
   }

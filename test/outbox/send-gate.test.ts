@@ -43,6 +43,12 @@ class FakeSender implements WaSender {
     const err = this.failures.shift();
     if (err) throw err;
   }
+  /** Media re-upload requests, and what they answer. */
+  readonly reuploads: Array<{ chat: string; id: string }> = [];
+  async requestMediaReupload(chat: string, message: { id: string }): Promise<{ directPath: string; url: string }> {
+    this.reuploads.push({ chat, id: message.id });
+    return { directPath: '/v/new', url: 'https://media.invalid/v/new' };
+  }
   readonly readReceipts: Array<{ chat: string; ids: string[] }> = [];
   async sendReadReceipt(chat: string, messages: ReadonlyArray<{ id: string }>): Promise<void> {
     this.readReceipts.push({ chat, ids: messages.map((m) => m.id) });
@@ -471,5 +477,29 @@ describe('outbox settings from the config', () => {
     [{ settleMs: -1 }, 'outbox.settleMs'],
   ])('refuses %j naming %s', (outbox, key) => {
     expect(() => parse(outbox)).toThrow(key);
+  });
+});
+
+describe('asking a sender\'s phone to upload an expired file again', () => {
+  const media = { mediaType: 'image' as const, mediaKey: 'a2V5', directPath: '/v/old', url: 'https://media.invalid/v/old', fileEncSha256: null, fileSha256: null, fileLength: null, mimetype: 'image/png' };
+  const PEER = '15550002222@s.whatsapp.net';
+
+  it('passes the policy as a receipt to the chat, audited; a shadow account (deny) sends nothing', async () => {
+    startGate({ policy: { ...OPEN_POLICY, rules: [{ action: 'deny', name: 'shadow', match: { account: 'quiet' } }] } });
+    const main = account('main');
+    const quiet = account('quiet');
+    main.open();
+    quiet.open();
+    await expect(gate.requestMediaReupload({ account: 'main', chat: PEER, message: { id: 'M1' }, media })).resolves.toEqual({ directPath: '/v/new', url: 'https://media.invalid/v/new' });
+    expect(main.connection!.reuploads).toEqual([{ chat: PEER, id: 'M1' }]);
+    await expect(gate.requestMediaReupload({ account: 'quiet', chat: PEER, message: { id: 'M2' }, media })).rejects.toMatchObject({ status: 403, message: expect.stringContaining('deny by shadow') });
+    expect(quiet.connection!.reuploads).toEqual([]);
+    expect(store.audit({ limit: 2 }).map((e) => [e.account, e.kind, e.decision])).toEqual([['quiet', 'receipt', 'deny'], ['main', 'receipt', 'allow']]);
+  });
+
+  it('needs an open connection: 409, nothing asked', async () => {
+    startGate();
+    account('main');
+    await expect(gate.requestMediaReupload({ account: 'main', chat: PEER, message: { id: 'M1' }, media })).rejects.toMatchObject({ status: 409 });
   });
 });

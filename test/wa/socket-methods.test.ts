@@ -63,7 +63,7 @@ const SERVER_OR_OWN = [
 ] as const;
 
 /** The socket members the adapter may touch at all. */
-const ADAPTER_USES = new Set(['ws', 'ev', 'user', 'end', 'logout', 'requestPairingCode', 'query', 'relayMessage', 'waUploadToServer', 'readMessages', 'groupMetadata']);
+const ADAPTER_USES = new Set(['ws', 'ev', 'user', 'end', 'logout', 'requestPairingCode', 'query', 'relayMessage', 'waUploadToServer', 'readMessages', 'updateMediaMessage', 'groupMetadata']);
 
 /** The function-valued members of a real socket of the pinned Baileys (it never connects). */
 async function socketMethods(): Promise<string[]> {
@@ -130,6 +130,8 @@ describe('Baileys socket methods that can reach a person', () => {
     expect(memberUses(adapter, 'waUploadToServer').map((u) => u.enclosing)).toEqual(['send']);
     expect(SERVER_OR_OWN).toContain('waUploadToServer');
     expect(memberUses(adapter, 'readMessages').map((u) => u.enclosing)).toEqual(['sendReadReceipt']);
+    // Asking a sender's phone to upload a file again reaches that phone: a WaSender method the gate calls.
+    expect(memberUses(adapter, 'updateMediaMessage').map((u) => u.enclosing)).toEqual(['requestMediaReupload']);
     expect(memberUses(adapter, 'query').map((u) => u.enclosing)).toEqual(['ping']);
     // The group metadata query (server only) is sent from the cache's fetch alone.
     expect(memberUses(adapter, 'groupMetadata').map((u) => u.enclosing)).toEqual(['fetchGroupMetadata']);
@@ -153,10 +155,10 @@ describe('Baileys socket methods that can reach a person', () => {
     expect(adapter).not.toMatch(/#sock\s*\[/);
   });
 
-  it('are out of the send gate\'s reach by type: it is handed a connection as a WaSender (send and sendReadReceipt only)', () => {
+  it('are out of the send gate\'s reach by type: it is handed a connection as a WaSender (send, sendReadReceipt and requestMediaReupload only)', () => {
     // Checked by the type check (npm test runs tsc on the tests): the gate cannot ping, log out or
     // subscribe through what it is given, let alone reach Baileys.
-    expectTypeOf<keyof WaSender>().toEqualTypeOf<'send' | 'sendReadReceipt'>();
+    expectTypeOf<keyof WaSender>().toEqualTypeOf<'send' | 'sendReadReceipt' | 'requestMediaReupload'>();
     expectTypeOf<NonNullable<GateAccount['connection']>>().toEqualTypeOf<WaSender>();
   });
 
