@@ -259,13 +259,32 @@ export class SendGate {
     role?: CallerRole | undefined;
     requestId?: string | undefined;
   }): Promise<{ decision: PolicyDecision; sent: boolean }> {
+    const { account, chat, decision, action, reason } = await this.#receiptDecision(input, (r) =>
+      r.action === 'hold' ? `${r.reason} (a read receipt is not held for later)` : r.reason,
+    );
+    if (action !== 'allow') return { decision: { ...decision, action, reason }, sent: false };
+    if (input.messages.length === 0) return { decision, sent: false };
+    const conn = account.connection;
+    if (!conn) throw new HttpError(409, 'conflict', `account ${input.account} is not connected; read receipts are sent only on an open connection`);
+    await conn.sendReadReceipt(chat, input.messages);
+    return { decision, sent: true };
+  }
+
+  /**
+   * The policy on a receipt-like stanza to a chat (kind `receipt`), audited; a `hold` is refused
+   * like a deny (such a stanza is only worth sending now). `reason` words the audit entry.
+   */
+  async #receiptDecision(
+    input: { account: string; chat: string; client?: string | undefined; role?: CallerRole | undefined; requestId?: string | undefined },
+    reason: (d: PolicyDecision) => string,
+  ): Promise<{ account: GateAccount; chat: string; decision: PolicyDecision; action: 'allow' | 'deny'; reason: string }> {
     const account = this.#accounts(input.account);
     if (!account) throw new HttpError(404, 'not_found', `account: no account "${input.account}"`);
     const recipient = normaliseRecipient(input.chat);
     if ('error' in recipient) throw new HttpError(400, 'bad_request', `chat: ${recipient.error}`);
     const decision = await this.#decide(input.account, recipient.jid, recipient.chatType, 'receipt');
-    const action = decision.action === 'hold' ? 'deny' : decision.action;
-    const reason = decision.action === 'hold' ? `${decision.reason} (a read receipt is not held for later)` : decision.reason;
+    const action = decision.action === 'allow' ? 'allow' : 'deny';
+    const why = reason(decision);
     this.store.recordDecision({
       at: Date.now(),
       account: input.account,
@@ -273,18 +292,13 @@ export class SendGate {
       kind: 'receipt',
       decision: action,
       rule: decision.rule,
-      reason,
+      reason: why,
       stage: 'send',
       client: input.client ?? null,
       role: input.role ?? null,
       requestId: input.requestId ?? null,
     });
-    if (action !== 'allow') return { decision: { ...decision, action, reason }, sent: false };
-    if (input.messages.length === 0) return { decision, sent: false };
-    const conn = account.connection;
-    if (!conn) throw new HttpError(409, 'conflict', `account ${input.account} is not connected; read receipts are sent only on an open connection`);
-    await conn.sendReadReceipt(recipient.jid, input.messages);
-    return { decision, sent: true };
+    return { account, chat: recipient.jid, decision, action, reason: why };
   }
 
   /**
@@ -298,29 +312,11 @@ export class SendGate {
     message: { id: string; participant?: string | undefined };
     media: InboundMediaRef;
   }): Promise<{ directPath: string; url: string }> {
-    const account = this.#accounts(input.account);
-    if (!account) throw new HttpError(404, 'not_found', `account: no account "${input.account}"`);
-    const recipient = normaliseRecipient(input.chat);
-    if ('error' in recipient) throw new HttpError(400, 'bad_request', `chat: ${recipient.error}`);
-    const decision = await this.#decide(input.account, recipient.jid, recipient.chatType, 'receipt');
-    const action = decision.action === 'allow' ? 'allow' : 'deny';
-    this.store.recordDecision({
-      at: Date.now(),
-      account: input.account,
-      recipient: recipient.jid,
-      kind: 'receipt',
-      decision: action,
-      rule: decision.rule,
-      reason: `media re-upload request for ${input.message.id}: ${decision.reason}`,
-      stage: 'send',
-      client: null,
-      role: null,
-      requestId: null,
-    });
+    const { account, chat, decision, action } = await this.#receiptDecision(input, (d) => `media re-upload request for ${input.message.id}: ${d.reason}`);
     if (action !== 'allow') throw new HttpError(403, 'forbidden', `the file expired, and asking the sender's phone to upload it again was refused: ${decision.reason}`);
     const conn = account.connection;
     if (!conn) throw new HttpError(409, 'conflict', `the file expired, and account ${input.account} is not connected to ask the sender's phone for it again`);
-    return conn.requestMediaReupload(recipient.jid, input.message, input.media);
+    return conn.requestMediaReupload(chat, input.message, input.media);
   }
 
   /**
