@@ -4,7 +4,7 @@
 import pRetry, { AbortError } from 'p-retry';
 import type { EventBus } from '../events/bus.js';
 import type { Log } from '../log.js';
-import type { AccountState, AccountSummary } from '../control/wire.js';
+import type { AccountState, AccountSummary, CloseRecord } from '../control/wire.js';
 import type { WaConnection, WaConnector, WaEvent } from '../wa/types.js';
 import { abortableSleep } from './abortable-sleep.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
@@ -32,6 +32,8 @@ export interface RunnerDeps {
   gate: ReconnectGate;
   log: Log;
   random?: () => number;
+  /** The largest event-loop delay since a moment (epoch ms), for the record of a close (loop-health.ts). */
+  loopDelaySince?: (since: number) => number;
 }
 
 /**
@@ -39,6 +41,9 @@ export interface RunnerDeps {
  * backing off, so a server that accepts the login and drops it at once cannot make us spin.
  */
 export const STABLE_OPEN_MS = 10_000;
+
+/** A close is recorded with the largest event-loop delay of this long before it. */
+export const CLOSE_LOOP_WINDOW_MS = 60_000;
 
 /** The account as status shows it. */
 export type AccountStatus = AccountSummary;
@@ -99,7 +104,7 @@ export class AccountRunner {
   #jid: string | null = null;
   #name: string | null = null;
   #connectedSince: Date | null = null;
-  #lastClose: (CloseInfo & { at: string }) | null = null;
+  #lastClose: CloseRecord | null = null;
   #lastInboundAt: Date | null = null;
   #retryReceipts = 0;
   #lastRetryReceiptAt: Date | null = null;
@@ -495,10 +500,18 @@ export class AccountRunner {
 
   #recordClose(close: CloseInfo, action: CloseAction): void {
     const at = new Date();
-    this.#lastClose = { ...close, at: at.toISOString() };
+    // How long since the last frame, and how late our own loop ran in the minute before: a close
+    // after a local stall is not the server's doing, whatever its code. (Frames the stall held
+    // back are read just before the close, so the stall shows in the loop delay, not the gap.)
+    const lastFrame = (this.#liveness?.traffic ?? this.#lastTraffic)?.lastReceivedAt ?? null;
+    const local = {
+      sinceLastFrameMs: lastFrame !== null ? at.getTime() - lastFrame : null,
+      loopDelayMaxMs: this.#deps.loopDelaySince?.(at.getTime() - CLOSE_LOOP_WINDOW_MS) ?? null,
+    };
+    this.#lastClose = { ...close, at: at.toISOString(), ...local };
     const key = close.code !== null ? String(close.code) : close.name;
     this.#closesByCode[key] = (this.#closesByCode[key] ?? 0) + 1;
-    this.#deps.bus.publish({ type: 'account.close', account: this.id, code: close.code, name: close.name, message: close.message });
+    this.#deps.bus.publish({ type: 'account.close', account: this.id, code: close.code, name: close.name, message: close.message, ...local });
     // Our own stops and an immediate 515 (a normal protocol step, e.g. right after pairing) are
     // not flapping; a 515 that had to back off is.
     if (close.name === 'local' || action.kind === 'reconnect_now') return;

@@ -22,6 +22,7 @@ export type AccountOrigin = 'config' | 'runtime';
 export class AccountSupervisor {
   readonly #runners = new Map<string, { runner: AccountRunner; origin: AccountOrigin }>();
   readonly #db: StateDb;
+  readonly #loopDelaySince: ((since: number) => number) | undefined;
   readonly #connector: WaConnector;
   readonly #bus: EventBus;
   readonly #log: Log;
@@ -40,7 +41,10 @@ export class AccountSupervisor {
     onRunnerCreated?: (id: string, runner: AccountRunner) => void;
     /** Called when a runtime account's policy comes or goes, before the account connects or after it stopped. */
     onPolicyChange?: () => void;
+    /** The largest event-loop delay since a moment, recorded with each close. */
+    loopDelaySince?: (since: number) => number;
   }) {
+    this.#loopDelaySince = opts.loopDelaySince;
     this.#onCreate = opts.onRunnerCreated ?? (() => {});
     this.#onPolicyChange = opts.onPolicyChange ?? (() => {});
     this.#db = opts.db;
@@ -245,6 +249,7 @@ export class AccountSupervisor {
       bus: this.#bus,
       gate: this.#gate,
       log: this.#log,
+      ...(this.#loopDelaySince ? { loopDelaySince: this.#loopDelaySince } : {}),
     });
     this.#runners.set(account.id, { runner, origin });
     this.#onCreate(account.id, runner);

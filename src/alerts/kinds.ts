@@ -85,6 +85,16 @@ const kinds: AlertKind[] = [
     recovered: (c) => `account ${c.account}: keepalive probes are answered again`,
   },
   {
+    code: 'event_loop_stalled',
+    severity: 'warning',
+    timeToVisibleMs: 0,
+    suppressedIn: [],
+    oneShot: false,
+    text: (c) =>
+      `the daemon's event loop stalled for ${c.maxMs} ms within the last minute (threshold ${c.thresholdMs} ms); every account's keepalive waits for it, so closes now may be the daemon's own doing`,
+    recovered: () => "the daemon's event loop runs on time again",
+  },
+  {
     code: 'retries_repeating',
     severity: 'warning',
     timeToVisibleMs: 0,

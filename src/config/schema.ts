@@ -251,6 +251,13 @@ export const ConfigFileSchema = z.strictObject({
       webhookTimeoutMs: positiveMs('inbox.webhookTimeoutMs').optional(),
     })
     .optional(),
+  /** The daemon's own event loop (docs/alerts.md, `event_loop_stalled`). */
+  eventLoop: z
+    .strictObject({
+      /** A loop delay this long within the last minute raises `event_loop_stalled`. */
+      alertMs: z.number().int().min(50, 'expected at least 50 ms').optional(),
+    })
+    .optional(),
   /** Media files: what a send may carry and how much the media store keeps (docs/media.md). */
   media: z
     .strictObject({

@@ -13,6 +13,11 @@ export interface DaemonInfo {
   socket: string;
   /** Set when the previous daemon run on this state directory ended without a clean stop. */
   previousRunCrashed: boolean;
+  /**
+   * How late the daemon's event loop ran (every socket and probe shares it): p99 and max over
+   * the last minute (p99 as the highest one-second p99) and since start, in ms.
+   */
+  eventLoop?: { lastMinute: { p99Ms: number; maxMs: number }; sinceStart: { p99Ms: number; maxMs: number } };
 }
 
 /** Account states (the per-account state machine; see docs/). */
@@ -32,6 +37,13 @@ export interface CloseRecord {
   name: string;
   message: string;
   at: string;
+  /** How long before the close the last frame from the server arrived (null: none arrived). */
+  sinceLastFrameMs?: number | null;
+  /**
+   * The largest delay of the daemon's event loop in the minute before the close: a large one
+   * means the daemon itself stalled, whatever the close code says.
+   */
+  loopDelayMaxMs?: number | null;
 }
 
 /** One account as `GET /v1/accounts[/ID]` and `status` show it. */

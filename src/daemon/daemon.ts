@@ -25,6 +25,7 @@ import { InboundMediaCache } from '../inbox/media-cache.js';
 import { InboxMedia } from '../inbox/media.js';
 import { join } from 'node:path';
 import { SendGate } from '../outbox/send-gate.js';
+import { DEFAULT_LOOP_ALERT_MS, LoopHealth } from './loop-health.js';
 import { MediaStore } from '../outbox/media-store.js';
 import { AlertEngine } from '../alerts/engine.js';
 import { AlertMonitor } from '../alerts/monitor.js';
@@ -78,6 +79,7 @@ export class Daemon {
   #stopping: Promise<void> | undefined;
   #retention: NodeJS.Timeout | undefined;
   readonly #outboxChanges: OutboxChanges;
+  readonly #loop: LoopHealth;
 
   private constructor(parts: {
     bus: EventBus;
@@ -99,7 +101,9 @@ export class Daemon {
     config: EffectiveConfig;
     configFile: string;
     platform: PlatformEnv;
+    loop: LoopHealth;
   }) {
+    this.#loop = parts.loop;
     this.bus = parts.bus;
     this.socketPath = parts.socketPath;
     this.#log = parts.log;
@@ -188,7 +192,17 @@ export class Daemon {
         download: (ref, o) => connector.downloadMedia(ref, o),
         log,
       });
+      // How late the loop every socket shares runs: in status, with each close, and an alert past the threshold.
+      let alertsRef: AlertEngine | undefined;
+      const loop = new LoopHealth({
+        onTick: (s) => {
+          const threshold = (daemonRef ? daemonRef.#config : cfg).eventLoop?.alertMs ?? DEFAULT_LOOP_ALERT_MS;
+          alertsRef?.set('event_loop_stalled', undefined, s.lastMinute.maxMs >= threshold, { maxMs: s.lastMinute.maxMs, thresholdMs: threshold });
+        },
+      });
+      loop.start();
       const accounts = new AccountSupervisor({
+        loopDelaySince: (since) => loop.maxSince(since),
         db,
         connector,
         bus,
@@ -211,6 +225,7 @@ export class Daemon {
         ...(cfg.alerts?.capPerHour ? { capPerHour: cfg.alerts.capPerHour } : {}),
         accountState: (account) => monitorRef?.stateOf(account),
       });
+      alertsRef = alerts;
       const outboxChanges = new OutboxChanges(db);
       const consumers = new ConsumerService({
         store: new ConsumerStore(db),
@@ -234,6 +249,7 @@ export class Daemon {
         stateDir: cfg.stateDir,
         socket: socket.path,
         previousRunCrashed: crashed !== null,
+        eventLoop: loop.snapshot(),
       });
       const clients = { list: cfg.clients as readonly ClientSpec[] };
       const routes = buildRoutes({
@@ -291,6 +307,7 @@ export class Daemon {
         config: cfg,
         configFile: loaded.file,
         platform,
+        loop,
       });
       daemonRef = daemon;
       if (crashed) {
@@ -396,6 +413,7 @@ export class Daemon {
       this.#monitor.stop();
       this.alerts.stop();
       clearInterval(this.#retention);
+      this.#loop.stop();
       await this.consumers.stop();
       // Rows in flight are marked for settlement at the next start before the sockets close.
       this.gate.stop();

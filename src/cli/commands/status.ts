@@ -71,6 +71,10 @@ export function renderStatus(s: StatusResponse, cli: CliSide, target: CliTarget,
   lines.push(`state     ${d.stateDir}`);
   lines.push(`socket    ${d.socket}`);
   if (d.previousRunCrashed) lines.push('          ! the previous daemon run did not stop cleanly');
+  if (d.eventLoop) {
+    const { lastMinute: m, sinceStart: t } = d.eventLoop;
+    lines.push(`loop      delay p99 ${m.p99Ms} ms, max ${m.maxMs} ms (last minute); p99 ${t.p99Ms} ms, max ${t.maxMs} ms (since start)`);
+  }
   const counts = Object.entries(s.summary.byState)
     .map(([state, n]) => `${n} ${state}`)
     .join(', ');
@@ -94,7 +98,7 @@ export function renderAccounts(accounts: AccountSummary[], now = Date.now()): st
     a.degraded ? `${a.state} (degraded)` : a.state,
     ago(a.since),
     a.jid ? a.jid.split('@')[0]!.split(':')[0]! : '-',
-    a.lastClose ? `${a.lastClose.code ?? a.lastClose.name} ${ago(a.lastClose.at)}` : '-',
+    a.lastClose ? `${a.lastClose.code ?? a.lastClose.name} ${ago(a.lastClose.at)}${localStall(a.lastClose.loopDelayMaxMs)}` : '-',
     a.reconnect.nextRetryAt ? `in ${formatDuration(Date.parse(a.reconnect.nextRetryAt) - now)} (#${a.reconnect.failures})` : '-',
     a.keepalive ? `${ago(a.keepalive.lastReceivedAt)}, max gap ${formatDuration(a.keepalive.largestSilentGapMs)}` : '-',
     a.queue ? String(a.queue.queued + a.queue.sending + a.queue.unknown) : '-',
@@ -107,4 +111,9 @@ export function renderAccounts(accounts: AccountSummary[], now = Date.now()): st
     }
   }
   return lines.join('\n');
+}
+
+/** " after a 38 s local stall" when the daemon's own loop stalled for a second or more before a close. */
+function localStall(ms: number | null | undefined): string {
+  return typeof ms === 'number' && ms >= 1000 ? ` after a ${formatDuration(ms)} local stall` : '';
 }

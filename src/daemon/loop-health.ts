@@ -1,0 +1,115 @@
+// How late the daemon's event loop runs. Every socket, keepalive probe and timer of every account
+// shares this one loop, so a stall of it (a long synchronous task, swapping, a paused process)
+// looks from the server like a client that went quiet: a 408 or a `stale` close that WhatsApp
+// did not cause. Since start: perf_hooks.monitorEventLoopDelay (never reset: a reset drops the
+// sample after it, which would be the stall). The last minute, and the largest delay since any
+// moment within it: a beat timer every 100 ms, whose lateness goes into one-second buckets; the
+// beat also shows a stall that is only now ending (after a long pause the loop handles waiting
+// I/O, such as the close a stall caused, before it runs any timer).
+import { createHistogram, monitorEventLoopDelay, type IntervalHistogram, type RecordableHistogram } from 'node:perf_hooks';
+
+/** Event-loop delay figures, in milliseconds. */
+export interface LoopDelay {
+  p99Ms: number;
+  maxMs: number;
+}
+
+export interface LoopHealthSnapshot {
+  lastMinute: LoopDelay;
+  sinceStart: LoopDelay;
+}
+
+/** Default `eventLoop.alertMs`: a delay this long within the last minute raises `event_loop_stalled`. */
+export const DEFAULT_LOOP_ALERT_MS = 2000;
+
+const BUCKET_MS = 1000;
+const BUCKETS = 60;
+/** The beat's period. */
+const BEAT_MS = 100;
+
+interface Bucket {
+  /** When the bucket was closed (epoch ms); it covers the BUCKET_MS before. */
+  endedAt: number;
+  /** Beat lateness in microseconds. */
+  histogram: RecordableHistogram;
+}
+
+export class LoopHealth {
+  readonly #sinceStart: IntervalHistogram;
+  readonly #buckets: Bucket[] = [];
+  readonly #onTick: ((s: LoopHealthSnapshot) => void) | undefined;
+  readonly #now: () => number;
+  #current: RecordableHistogram = createHistogram();
+  #timer: NodeJS.Timeout | null = null;
+  #beat: NodeJS.Timeout | null = null;
+  #lastBeat = 0;
+
+  constructor(opts: { onTick?: (s: LoopHealthSnapshot) => void; now?: () => number } = {}) {
+    this.#sinceStart = monitorEventLoopDelay({ resolution: 10 });
+    this.#onTick = opts.onTick;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  start(): void {
+    this.#sinceStart.enable();
+    this.#lastBeat = this.#now();
+    this.#beat = setInterval(() => this.#onBeat(), BEAT_MS);
+    this.#beat.unref();
+    this.#timer = setInterval(() => this.tick(), BUCKET_MS);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    if (this.#beat) clearInterval(this.#beat);
+    this.#timer = null;
+    this.#beat = null;
+    this.#sinceStart.disable();
+  }
+
+  /** Closes the current bucket (the timer does this every second; tests call it directly). */
+  tick(): void {
+    this.#buckets.push({ endedAt: this.#now(), histogram: this.#current });
+    if (this.#buckets.length > BUCKETS) this.#buckets.shift();
+    this.#current = createHistogram();
+    this.#onTick?.(this.snapshot());
+  }
+
+  snapshot(): LoopHealthSnapshot {
+    const minute = createHistogram();
+    for (const b of this.#buckets) minute.add(b.histogram);
+    minute.add(this.#current);
+    return {
+      lastMinute: minute.count === 0 ? { p99Ms: 0, maxMs: 0 } : { p99Ms: round(minute.percentile(99) / 1000), maxMs: round(minute.max / 1000) },
+      sinceStart: this.#sinceStart.count === 0 ? { p99Ms: 0, maxMs: 0 } : { p99Ms: round(this.#sinceStart.percentile(99) / 1e6), maxMs: round(this.#sinceStart.max / 1e6) },
+    };
+  }
+
+  /**
+   * The largest delay seen since `since` (epoch ms), to the second: the buckets that ended after
+   * it, the one still open, and a stall going on now. Within the last minute only; 0 when
+   * nothing was measured.
+   */
+  maxSince(since: number): number {
+    let max = this.#current.count > 0 ? this.#current.max / 1000 : 0;
+    for (const b of this.#buckets) if (b.endedAt > since && b.histogram.count > 0) max = Math.max(max, b.histogram.max / 1000);
+    if (this.#beat) max = Math.max(max, this.#lateness());
+    return round(max);
+  }
+
+  #onBeat(): void {
+    const late = this.#lateness();
+    this.#lastBeat = this.#now();
+    this.#current.record(Math.max(1, Math.round(late * 1000)));
+  }
+
+  /** How much later than due the next beat is, in ms (0 while it is not due). */
+  #lateness(): number {
+    return Math.max(0, this.#now() - this.#lastBeat - BEAT_MS);
+  }
+}
+
+/** To a tenth of a millisecond. */
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

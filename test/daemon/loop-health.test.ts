@@ -1,0 +1,44 @@
+// The event-loop delay monitor on a real loop: a synchronous stall of 300 ms shows in the last
+// minute, since start and in the largest delay since a moment, and nothing does without one.
+import { afterEach, describe, expect, it } from 'vitest';
+import { LoopHealth } from '../../src/daemon/loop-health.js';
+
+const started: LoopHealth[] = [];
+afterEach(() => started.splice(0).forEach((l) => l.stop()));
+
+function stall(ms: number): void {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    // the stall itself
+  }
+}
+
+/** Longer than the monitor's 10 ms resolution: its timer has run since (it runs late after a stall). */
+const nextTimers = () => new Promise((r) => setTimeout(r, 25));
+
+describe('LoopHealth', () => {
+  it('a 300 ms stall is the largest delay since before it (while it ends, and after), in the last minute and since start', async () => {
+    const snaps: unknown[] = [];
+    const loop = new LoopHealth({ onTick: (s) => snaps.push(s) });
+    started.push(loop);
+    loop.start();
+    // The monitor measures between its own timer's runs: give it a few before the stall.
+    await new Promise((r) => setTimeout(r, 50));
+    loop.tick();
+    const quiet = loop.snapshot();
+    expect(quiet.lastMinute.maxMs).toBeLessThan(100);
+    const before = Date.now();
+    stall(300);
+    // Before any timer ran again: the beat shows the stall still ending.
+    expect(loop.maxSince(before)).toBeGreaterThanOrEqual(190);
+    await nextTimers();
+    loop.tick();
+    const after = loop.snapshot();
+    expect(after.lastMinute.maxMs).toBeGreaterThanOrEqual(250);
+    expect(after.sinceStart.maxMs).toBeGreaterThanOrEqual(250);
+    expect(loop.maxSince(before)).toBeGreaterThanOrEqual(250);
+    // A moment after the stall's bucket closed sees none of it.
+    expect(loop.maxSince(Date.now() + 1)).toBeLessThan(100);
+    expect(snaps).toHaveLength(2);
+  });
+});
