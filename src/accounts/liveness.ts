@@ -68,7 +68,9 @@ export class LivenessMonitor {
   #stopped = false;
   readonly traffic: TrafficRecord;
 
-  constructor(opts: { pinger: Pinger; policy: KeepalivePolicy; onStale: (detail: { deadlineMs: number }) => void; timers?: Timers }) {
+  readonly #onRtt: ((ms: number) => void) | undefined;
+  constructor(opts: { pinger: Pinger; policy: KeepalivePolicy; onStale: (detail: { deadlineMs: number }) => void; onRtt?: (ms: number) => void; timers?: Timers }) {
+    this.#onRtt = opts.onRtt;
     this.#pinger = opts.pinger;
     this.#policy = opts.policy;
     this.#timers = opts.timers ?? REAL_TIMERS;
@@ -135,6 +137,7 @@ export class LivenessMonitor {
       await this.#pinger.ping(this.#policy.probeDeadlineMs);
       if (this.#stopped) return;
       this.traffic.lastProbeRttMs = this.#timers.now() - sentAt;
+      this.#onRtt?.(this.traffic.lastProbeRttMs);
       this.#schedule();
     } catch {
       if (this.#stopped) return;

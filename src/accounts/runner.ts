@@ -34,6 +34,8 @@ export interface RunnerDeps {
   random?: () => number;
   /** The largest event-loop delay since a moment (epoch ms), for the record of a close (loop-health.ts). */
   loopDelaySince?: (since: number) => number;
+  /** Each answered keepalive probe's round trip (metrics). */
+  observeProbeRtt?: (account: string, ms: number) => void;
 }
 
 /**
@@ -443,6 +445,7 @@ export class AccountRunner {
         this.#deps.bus.publish({ type: 'account.stale', account: this.id, deadlineMs });
         conn.terminate({ code: null, name: 'stale', message: `keepalive not answered within ${deadlineMs} ms` });
       },
+      ...(this.#deps.observeProbeRtt ? { onRtt: (ms: number) => this.#deps.observeProbeRtt!(this.id, ms) } : {}),
     });
     this.#liveness = monitor;
     monitor.start();

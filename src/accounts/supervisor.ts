@@ -23,6 +23,7 @@ export class AccountSupervisor {
   readonly #runners = new Map<string, { runner: AccountRunner; origin: AccountOrigin }>();
   readonly #db: StateDb;
   readonly #loopDelaySince: ((since: number) => number) | undefined;
+  readonly #observeProbeRtt: ((account: string, ms: number) => void) | undefined;
   readonly #connector: WaConnector;
   readonly #bus: EventBus;
   readonly #log: Log;
@@ -43,8 +44,11 @@ export class AccountSupervisor {
     onPolicyChange?: () => void;
     /** The largest event-loop delay since a moment, recorded with each close. */
     loopDelaySince?: (since: number) => number;
+    /** Each answered keepalive probe's round trip (metrics). */
+    observeProbeRtt?: (account: string, ms: number) => void;
   }) {
     this.#loopDelaySince = opts.loopDelaySince;
+    this.#observeProbeRtt = opts.observeProbeRtt;
     this.#onCreate = opts.onRunnerCreated ?? (() => {});
     this.#onPolicyChange = opts.onPolicyChange ?? (() => {});
     this.#db = opts.db;
@@ -250,6 +254,7 @@ export class AccountSupervisor {
       gate: this.#gate,
       log: this.#log,
       ...(this.#loopDelaySince ? { loopDelaySince: this.#loopDelaySince } : {}),
+      ...(this.#observeProbeRtt ? { observeProbeRtt: this.#observeProbeRtt } : {}),
     });
     this.#runners.set(account.id, { runner, origin });
     this.#onCreate(account.id, runner);

@@ -5,6 +5,7 @@ import { CLIENT_PERMISSIONS } from '../control/roles.js';
 import { validate as validCron } from 'node-cron';
 import { normaliseRecipient } from '../outbox/recipient.js';
 import { RULE_KINDS } from '../policy/policy.js';
+import { parseListen } from './listen-address.js';
 import { isWsUrl, WS_URL_EXPECTED } from './ws-url.js';
 
 /** Log levels pino understands. */
@@ -249,6 +250,13 @@ export const ConfigFileSchema = z.strictObject({
         .optional(),
       /** How long one webhook POST may take. */
       webhookTimeoutMs: positiveMs('inbox.webhookTimeoutMs').optional(),
+    })
+    .optional(),
+  /** Prometheus metrics over TCP besides GET /v1/metrics on the socket (off unless listen is set). */
+  metrics: z
+    .strictObject({
+      /** "9464" or ":9464" (127.0.0.1), or "HOST:PORT"; the one path served is /metrics. */
+      listen: z.union([z.number().int().min(0).max(65535), z.string().refine((v) => parseListen(v) !== null, 'expected a port, ":PORT" or "HOST:PORT"')]).optional(),
     })
     .optional(),
   /** The daemon's own event loop (docs/alerts.md, `event_loop_stalled`). */

@@ -14,6 +14,7 @@ import { chatReadRoute, inboxMediaRoute, inboxRoutes, outboxChangesRoute } from 
 import type { InboxMedia } from '../inbox/media.js';
 import type { OutboxChanges } from '../outbox/changes.js';
 import type { MediaStore } from '../outbox/media-store.js';
+import type { DaemonMetrics } from '../daemon/metrics.js';
 import { consumerRoutes } from './consumer-routes.js';
 import type { Inbox } from '../inbox/inbox.js';
 import type { ConsumerService } from '../inbox/consumer-service.js';
@@ -47,6 +48,8 @@ export interface RouteDeps {
   media?: MediaStore;
   /** The state directory, whose files are never sent as media. */
   stateDir?: string;
+  /** Prometheus metrics (optional in route tests). */
+  metrics?: Pick<DaemonMetrics, 'scrape'>;
   /** The journal of outbox state changes (optional in route tests). */
   outboxChanges?: OutboxChanges;
   /** Inbox consumers (optional in route tests). */
@@ -78,6 +81,18 @@ export function buildRoutes(deps: RouteDeps): Route[] {
         const outbox = deps.gate.store ? { byState: deps.gate.store.countsByState(), commits: commits.commits, rowsCommitted: commits.rows } : undefined;
         const inbox = deps.inbox ? inboxSummary(accounts, deps.inbox.store.lastCursor()) : undefined;
         return { body: { daemon: deps.daemonInfo(), ...(outbox ? { outbox } : {}), ...(inbox ? { inbox } : {}), summary: { accounts: accounts.length, byState }, accounts } };
+      },
+    },
+    {
+      // Prometheus text exposition (operators only, like status).
+      method: 'GET',
+      path: '/v1/metrics',
+      handler: async (req) => {
+        rejectUnknownParams(req.url.searchParams, []);
+        if (!deps.metrics) throw new HttpError(404, 'not_found', 'metrics are not collected by this daemon');
+        const { text, contentType } = await deps.metrics.scrape();
+        const body = Buffer.from(text);
+        return { raw: body, headers: { 'content-type': contentType, 'content-length': body.length, 'cache-control': 'no-store' } };
       },
     },
     {

@@ -26,6 +26,9 @@ import { InboxMedia } from '../inbox/media.js';
 import { join } from 'node:path';
 import { SendGate } from '../outbox/send-gate.js';
 import { DEFAULT_LOOP_ALERT_MS, LoopHealth } from './loop-health.js';
+import { DaemonMetrics } from './metrics.js';
+import { MetricsListener } from './metrics-listener.js';
+import { parseListen } from '../config/listen-address.js';
 import { MediaStore } from '../outbox/media-store.js';
 import { AlertEngine } from '../alerts/engine.js';
 import { AlertMonitor } from '../alerts/monitor.js';
@@ -80,6 +83,8 @@ export class Daemon {
   #retention: NodeJS.Timeout | undefined;
   readonly #outboxChanges: OutboxChanges;
   readonly #loop: LoopHealth;
+  readonly #metrics: DaemonMetrics;
+  readonly #metricsListener: MetricsListener | undefined;
 
   private constructor(parts: {
     bus: EventBus;
@@ -102,8 +107,12 @@ export class Daemon {
     configFile: string;
     platform: PlatformEnv;
     loop: LoopHealth;
+    metrics: DaemonMetrics;
+    metricsListener: MetricsListener | undefined;
   }) {
     this.#loop = parts.loop;
+    this.#metrics = parts.metrics;
+    this.#metricsListener = parts.metricsListener;
     this.bus = parts.bus;
     this.socketPath = parts.socketPath;
     this.#log = parts.log;
@@ -138,7 +147,7 @@ export class Daemon {
     }
     const lock = lockStateDir(cfg.stateDir);
     let db: StateDb | undefined;
-    let started: { monitor: AlertMonitor; alerts: AlertEngine; consumers: ConsumerService; servers?: ControlServer[] } | undefined;
+    let started: { monitor: AlertMonitor; alerts: AlertEngine; consumers: ConsumerService; servers?: ControlServer[]; metricsListener?: MetricsListener } | undefined;
     try {
       db = openStateDb(cfg.stateDir);
       const { runId, crashed } = recordStart(db, VERSION, startedAt.getTime());
@@ -194,6 +203,7 @@ export class Daemon {
       });
       // How late the loop every socket shares runs: in status, with each close, and an alert past the threshold.
       let alertsRef: AlertEngine | undefined;
+      let metricsRef: DaemonMetrics | undefined;
       const loop = new LoopHealth({
         onTick: (s) => {
           const threshold = (daemonRef ? daemonRef.#config : cfg).eventLoop?.alertMs ?? DEFAULT_LOOP_ALERT_MS;
@@ -203,6 +213,7 @@ export class Daemon {
       loop.start();
       const accounts = new AccountSupervisor({
         loopDelaySince: (since) => loop.maxSince(since),
+        observeProbeRtt: (_account, ms) => metricsRef?.observeProbeRtt(ms),
         db,
         connector,
         bus,
@@ -236,6 +247,15 @@ export class Daemon {
       });
       const monitor = new AlertMonitor({ engine: alerts, bus, store: gate.store, log, digest: cfg.alerts?.digest, accounts: () => accounts.list() });
       monitorRef = monitor;
+      const metrics = new DaemonMetrics({
+        bus,
+        accounts: () => accounts.list(),
+        outboxByState: () => outboxStore.countsByState(),
+        enqueuedAt: (id) => outboxStore.get(id)?.createdAt ?? null,
+        consumers: () => consumers.list(),
+        loop: () => loop.snapshot(),
+      });
+      metricsRef = metrics;
       started = { monitor, alerts, consumers };
       const socket = resolveSocketPath({ flag: opts.socketFlag, configSocket: cfg.socket, stateDir: cfg.stateDir, platform });
 
@@ -258,6 +278,7 @@ export class Daemon {
           gate,
           inbox,
           inboxMedia,
+          metrics,
           ...(gate.media ? { media: gate.media } : {}),
           stateDir: cfg.stateDir,
           consumers,
@@ -286,6 +307,15 @@ export class Daemon {
         started = { ...started!, servers: [server, clientServer] };
         log.info({ clientSocket: cfg.clientSocket, clients: cfg.clients.map((c) => c.name) }, 'client socket ready');
       }
+      // Prometheus over TCP, only when configured.
+      let metricsListener: MetricsListener | undefined;
+      if (cfg.metrics?.listen !== undefined) {
+        const at = parseListen(cfg.metrics.listen)!;
+        metricsListener = new MetricsListener(metrics, log);
+        started = { ...started!, metricsListener };
+        const bound = await metricsListener.listen(at.host, at.port);
+        log.info({ metrics: `${bound.host}:${bound.port}` }, 'metrics listening (GET /metrics)');
+      }
 
       const daemon = new Daemon({
         bus,
@@ -308,6 +338,8 @@ export class Daemon {
         configFile: loaded.file,
         platform,
         loop,
+        metrics,
+        metricsListener,
       });
       daemonRef = daemon;
       if (crashed) {
@@ -334,6 +366,7 @@ export class Daemon {
       started?.alerts.stop();
       await started?.consumers.stop();
       for (const s of started?.servers ?? []) await s.close(0);
+      await started?.metricsListener?.close();
       if (db) closeStateDb(db);
       lock.release();
       throw err;
@@ -360,7 +393,8 @@ export class Daemon {
     this.#clients.list = next.clients;
     // Streams opened under the old entries end; new requests are checked against the new ones.
     for (const server of [this.#server, this.#clientServer]) server?.endStaleClientStreams(next.clients);
-    const needsRestart = (['stateDir', 'socket', 'clientSocket'] as const).filter((k) => prev[k] !== next[k]);
+    const needsRestart: string[] = (['stateDir', 'socket', 'clientSocket'] as const).filter((k) => prev[k] !== next[k]);
+    if (String(prev.metrics?.listen ?? '') !== String(next.metrics?.listen ?? '')) needsRestart.push('metrics.listen');
     if (needsRestart.length) this.#log.warn({ keys: needsRestart }, 'these settings apply only after a restart');
     if (prev.alerts?.digest !== next.alerts?.digest) this.#log.warn('alerts.digest applies only after a restart');
     this.#log.level = next.log.level;
@@ -414,6 +448,8 @@ export class Daemon {
       this.alerts.stop();
       clearInterval(this.#retention);
       this.#loop.stop();
+      await this.#metricsListener?.close();
+      this.#metrics.stop();
       await this.consumers.stop();
       // Rows in flight are marked for settlement at the next start before the sockets close.
       this.gate.stop();
