@@ -107,6 +107,8 @@ export class AccountRunner {
   #name: string | null = null;
   #connectedSince: Date | null = null;
   #lastClose: CloseRecord | null = null;
+  /** When the current creds were first saved; undefined until read (or after they changed). */
+  #authCreatedAt: number | null | undefined = undefined;
   #lastInboundAt: Date | null = null;
   #retryReceipts = 0;
   #lastRetryReceiptAt: Date | null = null;
@@ -216,6 +218,7 @@ export class AccountRunner {
     }
     await this.stop('logged out by operator');
     this.#deps.connector.archiveCreds(this.id, 'logout by operator');
+    this.#authCreatedAt = undefined;
     this.#setState('needs_pairing', { reason: 'logged out by operator' });
   }
 
@@ -223,7 +226,10 @@ export class AccountRunner {
   status(): AccountStatus {
     const traffic = this.#liveness?.traffic ?? this.#lastTraffic;
     const iso = (t: number | null | undefined) => (t ? new Date(t).toISOString() : null);
-    const authCreated = this.#deps.connector.authCreatedAt(this.id);
+    // Read once and kept (status of thousands of accounts must not query each one's creds):
+    // it changes only when creds are saved or archived, which clear it.
+    if (this.#authCreatedAt === undefined) this.#authCreatedAt = this.#deps.connector.authCreatedAt(this.id);
+    const authCreated = this.#authCreatedAt;
     return {
       id: this.id,
       state: this.#state,
@@ -343,6 +349,8 @@ export class AccountRunner {
         }, this.#pairing ? Math.max(this.#settings.connectTimeoutMs, 120_000) : this.#settings.connectTimeoutMs);
         conn.onEvent((e) => {
           for (const l of this.#connListeners) l(e);
+          // New creds (a pairing) may be new auth: read again at the next status.
+          if (e.type === 'creds_saved') this.#authCreatedAt = undefined;
           switch (e.type) {
             case 'qr':
               if (!this.#pairing) {
@@ -538,7 +546,10 @@ export class AccountRunner {
   }
 
   #enterTerminal(t: TerminalClose): void {
-    if (t.state === 'needs_pairing') this.#deps.connector.archiveCreds(this.id, `${t.close.code ?? ''} ${t.close.name}`.trim());
+    if (t.state === 'needs_pairing') {
+      this.#deps.connector.archiveCreds(this.id, `${t.close.code ?? ''} ${t.close.name}`.trim());
+      this.#authCreatedAt = undefined;
+    }
     this.#failPairing(`pairing ended: ${t.close.name}`);
     this.#setState(t.state, { close: t.close });
   }

@@ -103,7 +103,28 @@ export function buildRoutes(deps: RouteDeps): Route[] {
     {
       method: 'GET',
       path: '/v1/accounts',
-      handler: () => ({ body: { accounts: withInbox(withQueue(deps.accounts.list(), deps.gate), deps.inbox) } }),
+      handler: (req) => {
+        const q = req.url.searchParams;
+        rejectUnknownParams(q, ['state', 'limit', 'after']);
+        const states = listParam(q, 'state');
+        const limitRaw = q.get('limit');
+        const limit = limitRaw === null ? null : Number(limitRaw);
+        if (limit !== null && (!Number.isInteger(limit) || limit < 1 || limit > 10_000)) throw new HttpError(400, 'bad_request', `limit: expected 1-10000, got ${JSON.stringify(limitRaw)}`);
+        const after = q.get('after');
+        let list = deps.accounts.list();
+        if (states.length) list = list.filter((a) => states.includes(a.state));
+        // A page (limit or after): ordered by id, and `next` names the id to continue after.
+        let next: string | undefined;
+        if (limit !== null || after !== null) {
+          list = list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+          if (after !== null) list = list.filter((a) => a.id > after);
+          if (limit !== null && list.length > limit) {
+            list = list.slice(0, limit);
+            next = list[list.length - 1]!.id;
+          }
+        }
+        return { body: { accounts: withInbox(withQueue(list, deps.gate), deps.inbox), ...(next !== undefined ? { next } : {}) } };
+      },
     },
     {
       method: 'POST',

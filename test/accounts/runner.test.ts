@@ -507,3 +507,19 @@ describe('a server that answers every connect with 515', () => {
     expect(seen.at(-1)).toMatchObject({ type: 'error' });
   });
 });
+
+describe('status at many accounts', () => {
+  it('reads when the creds were made once, not at every status; new creds are read again', async () => {
+    const spy = vi.spyOn(connector, 'authCreatedAt');
+    const r = runner();
+    r.start();
+    await tick();
+    for (let i = 0; i < 100; i++) r.status();
+    expect(spy).toHaveBeenCalledTimes(1);
+    connector.connections[0]!.emit({ type: 'creds_saved' });
+    r.status();
+    r.status();
+    expect(spy).toHaveBeenCalledTimes(2);
+    await expectStopsAtOnce(r);
+  });
+});

@@ -7,14 +7,20 @@ import { EXIT } from '../exit-codes.js';
 import { formatDuration, printJson, table, type CliIo } from '../io.js';
 import { clientFor, resolveCliTarget, type CliTarget } from '../target.js';
 
+/** Accounts listed one per line at most; above it the table keeps to those that need a look. */
+export const SCREENFUL = 40;
+
 /** Help text for `status`. */
-export const STATUS_HELP = `Usage: wa-supervisor status [--json] [--socket PATH] [--config FILE]
+export const STATUS_HELP = `Usage: wa-supervisor status [--all] [--json] [--socket PATH] [--config FILE]
 
 Shows the daemon (version, pid, uptime, config file, state directory, socket) and each
 account's state. The config file the daemon loaded is shown next to the one this CLI
 would use, so a divergence is visible.
 
+  --all    list every account (above ${SCREENFUL} accounts the table lists only those not open,
+           after a count per state)
   --json   print {"daemon":{...},"accounts":[...],"cli":{...}} on one line`;
+
 
 /** The `cli` part of `status --json`: what this CLI resolved. */
 export interface CliSide {
@@ -32,6 +38,7 @@ export async function statusCommand(args: string[], io: CliIo): Promise<number> 
     json: COMMON_OPTIONS.json,
     socket: COMMON_OPTIONS.socket,
     config: COMMON_OPTIONS.config,
+    all: { type: 'boolean' },
   });
   if (values.help) {
     io.stdout.write(`${STATUS_HELP}\n`);
@@ -44,7 +51,7 @@ export async function statusCommand(args: string[], io: CliIo): Promise<number> 
     printJson(io, { ...body, cli });
     return EXIT.OK;
   }
-  io.stdout.write(`${renderStatus(body, cli, target)}\n`);
+  io.stdout.write(`${renderStatus(body, cli, target, Date.now(), { all: values.all === true })}\n`);
   return EXIT.OK;
 }
 
@@ -59,7 +66,7 @@ function cliSide(target: CliTarget, status: StatusResponse): CliSide {
 }
 
 /** The human rendering of a status response. */
-export function renderStatus(s: StatusResponse, cli: CliSide, target: CliTarget, now = Date.now()): string {
+export function renderStatus(s: StatusResponse, cli: CliSide, target: CliTarget, now = Date.now(), opts: { all?: boolean } = {}): string {
   const d = s.daemon;
   const lines: string[] = [];
   lines.push(`daemon    wa-supervisor ${d.version}, pid ${d.pid}, up ${formatDuration(d.uptimeMs)}`);
@@ -85,7 +92,15 @@ export function renderStatus(s: StatusResponse, cli: CliSide, target: CliTarget,
   }
   if (s.accounts.length > 0) {
     lines.push('');
-    lines.push(renderAccounts(s.accounts, now));
+    if (opts.all || s.accounts.length <= SCREENFUL) lines.push(renderAccounts(s.accounts, now));
+    else {
+      // Thousands of rows help nobody: the counts above, then the accounts that need a look.
+      const attention = s.accounts.filter((a) => a.state !== 'open' || a.degraded);
+      const shown = attention.slice(0, SCREENFUL);
+      lines.push(shown.length ? `${attention.length} account(s) not open or degraded${attention.length > shown.length ? `, the first ${shown.length}` : ''}:` : `all ${s.accounts.length} accounts are open`);
+      if (shown.length) lines.push(renderAccounts(shown, now));
+      lines.push(`(${s.accounts.length} accounts: --all lists every one, --json prints them all)`);
+    }
   }
   return lines.join('\n');
 }

@@ -1,0 +1,103 @@
+// GET /v1/accounts at thousands of accounts: filters by state and pages by id, with `next`, and
+// the status table that summarises above a screenful (the real route table and renderer, a fake
+// list of 2,500 accounts).
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SCREENFUL, renderStatus } from '../../src/cli/commands/status.js';
+import { buildRoutes, type AccountsApi } from '../../src/control/routes.js';
+import { ControlServer } from '../../src/control/server.js';
+import type { AccountSummary, StatusResponse } from '../../src/control/wire.js';
+import { EventBus } from '../../src/events/bus.js';
+import type { SendGate } from '../../src/outbox/send-gate.js';
+import { DAEMON_INFO } from '../helpers/control-fixtures.js';
+import { httpUnix } from '../helpers/http-unix.js';
+import { makeTmpDir } from '../helpers/tmp.js';
+
+const N = 2500;
+const summary = (i: number): AccountSummary & { origin: 'config' } => ({
+  id: `a${String(i).padStart(5, '0')}`,
+  state: i % 50 === 7 ? 'reconnecting' : i % 250 === 3 ? 'needs_pairing' : 'open',
+  since: '2026-12-01T00:00:00.000Z',
+  jid: null,
+  name: null,
+  connectedSince: null,
+  lastClose: null,
+  reconnect: { failures: 0, nextRetryAt: null },
+  keepalive: null,
+  lastInboundAt: null,
+  retryReceipts: { received: 0, lastAt: null },
+  authSince: null,
+  degraded: null,
+  closesByCode: {},
+  origin: 'config',
+});
+// Listed out of id order, as a map of runners would be after adds and removes.
+const ALL = Array.from({ length: N }, (_, i) => summary((i * 7919) % N));
+const notHere = () => {
+  throw new Error('not used here');
+};
+const accounts: AccountsApi = { list: () => [...ALL], status: notHere, add: notHere, setPolicy: notHere, remove: notHere, pair: notHere, cancelPairing: notHere, reconnect: notHere, logout: notHere };
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+
+async function server(): Promise<string> {
+  const tmp = makeTmpDir('wal-');
+  const sock = join(tmp.dir, 's.sock');
+  const s = new ControlServer({ socketPath: sock, log: pino({ level: 'silent' }), routes: buildRoutes({ daemonInfo: () => DAEMON_INFO, accounts, gate: {} as SendGate, bus: new EventBus(), checkConfig: () => {} }) });
+  await s.listen();
+  cleanups.push(() => s.close(0), tmp.cleanup);
+  return sock;
+}
+
+describe('GET /v1/accounts', () => {
+  it('without parameters lists every account, as before', async () => {
+    const res = (await httpUnix(await server(), 'GET', '/v1/accounts')).json() as { accounts: AccountSummary[]; next?: string };
+    expect(res.accounts).toHaveLength(N);
+    expect(res.next).toBeUndefined();
+  });
+
+  it('pages by id with limit and after: every account once, in id order, until no next', async () => {
+    const sock = await server();
+    const seen: string[] = [];
+    let after: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const res = (await httpUnix(sock, 'GET', `/v1/accounts?limit=1000${after ? `&after=${after}` : ''}`)).json() as { accounts: AccountSummary[]; next?: string };
+      seen.push(...res.accounts.map((a) => a.id));
+      if (!res.next) break;
+      expect(res.next).toBe(res.accounts[res.accounts.length - 1]!.id);
+      after = res.next;
+    }
+    expect(seen).toEqual([...ALL.map((a) => a.id)].sort());
+  });
+
+  it('filters by state (a list) before paging; bad parameters are 400', async () => {
+    const sock = await server();
+    const res = (await httpUnix(sock, 'GET', '/v1/accounts?state=reconnecting,needs_pairing&limit=10')).json() as { accounts: AccountSummary[]; next?: string };
+    expect(res.accounts).toHaveLength(10);
+    expect(new Set(res.accounts.map((a) => a.state))).toEqual(new Set(['reconnecting', 'needs_pairing']));
+    const all = (await httpUnix(sock, 'GET', '/v1/accounts?state=reconnecting,needs_pairing')).json() as { accounts: AccountSummary[] };
+    expect(all.accounts).toHaveLength(ALL.filter((a) => a.state !== 'open').length);
+    for (const bad of ['limit=0', 'limit=x', 'limit=10001', 'sort=id']) expect((await httpUnix(sock, 'GET', `/v1/accounts?${bad}`)).status).toBe(400);
+  });
+});
+
+describe('the status table above a screenful', () => {
+  const status = (list: AccountSummary[]): StatusResponse => ({ daemon: DAEMON_INFO, summary: { accounts: list.length, byState: {} }, accounts: list });
+  const cli = { version: '0', configPath: '/c.json', socket: '/s', socketSource: 'flag', configMatchesDaemon: true };
+  const target = { configPath: '/c.json', socket: { path: '/s', source: 'flag' } } as never;
+
+  it('lists only the accounts that are not open (at most a screenful), with the total and how to see all', () => {
+    const out = renderStatus(status(ALL), cli, target);
+    const rows = out.split('\n').filter((l) => /^a\d{5}\s/.test(l));
+    expect(rows).toHaveLength(SCREENFUL);
+    expect(rows.every((l) => !/\sopen\s/.test(l))).toBe(true);
+    expect(out).toContain(`${ALL.filter((a) => a.state !== 'open').length} account(s) not open or degraded, the first ${SCREENFUL}:`);
+    expect(out).toContain(`(${N} accounts: --all lists every one`);
+    expect(renderStatus(status(ALL), cli, target, Date.now(), { all: true }).split('\n').filter((l) => /^a\d{5}\s/.test(l))).toHaveLength(N);
+    expect(renderStatus(status(ALL.slice(0, SCREENFUL)), cli, target).split('\n').filter((l) => /^a\d{5}\s/.test(l))).toHaveLength(SCREENFUL);
+  });
+});
