@@ -1,5 +1,6 @@
 // The set of account runners: accounts from the config plus accounts added at runtime (kept in
 // the state database so they survive a restart). Status is read from the runners themselves.
+import { AdaptiveCap } from './adaptive-cap.js';
 import { ACCOUNT_ID_PATTERN, type AccountConfig, type RuntimeAccountPolicy } from '../config/schema.js';
 import type { RuntimeAccountPolicyOf } from '../config/gate-settings.js';
 import { runnerSettingsFor } from '../config/account-settings.js';
@@ -28,6 +29,7 @@ export class AccountSupervisor {
   readonly #bus: EventBus;
   readonly #log: Log;
   readonly #gate: ReconnectGate;
+  readonly #cap: AdaptiveCap;
   #config: EffectiveConfig;
   readonly #onCreate: (id: string, runner: AccountRunner) => void;
   readonly #onPolicyChange: () => void;
@@ -56,7 +58,9 @@ export class AccountSupervisor {
     this.#bus = opts.bus;
     this.#log = opts.log;
     this.#config = opts.config;
-    this.#gate = new ReconnectGate(opts.config.reconnect?.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_RECONNECTS);
+    const gate = new ReconnectGate(opts.config.reconnect?.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_RECONNECTS);
+    this.#gate = gate;
+    this.#cap = new AdaptiveCap({ ceiling: opts.config.reconnect?.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_RECONNECTS, apply: (n) => gate.setLimit(n) });
     for (const a of opts.config.accounts) this.#create(a, 'config');
     for (const row of this.#db.prepare('SELECT id, ws_url AS wsUrl FROM runtime_accounts ORDER BY added_at').all() as Array<{ id: string; wsUrl: string | null }>) {
       if (this.#runners.has(row.id)) {
@@ -80,6 +84,16 @@ export class AccountSupervisor {
   /** Every account's status, config accounts first. */
   list(): Array<AccountStatus & { origin: AccountOrigin }> {
     return [...this.#runners.values()].map(({ runner, origin }) => ({ ...runner.status(), origin }));
+  }
+
+  /** One second's largest event-loop delay: the cap on attempts in flight follows it (adaptive-cap.ts). */
+  observeLoopDelay(lastSecondMaxMs: number): void {
+    this.#cap.observe(lastSecondMaxMs);
+  }
+
+  /** Connection attempts: the cap now, its ceiling, in flight and waiting. */
+  attempts(): { cap: number; ceiling: number; inFlight: number; waiting: number } {
+    return { cap: this.#cap.cap, ceiling: this.#cap.ceiling, inFlight: this.#gate.inUse, waiting: this.#gate.waiting };
   }
 
   /** One runner, or undefined. */
@@ -194,7 +208,7 @@ export class AccountSupervisor {
   async applyConfig(config: EffectiveConfig): Promise<{ added: string[]; removed: string[]; reconnected: string[] }> {
     const removed = await this.removeUnlisted(config);
     this.#config = config;
-    this.#gate.setLimit(config.reconnect?.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_RECONNECTS);
+    this.#cap.setCeiling(config.reconnect?.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_RECONNECTS);
     const added: string[] = [];
     const reconnected: string[] = [];
     const wanted = new Map(config.accounts.map((a) => [a.id, a]));

@@ -18,6 +18,11 @@ export interface DaemonInfo {
    * the last minute (p99 as the highest one-second p99) and since start, in ms.
    */
   eventLoop?: { lastMinute: { p99Ms: number; maxMs: number }; sinceStart: { p99Ms: number; maxMs: number } };
+  /**
+   * Connection attempts: the cap on those in flight (halved each second the loop ran over 100 ms
+   * late, grown by half when it ran on time, up to `reconnect.maxConcurrent`), in flight, waiting.
+   */
+  connectAttempts?: { cap: number; ceiling: number; inFlight: number; waiting: number };
 }
 
 /** Account states (the per-account state machine; see docs/). */

@@ -205,7 +205,8 @@ export class Daemon {
       let alertsRef: AlertEngine | undefined;
       let metricsRef: DaemonMetrics | undefined;
       const loop = new LoopHealth({
-        onTick: (s) => {
+        onTick: (s, lastSecondMaxMs) => {
+          accountsRef?.observeLoopDelay(lastSecondMaxMs);
           const threshold = (daemonRef ? daemonRef.#config : cfg).eventLoop?.alertMs ?? DEFAULT_LOOP_ALERT_MS;
           alertsRef?.set('event_loop_stalled', undefined, s.lastMinute.maxMs >= threshold, { maxMs: s.lastMinute.maxMs, thresholdMs: threshold });
         },
@@ -270,6 +271,7 @@ export class Daemon {
         socket: socket.path,
         previousRunCrashed: crashed !== null,
         eventLoop: loop.snapshot(),
+        connectAttempts: accounts.attempts(),
       });
       const clients = { list: cfg.clients as readonly ClientSpec[] };
       const routes = buildRoutes({

@@ -37,14 +37,14 @@ interface Bucket {
 export class LoopHealth {
   readonly #sinceStart: IntervalHistogram;
   readonly #buckets: Bucket[] = [];
-  readonly #onTick: ((s: LoopHealthSnapshot) => void) | undefined;
+  readonly #onTick: ((s: LoopHealthSnapshot, lastSecondMaxMs: number) => void) | undefined;
   readonly #now: () => number;
   #current: RecordableHistogram = createHistogram();
   #timer: NodeJS.Timeout | null = null;
   #beat: NodeJS.Timeout | null = null;
   #lastBeat = 0;
 
-  constructor(opts: { onTick?: (s: LoopHealthSnapshot) => void; now?: () => number } = {}) {
+  constructor(opts: { onTick?: (s: LoopHealthSnapshot, lastSecondMaxMs: number) => void; now?: () => number } = {}) {
     this.#sinceStart = monitorEventLoopDelay({ resolution: 10 });
     this.#onTick = opts.onTick;
     this.#now = opts.now ?? Date.now;
@@ -69,10 +69,11 @@ export class LoopHealth {
 
   /** Closes the current bucket (the timer does this every second; tests call it directly). */
   tick(): void {
-    this.#buckets.push({ endedAt: this.#now(), histogram: this.#current });
+    const closed = this.#current;
+    this.#buckets.push({ endedAt: this.#now(), histogram: closed });
     if (this.#buckets.length > BUCKETS) this.#buckets.shift();
     this.#current = createHistogram();
-    this.#onTick?.(this.snapshot());
+    this.#onTick?.(this.snapshot(), closed.count > 0 ? round(closed.max / 1000) : 0);
   }
 
   snapshot(): LoopHealthSnapshot {

@@ -32,6 +32,9 @@ describe('a stall of the daemon itself', () => {
     const status = (await w.client.request<StatusResponse>('GET', '/v1/status')).body;
     expect(status.daemon.eventLoop!.lastMinute.maxMs).toBeGreaterThanOrEqual(1000);
     expect(status.daemon.eventLoop!.sinceStart.maxMs).toBeGreaterThanOrEqual(1000);
+    // The cap on connection attempts follows the loop (adaptive-cap.ts), under its ceiling.
+    expect(status.daemon.connectAttempts).toMatchObject({ ceiling: 8 });
+    expect(status.daemon.connectAttempts!.cap).toBeLessThanOrEqual(8);
     const account = (await w.client.request<AccountSummary>('GET', '/v1/accounts/main')).body;
     expect(account.lastClose).toMatchObject({ loopDelayMaxMs: close.loopDelayMaxMs, sinceLastFrameMs: close.sinceLastFrameMs });
     // The CLI says so in words, beside the close code.
