@@ -220,7 +220,7 @@ export function parseEventFilter(params: URLSearchParams): EventFilter {
 /** Adds each account's outbox depth (rows waiting, in flight, unsettled) to its summary. */
 function withQueue(accounts: AccountSummary[], gate: SendGate): AccountSummary[] {
   if (!gate.store) return accounts;
-  const counts = gate.store.countsByAccount(); // one query for all accounts
+  const counts = gate.store.countsByAccount(['queued', 'sending', 'unknown', 'held']); // one query, waiting rows only
   return accounts.map((a) => {
     const c = counts.get(a.id) ?? {};
     return { ...a, queue: { queued: c.queued ?? 0, sending: c.sending ?? 0, unknown: c.unknown ?? 0, held: c.held ?? 0 } };

@@ -296,10 +296,16 @@ export class OutboxStore {
     return r;
   }
 
-  /** Counts per account and state, in one query (for the status of many accounts). */
-  countsByAccount(): Map<string, Partial<Record<OutboxState, number>>> {
+  /**
+   * Counts per account of the states given (default: every state), in one query (for the status
+   * of many accounts). For the waiting states it reads only their rows (index by state first,
+   * migration 16), not the whole outbox.
+   */
+  countsByAccount(states?: readonly OutboxState[]): Map<string, Partial<Record<OutboxState, number>>> {
     const out = new Map<string, Partial<Record<OutboxState, number>>>();
-    for (const r of this.#db.prepare('SELECT account, state, count(*) AS n FROM outbox GROUP BY account, state').all() as Array<{ account: string; state: OutboxState; n: number }>) {
+    const where = states ? ` WHERE state IN (${states.map(() => '?').join(', ')})` : '';
+    const rows = this.#db.prepare(`SELECT account, state, count(*) AS n FROM outbox${where} GROUP BY account, state`).all(...(states ?? [])) as Array<{ account: string; state: OutboxState; n: number }>;
+    for (const r of rows) {
       const m = out.get(r.account) ?? {};
       m[r.state] = r.n;
       out.set(r.account, m);

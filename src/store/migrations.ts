@@ -319,6 +319,15 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec('ALTER TABLE inbox ADD COLUMN media TEXT');
     },
   },
+  {
+    version: 16,
+    name: 'outbox rows by state',
+    up: (db) => {
+      // Status counts each account's waiting rows (queued, sending, unknown, held): with the state
+      // first, that reads those rows only, however many sent ones the outbox keeps.
+      db.exec('CREATE INDEX outbox_by_state_first ON outbox (state, account)');
+    },
+  },
 ];
 
 /** Applies the migrations not yet recorded; refuses a database newer than this code. */

@@ -824,3 +824,18 @@ describe('persistence', () => {
     expect(insert(again, auditFor(again), NOW).created).toBe(false);
   });
 });
+
+describe('countsByAccount for status', () => {
+  it('counts the waiting states per account from those rows alone (the state-first index), or every state', () => {
+    add({ account: 'a' });
+    force(add({ account: 'a' }).id, 'sent');
+    force(add({ account: 'a' }).id, 'held');
+    force(add({ account: 'b' }).id, 'unknown');
+    force(add({ account: 'b' }).id, 'delivered');
+    const waiting = store.countsByAccount(['queued', 'sending', 'unknown', 'held']);
+    expect(waiting).toEqual(new Map([['a', { queued: 1, held: 1 }], ['b', { unknown: 1 }]]));
+    expect(store.countsByAccount().get('b')).toEqual({ unknown: 1, delivered: 1 });
+    const plan = db.prepare("EXPLAIN QUERY PLAN SELECT account, state, count(*) AS n FROM outbox WHERE state IN ('queued', 'held') GROUP BY account, state").all() as Array<{ detail: string }>;
+    expect(plan.map((p) => p.detail).join(' ')).toMatch(/USING COVERING INDEX outbox_by_state_first \(state=\?\)/);
+  });
+});
