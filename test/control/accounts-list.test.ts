@@ -10,26 +10,13 @@ import { ControlServer } from '../../src/control/server.js';
 import type { AccountSummary, StatusResponse } from '../../src/control/wire.js';
 import { EventBus } from '../../src/events/bus.js';
 import type { SendGate } from '../../src/outbox/send-gate.js';
-import { DAEMON_INFO } from '../helpers/control-fixtures.js';
+import { DAEMON_INFO, accountSummary } from '../helpers/control-fixtures.js';
 import { httpUnix } from '../helpers/http-unix.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const N = 2500;
 const summary = (i: number): AccountSummary & { origin: 'config' } => ({
-  id: `a${String(i).padStart(5, '0')}`,
-  state: i % 50 === 7 ? 'reconnecting' : i % 250 === 3 ? 'needs_pairing' : 'open',
-  since: '2026-12-01T00:00:00.000Z',
-  jid: null,
-  name: null,
-  connectedSince: null,
-  lastClose: null,
-  reconnect: { failures: 0, nextRetryAt: null },
-  keepalive: null,
-  lastInboundAt: null,
-  retryReceipts: { received: 0, lastAt: null },
-  authSince: null,
-  degraded: null,
-  closesByCode: {},
+  ...accountSummary({ id: `a${String(i).padStart(5, '0')}`, state: i % 50 === 7 ? 'reconnecting' : i % 250 === 3 ? 'needs_pairing' : 'open' }),
   origin: 'config',
 });
 // Listed out of id order, as a map of runners would be after adds and removes.

@@ -12,28 +12,13 @@ import { EventBus } from '../../src/events/bus.js';
 import type { SendGate } from '../../src/outbox/send-gate.js';
 import { VERSION, VERSION_HEADER } from '../../src/version.js';
 import { httpUnix, makeStaleSocket, openStream, rawUnix } from '../helpers/http-unix.js';
-import { DAEMON_INFO } from '../helpers/control-fixtures.js';
+import { DAEMON_INFO, accountSummary } from '../helpers/control-fixtures.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const log = pino({ level: 'silent' });
 const info = DAEMON_INFO;
 
-const account: AccountSummary = {
-  id: 'main',
-  state: 'stopped',
-  since: '2026-11-21T00:00:00.000Z',
-  jid: null,
-  name: null,
-  connectedSince: null,
-  lastClose: null,
-  reconnect: { failures: 0, nextRetryAt: null },
-  keepalive: null,
-  lastInboundAt: null,
-  retryReceipts: { received: 0, lastAt: null },
-  authSince: null,
-  degraded: null,
-  closesByCode: {},
-};
+const account: AccountSummary = accountSummary();
 const notHere = () => {
   throw new Error('not used in this test');
 };

@@ -1,5 +1,5 @@
 // Fixtures for control-server tests that run the route table without a daemon.
-import type { DaemonInfo } from '../../src/control/wire.js';
+import type { AccountSummary, DaemonInfo } from '../../src/control/wire.js';
 import { VERSION } from '../../src/version.js';
 
 /** What GET /v1/status says about a daemon that is not there. */
@@ -14,3 +14,24 @@ export const DAEMON_INFO: DaemonInfo = {
   socket: '/s/x.sock',
   previousRunCrashed: false,
 };
+
+/** An account as GET /v1/accounts shows one that never connected; fields overridable. */
+export function accountSummary(o: Partial<AccountSummary> = {}): AccountSummary {
+  return {
+    id: 'main',
+    state: 'stopped',
+    since: '2026-11-21T00:00:00.000Z',
+    jid: null,
+    name: null,
+    connectedSince: null,
+    lastClose: null,
+    reconnect: { failures: 0, nextRetryAt: null },
+    keepalive: null,
+    lastInboundAt: null,
+    retryReceipts: { received: 0, lastAt: null },
+    authSince: null,
+    degraded: null,
+    closesByCode: {},
+    ...o,
+  };
+}
