@@ -12,13 +12,15 @@ export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BIN = join(ROOT, 'bin', 'wa-supervisor.js');
 /** Extra Node.js flags for the daemon, e.g. BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" to profile it. */
 const DAEMON_NODE_ARGS = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+/** Extra Node.js flags for the emulator child, e.g. BENCH_EMULATOR_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof". */
+const EMULATOR_NODE_ARGS = (process.env.BENCH_EMULATOR_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 /**
  * Starts the emulator in its own process. `mediaCaPem` is the test CA of its HTTPS media server,
  * which startDaemon hands the daemon (as the integration tests do) so media uploads work.
  */
 export async function startEmulator(args = []) {
-  const emulator = await startEmulatorChild({ args });
+  const emulator = await startEmulatorChild({ args, ...(EMULATOR_NODE_ARGS.length ? { execArgv: EMULATOR_NODE_ARGS } : {}) });
   emulator.mediaCaPem = (await emulator.client.mediaCa()).pem;
   return emulator;
 }
@@ -90,13 +92,19 @@ export async function startDaemon(emulator, config = {}) {
         waiters.add(w);
       });
     },
-    /** Stops the daemon (SIGTERM, or SIGKILL with kill) and starts it again on the same state. */
+    /**
+     * Stops the daemon (SIGTERM, or SIGKILL with kill) and starts it again on the same state.
+     * Resolves with the ms from the signal to the old process's exit and to the new one answering.
+     */
     async restart({ kill = false } = {}) {
       abort.abort();
       const exited = new Promise((r) => child.once('exit', r));
+      const t0 = performance.now();
       child.kill(kill ? 'SIGKILL' : 'SIGTERM');
       await exited;
+      const exitedMs = performance.now() - t0;
       await spawnAndWait();
+      return { exitedMs, readyMs: performance.now() - t0 };
     },
     async stop() {
       abort.abort();

@@ -35,7 +35,7 @@ if (recovery) {
 if (accounts) {
   rows.push([
     'memory per connected idle account',
-    `${accounts.perExtraAccountMiB} MiB per extra account; ${accounts.points.map((p) => `${p.accounts}: ${p.rssMiB} MiB / ${p.idleCpuPercent} % CPU`).join('; ')}`,
+    `${accounts.perExtraAccountMiB ?? '—'} MiB per extra account; ${accounts.points.map((p) => `${p.accounts}: ${p.rssMiB} MiB / ${p.idleCpuPercent} % CPU`).join('; ')}`,
     [
       accounts.bareBaileys ? `bare Baileys, its defaults and multi-file auth: ${bareLine(accounts.bareBaileys)}` : 'bare Baileys with its defaults: not measured in this run',
       accounts.bareBaileysLikeDaemon
@@ -43,8 +43,25 @@ if (accounts) {
         : "bare Baileys with the daemon's options: not measured in this run",
     ].join('<br>'),
     '≤ 2 MiB per extra account',
-    met(accounts.met),
+    accounts.goals ? met(accounts.goals.find((g) => g.goal.includes('per extra account'))?.met ?? false) : met(accounts.met),
   ]);
+  // Older result files have only RSS and CPU per count.
+  if (accounts.points[0]?.statusLatencyMs) {
+    const lat = (l) => `p50 ${l.p50} / ${l.p99IsMax ? 'max' : 'p99'} ${l.p99} ms`;
+    const point = (p) =>
+      `${p.accounts}: ${p.rssMiB} MiB, ${p.idleCpuPercent} % CPU, probes missed ${p.keepalive.probesMissed} of ${p.keepalive.probesSent} (${p.keepalive.staleCloses} stale closes), ` +
+      `status ${lat(p.statusLatencyMs)}, accounts ${lat(p.accountsLatencyMs)} (${p.statusLatencyMs.rounds} rounds each)` +
+      (p.pairing.perAccountMs ? `, pairing the ${p.pairing.added} added ${p.pairing.concurrency} at a time: mean ${s(p.pairing.perAccountMs.mean)}, ${p.pairing.perAccountMs.p99IsMax ? 'max' : 'p99'} ${s(p.pairing.perAccountMs.p99)}` : '');
+    const storm = (r) => `${r.signal}: all open after ${r.allOpenMs === null ? 'never' : s(r.allOpenMs)}, probes missed ${r.probesMissedAfterSettle} of ${r.probesSentAfterSettle}, ${r.staleClosesAfterSettle} stale closes`;
+    const r = accounts.restart;
+    rows.push([
+      `many idle accounts (${accounts.points.map((p) => p.accounts).join(', ')})${r ? `; restart at ${r.accounts}` : ''}`,
+      [...accounts.points.map(point), ...(r ? [`restart ${storm(r.sigterm)}; ${storm(r.sigkill)}`] : [])].join('<br>'),
+      '—',
+      'at 1,000: < 500 MiB, < 20 % CPU, all open ≤ 60 s after a restart, status and accounts p99 ≤ 20 ms (≤ 5 ms at 100); at 5,000: < 2 GB, no probe missed',
+      accounts.goals.filter((g) => !g.goal.includes('per extra account')).map((g) => `${g.met ? 'met' : '**not met**'}: ${g.goal} (${g.measured})`).join('<br>') || '—',
+    ]);
+  }
 }
 if (enqueue) {
   rows.push([
