@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/control/client.js';
 import { mediaFile, sha256Hex } from '../helpers/media-files.js';
 import { runCli } from '../helpers/cli-process.js';
+import { httpUnix } from '../helpers/http-unix.js';
 import { useWorlds, type World } from '../helpers/world.js';
 import { mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,24 +29,11 @@ async function refused(w: World, body: Record<string, unknown>): Promise<{ statu
 }
 
 async function upload(w: World, bytes: Buffer): Promise<{ sha256: string; bytes: number; mimetype: string | null }> {
-  const res = await fetchUnix(w.socket, '/v1/media', bytes);
+  const res = await httpUnix(w.socket, 'POST', '/v1/media', bytes, { 'content-type': 'application/octet-stream' });
   if (res.status !== 201) throw new Error(`upload answered ${res.status}: ${res.body}`);
   return JSON.parse(res.body) as { sha256: string; bytes: number; mimetype: string | null };
 }
 
-async function fetchUnix(socket: string, path: string, body: Buffer): Promise<{ status: number; body: string }> {
-  const { request } = await import('node:http');
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath: socket, path, method: 'POST', headers: { 'content-type': 'application/octet-stream', 'content-length': body.length } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 describe('media and the other kinds, sent through the gate', () => {
   it('every media kind reaches the peer, whose phone decrypts a file with the sha256 of the one sent', async () => {
@@ -143,7 +131,7 @@ describe('media and the other kinds, sent through the gate', () => {
     expect(await refused(w, { media: { path: join(w.dir, 'missing.pdf') } })).toMatchObject({ status: 400, message: expect.stringContaining('no such file') });
     expect(await refused(w, { media: { sha256: 'a'.repeat(64) } })).toMatchObject({ status: 400, message: expect.stringContaining('no file') });
     expect(await refused(w, { media: { url: 'https://example.com/x.jpg' } })).toMatchObject({ status: 400, message: expect.stringMatching(/^media: /) });
-    const big = await fetchUnix(w.socket, '/v1/media', mediaFile('pdf', 100 * 1024));
+    const big = await httpUnix(w.socket, 'POST', '/v1/media', mediaFile('pdf', 100 * 1024), { 'content-type': 'application/octet-stream' });
     expect(big.status).toBe(413);
     const rows = (await w.client.request<{ messages: Row[] }>('GET', '/v1/messages')).body.messages;
     expect(rows).toEqual([]);
