@@ -3,11 +3,31 @@
 // idle timer from firing (ws-level ping frames do not count there); a missed deadline means the
 // socket is open but deaf or black-holed, and the connection is ended at once as `stale` instead
 // of waiting for TCP or the ws library's 30 s close.
+//
+// The deadline counts only time the event loop could have read the answer. Heavy work of any
+// account (a large group's encryption, a first login's key generation) can hold the one loop for
+// longer than a deadline; the answers of other accounts' probes then wait, read, in the kernel's
+// buffers. So a deadline timer that fires late gives the socket the time the loop was away, and
+// before judging, one turn of I/O to read what arrived meanwhile: our stall is never blamed on
+// the socket (docs/scale.md).
 
 /** What the monitor needs from a connection: one method. */
 export interface Pinger {
-  /** Sends the keepalive IQ; resolves when answered, rejects when not answered within deadlineMs. */
-  ping(deadlineMs: number): Promise<void>;
+  /**
+   * Sends the keepalive IQ; resolves when answered, rejects when the connection fails or after
+   * `waitMs` (a backstop: the monitor keeps the deadline itself, see probeWaitMs).
+   */
+  ping(waitMs: number): Promise<void>;
+}
+
+/** A deadline timer that fires at least this late found the loop stalled. */
+export const STALL_MIN_MS = 25;
+/** The time a probe may be given back for stalls of the loop, as a multiple of its deadline. */
+export const STALL_CREDIT_FACTOR = 4;
+
+/** How long the pinger may wait for an answer: the deadline with every stall credit, and a second. */
+export function probeWaitMs(deadlineMs: number): number {
+  return deadlineMs * (1 + STALL_CREDIT_FACTOR) + 1000;
 }
 
 /** Keepalive settings (`keepalive` in the config). */
@@ -32,6 +52,8 @@ export interface Timers {
   setTimeout: (fn: () => void, ms: number) => unknown;
   clearTimeout: (handle: unknown) => void;
   now: () => number;
+  /** Runs fn after the I/O that is ready now has been read (setImmediate); defaults to setTimeout 0. */
+  afterIo?: (fn: () => void) => void;
 }
 
 /** The real timers. */
@@ -39,6 +61,7 @@ export const REAL_TIMERS: Timers = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
   now: () => Date.now(),
+  afterIo: (fn) => void setImmediate(fn),
 };
 
 /** Per-connection record of application traffic, shown in status. */
@@ -131,19 +154,62 @@ export class LivenessMonitor {
   async #probe(): Promise<void> {
     if (this.#stopped) return;
     const sentAt = this.#timers.now();
+    const deadlineMs = this.#policy.probeDeadlineMs;
     this.traffic.probesSent++;
     this.noteSent();
-    try {
-      await this.#pinger.ping(this.#policy.probeDeadlineMs);
-      if (this.#stopped) return;
+    const answer = this.#pinger.ping(probeWaitMs(deadlineMs)).then(
+      () => 'answered' as const,
+      () => 'failed' as const,
+    );
+    const deadline = this.#deadline(deadlineMs);
+    const verdict = await Promise.race([answer, deadline.passed]);
+    deadline.cancel();
+    if (this.#stopped) return;
+    if (verdict === 'answered') {
       this.traffic.lastProbeRttMs = this.#timers.now() - sentAt;
       this.#onRtt?.(this.traffic.lastProbeRttMs);
       this.#schedule();
-    } catch {
-      if (this.#stopped) return;
-      this.traffic.probesMissed++;
-      this.stop();
-      this.#onStale({ deadlineMs: this.#policy.probeDeadlineMs });
+      return;
     }
+    this.traffic.probesMissed++;
+    this.stop();
+    this.#onStale({ deadlineMs });
+  }
+
+  /**
+   * Resolves when `ms` of time the loop was free to read have passed: a timer that fired late
+   * (the loop was stalled) is set again for the time it was late, up to STALL_CREDIT_FACTOR
+   * deadlines in all; the last one waits one turn of I/O before it resolves.
+   */
+  #deadline(ms: number): { passed: Promise<'deadline'>; cancel: () => void } {
+    let handle: unknown = null;
+    let cancelled = false;
+    let credit = 0;
+    const passed = new Promise<'deadline'>((resolve) => {
+      const arm = (wait: number) => {
+        const due = this.#timers.now() + wait;
+        handle = this.#timers.setTimeout(() => {
+          handle = null;
+          if (cancelled) return;
+          const late = this.#timers.now() - due;
+          if (late >= STALL_MIN_MS && credit + late <= ms * STALL_CREDIT_FACTOR) {
+            credit += late;
+            arm(late);
+            return;
+          }
+          const afterIo = this.#timers.afterIo ?? ((fn: () => void) => void this.#timers.setTimeout(fn, 0));
+          afterIo(() => resolve('deadline'));
+        }, wait);
+      };
+      arm(ms);
+    });
+    return {
+      passed,
+      cancel: () => {
+        cancelled = true;
+        if (handle !== null) this.#timers.clearTimeout(handle);
+        handle = null;
+      },
+    };
   }
 }

@@ -1,6 +1,7 @@
 // The set of account runners: accounts from the config plus accounts added at runtime (kept in
 // the state database so they survive a restart). Status is read from the runners themselves.
-import { AdaptiveCap } from './adaptive-cap.js';
+import { AdaptiveCap, loopDelayTargetMs } from './adaptive-cap.js';
+import type { AccountJson } from '../control/account-json.js';
 import { ACCOUNT_ID_PATTERN, type AccountConfig, type RuntimeAccountPolicy } from '../config/schema.js';
 import type { RuntimeAccountPolicyOf } from '../config/gate-settings.js';
 import { runnerSettingsFor } from '../config/account-settings.js';
@@ -82,18 +83,33 @@ export class AccountSupervisor {
   }
 
   /** Every account's status, config accounts first. */
+  /** Every account's summary as JSON, kept by its runner between changes (control/account-json.ts). */
+  listJson(): AccountJson[] {
+    return [...this.#runners.values()].map(({ runner, origin }) => ({ id: runner.id, state: runner.state, origin, json: runner.statusJson() }));
+  }
+
   list(): Array<AccountStatus & { origin: AccountOrigin }> {
-    return [...this.#runners.values()].map(({ runner, origin }) => ({ ...runner.status(), origin }));
+    return [...this.#runners.values()].map(({ runner, origin }) => Object.assign(runner.status(), { origin }));
   }
 
   /** One second's largest event-loop delay: the cap on attempts in flight follows it (adaptive-cap.ts). */
   observeLoopDelay(lastSecondMaxMs: number): void {
-    this.#cap.observe(lastSecondMaxMs);
+    this.#cap.observe(lastSecondMaxMs, this.loopDelayTargetMs());
   }
 
-  /** Connection attempts: the cap now, its ceiling, in flight and waiting. */
-  attempts(): { cap: number; ceiling: number; inFlight: number; waiting: number } {
-    return { cap: this.#cap.cap, ceiling: this.#cap.ceiling, inFlight: this.#gate.inUse, waiting: this.#gate.waiting };
+  /** What the adaptive cap holds the loop's delay to: a quarter of the shortest probe deadline (adaptive-cap.ts). */
+  loopDelayTargetMs(): number {
+    let shortest: number | null = null;
+    for (const { runner } of this.#runners.values()) {
+      const k = runner.settings.keepalive;
+      if (k.intervalMs > 0 && (shortest === null || k.probeDeadlineMs < shortest)) shortest = k.probeDeadlineMs;
+    }
+    return loopDelayTargetMs(shortest);
+  }
+
+  /** Connection attempts: the cap now, its ceiling, in flight and waiting, and the loop delay the cap holds to. */
+  attempts(): { cap: number; ceiling: number; inFlight: number; waiting: number; loopDelayTargetMs: number } {
+    return { cap: this.#cap.cap, ceiling: this.#cap.ceiling, inFlight: this.#gate.inUse, waiting: this.#gate.waiting, loopDelayTargetMs: this.loopDelayTargetMs() };
   }
 
   /** One runner, or undefined. */

@@ -22,7 +22,7 @@ export interface DaemonInfo {
    * Connection attempts: the cap on those in flight (halved each second the loop ran over 100 ms
    * late, grown by half when it ran on time, up to `reconnect.maxConcurrent`), in flight, waiting.
    */
-  connectAttempts?: { cap: number; ceiling: number; inFlight: number; waiting: number };
+  connectAttempts?: { cap: number; ceiling: number; inFlight: number; waiting: number; loopDelayTargetMs: number };
 }
 
 /** Account states (the per-account state machine; see docs/). */

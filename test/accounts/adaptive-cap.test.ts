@@ -1,7 +1,7 @@
 // The cap on connection attempts in flight follows the event loop: halved for a late second,
 // grown by half for a timely one, between 1 and the ceiling, and applied to the gate.
 import { describe, expect, it } from 'vitest';
-import { AdaptiveCap, LOOP_DELAY_TARGET_MS } from '../../src/accounts/adaptive-cap.js';
+import { AdaptiveCap, LOOP_DELAY_TARGET_MS, loopDelayTargetMs } from '../../src/accounts/adaptive-cap.js';
 import { ReconnectGate } from '../../src/accounts/reconnect-gate.js';
 
 describe('AdaptiveCap', () => {
@@ -36,5 +36,18 @@ describe('AdaptiveCap', () => {
     cap.setCeiling(10);
     cap.observe(0);
     expect(cap.cap).toBe(6);
+  });
+
+  it('holds the loop to a quarter of the shortest probe deadline, between 100 ms and 1 s', () => {
+    expect(loopDelayTargetMs(null)).toBe(LOOP_DELAY_TARGET_MS);
+    expect(loopDelayTargetMs(3000)).toBe(750); // the default deadline
+    expect(loopDelayTargetMs(600)).toBe(150);
+    expect(loopDelayTargetMs(200)).toBe(100);
+    expect(loopDelayTargetMs(60_000)).toBe(1000);
+    const cap = new AdaptiveCap({ ceiling: 8, apply: () => {} });
+    cap.observe(400, loopDelayTargetMs(3000)); // late for 100 ms, timely for 750
+    expect(cap.cap).toBe(8);
+    cap.observe(400, loopDelayTargetMs(600));
+    expect(cap.cap).toBe(4);
   });
 });

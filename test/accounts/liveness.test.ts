@@ -1,12 +1,13 @@
+import { createServer, connect, type Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { LivenessMonitor, type Pinger } from '../../src/accounts/liveness.js';
+import { LivenessMonitor, probeWaitMs, type Pinger } from '../../src/accounts/liveness.js';
 
 /** A pinger whose answers the test controls. */
 class FakePinger implements Pinger {
-  calls: Array<{ deadlineMs: number; answer: () => void; fail: () => void }> = [];
-  ping(deadlineMs: number): Promise<void> {
+  calls: Array<{ waitMs: number; answer: () => void; fail: () => void }> = [];
+  ping(waitMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.calls.push({ deadlineMs, answer: resolve, fail: () => reject(new Error('timed out')) });
+      this.calls.push({ waitMs, answer: resolve, fail: () => reject(new Error('timed out')) });
     });
   }
 }
@@ -26,7 +27,7 @@ describe('LivenessMonitor', () => {
     expect(pinger.calls).toHaveLength(0);
     await vi.advanceTimersByTimeAsync(1);
     expect(pinger.calls).toHaveLength(1);
-    expect(pinger.calls[0]!.deadlineMs).toBe(3000);
+    expect(pinger.calls[0]!.waitMs).toBe(probeWaitMs(3000));
     await vi.advanceTimersByTimeAsync(120);
     pinger.calls[0]!.answer();
     await vi.advanceTimersByTimeAsync(0);
@@ -51,6 +52,43 @@ describe('LivenessMonitor', () => {
     await vi.advanceTimersByTimeAsync(100_000);
     expect(pinger.calls).toHaveLength(1);
     expect(m.traffic.probesMissed).toBe(1);
+  });
+
+  it('keeps the deadline itself: a probe unanswered for probeDeadlineMs is stale, not a moment before', async () => {
+    const pinger = new FakePinger();
+    const stale = vi.fn();
+    const m = new LivenessMonitor({ pinger, policy, onStale: stale });
+    m.start();
+    await vi.advanceTimersByTimeAsync(10_000 + 2999);
+    expect(stale).not.toHaveBeenCalled();
+    await vi.advanceTimersByTimeAsync(1);
+    await vi.advanceTimersByTimeAsync(1); // the turn of I/O before the verdict (a fake immediate runs a tick later)
+    expect(stale).toHaveBeenCalledWith({ deadlineMs: 3000 });
+    expect(m.traffic.probesMissed).toBe(1);
+  });
+
+  it('gives a probe back the time its deadline timer was late (a stalled loop), then judges', async () => {
+    let stalledMs = 0; // what the fake clock's timers do not see: the loop was busy
+    const timers = { setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms), clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout), now: () => Date.now() + stalledMs };
+    const pinger = new FakePinger();
+    const stale = vi.fn();
+    const m = new LivenessMonitor({ pinger, policy, onStale: stale, timers });
+    m.start();
+    await vi.advanceTimersByTimeAsync(10_000);
+    stalledMs = 2500; // the deadline timer will fire 2.5 s late
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(stale).not.toHaveBeenCalled(); // set again for 2.5 s
+    await vi.advanceTimersByTimeAsync(2000);
+    pinger.calls[0]!.answer(); // read within the time given back
+    await vi.advanceTimersByTimeAsync(0);
+    expect(stale).not.toHaveBeenCalled();
+    // Without an answer the second probe is judged once the credit is spent: 4 deadlines at most.
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(pinger.calls).toHaveLength(2);
+    stalledMs += 20_000; // far later than the credit allows
+    await vi.advanceTimersByTimeAsync(3001);
+    expect(stale).toHaveBeenCalledTimes(1);
+    m.stop();
   });
 
   it('sends nothing when the interval is 0', async () => {
@@ -98,5 +136,55 @@ describe('LivenessMonitor', () => {
     m.noteStanzaSent(); // a receipt
     expect(m.traffic).toMatchObject({ lastSentAt: 10_000, lastStanzaSentAt: 10_500 });
     m.stop();
+  });
+});
+
+describe('LivenessMonitor with real I/O', () => {
+  let server: ReturnType<typeof createServer>;
+  let client: Socket;
+  beforeEach(async () => {
+    vi.useRealTimers();
+    server = createServer((s) => s.on('data', (d) => s.write(d))); // an echo: the "server" answers at once
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    client = connect(port, '127.0.0.1');
+    await new Promise((r) => client.once('connect', r));
+  });
+  afterEach(async () => {
+    client.destroy();
+    await new Promise((r) => server.close(r));
+  });
+
+  it('a loop stalled past the deadline while the answer waits in the kernel is not a stale socket', async () => {
+    let answered: (() => void) | null = null;
+    client.on('data', () => answered?.());
+    const pinger: Pinger = {
+      // Like Baileys' query: rejects when its own timer fires first.
+      ping: (waitMs) =>
+        new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error('timed out')), waitMs);
+          answered = () => (clearTimeout(timer), resolve());
+          client.write('ping');
+          // Heavy work of another account holds the loop for 4 deadlines; the echo arrives meanwhile.
+          const until = Date.now() + 1200;
+          while (Date.now() < until);
+        }),
+    };
+    const stale = vi.fn();
+    const rtts: number[] = [];
+    let done = () => {};
+    const twoProbes = new Promise<void>((resolve) => (done = resolve));
+    const m = new LivenessMonitor({
+      pinger,
+      policy: { intervalMs: 50, idleWindowMs: 900_000, probeDeadlineMs: 300 },
+      onStale: () => (stale(), done()),
+      onRtt: (ms) => (rtts.push(ms), rtts.length >= 2 && done()),
+    });
+    m.start();
+    await twoProbes;
+    m.stop();
+    expect(stale).not.toHaveBeenCalled();
+    expect(rtts[0]).toBeGreaterThanOrEqual(1200); // the round trip shows the stall ...
+    expect(m.traffic.probesMissed).toBe(0); // ... and nobody blames the socket
   });
 });

@@ -178,7 +178,7 @@ describe('AccountRunner', () => {
     expect(connector.last.pings).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(1999);
     expect(r.state).toBe('open');
-    await vi.advanceTimersByTimeAsync(1);
+    await vi.advanceTimersByTimeAsync(2); // the deadline, then one turn of I/O before the verdict
     expect(connector.last.terminatedWith).toMatchObject({ name: 'stale', code: null });
     expect(events.find((e) => e.type === 'account.stale')).toMatchObject({ deadlineMs: 2000 });
     expect(r.state).toBe('reconnecting');
@@ -521,5 +521,43 @@ describe('status at many accounts', () => {
     r.status();
     expect(spy).toHaveBeenCalledTimes(2);
     await expectStopsAtOnce(r);
+  });
+
+  it('statusJson is status() as JSON after every change, and the same text while nothing changed', async () => {
+    const r = runner();
+    const same = () => {
+      const text = r.statusJson();
+      expect(JSON.parse(text)).toEqual(JSON.parse(JSON.stringify(r.status())));
+      expect(r.statusJson()).toBe(text); // kept, not built again
+      return text;
+    };
+    const seen = new Set<string>([same()]);
+    const changed = () => {
+      const text = same();
+      expect(seen.has(text)).toBe(false); // a change shows at once
+      seen.add(text);
+    };
+    r.start();
+    await tick();
+    changed(); // connecting
+    connector.last.open();
+    await tick();
+    changed(); // open
+    await vi.advanceTimersByTimeAsync(10_000);
+    changed(); // a probe sent and answered
+    await vi.advanceTimersByTimeAsync(5);
+    connector.last.emit({ type: 'stanza_out' });
+    changed();
+    connector.last.emit({ type: 'stanza_in' });
+    changed();
+    connector.last.emit({ type: 'retry_requested', messageId: 'M1', from: '15550002222@s.whatsapp.net', count: 1 });
+    changed();
+    connector.last.emit({ type: 'creds_saved' });
+    same();
+    connector.last.close(408, 'connectionLost');
+    await tick();
+    changed(); // lastClose, closesByCode, reconnecting
+    await r.stop();
+    changed();
   });
 });
