@@ -116,6 +116,7 @@ export class AccountRunner {
   #degraded: (FlapReport & { since: string }) | null = null;
   #pairing: PairRequest | null = null;
   readonly #closesByCode: Record<string, number> = {};
+  #statusCache: { key: unknown[]; json: string } | null = null;
   readonly #connListeners = new Set<(e: WaEvent) => void>();
 
   constructor(id: string, settings: RunnerSettings, deps: RunnerDeps) {
@@ -258,6 +259,48 @@ export class AccountRunner {
       degraded: this.#degraded,
       closesByCode: { ...this.#closesByCode },
     };
+  }
+
+  /**
+   * status() as JSON, built again only when a field it shows changed: status of thousands of
+   * accounts joins strings kept from the last request instead of building and serialising every
+   * account's summary each time. The key lists every value status() reads; objects count by
+   * identity (every field of the runner that status shows is replaced, never changed in place,
+   * except the close counts, which change with lastClose).
+   */
+  statusJson(): string {
+    const t = this.#liveness?.traffic ?? this.#lastTraffic;
+    const key = [
+      this.#state,
+      this.#since,
+      this.#settings.wsUrl,
+      this.#settings.keepalive.intervalMs,
+      this.#jid,
+      this.#name,
+      this.#connectedSince,
+      this.#lastClose,
+      this.#failures,
+      this.#nextRetryAt,
+      t,
+      t?.lastSentAt,
+      t?.lastStanzaSentAt,
+      t?.lastReceivedAt,
+      t?.largestSilentGapMs,
+      t?.probesSent,
+      t?.probesMissed,
+      t?.lastProbeRttMs,
+      this.#lastInboundAt,
+      this.#retryReceipts,
+      this.#lastRetryReceiptAt,
+      this.#authCreatedAt,
+      this.#degraded,
+    ];
+    const cached = this.#statusCache;
+    if (cached && this.#authCreatedAt !== undefined && cached.key.length === key.length && cached.key.every((v, i) => v === key[i])) return cached.json;
+    const json = JSON.stringify(this.status());
+    key[key.length - 2] = this.#authCreatedAt; // status() may have read it
+    this.#statusCache = { key, json };
+    return json;
   }
 
   #runLoop(): void {

@@ -21,10 +21,13 @@ import type { ConsumerService } from '../inbox/consumer-service.js';
 import { normalisePhone } from '../outbox/recipient.js';
 import type { ApiRequest, NdjsonStream, Route } from './server.js';
 import type { AccountSummary, ConfigCheckResponse, DaemonInfo, InboxSummary, StatusResponse } from './wire.js';
+import { accountsJsonArray, type AccountCounts, type AccountJson } from './account-json.js';
 
 /** What the account routes need: the supervisor, seen through the methods they call. */
 export interface AccountsApi {
   list(): AccountSummary[];
+  /** The same summaries as JSON, each kept between changes (account-json.ts); list() serialised when absent. */
+  listJson?(): AccountJson[];
   status(id: string): AccountSummary;
   add(id: string, wsUrl: string | undefined, opts?: { policy?: RuntimeAccountPolicy; fresh?: boolean }): AccountSummary;
   setPolicy(id: string, policy: RuntimeAccountPolicy): RuntimeAccountPolicy;
@@ -73,14 +76,16 @@ export function buildRoutes(deps: RouteDeps): Route[] {
     {
       method: 'GET',
       path: '/v1/status',
-      handler: (): { body: StatusResponse } => {
-        const accounts = withInbox(withQueue(deps.accounts.list(), deps.gate), deps.inbox);
+      handler: () => {
+        const accounts = accountsJson(deps.accounts);
+        const counts = accountCounts(deps.gate, deps.inbox);
         const byState: StatusResponse['summary']['byState'] = {};
         for (const a of accounts) byState[a.state] = (byState[a.state] ?? 0) + 1;
         const commits = deps.gate.commitStats?.() ?? { commits: 0, rows: 0 };
         const outbox = deps.gate.store ? { byState: deps.gate.store.countsByState(), commits: commits.commits, rowsCommitted: commits.rows } : undefined;
-        const inbox = deps.inbox ? inboxSummary(accounts, deps.inbox.store.lastCursor()) : undefined;
-        return { body: { daemon: deps.daemonInfo(), ...(outbox ? { outbox } : {}), ...(inbox ? { inbox } : {}), summary: { accounts: accounts.length, byState }, accounts } };
+        const inbox = counts.received ? inboxSummary(accounts, counts.received, deps.inbox!.store.lastCursor()) : undefined;
+        const head: Omit<StatusResponse, 'accounts'> = { daemon: deps.daemonInfo(), ...(outbox ? { outbox } : {}), ...(inbox ? { inbox } : {}), summary: { accounts: accounts.length, byState } };
+        return jsonReply(`${JSON.stringify(head).slice(0, -1)},"accounts":${accountsJsonArray(accounts, counts)}}`);
       },
     },
     {
@@ -111,7 +116,7 @@ export function buildRoutes(deps: RouteDeps): Route[] {
         const limit = limitRaw === null ? null : Number(limitRaw);
         if (limit !== null && (!Number.isInteger(limit) || limit < 1 || limit > 10_000)) throw new HttpError(400, 'bad_request', `limit: expected 1-10000, got ${JSON.stringify(limitRaw)}`);
         const after = q.get('after');
-        let list = deps.accounts.list();
+        let list = accountsJson(deps.accounts);
         if (states.length) list = list.filter((a) => states.includes(a.state));
         // A page (limit or after): ordered by id, and `next` names the id to continue after.
         let next: string | undefined;
@@ -123,7 +128,8 @@ export function buildRoutes(deps: RouteDeps): Route[] {
             next = list[list.length - 1]!.id;
           }
         }
-        return { body: { accounts: withInbox(withQueue(list, deps.gate), deps.inbox), ...(next !== undefined ? { next } : {}) } };
+        const array = accountsJsonArray(list, accountCounts(deps.gate, deps.inbox));
+        return jsonReply(`{"accounts":${array}${next !== undefined ? `,"next":${JSON.stringify(next)}` : ''}}`);
       },
     },
     {
@@ -217,29 +223,37 @@ export function parseEventFilter(params: URLSearchParams): EventFilter {
   return filter;
 }
 
-/** Adds each account's outbox depth (rows waiting, in flight, unsettled) to its summary. */
-function withQueue(accounts: AccountSummary[], gate: SendGate): AccountSummary[] {
-  if (!gate.store) return accounts;
-  const counts = gate.store.countsByAccount(['queued', 'sending', 'unknown', 'held']); // one query, waiting rows only
-  return accounts.map((a) => {
-    const c = counts.get(a.id) ?? {};
-    return { ...a, queue: { queued: c.queued ?? 0, sending: c.sending ?? 0, unknown: c.unknown ?? 0, held: c.held ?? 0 } };
-  });
+/** Every account's summary as JSON (kept by the runners; a route test's fake is serialised). */
+function accountsJson(accounts: AccountsApi): AccountJson[] {
+  if (accounts.listJson) return accounts.listJson();
+  return accounts.list().map(({ origin, ...a }) => ({ id: a.id, state: a.state, ...(origin === undefined ? {} : { origin }), json: JSON.stringify(a) }));
 }
 
-/** Adds each account's inbox counts to its summary (one query for all accounts). */
-function withInbox(accounts: AccountSummary[], inbox: RouteDeps['inbox']): AccountSummary[] {
-  if (!inbox) return accounts;
-  const counts = inbox.store.countsByAccount();
-  return accounts.map((a) => {
-    const c = counts.get(a.id) ?? {};
-    return { ...a, inbox: { messages: c.ok ?? 0, undecryptable: c.undecryptable ?? 0, ignored: c.ignored ?? 0 } };
-  });
+/** Each account's outbox depth (rows waiting, in flight, unsettled: one query) and inbox counts (from memory). */
+function accountCounts(gate: SendGate, inbox: RouteDeps['inbox']): AccountCounts {
+  return {
+    ...(gate.store ? { queued: gate.store.countsByAccount(['queued', 'sending', 'unknown', 'held']) } : {}),
+    ...(inbox ? { received: inbox.store.countsByAccount() } : {}),
+  };
 }
 
-function inboxSummary(accounts: AccountSummary[], lastCursor: number): InboxSummary {
-  const sum = (k: 'messages' | 'undecryptable' | 'ignored') => accounts.reduce((n, a) => n + (a.inbox?.[k] ?? 0), 0);
-  return { messages: sum('messages'), undecryptable: sum('undecryptable'), ignored: sum('ignored'), lastCursor: String(lastCursor) };
+/** The inbox counts of the accounts the daemon has (rows of a removed account are not counted). */
+function inboxSummary(accounts: readonly AccountJson[], received: NonNullable<AccountCounts['received']>, lastCursor: number): InboxSummary {
+  const sum = { messages: 0, undecryptable: 0, ignored: 0 };
+  for (const a of accounts) {
+    const c = received.get(a.id);
+    if (!c) continue;
+    sum.messages += c.ok ?? 0;
+    sum.undecryptable += c.undecryptable ?? 0;
+    sum.ignored += c.ignored ?? 0;
+  }
+  return { ...sum, lastCursor: String(lastCursor) };
+}
+
+/** A reply whose JSON text is already built. */
+function jsonReply(text: string): { raw: Buffer; headers: Record<string, string | number> } {
+  const raw = Buffer.from(`${text}\n`);
+  return { raw, headers: { 'content-type': 'application/json', 'content-length': raw.length } };
 }
 
 async function pairStream(req: ApiRequest, accounts: AccountsApi): Promise<void> {

@@ -113,6 +113,8 @@ export class InboxStore {
   readonly #get;
   readonly #insert;
   readonly #delete;
+  /** Rows per account and status, counted once at open and kept by every write (status reads it). */
+  #counts: InboxCounts | null = null;
 
   constructor(db: StateDb, opts: { now?: () => number } = {}) {
     this.#db = db;
@@ -135,10 +137,14 @@ export class InboxStore {
     const effective: InboxStatus = m.kind === 'undecryptable' ? (status === 'ignored' ? 'ignored' : 'undecryptable') : status;
     const existing = this.#get.get(account, m.chat, m.id);
     if (existing && !(existing.kind === 'undecryptable' && m.kind !== 'undecryptable')) return { row: fromDb(existing), changed: false };
-    const row = writeTx(this.#db, () => {
+    const row = this.#recountOnError(() => writeTx(this.#db, () => {
       const current = this.#get.get(account, m.chat, m.id);
       if (current && !(current.kind === 'undecryptable' && m.kind !== 'undecryptable')) return null;
-      if (current) this.#delete.run(current.cursor);
+      if (current) {
+        this.#delete.run(current.cursor);
+        this.#count(account, current.status as InboxStatus, -1);
+      }
+      this.#count(account, effective, 1);
       return this.#insert.get(
         account,
         m.chat,
@@ -154,7 +160,7 @@ export class InboxStore {
         current?.received_at ?? this.#now(),
         m.media ? JSON.stringify(m.media) : null,
       );
-    });
+    }));
     if (!row) return { row: fromDb(this.#get.get(account, m.chat, m.id)!), changed: false };
     return { row: fromDb(row), changed: true };
   }
@@ -248,7 +254,7 @@ export class InboxStore {
    * are seen by none). Returns how many went.
    */
   pruneAcknowledged(cutoff: number): number {
-    return writeTx(this.#db, () =>
+    return this.#afterDelete(writeTx(this.#db, () =>
       this.#db
         .prepare(
           `DELETE FROM inbox WHERE received_at < ? AND (status = 'ignored' OR NOT EXISTS (
@@ -256,22 +262,59 @@ export class InboxStore {
                AND (c.accounts IS NULL OR EXISTS (SELECT 1 FROM json_each(c.accounts) WHERE value = inbox.account))))`,
         )
         .run(cutoff).changes,
-    );
+    ));
   }
 
   /** The operator's prune: deletes every row received before `cutoff`, acknowledged or not. */
   pruneAll(cutoff: number): number {
-    return writeTx(this.#db, () => this.#db.prepare('DELETE FROM inbox WHERE received_at < ?').run(cutoff).changes);
+    return this.#afterDelete(writeTx(this.#db, () => this.#db.prepare('DELETE FROM inbox WHERE received_at < ?').run(cutoff).changes));
   }
 
-  /** Row counts per account and status, in one query. */
+  /**
+   * Row counts per account and status. From memory: counted with one query when first asked
+   * and kept by this store's writes since (the daemon is the database's only writer), so status
+   * of thousands of accounts does not scan the inbox. A copy: callers may not change it.
+   */
   countsByAccount(): InboxCounts {
+    const counts = this.#loadCounts();
+    return new Map([...counts].map(([account, c]) => [account, { ...c }]));
+  }
+
+  #loadCounts(): InboxCounts {
+    if (this.#counts) return this.#counts;
     const out: InboxCounts = new Map();
     for (const r of this.#db.prepare<[], { account: string; status: InboxStatus; n: number }>('SELECT account, status, count(*) AS n FROM inbox GROUP BY account, status').all()) {
       const c = out.get(r.account) ?? {};
       c[r.status] = r.n;
       out.set(r.account, c);
     }
+    this.#counts = out;
     return out;
+  }
+
+  #count(account: string, status: InboxStatus, delta: number): void {
+    if (!this.#counts) return; // not loaded yet: the first read counts the table
+    const c = this.#counts.get(account) ?? {};
+    const n = (c[status] ?? 0) + delta;
+    if (n > 0) c[status] = n;
+    else delete c[status];
+    if (Object.keys(c).length) this.#counts.set(account, c);
+    else this.#counts.delete(account);
+  }
+
+  /** A write that failed may have counted rows it did not commit: count again on the next read. */
+  #recountOnError<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      this.#counts = null;
+      throw err;
+    }
+  }
+
+  /** Retention deletes rows by age across accounts: count again on the next read (rare). */
+  #afterDelete(deleted: number): number {
+    if (deleted > 0) this.#counts = null;
+    return deleted;
   }
 }

@@ -81,6 +81,33 @@ describe('InboxStore', () => {
     expect(store.countsByAccount()).toEqual(new Map([['main', { ok: 2, ignored: 1 }], ['second', { ok: 1 }]]));
   });
 
+  it('keeps counts per account in memory through every write, equal to a fresh count of the table', () => {
+    let now = 1_000;
+    store = new InboxStore(db, { now: () => now });
+    store.store('main', msg('A', { kind: 'undecryptable', text: null }), 'ok');
+    expect(store.countsByAccount().get('main')).toEqual({ undecryptable: 1 }); // loaded here
+    store.store('main', msg('B'), 'ok');
+    store.store('main', msg('C'), 'ignored');
+    store.store('main', msg('A'), 'ok'); // decrypts: undecryptable -> ok
+    store.store('main', msg('B'), 'ok'); // the same message again: no change
+    store.store('second', msg('D'), 'ok');
+    const fresh = () => new InboxStore(db).countsByAccount();
+    expect(store.countsByAccount()).toEqual(new Map([['main', { ok: 2, ignored: 1 }], ['second', { ok: 1 }]]));
+    expect(store.countsByAccount()).toEqual(fresh());
+    // Read from memory: a row deleted behind the store's back is still counted ...
+    db.prepare("DELETE FROM inbox WHERE id = 'D'").run();
+    expect(store.countsByAccount().get('second')).toEqual({ ok: 1 });
+    // ... and a copy: changing it changes nothing.
+    store.countsByAccount().get('main')!.ok = 99;
+    expect(store.countsByAccount().get('main')).toEqual({ ok: 2, ignored: 1 });
+    // Retention deletes across accounts; the next read counts the table again.
+    now = 9_000;
+    store.store('second', msg('E'), 'ok');
+    expect(store.pruneAll(5_000)).toBe(3);
+    expect(store.countsByAccount()).toEqual(new Map([['second', { ok: 1 }]]));
+    expect(store.countsByAccount()).toEqual(fresh());
+  });
+
   it('retention keeps an old row until every consumer that should see it has acknowledged it; the operator prune does not wait', () => {
     let now = 1_000;
     store = new InboxStore(db, { now: () => now });
