@@ -5,6 +5,7 @@ import { BufferJSON, initAuthCreds, proto, type AuthenticationCreds, type Authen
 import type { StateDb } from '../store/db.js';
 import { writeTx } from '../store/db.js';
 import type { Statement } from 'better-sqlite3';
+import { sliceBoundary } from './loop-slices.js';
 
 /** One account's auth state in the database. */
 export class SqliteAuthStore {
@@ -36,7 +37,11 @@ export class SqliteAuthStore {
     return {
       creds,
       keys: {
-        get: <T extends keyof SignalDataTypeMap>(type: T, ids: string[]) => this.#getKeys(type, ids),
+        // A slice boundary: long Signal work of one account lets the loop read between key reads.
+        get: async <T extends keyof SignalDataTypeMap>(type: T, ids: string[]) => {
+          await sliceBoundary();
+          return this.#getKeys(type, ids);
+        },
         set: (data: SignalDataSet) => this.#setKeys(data),
         clear: () => {
           writeTx(this.#db, () => this.#db.prepare('DELETE FROM wa_keys WHERE account = ?').run(this.account));
