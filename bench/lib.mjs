@@ -18,9 +18,10 @@ const EMULATOR_NODE_ARGS = (process.env.BENCH_EMULATOR_NODE_ARGS ?? '').split(' 
 /**
  * Starts the emulator in its own process. `mediaCaPem` is the test CA of its HTTPS media server,
  * which startDaemon hands the daemon (as the integration tests do) so media uploads work.
+ * `nodeArgs` replaces BENCH_EMULATOR_NODE_ARGS for this process.
  */
-export async function startEmulator(args = []) {
-  const emulator = await startEmulatorChild({ args, ...(EMULATOR_NODE_ARGS.length ? { execArgv: EMULATOR_NODE_ARGS } : {}) });
+export async function startEmulator(args = [], { nodeArgs = EMULATOR_NODE_ARGS } = {}) {
+  const emulator = await startEmulatorChild({ args, ...(nodeArgs.length ? { execArgv: nodeArgs } : {}) });
   emulator.mediaCaPem = (await emulator.client.mediaCa()).pem;
   return emulator;
 }
@@ -28,8 +29,9 @@ export async function startEmulator(args = []) {
 /**
  * Starts the daemon with `config` (merged over a temp stateDir and socket); resolves when ready.
  * The handle can restart it on the same state directory (`restart({ kill: true })` is a kill -9).
+ * `nodeArgs` replaces BENCH_DAEMON_NODE_ARGS for this process.
  */
-export async function startDaemon(emulator, config = {}) {
+export async function startDaemon(emulator, config = {}, { nodeArgs = DAEMON_NODE_ARGS } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'wab-'));
   const socket = join(dir, 'd.sock');
   const configFile = join(dir, 'config.json');
@@ -42,7 +44,7 @@ export async function startDaemon(emulator, config = {}) {
   let abort = new AbortController();
 
   const spawnAndWait = async () => {
-    child = spawn(process.execPath, [...DAEMON_NODE_ARGS, '--import', emulator.preload, BIN, 'run', '--config', configFile], {
+    child = spawn(process.execPath, [...nodeArgs, '--import', emulator.preload, BIN, 'run', '--config', configFile], {
       env: { ...process.env, WA_EMULATOR_ROOT: emulator.rootPublicKey, ...(emulator.mediaCaPem ? { WA_EMULATOR_MEDIA_CA: emulator.mediaCaPem } : {}) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
