@@ -328,6 +328,15 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec('CREATE INDEX outbox_by_state_first ON outbox (state, account)');
     },
   },
+  {
+    version: 17,
+    name: 'lid mappings by id',
+    up: (db) => {
+      // The gate looks a person's other identity up at every enqueue and send; without an account
+      // (a LID names one person for every account) that read scanned every key of every account.
+      db.exec("CREATE INDEX wa_keys_lid_mapping ON wa_keys (id) WHERE type = 'lid-mapping'");
+    },
+  },
 ];
 
 /** Applies the migrations not yet recorded; refuses a database newer than this code. */

@@ -90,9 +90,8 @@ export class SqliteAuthStore {
    */
   static mappedUser(db: StateDb, account: string | undefined, key: { phone: string } | { lid: string }): string | null {
     const id = 'phone' in key ? key.phone : `${key.lid}_reverse`;
-    const row = db
-      .prepare("SELECT value FROM wa_keys WHERE type = 'lid-mapping' AND id = ? AND (? IS NULL OR account = ?) LIMIT 1")
-      .get(id, account ?? null, account ?? null) as { value: string } | undefined;
+    const s = keyStatements(db);
+    const row = (account === undefined ? s.mappingAny.get(id) : s.mapping.get(account, id)) as { value: string } | undefined;
     if (!row) return null;
     const v = JSON.parse(row.value) as unknown;
     return typeof v === 'string' && /^\d+$/.test(v) ? v : null;
@@ -130,14 +129,31 @@ export class SqliteAuthStore {
 }
 
 /** The key statements, prepared once per database (every message reads and writes Signal keys). */
-const statements = new WeakMap<StateDb, { get: Statement; put: Statement; del: Statement }>();
-function keyStatements(db: StateDb): { get: Statement; put: Statement; del: Statement } {
+/** The LID-mapping reads: each finds its row through an index, never by scanning every key (tests check the plans). */
+export const LID_MAPPING_SQL = {
+  account: "SELECT value FROM wa_keys WHERE account = ? AND type = 'lid-mapping' AND id = ?",
+  any: "SELECT value FROM wa_keys WHERE type = 'lid-mapping' AND id = ? LIMIT 1",
+} as const;
+
+interface KeyStatements {
+  get: Statement;
+  put: Statement;
+  del: Statement;
+  /** One account's LID mapping (the primary key). */
+  mapping: Statement;
+  /** Any account's LID mapping (the partial index of migration 17). */
+  mappingAny: Statement;
+}
+const statements = new WeakMap<StateDb, KeyStatements>();
+function keyStatements(db: StateDb): KeyStatements {
   let s = statements.get(db);
   if (!s) {
     s = {
       get: db.prepare('SELECT value FROM wa_keys WHERE account = ? AND type = ? AND id = ?'),
       put: db.prepare('INSERT INTO wa_keys (account, type, id, value) VALUES (?, ?, ?, ?) ON CONFLICT (account, type, id) DO UPDATE SET value = excluded.value'),
       del: db.prepare('DELETE FROM wa_keys WHERE account = ? AND type = ? AND id = ?'),
+      mapping: db.prepare(LID_MAPPING_SQL.account),
+      mappingAny: db.prepare(LID_MAPPING_SQL.any),
     };
     statements.set(db, s);
   }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeStateDb, openStateDb, type StateDb } from '../../src/store/db.js';
-import { SqliteAuthStore } from '../../src/wa/auth-store.js';
+import { LID_MAPPING_SQL, SqliteAuthStore } from '../../src/wa/auth-store.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const cleanups: Array<() => void> = [];
@@ -23,6 +23,15 @@ describe('SqliteAuthStore', () => {
     expect(SqliteAuthStore.mappedUser(d, undefined, { lid: '123456789012345' })).toBe('15550002222');
     expect(SqliteAuthStore.mappedUser(d, 'b', { phone: '15550002222' })).toBeNull(); // b never learned it
     expect(SqliteAuthStore.mappedUser(d, undefined, { phone: '15550009999' })).toBeNull();
+  });
+
+  it('finds a mapping through an index, with or without the account, never by scanning every key', () => {
+    const { db: d } = db();
+    for (const sql of Object.values(LID_MAPPING_SQL)) {
+      const params = sql.startsWith('SELECT value FROM wa_keys WHERE account') ? ['a', 'x'] : ['x'];
+      const plan = (d.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params).map((r) => (r as { detail: string }).detail)).join('; ');
+      expect(plan).toMatch(/^SEARCH wa_keys USING (PRIMARY KEY|INDEX wa_keys_lid_mapping) \(/);
+    }
   });
 
   it('starts with fresh, unregistered creds and round-trips them with their Buffers', () => {
