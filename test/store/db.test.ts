@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
-import { closeStateDb, openStateDb, writeTx } from '../../src/store/db.js';
+import { STATEMENT_CACHE_MAX, cacheStatements, closeStateDb, openStateDb, writeTx } from '../../src/store/db.js';
 import { StateDirLockedError, lockStateDir } from '../../src/store/lock.js';
 import { MIGRATIONS, migrate, type Migration } from '../../src/store/migrations.js';
 import { tmpDirs } from '../helpers/tmp.js';
@@ -76,6 +76,28 @@ describe('openStateDb', () => {
       }),
     ).toThrow('abort');
     expect(db.prepare('SELECT count(*) AS n FROM meta').get()).toEqual({ n: 0 });
+  });
+
+  it('prepares each SQL text once, and still answers with the current rows; a full cache drops the one used least recently', () => {
+    const db = openStateDb(tmp());
+    onTestFinished(() => {
+      db.close();
+    });
+    const count = 'SELECT count(*) AS n FROM meta';
+    const first = db.prepare(count);
+    expect(db.prepare(count)).toBe(first);
+    writeTx(db, () => db.prepare("INSERT INTO meta (key, value) VALUES ('b', '1')").run());
+    expect(first.get()).toEqual({ n: 1 });
+    const mem = new Database(':memory:');
+    cacheStatements(mem);
+    const zero = mem.prepare('SELECT 0');
+    const one = mem.prepare('SELECT 1');
+    for (let i = 2; i < STATEMENT_CACHE_MAX; i++) mem.prepare(`SELECT ${i}`);
+    expect(mem.prepare('SELECT 0')).toBe(zero); // used again: now the newest
+    mem.prepare(`SELECT ${STATEMENT_CACHE_MAX}`); // one more than the cache holds: SELECT 1 goes
+    expect(mem.prepare('SELECT 0')).toBe(zero);
+    expect(mem.prepare('SELECT 1')).not.toBe(one);
+    mem.close();
   });
 });
 
