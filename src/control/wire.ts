@@ -17,7 +17,7 @@ export interface DaemonInfo {
    * How late the daemon's event loop ran (every socket and probe shares it): p99 and max over
    * the last minute (p99 as the highest one-second p99) and since start, in ms.
    */
-  eventLoop?: { lastMinute: { p99Ms: number; maxMs: number }; sinceStart: { p99Ms: number; maxMs: number } };
+  eventLoop?: { lastTenSeconds: { p99Ms: number; maxMs: number }; lastMinute: { p99Ms: number; maxMs: number }; sinceStart: { p99Ms: number; maxMs: number } };
   /**
    * Connection attempts: the cap on those in flight (halved each second the loop ran over 100 ms
    * late, grown by half when it ran on time, up to `reconnect.maxConcurrent`), in flight, waiting.

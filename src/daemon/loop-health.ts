@@ -15,6 +15,8 @@ export interface LoopDelay {
 }
 
 export interface LoopHealthSnapshot {
+  /** The last ten seconds (the second going on included): what the loop is like now. */
+  lastTenSeconds: LoopDelay;
   lastMinute: LoopDelay;
   sinceStart: LoopDelay;
 }
@@ -78,10 +80,17 @@ export class LoopHealth {
 
   snapshot(): LoopHealthSnapshot {
     const minute = createHistogram();
-    for (const b of this.#buckets) minute.add(b.histogram);
+    const ten = createHistogram();
+    this.#buckets.forEach((b, i) => {
+      minute.add(b.histogram);
+      if (i >= this.#buckets.length - 9) ten.add(b.histogram);
+    });
     minute.add(this.#current);
+    ten.add(this.#current);
+    const delay = (h: RecordableHistogram): LoopDelay => (h.count === 0 ? { p99Ms: 0, maxMs: 0 } : { p99Ms: round(h.percentile(99) / 1000), maxMs: round(h.max / 1000) });
     return {
-      lastMinute: minute.count === 0 ? { p99Ms: 0, maxMs: 0 } : { p99Ms: round(minute.percentile(99) / 1000), maxMs: round(minute.max / 1000) },
+      lastTenSeconds: delay(ten),
+      lastMinute: delay(minute),
       sinceStart: this.#sinceStart.count === 0 ? { p99Ms: 0, maxMs: 0 } : { p99Ms: round(this.#sinceStart.percentile(99) / 1e6), maxMs: round(this.#sinceStart.max / 1e6) },
     };
   }

@@ -87,12 +87,12 @@ export class DaemonMetrics {
     });
     new Gauge({
       name: `${PREFIX}event_loop_delay_seconds`,
-      help: "The daemon's event-loop delay: p99 and max, over the last minute and since start.",
+      help: "The daemon's event-loop delay: p99 and max, over the last ten seconds, the last minute and since start.",
       labelNames: ['window', 'stat'],
       registers,
       collect() {
         const s = src.loop();
-        for (const [window, d] of [['last_minute', s.lastMinute], ['since_start', s.sinceStart]] as const) {
+        for (const [window, d] of [['last_ten_seconds', s.lastTenSeconds], ['last_minute', s.lastMinute], ['since_start', s.sinceStart]] as const) {
           this.set({ window, stat: 'p99' }, d.p99Ms / 1000);
           this.set({ window, stat: 'max' }, d.maxMs / 1000);
         }

@@ -64,7 +64,12 @@ export async function deliverGroupMessage(core: EmulatorCore, session: Session, 
   for (const { user } of [...group.members.values()]) {
     if (node.attrs.participant !== undefined && retryFor !== user) continue;
     const phoneCopy = send.pairwise.get(`${user.phone}:0`);
-    if (phoneCopy || send.skmsg) await phoneReads(send, user, phoneCopy);
+    if (phoneCopy || send.skmsg) {
+      // Each member's phone is a device of its own: between two of them the emulator answers
+      // other connections, as a server would, rather than make them wait for a large group.
+      await new Promise((resolve) => setImmediate(resolve));
+      await phoneReads(send, user, phoneCopy);
+    }
     for (const companion of user.companions.values()) {
       if (user === sender.user && companion.device === sender.companion.device) continue;
       const copy = send.pairwise.get(`${user.phone}:${companion.device}`);

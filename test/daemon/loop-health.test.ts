@@ -27,6 +27,7 @@ describe('LoopHealth', () => {
     loop.tick();
     const quiet = loop.snapshot();
     expect(quiet.lastMinute.maxMs).toBeLessThan(100);
+    expect(quiet.lastTenSeconds.maxMs).toBeLessThan(100);
     const before = Date.now();
     stall(300);
     // Before any timer ran again: the beat shows the stall still ending.
@@ -35,10 +36,15 @@ describe('LoopHealth', () => {
     loop.tick();
     const after = loop.snapshot();
     expect(after.lastMinute.maxMs).toBeGreaterThanOrEqual(250);
+    expect(after.lastTenSeconds.maxMs).toBeGreaterThanOrEqual(250);
     expect(after.sinceStart.maxMs).toBeGreaterThanOrEqual(250);
     expect(loop.maxSince(before)).toBeGreaterThanOrEqual(250);
     // A moment after the stall's bucket closed sees none of it.
     expect(loop.maxSince(Date.now() + 1)).toBeLessThan(100);
     expect(snaps).toHaveLength(2);
+    // Ten seconds later the stall has left the last ten seconds, not the last minute.
+    for (let i = 0; i < 10; i++) loop.tick();
+    expect(loop.snapshot().lastTenSeconds.maxMs).toBeLessThan(100);
+    expect(loop.snapshot().lastMinute.maxMs).toBeGreaterThanOrEqual(250);
   });
 });

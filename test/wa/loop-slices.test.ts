@@ -6,6 +6,24 @@ const busy = (ms: number) => {
   while (performance.now() < until);
 };
 
+/** Records the longest time the loop went without running a timer, while `work` runs. */
+async function longestGap(work: () => Promise<void>): Promise<number> {
+  let last = performance.now();
+  let longest = 0;
+  const beat = setInterval(() => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+  }, 1);
+  try {
+    await work();
+    await new Promise((r) => setTimeout(r, 5)); // a last beat after the work
+  } finally {
+    clearInterval(beat);
+  }
+  return longest;
+}
+
 describe('sliceBoundary', () => {
   it('lets the loop take a turn within a slice of a long chain of promise-resolved work', async () => {
     let step = 0;
@@ -22,11 +40,33 @@ describe('sliceBoundary', () => {
     expect(slicePauses()).toBeGreaterThan(before);
   });
 
-  it('does not pause short work', async () => {
+  it('many chains started at once (a group send encrypting for every device) go on one per turn, not back to back', async () => {
+    const chains = 60;
+    const done: number[] = [];
+    const gap = await longestGap(async () => {
+      await Promise.all(
+        Array.from({ length: chains }, async (_, i) => {
+          await sliceBoundary(); // each encryption reads its session first
+          busy(4);
+          done.push(i);
+        }),
+      );
+    });
+    expect(done).toHaveLength(chains);
+    expect(done).toEqual([...done].sort((a, b) => a - b)); // in the order they paused
+    // 240 ms of work in all; the timers ran between the chains (a slice and a chain, with room for a slow machine).
+    expect(gap).toBeLessThan(SLICE_MS + 4 * 10);
+  });
+
+  it('does not pause a short chain of work', async () => {
     await new Promise((r) => setImmediate(r)); // a fresh turn
     const calls: Array<{ at: number; paused: boolean }> = [];
     const first = performance.now();
-    for (let i = 0; i < 20; i++) calls.push({ paused: sliceBoundary() !== null, at: performance.now() - first });
+    for (let i = 0; i < 20; i++) {
+      const pause = sliceBoundary();
+      calls.push({ paused: pause !== null, at: performance.now() - first });
+      await pause; // one chain: each read after the last one's continuation
+    }
     // Every call within a slice of the first went on at once (a preempted test process may pass a slice).
     expect(calls.filter((c) => c.at < SLICE_MS && c.paused)).toEqual([]);
     expect(calls[0]!.paused).toBe(false);
