@@ -5,7 +5,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { ProtocolAddress, SessionBuilder, SessionCipher } from 'libsignal';
-import { type KeyPair, generateKeyPair, sign, withSignalPrefix } from './curve.js';
+import { type KeyPair, generateKeyPair, generateSigningKeyPair, withSignalPrefix } from './curve.js';
 import { padMessage, unpadMessage } from './padding.js';
 import { SenderKeys } from './sender-keys.js';
 import { MemorySignalStore, type SignalKeyPair } from './signal-store.js';
@@ -33,8 +33,8 @@ function parseAddress(address: string): ProtocolAddress {
 
 /** One simulated device: identity, signed prekey, one-time prekeys and sessions in memory. */
 export class SimDevice {
-  /** The identity key pair (its public half is the account signature key for a phone). */
-  readonly identity: KeyPair = generateKeyPair();
+  /** The identity key pair (its public half is the account signature key for a phone); signs fast, as peers come by the hundred. */
+  readonly identity = generateSigningKeyPair();
   readonly registrationId: number = randomInt(1, 16380);
   private readonly signedPreKeyId = 1;
   private readonly signedPreKey: KeyPair = generateKeyPair();
@@ -45,7 +45,7 @@ export class SimDevice {
   readonly senderKeys = new SenderKeys();
 
   constructor() {
-    this.signedPreKeySignature = sign(this.identity.private, withSignalPrefix(this.signedPreKey.public));
+    this.signedPreKeySignature = this.identity.sign(withSignalPrefix(this.signedPreKey.public));
     this.store = new MemorySignalStore(toSignal(this.identity), this.registrationId, toSignal(this.signedPreKey));
   }
 
