@@ -9,10 +9,12 @@
 // Usage: node bench/accounts.mjs [--counts 1,10,50,100] [--idle-seconds 20] [--rounds 200]
 //        [--pair-concurrency 1] [--bare | --no-bare] [--no-restart]
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ControlClient } from '../dist/control/client.js';
 import { ROOT, addAndPair, cpuSeconds, percentile, report, rssBytes, sleep, startDaemon, startEmulator } from './lib.mjs';
 
 const { values } = parseArgs({
@@ -66,16 +68,40 @@ function probes(list) {
   }
   return { probesSent: sent, probesMissed: missed, staleCloses: stale, open: list.filter((a) => a.state === 'open').length };
 }
-async function latency(path) {
+/** `rounds` GET requests of `client`, one at a time: the round trip, the client's JSON parse included. */
+async function roundTrips(client, path) {
   const xs = [];
-  let bytes = 0;
+  let body;
   for (let i = 0; i < rounds; i++) {
     const t0 = performance.now();
-    const r = await daemon.client.request('GET', path);
+    const r = await client.request('GET', path);
     xs.push(performance.now() - t0);
-    if (i === 0) bytes = JSON.stringify(r.body).length;
+    body ??= r.body;
   }
-  return { ...dist(xs), rounds, responseBytes: bytes };
+  return { xs, body };
+}
+/**
+ * The latency of a route, and beside it the floor for its answer: the same bytes served by a bare
+ * node:http server on a unix socket in this process, fetched and parsed by the same client. What
+ * is left between the two is the daemon's own work.
+ */
+async function latency(path) {
+  const { xs, body } = await roundTrips(daemon.client, path);
+  const bytes = Buffer.from(`${JSON.stringify(body)}\n`);
+  const dir = mkdtempSync(join(tmpdir(), 'wab-floor-'));
+  const socket = join(dir, 'floor.sock');
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': bytes.length });
+    res.end(bytes);
+  });
+  await new Promise((r) => server.listen(socket, r));
+  try {
+    const floor = await roundTrips(new ControlClient({ socket: { path: socket, source: 'flag' }, clientName: 'bench' }), path);
+    return { ...dist(xs), rounds, responseBytes: bytes.length, bareServerSameBytes: dist(floor.xs) };
+  } finally {
+    await new Promise((r) => server.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const points = [];
@@ -149,7 +175,8 @@ for (const n of counts) {
   const p = point.pairing.perAccountMs;
   process.stderr.write(
     `${n} accounts: ${after.open} open, RSS ${point.rssMiB} MiB, idle CPU ${cpuPct} % (emulator ${emuCpuPct} %), probes missed ${after.probesMissed} of ${after.probesSent}, ${after.staleCloses} stale closes; ` +
-      `GET /v1/status p50 ${statusMs.p50} / p99 ${statusMs.p99} ms, GET /v1/accounts p50 ${accountsMs.p50} / p99 ${accountsMs.p99} ms (${rounds} rounds each); ` +
+      `GET /v1/status p50 ${statusMs.p50} / p99 ${statusMs.p99} ms, GET /v1/accounts p50 ${accountsMs.p50} / p99 ${accountsMs.p99} ms (${rounds} rounds each; ` +
+      `the same ${Math.round(statusMs.responseBytes / 1024)} KiB from a bare HTTP server p50 ${statusMs.bareServerSameBytes.p50} / p99 ${statusMs.bareServerSameBytes.p99} ms); ` +
       (p ? `pairing ${pairMs.length} accounts: mean ${p.mean} ms, p99 ${p.p99} ms${p.p99IsMax ? ' (the max)' : ''}, ${point.pairing.wallSeconds} s wall, daemon ${pairDaemonCpu} % / emulator ${pairEmulatorCpu} % CPU\n` : 'no accounts added\n'),
   );
 }
@@ -293,12 +320,13 @@ const line = (p) => {
   const pr = p.pairing.perAccountMs;
   return (
     `  ${p.accounts} accounts (${p.open} open): RSS ${p.rssMiB} MiB, idle CPU ${p.idleCpuPercent} % over ${p.idleWindowSeconds} s, probes missed ${p.keepalive.probesMissed} of ${p.keepalive.probesSent}, ${p.keepalive.staleCloses} stale closes; ` +
-    `status p50 ${p.statusLatencyMs.p50} / p99 ${p.statusLatencyMs.p99} ms, accounts p50 ${p.accountsLatencyMs.p50} / p99 ${p.accountsLatencyMs.p99} ms (${rounds} rounds each); ` +
+    `status p50 ${p.statusLatencyMs.p50} / p99 ${p.statusLatencyMs.p99} ms, accounts p50 ${p.accountsLatencyMs.p50} / p99 ${p.accountsLatencyMs.p99} ms (${rounds} rounds each; ` +
+    `status's ${Math.round(p.statusLatencyMs.responseBytes / 1024)} KiB from a bare HTTP server p99 ${p.statusLatencyMs.bareServerSameBytes.p99} ms); ` +
     (pr ? `pairing the ${pr.samples} added: mean ${pr.mean} ms, ${pr.p99IsMax ? 'max' : 'p99'} ${pr.p99} ms` : 'none added')
   );
 };
 const restartLine = (r) =>
-  `  restart ${r.signal} at ${largest}: all open after ${r.allOpenMs === null ? 'never' : `${(r.allOpenMs / 1000).toFixed(1)} s`} (answering at ${(r.answeringMs / 1000).toFixed(1)} s), probes missed ${r.probesMissedAfterSettle} of ${r.probesSentAfterSettle}, ${r.staleClosesAfterSettle} stale closes`;
+  `  restart ${r.signal} at ${largest}: all open after ${r.allOpenMs === null ? 'never' : `${(r.allOpenMs / 1000).toFixed(1)} s`} (answering at ${(r.answeringMs / 1000).toFixed(1)} s), probes missed ${r.probesMissedAfterSettle} of ${r.probesSentAfterSettle}, ${r.staleClosesAfterSettle} stale closes, RSS ${r.rssAfterMiB} MiB 13 s after all were open`;
 report(
   'accounts',
   {

@@ -47,4 +47,17 @@ describe('LoopHealth', () => {
     expect(loop.snapshot().lastTenSeconds.maxMs).toBeLessThan(100);
     expect(loop.snapshot().lastMinute.maxMs).toBeGreaterThanOrEqual(250);
   });
+
+  it('answers the same snapshot until the next beat or bucket, then a new one', async () => {
+    const loop = new LoopHealth();
+    started.push(loop);
+    loop.start();
+    const first = loop.snapshot();
+    expect(loop.snapshot()).toBe(first);
+    loop.tick();
+    const second = loop.snapshot();
+    expect(second).not.toBe(first);
+    await new Promise((r) => setTimeout(r, 150)); // a beat of 100 ms has run
+    expect(loop.snapshot()).not.toBe(second);
+  });
 });
