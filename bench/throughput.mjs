@@ -115,6 +115,7 @@ function cpuOver(a, b) {
 /** Enqueues `sends` in order, enqueueConcurrency at a time, and waits until every row is sent (or will not be). */
 async function phase(name, sends) {
   const s0 = snapshot();
+  const events0 = daemon.events.length;
   const fromUs = monotonicUs();
   const t0 = Date.now();
   const rows = new Array(sends.length);
@@ -143,6 +144,10 @@ async function phase(name, sends) {
     const o = outcome.get(r.id);
     if (o?.sentAt === undefined) notSent[o?.state ?? 'pending at the timeout'] = (notSent[o?.state ?? 'pending at the timeout'] ?? 0) + 1;
   }
+  // Connections closed during the phase, by close name (a re-sent row after one reaches its peer twice).
+  const closes = {};
+  for (const e of daemon.events.slice(events0)) if (e.type === 'account.close') closes[e.name ?? e.code] = (closes[e.name ?? e.code] ?? 0) + 1;
+  const loop = (await daemon.client.request('GET', '/v1/status')).body.daemon.eventLoop;
   const lastSentAt = sent.length ? Math.max(...sent.map((r) => outcome.get(r.id).sentAt)) : null;
   const wallMs = lastSentAt === null ? null : lastSentAt - t0;
   const p = {
@@ -155,12 +160,15 @@ async function phase(name, sends) {
     messagesPerSecond: wallMs ? Math.round(sent.length / (wallMs / 1000)) : null,
     enqueueToSentMs: sent.length ? dist(sent.map((r) => outcome.get(r.id).sentAt - r.enqueuedAt)) : null,
     cpu,
+    closes,
+    daemonLoopDelayLastMinuteMs: loop?.lastMinute ?? null,
   };
   const l = p.enqueueToSentMs;
   process.stderr.write(
     `${name}: ${p.sent} of ${p.messages} sent in ${p.wallSeconds} s (${p.messagesPerSecond}/s; enqueued in ${p.enqueueSeconds} s); ` +
       (l ? `enqueue -> sent p50 ${l.p50} ms, ${l.p99IsMax ? 'max' : `p99 ${l.p99} ms, max`} ${l.max} ms (${l.samples} samples); ` : '') +
-      `CPU daemon ${cpu.daemonPercent} %, emulator ${cpu.emulatorPercent} %, bench ${cpu.benchPercent} %\n`,
+      `CPU daemon ${cpu.daemonPercent} %, emulator ${cpu.emulatorPercent} %, bench ${cpu.benchPercent} %; ` +
+      `closes ${JSON.stringify(closes)}, daemon loop delay max ${loop?.lastMinute.maxMs} ms in the last minute\n`,
   );
   return { result: p, rows, window: { fromUs, toUs } };
 }
@@ -269,7 +277,8 @@ const phaseLine = (p) => {
   return (
     `  ${p.phase}: ${p.sent} of ${p.messages} sent in ${p.wallSeconds} s, ${p.messagesPerSecond} messages/s (enqueued in ${p.enqueueSeconds} s); ` +
     (l ? `enqueue -> sent p50 ${l.p50} ms, ${l.p99IsMax ? `max ${l.max} ms (${l.samples} samples; a p99 needs 100)` : `p99 ${l.p99} ms, max ${l.max} ms (${l.samples} samples)`}; ` : '') +
-    `CPU daemon ${p.cpu.daemonPercent} %, emulator ${p.cpu.emulatorPercent} %, bench ${p.cpu.benchPercent} % of one core` +
+    `CPU daemon ${p.cpu.daemonPercent} %, emulator ${p.cpu.emulatorPercent} %, bench ${p.cpu.benchPercent} % of one core; ` +
+    `connections closed ${Object.keys(p.closes).length ? JSON.stringify(p.closes) : 'none'}; daemon loop delay max ${p.daemonLoopDelayLastMinuteMs?.maxMs} ms (last minute)` +
     (Object.keys(p.notSent).length ? `; not sent: ${JSON.stringify(p.notSent)}` : '')
   );
 };

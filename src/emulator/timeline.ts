@@ -76,7 +76,11 @@ export function matchStanza(match: StanzaMatch): Predicate {
 
 /** The recorded stanza log of one emulator. Bounded: the oldest entries are dropped first. */
 export class Timeline {
-  private readonly log: TimelineEntry[] = [];
+  /** Entries from `head` on are the timeline; those before it were dropped and go at the next compaction. */
+  private log: TimelineEntry[] = [];
+  private head = 0;
+  /** Connections whose account is not known yet: the seq of their first entry. */
+  private readonly unassigned = new Map<number, number>();
   private readonly waiters = new Set<Waiter>();
   private nextSeq = 1;
 
@@ -89,7 +93,17 @@ export class Timeline {
         ? { seq: this.nextSeq++, at: Date.now(), phone, session, dir, stanza }
         : { seq: this.nextSeq++, at: Date.now(), phone, session, dir, stanza: renderStanza(stanza), node: stanza };
     this.log.push(entry);
-    if (this.log.length > this.maxEntries) this.log.splice(0, this.log.length - this.maxEntries);
+    if (phone === null && !this.unassigned.has(session)) this.unassigned.set(session, entry.seq);
+    // The oldest go first; the array is compacted only once as many are dropped as it keeps, so a
+    // full timeline costs no copy of itself per stanza (thousands of accounts send many).
+    if (this.log.length - this.head > this.maxEntries) this.head = this.log.length - this.maxEntries;
+    if (this.head >= this.maxEntries) {
+      this.log = this.log.slice(this.head);
+      this.head = 0;
+      // A connection that never logged in has nothing left to name once its entries are gone.
+      const oldest = this.log[0]!.seq;
+      for (const [id, seq] of this.unassigned) if (seq < oldest) this.unassigned.delete(id);
+    }
     for (const waiter of this.waiters) {
       if (entry.seq > waiter.after && waiter.predicate(entry)) waiter.resolve(entry);
     }
@@ -98,10 +112,19 @@ export class Timeline {
 
   /** Attributes a connection's earlier entries to `phone` once the account is known. */
   assignPhone(session: number, phone: string): void {
-    for (let i = this.log.length - 1; i >= 0; i--) {
+    const first = this.unassigned.get(session);
+    this.unassigned.delete(session);
+    if (first === undefined) return;
+    for (let i = this.log.length - 1; i >= this.head; i--) {
       const entry = this.log[i]!;
+      if (entry.seq < first) break; // nothing of this connection before its first entry
       if (entry.session === session && entry.phone === null) entry.phone = phone;
     }
+  }
+
+  /** The entries the timeline holds (a copy only while dropped ones wait for compaction). */
+  private kept(): TimelineEntry[] {
+    return this.head === 0 ? this.log : this.log.slice(this.head);
   }
 
   /** The current end of the timeline, for use as `after` in a later wait. */
@@ -111,7 +134,7 @@ export class Timeline {
 
   /** Entries, optionally for one account and after a cursor. */
   entries(filter: { phone?: string; after?: number } = {}): TimelineEntry[] {
-    return this.log.filter(
+    return this.kept().filter(
       (e) => (filter.phone === undefined || e.phone === filter.phone) && e.seq > (filter.after ?? 0),
     );
   }
@@ -120,7 +143,7 @@ export class Timeline {
   waitFor(predicate: Predicate | StanzaMatch, options: WaitOptions = {}): Promise<TimelineEntry> {
     const test = typeof predicate === 'function' ? predicate : matchStanza(predicate);
     const after = options.after ?? 0;
-    const existing = this.log.find((e) => e.seq > after && test(e));
+    const existing = this.kept().find((e) => e.seq > after && test(e));
     if (existing) return Promise.resolve(existing);
     const timeoutMs = options.timeoutMs ?? DEFAULT_WAIT_MS;
     return new Promise((resolve, reject) => {
@@ -140,7 +163,7 @@ export class Timeline {
   }
 
   private describeTimeout(timeoutMs: number): string {
-    const tail = this.log.slice(-5).map((e) => `  ${e.dir} ${e.phone ?? '?'} ${e.stanza.slice(0, 160)}`);
+    const tail = this.kept().slice(-5).map((e) => `  ${e.dir} ${e.phone ?? '?'} ${e.stanza.slice(0, 160)}`);
     return `no matching stanza within ${timeoutMs} ms; last entries:\n${tail.join('\n')}`;
   }
 }

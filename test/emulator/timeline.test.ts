@@ -60,5 +60,11 @@ describe('bookkeeping', () => {
     const timeline = new Timeline(3);
     for (let i = 0; i < 5; i++) timeline.record(1, null, 'in', iq(String(i)));
     expect(timeline.entries().map((e) => e.node?.attrs.id)).toEqual(['2', '3', '4']);
+    // Past a compaction too, and a connection named later gets only its own kept entries.
+    for (let i = 5; i < 12; i++) timeline.record(i % 2 === 0 ? 2 : 3, null, 'in', iq(String(i)));
+    expect(timeline.entries().map((e) => e.node?.attrs.id)).toEqual(['9', '10', '11']);
+    timeline.assignPhone(3, '15550001111');
+    expect(timeline.entries({ phone: '15550001111' }).map((e) => e.node?.attrs.id)).toEqual(['9', '11']);
+    expect(timeline.entries({ after: 11 }).map((e) => e.seq)).toEqual([12]);
   });
 });
