@@ -25,8 +25,8 @@ interface Target {
   enc: BinaryNode;
 }
 
-/** Acks a client message and delivers every copy in it. */
-export async function handleClientMessage(core: EmulatorCore, session: Session, node: BinaryNode): Promise<void> {
+/** Acks a client message at once; its copies are delivered in this connection's delivery order, one per turn of the loop. */
+export function handleClientMessage(core: EmulatorCore, session: Session, node: BinaryNode): void {
   const id = node.attrs.id;
   const to = node.attrs.to;
   const dropAck = core.faults.takeAckDrop(session.phone);
@@ -41,7 +41,7 @@ export async function handleClientMessage(core: EmulatorCore, session: Session, 
     return;
   }
   if (isGroupJid(to)) {
-    await deliverGroupMessage(core, session, sender, node, core.groups.get(to));
+    session.deliverInOrder(() => deliverGroupMessage(core, session, sender, node, core.groups.get(to)));
     return;
   }
   const targets: Target[] = children(child(node, 'participants'), 'to').flatMap((t) => {
@@ -50,7 +50,12 @@ export async function handleClientMessage(core: EmulatorCore, session: Session, 
   });
   for (const enc of children(node, 'enc')) targets.push({ jid: to, enc });
   if (targets.length === 0) session.event(`message ${id} carries no encrypted copy for anyone; nobody receives it`);
-  for (const target of targets) await deliverCopy(core, session, sender, node, target);
+  session.deliverInOrder(async () => {
+    for (const target of targets) {
+      await core.turns.next();
+      await deliverCopy(core, session, sender, node, target);
+    }
+  });
 }
 
 async function deliverCopy(

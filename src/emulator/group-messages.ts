@@ -67,7 +67,7 @@ export async function deliverGroupMessage(core: EmulatorCore, session: Session, 
     if (phoneCopy || send.skmsg) {
       // Each member's phone is a device of its own: between two of them the emulator answers
       // other connections, as a server would, rather than make them wait for a large group.
-      await new Promise((resolve) => setImmediate(resolve));
+      await core.turns.next();
       await phoneReads(send, user, phoneCopy);
     }
     for (const companion of user.companions.values()) {

@@ -69,6 +69,7 @@ export class Session {
   private readonly noise: NoiseResponder;
   private transport: TransportCipher | null = null;
   private inbound: Promise<void> = Promise.resolve();
+  private deliveries: Promise<void> = Promise.resolve();
   private readonly pendingIqs = new Map<string, { resolve: (node: BinaryNode) => void; reject: (e: Error) => void }>();
   private nextIqId = 1;
   private serverCloseReason: string | null = null;
@@ -277,6 +278,17 @@ export class Session {
         this.enqueue(async () => this.handshakeStep(frame));
       }
     }
+  }
+
+  /**
+   * Runs the delivery of this connection's messages in their order, beside the inbound work: a
+   * server acks a message and answers the next stanza (a ping) without waiting for the recipients'
+   * phones to read it.
+   */
+  deliverInOrder(work: () => Promise<void>): void {
+    this.deliveries = this.deliveries.then(work).catch((error: unknown) => {
+      this.event(`error delivering a message: ${(error as Error).stack ?? String(error)}`);
+    });
   }
 
   /** Runs inbound work strictly in arrival order. */

@@ -16,7 +16,7 @@ export async function routeStanza(core: EmulatorCore, session: Session, node: Bi
       handleIq(core, session, node);
       return;
     case 'message':
-      await handleClientMessage(core, session, node);
+      handleClientMessage(core, session, node);
       return;
     case 'receipt':
       handleClientReceipt(core, session, node);
