@@ -1,6 +1,7 @@
 // The send gate: the one place outbound messages enter (enqueue, from every entry point) and the
 // one place that calls the WhatsApp connection's send. Policy is checked at both ends: when the
 // row is stored, and again just before it goes out (the config may have changed meanwhile).
+import { ReconnectGate } from '../accounts/reconnect-gate.js';
 import { HttpError } from '../control/http-error.js';
 import type { EventBus } from '../events/bus.js';
 import type { Log } from '../log.js';
@@ -21,6 +22,15 @@ export const MAX_TEXT_CHARS = 65_536;
 export const LEASE_MS = 15_000;
 /** How long a media row stays claimed while its file is encrypted and uploaded. */
 export const UPLOAD_LEASE_MS = 10 * 60_000;
+/**
+ * Messages being built and written at once, across all accounts. Building one (Signal
+ * encryption for each device, a media upload) is work on the one event loop, cut into slices that
+ * take turns (wa/loop-slices.ts). A thousand accounts sending at once would each hold a place in
+ * that queue, and every message would wait for all the others: written late, and its server ack
+ * read late, past the lease, so it would be sent again. With a bound, the others wait here, before
+ * anything is written, and each message goes through in the time a few take.
+ */
+export const SEND_CONCURRENCY = 32;
 /** How often leases, TTLs and due rows are checked even when nothing happens. */
 export const SWEEP_INTERVAL_MS = 2000;
 
@@ -99,6 +109,8 @@ export class SendGate {
   readonly #causedBy = new Map<number, string>();
   #commits = 0;
   #committedRows = 0;
+  /** Places for messages being built and written (SEND_CONCURRENCY). */
+  readonly building = new ReconnectGate(SEND_CONCURRENCY);
   readonly #pending: Array<{ row: NewRow; audit: Omit<AuditEntry, 'outboxId'>; resolve: (r: EnqueueResult) => void; reject: (e: Error) => void }> = [];
 
   constructor(opts: {
@@ -734,8 +746,14 @@ class AccountDrain {
 
   async #sendOne(conn: WaSender, row: OutboxRow, note?: string): Promise<void> {
     this.#gate.published(row, note);
+    let release: () => void;
     try {
-      await this.#gate.sendOnWire(conn, row);
+      release = await this.#gate.building.acquire(this.#abort.signal);
+    } catch {
+      return; // the socket went away meanwhile: disconnected() has put the row back
+    }
+    try {
+      await this.#gate.sendOnWire(conn, row).finally(release);
       // On the wire: it stays `sending` until the server's ack (or `unknown` when the lease runs out).
       this.#gate.store.transition(row.id, ['sending'], 'sending', { leaseUntil: Date.now() + LEASE_MS });
     } catch (err) {

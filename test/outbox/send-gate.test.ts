@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_RETRY, DEFAULT_SETTLE_MS, gateSettingsFromConfig } from '../../src/config/gate-settings.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { EventBus, type BusEvent } from '../../src/events/bus.js';
-import { SWEEP_INTERVAL_MS, SendGate, type GateAccount, type GateSettings } from '../../src/outbox/send-gate.js';
+import { SEND_CONCURRENCY, SWEEP_INTERVAL_MS, SendGate, type GateAccount, type GateSettings } from '../../src/outbox/send-gate.js';
 import { OutboxStore } from '../../src/outbox/store.js';
 import { DEFAULT_PACING } from '../../src/outbox/token-bucket.js';
 import { OPEN_POLICY } from '../../src/policy/policy.js';
@@ -219,6 +219,39 @@ describe('what counts as a wire send', () => {
     await advance(SETTLE);
     expect(conn.sent).toHaveLength(1);
     expect(store.get(id)).toMatchObject({ state: 'unknown', wireSends: 1, attempts: 1 });
+  });
+});
+
+describe('messages being built at once', () => {
+  it(`at most ${SEND_CONCURRENCY} across all accounts; the others wait unclaimed by the wire, then go`, async () => {
+    startGate();
+    const n = SEND_CONCURRENCY + 8;
+    let building = 0;
+    let most = 0;
+    const finish: Array<() => void> = [];
+    const conns: FakeSender[] = [];
+    for (let i = 0; i < n; i++) {
+      const a = account(`a${i}`);
+      const conn = a.open();
+      // A send that takes as long as the test says (encryption under load, an upload).
+      conn.send = async () => {
+        building++;
+        most = Math.max(most, building);
+        await new Promise<void>((resolve) => finish.push(resolve));
+        building--;
+      };
+      conns.push(conn);
+      await gate.enqueue({ account: `a${i}`, to: PEER, text: `m${i}`, requestId: `r${i}` });
+    }
+    await flush();
+    expect(building).toBe(SEND_CONCURRENCY);
+    expect(gate.building.waiting).toBe(n - SEND_CONCURRENCY);
+    while (finish.length) {
+      finish.shift()!();
+      await flush();
+    }
+    expect(most).toBe(SEND_CONCURRENCY);
+    expect(store.countsByState()).toEqual({ sending: n }); // every one written, each waiting for its ack
   });
 });
 
