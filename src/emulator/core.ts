@@ -15,7 +15,7 @@ import { PairingBook } from './pairing-book.js';
 import { DecryptFailures } from './retry-receipts.js';
 import { EmulatorPki } from './pki.js';
 import { SerialQueue } from './serial-queue.js';
-import { Turns } from './turns.js';
+import { Turns } from '../loop-turns.js';
 import { SessionRegistry } from './session-registry.js';
 import { Timeline } from './timeline.js';
 import type { DecryptedMessage } from './user.js';
@@ -70,7 +70,7 @@ export class EmulatorCore {
   mediaReuploads = 0;
   /** Serialises peer-to-account sends, so they reach the client in request order. */
   readonly inboundQueue = new SerialQueue();
-  /** One delivery of a client's message per turn of the loop (turns.ts). */
+  /** One delivery of a client's message per turn of the loop (loop-turns.ts). */
   readonly turns = new Turns();
   /** Per-account idle windows that override `settings.idleMs`. */
   readonly idleOverrides = new Map<string, number>();

@@ -12,6 +12,7 @@
 // read that goes on at once holds a grant until its own continuation runs, and every read made
 // meanwhile (the other chains') waits. While chains wait, a new caller waits behind them, so none
 // overtakes the queue.
+import { Turns } from '../loop-turns.js';
 
 /** Longest stretch of work, in ms, before a key read lets the loop read I/O. */
 export const SLICE_MS = 10;
@@ -19,8 +20,7 @@ export const SLICE_MS = 10;
 let stretchStart = 0;
 let marked = false;
 let pauses = 0;
-const waiting: Array<() => void> = [];
-let pumping = false;
+const turns = new Turns();
 /** A caller went on at once and its continuation has not run yet. */
 let granted = false;
 
@@ -38,7 +38,7 @@ export function sliceBoundary(): Promise<void> | null {
       marked = false;
     });
   }
-  if (waiting.length === 0 && !granted && now - stretchStart < SLICE_MS) {
+  if (turns.waiting === 0 && !granted && now - stretchStart < SLICE_MS) {
     granted = true;
     // Queued before the caller's own continuation (its `await` comes after this returns).
     queueMicrotask(() => {
@@ -47,24 +47,7 @@ export function sliceBoundary(): Promise<void> | null {
     return null;
   }
   pauses++;
-  return new Promise((resolve) => {
-    waiting.push(resolve);
-    pump();
-  });
-}
-
-/** Lets the waiting callers go, one per turn of the loop. */
-function pump(): void {
-  if (pumping) return;
-  pumping = true;
-  const next = (): void => {
-    // Its work runs in the microtasks right after this callback, until it waits again; set from
-    // inside the check phase, the next callback runs after the next poll for I/O.
-    waiting.shift()?.();
-    if (waiting.length > 0) setImmediate(next);
-    else pumping = false;
-  };
-  setImmediate(next);
+  return turns.next();
 }
 
 /** How often work paused at a slice boundary since the daemon started (status, tests). */
