@@ -6,6 +6,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { BusEvent, EventBus } from '../events/bus.js';
 import type { LoopHealthSnapshot } from './loop-health.js';
+import { slicePauses } from '../wa/loop-slices.js';
 
 /** Where scraped values come from. */
 export interface MetricsSources {
@@ -96,6 +97,15 @@ export class DaemonMetrics {
           this.set({ window, stat: 'p99' }, d.p99Ms / 1000);
           this.set({ window, stat: 'max' }, d.maxMs / 1000);
         }
+      },
+    });
+    new Counter({
+      name: `${PREFIX}loop_slice_pauses_total`,
+      help: 'Times long Signal work (a group send, session set-up) paused at a key read so the event loop could read sockets (10 ms slices).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(slicePauses());
       },
     });
     this.#unsubscribe = src.bus.subscribe({ types: ['account.close', 'account.backoff', 'alert', 'message.sent'] }, (e: BusEvent) => {
