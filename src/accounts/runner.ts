@@ -227,10 +227,7 @@ export class AccountRunner {
   status(): AccountStatus {
     const traffic = this.#liveness?.traffic ?? this.#lastTraffic;
     const iso = (t: number | null | undefined) => (t ? new Date(t).toISOString() : null);
-    // Read once and kept (status of thousands of accounts must not query each one's creds):
-    // it changes only when creds are saved or archived, which clear it.
-    if (this.#authCreatedAt === undefined) this.#authCreatedAt = this.#deps.connector.authCreatedAt(this.id);
-    const authCreated = this.#authCreatedAt;
+    const authCreated = this.#authCreated();
     return {
       id: this.id,
       state: this.#state,
@@ -270,6 +267,7 @@ export class AccountRunner {
    */
   statusJson(): string {
     const t = this.#liveness?.traffic ?? this.#lastTraffic;
+    const authCreated = this.#authCreated();
     const key = [
       this.#state,
       this.#since,
@@ -292,15 +290,23 @@ export class AccountRunner {
       this.#lastInboundAt,
       this.#retryReceipts,
       this.#lastRetryReceiptAt,
-      this.#authCreatedAt,
+      authCreated,
       this.#degraded,
     ];
     const cached = this.#statusCache;
-    if (cached && this.#authCreatedAt !== undefined && cached.key.length === key.length && cached.key.every((v, i) => v === key[i])) return cached.json;
+    if (cached && cached.key.every((v, i) => v === key[i])) return cached.json;
     const json = JSON.stringify(this.status());
-    key[key.length - 2] = this.#authCreatedAt; // status() may have read it
     this.#statusCache = { key, json };
     return json;
+  }
+
+  /**
+   * When the creds were made: read once and kept (status of thousands of accounts must not query
+   * each one's creds); it changes only when creds are saved or archived, which clear it.
+   */
+  #authCreated(): number | null {
+    if (this.#authCreatedAt === undefined) this.#authCreatedAt = this.#deps.connector.authCreatedAt(this.id);
+    return this.#authCreatedAt;
   }
 
   #runLoop(): void {

@@ -82,12 +82,12 @@ export class AccountSupervisor {
     await Promise.all([...this.#runners.values()].map(({ runner }) => runner.stop(reason)));
   }
 
-  /** Every account's status, config accounts first. */
   /** Every account's summary as JSON, kept by its runner between changes (control/account-json.ts). */
   listJson(): AccountJson[] {
     return [...this.#runners.values()].map(({ runner, origin }) => ({ id: runner.id, state: runner.state, origin, json: runner.statusJson() }));
   }
 
+  /** Every account's status, config accounts first. */
   list(): Array<AccountStatus & { origin: AccountOrigin }> {
     return [...this.#runners.values()].map(({ runner, origin }) => Object.assign(runner.status(), { origin }));
   }
