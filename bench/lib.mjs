@@ -82,6 +82,8 @@ export async function startDaemon(emulator, config = {}, { nodeArgs = DAEMON_NOD
       return child;
     },
     client,
+    /** The control socket's path. */
+    socket,
     events,
     dir,
     configFile,

@@ -12,7 +12,7 @@ import { actionForClose, type CloseAction, type CloseInfo } from './close-policy
 import { FlapDetector, type FlapPolicy, type FlapReport } from './flap-detector.js';
 import { LivenessMonitor, type KeepalivePolicy, type TrafficRecord } from './liveness.js';
 import { onAbort } from './on-abort.js';
-import type { ReconnectGate } from './reconnect-gate.js';
+import type { Semaphore } from '../semaphore.js';
 import { RestartGuard } from './restart-guard.js';
 
 /** Per-account settings, resolved from the config (account overrides over globals). */
@@ -29,7 +29,7 @@ export interface RunnerSettings {
 export interface RunnerDeps {
   connector: WaConnector;
   bus: Pick<EventBus, 'publish'>;
-  gate: ReconnectGate;
+  gate: Semaphore;
   log: Log;
   random?: () => number;
   /** The largest event-loop delay since a moment (epoch ms), for the record of a close (loop-health.ts). */
@@ -117,6 +117,7 @@ export class AccountRunner {
   #pairing: PairRequest | null = null;
   readonly #closesByCode: Record<string, number> = {};
   #statusCache: { key: unknown[]; json: string } | null = null;
+  #statusKey: unknown[] = [];
   readonly #connListeners = new Set<(e: WaEvent) => void>();
 
   constructor(id: string, settings: RunnerSettings, deps: RunnerDeps) {
@@ -268,7 +269,10 @@ export class AccountRunner {
   statusJson(): string {
     const t = this.#liveness?.traffic ?? this.#lastTraffic;
     const authCreated = this.#authCreated();
-    const key = [
+    // Filled in place: a status of thousands of accounts allocates no key per account.
+    const key = this.#statusKey;
+    key.length = 0;
+    key.push(
       this.#state,
       this.#since,
       this.#settings.wsUrl,
@@ -292,10 +296,12 @@ export class AccountRunner {
       this.#lastRetryReceiptAt,
       authCreated,
       this.#degraded,
-    ];
+    );
     const cached = this.#statusCache;
-    if (cached && cached.key.every((v, i) => v === key[i])) return cached.json;
+    if (cached && sameValues(cached.key, key)) return cached.json;
     const json = JSON.stringify(this.status());
+    // The key becomes the cache's; the old cache's array is the next one filled.
+    this.#statusKey = cached ? cached.key : [];
     this.#statusCache = { key, json };
     return json;
   }
@@ -634,4 +640,11 @@ export class AccountRunner {
     this.#deps.bus.publish({ type: 'account.state', account: this.id, state, previous, ...detail });
     this.#deps.log.info({ account: this.id, state, previous, ...detail }, 'account state');
   }
+}
+
+/** Whether two keys hold the same values, in order (by identity). */
+function sameValues(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -13,7 +13,7 @@ import type { Log } from '../log.js';
 import type { StateDb } from '../store/db.js';
 import { writeTx } from '../store/db.js';
 import type { WaConnector } from '../wa/types.js';
-import { ReconnectGate } from './reconnect-gate.js';
+import { Semaphore } from '../semaphore.js';
 import { AccountRunner, type AccountStatus, type PairRequest } from './runner.js';
 import { DEFAULT_MAX_CONCURRENT_RECONNECTS } from '../config/account-settings.js';
 
@@ -29,7 +29,7 @@ export class AccountSupervisor {
   readonly #connector: WaConnector;
   readonly #bus: EventBus;
   readonly #log: Log;
-  readonly #gate: ReconnectGate;
+  readonly #gate: Semaphore;
   readonly #cap: AdaptiveCap;
   #config: EffectiveConfig;
   readonly #onCreate: (id: string, runner: AccountRunner) => void;
@@ -59,7 +59,7 @@ export class AccountSupervisor {
     this.#bus = opts.bus;
     this.#log = opts.log;
     this.#config = opts.config;
-    const gate = new ReconnectGate(opts.config.reconnect?.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_RECONNECTS);
+    const gate = new Semaphore(opts.config.reconnect?.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_RECONNECTS);
     this.#gate = gate;
     this.#cap = new AdaptiveCap({ ceiling: opts.config.reconnect?.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_RECONNECTS, apply: (n) => gate.setLimit(n) });
     for (const a of opts.config.accounts) this.#create(a, 'config');

@@ -21,7 +21,7 @@ import type { ConsumerService } from '../inbox/consumer-service.js';
 import { normalisePhone } from '../outbox/recipient.js';
 import type { ApiRequest, NdjsonStream, Route } from './server.js';
 import type { AccountSummary, ConfigCheckResponse, DaemonInfo, InboxSummary, StatusResponse } from './wire.js';
-import { accountsJsonArray, type AccountCounts, type AccountJson } from './account-json.js';
+import { AccountEntries, type AccountCounts, type AccountJson } from './account-json.js';
 
 /** What the account routes need: the supervisor, seen through the methods they call. */
 export interface AccountsApi {
@@ -66,6 +66,8 @@ export interface RouteDeps {
 
 /** Builds the /v1 route table. */
 export function buildRoutes(deps: RouteDeps): Route[] {
+  // Each account's entry in the lists, kept as bytes between changes (account-json.ts).
+  const entries = new AccountEntries();
   return [
     // Before messageRoutes, whose /v1/messages/:id would take "changes" for an id.
     ...(deps.outboxChanges ? [outboxChangesRoute(deps.outboxChanges)] : []),
@@ -85,7 +87,7 @@ export function buildRoutes(deps: RouteDeps): Route[] {
         const outbox = deps.gate.store ? { byState: deps.gate.store.countsByState(), commits: commits.commits, rowsCommitted: commits.rows } : undefined;
         const inbox = counts.received ? inboxSummary(accounts, counts.received, deps.inbox!.store.lastCursor()) : undefined;
         const head: Omit<StatusResponse, 'accounts'> = { daemon: deps.daemonInfo(), ...(outbox ? { outbox } : {}), ...(inbox ? { inbox } : {}), summary: { accounts: accounts.length, byState } };
-        return jsonReply(`${JSON.stringify(head).slice(0, -1)},"accounts":${accountsJsonArray(accounts, counts)}}`);
+        return jsonPartsReply([Buffer.from(`${JSON.stringify(head).slice(0, -1)},"accounts":`), ...entries.arrayParts(accounts, counts), Buffer.from('}\n')]);
       },
     },
     {
@@ -128,8 +130,8 @@ export function buildRoutes(deps: RouteDeps): Route[] {
             next = list[list.length - 1]!.id;
           }
         }
-        const array = accountsJsonArray(list, accountCounts(deps.gate, deps.inbox));
-        return jsonReply(`{"accounts":${array}${next !== undefined ? `,"next":${JSON.stringify(next)}` : ''}}`);
+        const array = entries.arrayParts(list, accountCounts(deps.gate, deps.inbox));
+        return jsonPartsReply([Buffer.from('{"accounts":'), ...array, Buffer.from(`${next !== undefined ? `,"next":${JSON.stringify(next)}` : ''}}\n`)]);
       },
     },
     {
@@ -251,8 +253,9 @@ function inboxSummary(accounts: readonly AccountJson[], received: NonNullable<Ac
 }
 
 /** A reply whose JSON text is already built. */
-function jsonReply(text: string): { raw: Buffer; headers: Record<string, string | number> } {
-  const raw = Buffer.from(`${text}\n`);
+/** A JSON answer from its parts (the last ends the line), copied into one buffer. */
+function jsonPartsReply(parts: Buffer[]): { raw: Buffer; headers: Record<string, string | number> } {
+  const raw = Buffer.concat(parts);
   return { raw, headers: { 'content-type': 'application/json', 'content-length': raw.length } };
 }
 

@@ -1,7 +1,7 @@
 // The send gate: the one place outbound messages enter (enqueue, from every entry point) and the
 // one place that calls the WhatsApp connection's send. Policy is checked at both ends: when the
 // row is stored, and again just before it goes out (the config may have changed meanwhile).
-import { ReconnectGate } from '../accounts/reconnect-gate.js';
+import { Semaphore } from '../semaphore.js';
 import { HttpError } from '../control/http-error.js';
 import type { EventBus } from '../events/bus.js';
 import type { Log } from '../log.js';
@@ -110,7 +110,7 @@ export class SendGate {
   #commits = 0;
   #committedRows = 0;
   /** Places for messages being built and written (SEND_CONCURRENCY). */
-  readonly building = new ReconnectGate(SEND_CONCURRENCY);
+  readonly building = new Semaphore(SEND_CONCURRENCY);
   readonly #pending: Array<{ row: NewRow; audit: Omit<AuditEntry, 'outboxId'>; resolve: (r: EnqueueResult) => void; reject: (e: Error) => void }> = [];
 
   constructor(opts: {

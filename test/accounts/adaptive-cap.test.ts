@@ -2,11 +2,11 @@
 // grown by half for a timely one, between 1 and the ceiling, and applied to the gate.
 import { describe, expect, it } from 'vitest';
 import { AdaptiveCap, LOOP_DELAY_TARGET_MS, loopDelayTargetMs } from '../../src/accounts/adaptive-cap.js';
-import { ReconnectGate } from '../../src/accounts/reconnect-gate.js';
+import { Semaphore } from '../../src/semaphore.js';
 
 describe('AdaptiveCap', () => {
   it('halves on late seconds down to 1, grows back on timely ones up to the ceiling, and the gate lets that many in', async () => {
-    const gate = new ReconnectGate(32);
+    const gate = new Semaphore(32);
     const applied: number[] = [];
     const cap = new AdaptiveCap({ ceiling: 32, apply: (n) => (applied.push(n), gate.setLimit(n)) });
     expect(cap.cap).toBe(32);

@@ -2,7 +2,7 @@
 // table drives the documented state, with exact event sequences.
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ReconnectGate } from '../../src/accounts/reconnect-gate.js';
+import { Semaphore } from '../../src/semaphore.js';
 import { RESTART_WINDOW_MS } from '../../src/accounts/restart-guard.js';
 import { AccountRunner, type PairEvent, type RunnerSettings } from '../../src/accounts/runner.js';
 import { EventBus, type BusEvent } from '../../src/events/bus.js';
@@ -20,7 +20,7 @@ let events: BusEvent[];
 let connector: FakeConnector;
 const log = pino({ level: 'silent' });
 
-function runner(id = 'a', gate = new ReconnectGate(10), s: Partial<RunnerSettings> = {}): AccountRunner {
+function runner(id = 'a', gate = new Semaphore(10), s: Partial<RunnerSettings> = {}): AccountRunner {
   // random() = 0.5: each backoff is half its ceiling, so timings are exact.
   return new AccountRunner(id, { ...settings, ...s }, { connector, bus, gate, log, random: () => 0.5 });
 }
@@ -238,7 +238,7 @@ describe('AccountRunner', () => {
 
   it('caps concurrent connection attempts across accounts', async () => {
     connector.registered.add('b');
-    const gate = new ReconnectGate(1);
+    const gate = new Semaphore(1);
     const a = runner('a', gate);
     const b = runner('b', gate);
     a.start();
@@ -339,7 +339,7 @@ describe('stop() returns at once in every phase of the connect loop', () => {
 
   it('stop while waiting for a slot of the reconnect cap', async () => {
     connector.registered.add('b');
-    const gate = new ReconnectGate(1);
+    const gate = new Semaphore(1);
     const a = runner('a', gate);
     const b = runner('b', gate);
     a.start();

@@ -1,23 +1,25 @@
-// A global cap on connection attempts in flight. When the network blips, every account drops at
-// once; without a cap 200 accounts would handshake (and upload prekeys) at the same moment.
+// A counting semaphore whose waits honour an AbortSignal. The supervisor caps connection attempts
+// in flight with one (when the network blips every account drops at once; without a cap 200
+// accounts would handshake and upload prekeys at the same moment), and the send gate caps the
+// messages being built and written at once across accounts.
 
 /** A counting semaphore whose waits honour an AbortSignal. */
-export class ReconnectGate {
+export class Semaphore {
   #limit: number;
   #inUse = 0;
   readonly #waiting: Array<() => void> = [];
 
   constructor(limit: number) {
-    if (!Number.isInteger(limit) || limit < 1) throw new Error(`reconnect gate limit must be a positive integer, got ${limit}`);
+    if (!Number.isInteger(limit) || limit < 1) throw new Error(`semaphore limit must be a positive integer, got ${limit}`);
     this.#limit = limit;
   }
 
-  /** Attempts holding a slot now. */
+  /** Slots held now. */
   get inUse(): number {
     return this.#inUse;
   }
 
-  /** Attempts waiting for a slot. */
+  /** Waiters for a slot. */
   get waiting(): number {
     return this.#waiting.length;
   }
