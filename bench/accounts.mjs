@@ -6,7 +6,7 @@
 // again, with the probes missed in the reconnect storm. Optionally (--bare; on by default when
 // no count is above 100) the same counts of bare Baileys sockets in one process, with Baileys'
 // defaults and with the daemon's options.
-// Usage: node bench/accounts.mjs [--counts 1,10,50,100] [--idle-seconds 20] [--rounds 200]
+// Usage: node bench/accounts.mjs [--counts 1,10,50,100] [--idle-seconds 20] [--rounds 1000]
 //        [--pair-concurrency 1] [--bare | --no-bare] [--no-restart]
 import { spawn } from 'node:child_process';
 import { createServer, request } from 'node:http';
@@ -20,7 +20,7 @@ const { values } = parseArgs({
   options: {
     counts: { type: 'string', default: '1,10,50,100' },
     'idle-seconds': { type: 'string', default: '20' },
-    rounds: { type: 'string', default: '200' },
+    rounds: { type: 'string', default: '1000' },
     'pair-concurrency': { type: 'string', default: '1' },
     bare: { type: 'boolean' },
     'no-bare': { type: 'boolean' },
@@ -229,7 +229,8 @@ async function restartStorm(kill) {
       break;
     }
     if (t > 300_000) break;
-    await sleep(250);
+    // Each look is the whole list (~1 KB per account): above 1,000 accounts, once a second.
+    await sleep(largest > 1000 ? 1000 : 250);
   }
   const s1 = snapshot(pids());
   const atOpen = probes(list);
