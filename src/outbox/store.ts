@@ -298,13 +298,13 @@ export class OutboxStore {
 
   /**
    * Counts per account of the states given (default: every state), in one query (for the status
-   * of many accounts). For the waiting states it reads only their rows (index by state first,
-   * migration 16), not the whole outbox.
+   * of many accounts).
    */
   countsByAccount(states?: readonly OutboxState[]): Map<string, Partial<Record<OutboxState, number>>> {
     const out = new Map<string, Partial<Record<OutboxState, number>>>();
-    const where = states ? ` WHERE state IN (${states.map(() => '?').join(', ')})` : '';
-    const rows = this.#db.prepare(`SELECT account, state, count(*) AS n FROM outbox${where} GROUP BY account, state`).all(...(states ?? [])) as Array<{ account: string; state: OutboxState; n: number }>;
+    const where = states ? ` AND state IN (${states.map(() => '?').join(', ')})` : '';
+    // The kept counts (migration 18), not the rows: this is read at every status.
+    const rows = this.#db.prepare(`SELECT account, state, n FROM outbox_counts WHERE n > 0${where}`).all(...(states ?? [])) as Array<{ account: string; state: OutboxState; n: number }>;
     for (const r of rows) {
       const m = out.get(r.account) ?? {};
       m[r.state] = r.n;
@@ -313,12 +313,12 @@ export class OutboxStore {
     return out;
   }
 
-  /** Counts per state (for status and digests). */
+  /** Counts per state (for status, metrics and digests), from the kept counts. */
   countsByState(account?: string): Partial<Record<OutboxState, number>> {
     const rows = (
       account
-        ? this.#db.prepare('SELECT state, count(*) AS n FROM outbox WHERE account = ? GROUP BY state').all(account)
-        : this.#db.prepare('SELECT state, count(*) AS n FROM outbox GROUP BY state').all()
+        ? this.#db.prepare('SELECT state, n FROM outbox_counts WHERE account = ? AND n > 0').all(account)
+        : this.#db.prepare('SELECT state, sum(n) AS n FROM outbox_counts GROUP BY state HAVING sum(n) > 0').all()
     ) as Array<{ state: OutboxState; n: number }>;
     return Object.fromEntries(rows.map((r) => [r.state, r.n]));
   }

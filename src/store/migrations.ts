@@ -337,6 +337,39 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec("CREATE INDEX wa_keys_lid_mapping ON wa_keys (id) WHERE type = 'lid-mapping'");
     },
   },
+  {
+    version: 18,
+    name: 'outbox counts',
+    up: (db) => {
+      // Status, metrics and the alert monitor count the outbox's rows by state at every call. The
+      // outbox keeps its finished rows until an operator prunes them, so counting the rows grew
+      // with everything ever sent (11 ms at 200,000 rows). The counts are kept beside the rows, by
+      // triggers, in the transaction that changes them; a count that falls to 0 stays as a 0.
+      db.exec(`
+        CREATE TABLE outbox_counts (
+          state   TEXT    NOT NULL,
+          account TEXT    NOT NULL,
+          n       INTEGER NOT NULL,
+          PRIMARY KEY (state, account)
+        ) WITHOUT ROWID;
+        INSERT INTO outbox_counts (state, account, n) SELECT state, account, count(*) FROM outbox GROUP BY state, account;
+        CREATE TRIGGER outbox_counts_insert AFTER INSERT ON outbox BEGIN
+          INSERT INTO outbox_counts (state, account, n) VALUES (NEW.state, NEW.account, 1)
+            ON CONFLICT (state, account) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER outbox_counts_update AFTER UPDATE OF state, account ON outbox
+          WHEN NEW.state IS NOT OLD.state OR NEW.account IS NOT OLD.account
+        BEGIN
+          UPDATE outbox_counts SET n = n - 1 WHERE state = OLD.state AND account = OLD.account;
+          INSERT INTO outbox_counts (state, account, n) VALUES (NEW.state, NEW.account, 1)
+            ON CONFLICT (state, account) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER outbox_counts_delete AFTER DELETE ON outbox BEGIN
+          UPDATE outbox_counts SET n = n - 1 WHERE state = OLD.state AND account = OLD.account;
+        END;
+      `);
+    },
+  },
 ];
 
 /** Applies the migrations not yet recorded; refuses a database newer than this code. */
