@@ -341,7 +341,8 @@ if (at(1000)) {
 if (restart && largest >= 1000) {
   // Set for 1,000 accounts; with more, a met goal still holds, a miss is not conclusive.
   const worst = Math.max(restart.sigterm.allOpenMs ?? Infinity, restart.sigkill.allOpenMs ?? Infinity);
-  goal(`all open within 60 s of a restart (SIGTERM and kill -9; set for 1,000, run at ${largest})`, worst <= 60_000, `${(restart.sigterm.allOpenMs / 1000).toFixed(1)} / ${(restart.sigkill.allOpenMs / 1000).toFixed(1)} s`);
+  const allOpen = (r) => (r.allOpenMs === null ? `not all (${r.openAtEnd} after 300 s)` : `${(r.allOpenMs / 1000).toFixed(1)} s`);
+  goal(`all open within 60 s of a restart (SIGTERM and kill -9; set for 1,000, run at ${largest})`, worst <= 60_000, `${allOpen(restart.sigterm)} / ${allOpen(restart.sigkill)}`);
 }
 if (at(5000)) {
   const p = at(5000);
@@ -360,7 +361,7 @@ const line = (p) => {
   );
 };
 const restartLine = (r) =>
-  `  restart ${r.signal} at ${largest}: all open after ${r.allOpenMs === null ? 'never' : `${(r.allOpenMs / 1000).toFixed(1)} s`} (answering at ${(r.answeringMs / 1000).toFixed(1)} s), probes missed ${r.probesMissedAfterSettle} of ${r.probesSentAfterSettle}, ${r.staleClosesAfterSettle} stale closes, RSS ${r.rssAfterMiB} MiB 13 s after all were open`;
+  `  restart ${r.signal} at ${largest}: ${r.allOpenMs === null ? `${r.openAtEnd} open after 300 s, not all` : `all open after ${(r.allOpenMs / 1000).toFixed(1)} s`} (answering at ${(r.answeringMs / 1000).toFixed(1)} s), probes missed ${r.probesMissedAfterSettle} of ${r.probesSentAfterSettle}, ${r.staleClosesAfterSettle} stale closes, RSS ${r.rssAfterMiB} MiB 13 s after ${r.allOpenMs === null ? 'that' : 'all were open'}`;
 report(
   'accounts',
   {

@@ -42,9 +42,15 @@ async function server(): Promise<string> {
 
 describe('GET /v1/accounts', () => {
   it('without parameters lists every account, as before', async () => {
-    const res = (await httpUnix(await server(), 'GET', '/v1/accounts')).json() as { accounts: AccountSummary[]; next?: string };
+    const sock = await server();
+    const got = await httpUnix(sock, 'GET', '/v1/accounts');
+    const res = got.json() as { accounts: AccountSummary[]; next?: string };
     expect(res.accounts).toHaveLength(N);
     expect(res.next).toBeUndefined();
+    // The answer is written in parts: its length is still announced, and HEAD gets it without a body.
+    expect(Number(got.headers['content-length'])).toBe(Buffer.byteLength(got.body));
+    const head = await httpUnix(sock, 'HEAD', '/v1/accounts');
+    expect([head.status, head.headers['content-length'], head.body]).toEqual([200, got.headers['content-length'], '']);
   });
 
   it('pages by id with limit and after: every account once, in id order, until no next', async () => {
