@@ -313,6 +313,12 @@ export class OutboxStore {
     return out;
   }
 
+  /** The accounts with rows a drain could claim (queued or unknown), from the kept counts. */
+  accountsWithRowsToSend(): string[] {
+    const rows = this.#db.prepare("SELECT DISTINCT account FROM outbox_counts WHERE state IN ('queued', 'unknown') AND n > 0").all() as Array<{ account: string }>;
+    return rows.map((r) => r.account);
+  }
+
   /** Counts per state (for status, metrics and digests), from the kept counts. */
   countsByState(account?: string): Partial<Record<OutboxState, number>> {
     const rows = (

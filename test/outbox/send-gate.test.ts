@@ -225,6 +225,24 @@ describe('what counts as a wire send', () => {
   });
 });
 
+describe('the sweep', () => {
+  it('claims for the accounts with rows to send only, and still sends a row nothing else woke', async () => {
+    startGate();
+    for (let i = 0; i < 50; i++) account(`idle${i}`).open();
+    const main = account('main');
+    const id = await enqueue('nobody woke me'); // no connection yet: the drain stops at once
+    main.connection = new FakeSender(); // a connection that came without an open event or a state change
+    await flush();
+    expect(main.connection.sent).toHaveLength(0);
+    const claims = vi.spyOn(store, 'claimNext');
+    await advance(SWEEP_INTERVAL_MS);
+    expect(main.connection.sent.map((m) => m.text)).toEqual(['nobody woke me']);
+    expect(states(id)).toContain('sending');
+    // Before, the sweep ran a claim transaction for each of the 51 accounts every time.
+    expect(new Set(claims.mock.calls.map((c) => c[0]))).toEqual(new Set(['main']));
+  });
+});
+
 describe('messages being built at once', () => {
   it(`at most ${SEND_CONCURRENCY} across all accounts; the others wait unclaimed by the wire, then go`, async () => {
     startGate();
