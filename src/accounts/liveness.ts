@@ -56,6 +56,14 @@ export interface Timers {
   afterIo?: (fn: () => void) => void;
 }
 
+/**
+ * Probes go at a random point of the last tenth of the interval, never later than it. Without
+ * that, probes that a stall made fire in the same turn were all scheduled again from the same
+ * moment and stayed together: at a thousand accounts, runs of 10-25 probes held the loop for
+ * that many milliseconds, over and over.
+ */
+export const PROBE_SPREAD = 0.1;
+
 /** The real timers. */
 export const REAL_TIMERS: Timers = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
@@ -92,8 +100,14 @@ export class LivenessMonitor {
   readonly traffic: TrafficRecord;
 
   readonly #onRtt: ((ms: number) => void) | undefined;
-  constructor(opts: { pinger: Pinger; policy: KeepalivePolicy; onStale: (detail: { deadlineMs: number }) => void; onRtt?: (ms: number) => void; timers?: Timers }) {
+  readonly #spread: (() => number) | undefined;
+  /**
+   * `spread`: a fraction in [0, 1) drawn for each probe, how early in the last tenth of the
+   * interval it goes (PROBE_SPREAD; the daemon passes Math.random). Absent: on the interval.
+   */
+  constructor(opts: { pinger: Pinger; policy: KeepalivePolicy; onStale: (detail: { deadlineMs: number }) => void; onRtt?: (ms: number) => void; timers?: Timers; spread?: () => number }) {
     this.#onRtt = opts.onRtt;
+    this.#spread = opts.spread;
     this.#pinger = opts.pinger;
     this.#policy = opts.policy;
     this.#timers = opts.timers ?? REAL_TIMERS;
@@ -148,7 +162,9 @@ export class LivenessMonitor {
 
   #schedule(): void {
     if (this.#stopped) return;
-    this.#timer = this.#timers.setTimeout(() => void this.#probe(), this.#policy.intervalMs);
+    const interval = this.#policy.intervalMs;
+    const early = this.#spread ? Math.floor(interval * PROBE_SPREAD * this.#spread()) : 0;
+    this.#timer = this.#timers.setTimeout(() => void this.#probe(), interval - early);
   }
 
   async #probe(): Promise<void> {

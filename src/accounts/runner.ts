@@ -36,6 +36,8 @@ export interface RunnerDeps {
   loopDelaySince?: (since: number) => number;
   /** Each answered keepalive probe's round trip (metrics). */
   observeProbeRtt?: (account: string, ms: number) => void;
+  /** Draws how early in its interval's last tenth each probe goes (liveness.ts PROBE_SPREAD); absent: on the interval. */
+  probeSpread?: () => number;
 }
 
 /**
@@ -509,6 +511,7 @@ export class AccountRunner {
         conn.terminate({ code: null, name: 'stale', message: `keepalive not answered within ${deadlineMs} ms` });
       },
       ...(this.#deps.observeProbeRtt ? { onRtt: (ms: number) => this.#deps.observeProbeRtt!(this.id, ms) } : {}),
+      ...(this.#deps.probeSpread ? { spread: this.#deps.probeSpread } : {}),
     });
     this.#liveness = monitor;
     monitor.start();

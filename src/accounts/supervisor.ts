@@ -285,6 +285,8 @@ export class AccountSupervisor {
       log: this.#log,
       ...(this.#loopDelaySince ? { loopDelaySince: this.#loopDelaySince } : {}),
       ...(this.#observeProbeRtt ? { observeProbeRtt: this.#observeProbeRtt } : {}),
+      // Accounts' probes must not stay in step (liveness.ts PROBE_SPREAD).
+      probeSpread: Math.random,
     });
     this.#runners.set(account.id, { runner, origin });
     this.#onCreate(account.id, runner);

@@ -188,3 +188,41 @@ describe('LivenessMonitor with real I/O', () => {
     expect(m.traffic.probesMissed).toBe(0); // ... and nobody blames the socket
   });
 });
+
+describe('probe spread', () => {
+  const policy = { intervalMs: 10_000, idleWindowMs: 900_000, probeDeadlineMs: 3000 };
+
+  it('sends each probe in the last tenth of the interval, never later, as drawn', async () => {
+    const pinger = new FakePinger();
+    const draws = [0.5, 0.999, 0];
+    const m = new LivenessMonitor({ pinger, policy, onStale: vi.fn(), spread: () => draws.shift()! });
+    m.start();
+    await vi.advanceTimersByTimeAsync(9_499);
+    expect(pinger.calls).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1); // 0.5: 500 ms early
+    expect(pinger.calls).toHaveLength(1);
+    pinger.calls[0]!.answer();
+    await vi.advanceTimersByTimeAsync(9_001); // 0.999: 999 ms early
+    expect(pinger.calls).toHaveLength(2);
+    pinger.calls[1]!.answer();
+    await vi.advanceTimersByTimeAsync(9_999); // 0: on the interval
+    expect(pinger.calls).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(pinger.calls).toHaveLength(3);
+    m.stop();
+  });
+
+  it('monitors started in the same moment do not probe in the same moment', async () => {
+    const pinger = new FakePinger();
+    const at: number[] = [];
+    const spy = { ping: (w: number) => (at.push(Date.now()), pinger.ping(w)) };
+    const ms = Array.from({ length: 100 }, () => new LivenessMonitor({ pinger: spy, policy, onStale: vi.fn(), spread: Math.random }));
+    for (const m of ms) m.start();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(at).toHaveLength(100);
+    // Without the spread all 100 would go at 10,000 ms; drawn over 1,000 ms, a handful share a millisecond at most.
+    expect(new Set(at).size).toBeGreaterThan(80);
+    expect(Math.min(...at)).toBeGreaterThanOrEqual(9_000);
+    for (const m of ms) m.stop();
+  });
+});
