@@ -252,7 +252,6 @@ function inboxSummary(accounts: readonly AccountJson[], received: NonNullable<Ac
   return { ...sum, lastCursor: String(lastCursor) };
 }
 
-/** A reply whose JSON text is already built. */
 /**
  * A JSON answer from its parts (the last ends the line), written one after another: copying a
  * thousand accounts' kept entries into one buffer per request would allocate a megabyte outside
