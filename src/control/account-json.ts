@@ -1,9 +1,9 @@
 // The account lists of GET /v1/status and GET /v1/accounts, joined from each account's own JSON
 // (kept by its runner until a shown field changes, runner.ts statusJson) with its outbox and inbox
 // counts. Each account's entry is kept as bytes until its JSON or its counts change, and an answer
-// is those bytes copied into one buffer: at a thousand accounts, building the strings for every
-// request made ~300 KB of short-lived garbage per hundred accounts, and the scavenges it caused
-// were most of the slow answers.
+// is those bytes copied into one buffer: building the strings for every request made ~300 KB of
+// short-lived garbage per hundred accounts, and the scavenges it caused were most of the slow
+// answers.
 import type { AccountState } from './wire.js';
 
 /** One account's summary as JSON (an object), with what the lists filter and sort on. */
@@ -55,11 +55,6 @@ export class AccountEntries {
       for (const [id, e] of this.#entries) if (e.seen !== generation) this.#entries.delete(id);
     }
     return parts;
-  }
-
-  /** The JSON array as text (for tests and small lists). */
-  array(accounts: readonly AccountJson[], counts: AccountCounts): string {
-    return Buffer.concat(this.arrayParts(accounts, counts)).toString();
   }
 
   #entry(a: AccountJson, counts: AccountCounts, generation: number): Entry {

@@ -64,8 +64,7 @@ export interface ApiReply {
  */
 export interface ApiRawReply {
   status?: number;
-  /** The body: a stream, bytes, or bytes in parts written one after another (kept buffers are not copied into one). */
-  raw: Readable | Buffer | readonly Buffer[];
+  raw: Readable | Buffer;
   headers: Record<string, string | number>;
 }
 
@@ -390,14 +389,10 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
-function isStream(raw: ApiRawReply['raw']): raw is Readable {
-  return !Buffer.isBuffer(raw) && !Array.isArray(raw);
-}
-
 async function sendRaw(res: ServerResponse, headOnly: boolean, reply: ApiRawReply): Promise<void> {
   const { raw } = reply;
   const release = () => {
-    if (isStream(raw)) raw.destroy();
+    if (!Buffer.isBuffer(raw)) raw.destroy();
   };
   try {
     res.writeHead(reply.status ?? 200, reply.headers);
@@ -408,13 +403,6 @@ async function sendRaw(res: ServerResponse, headOnly: boolean, reply: ApiRawRepl
   if (headOnly || Buffer.isBuffer(raw)) {
     release();
     res.end(headOnly ? undefined : raw);
-    return;
-  }
-  if (!isStream(raw)) {
-    // Parts: one write each, sent together; the response holds the buffers, it does not copy them.
-    res.cork();
-    for (const part of raw) res.write(part);
-    res.end();
     return;
   }
   try {

@@ -9,7 +9,7 @@ const account = (id: string, fields: Record<string, unknown> = {}, origin?: stri
   ...(origin ? { origin } : {}),
   json: JSON.stringify({ id, state: 'open', ...fields }),
 });
-const parse = (entries: AccountEntries, list: AccountJson[], counts: AccountCounts = {}) => JSON.parse(entries.array(list, counts)) as Array<Record<string, unknown>>;
+const parse = (entries: AccountEntries, list: AccountJson[], counts: AccountCounts = {}) => JSON.parse(Buffer.concat(entries.arrayParts(list, counts)).toString()) as Array<Record<string, unknown>>;
 
 describe('AccountEntries', () => {
   it('joins each account with its origin and counts, zeros where an account has none', () => {

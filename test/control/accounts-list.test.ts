@@ -47,7 +47,7 @@ describe('GET /v1/accounts', () => {
     const res = got.json() as { accounts: AccountSummary[]; next?: string };
     expect(res.accounts).toHaveLength(N);
     expect(res.next).toBeUndefined();
-    // The answer is written in parts: its length is still announced, and HEAD gets it without a body.
+    // The answer is joined from kept entries: its length is announced, and HEAD gets it without a body.
     expect(Number(got.headers['content-length'])).toBe(Buffer.byteLength(got.body));
     const head = await httpUnix(sock, 'HEAD', '/v1/accounts');
     expect([head.status, head.headers['content-length'], head.body]).toEqual([200, got.headers['content-length'], '']);
