@@ -20,6 +20,8 @@ export const UNKNOWN_UNSETTLED_MS = 10 * 60_000;
 export const RETAIN_FINISHED_MS = 30 * 24 * 3_600_000;
 const CHECK_INTERVAL_MS = 15_000;
 
+const NO_ROWS = { count: 0, oldestCreatedAt: null, oldestUpdatedAt: null } as const;
+
 const TERMINAL = new Set(['needs_pairing', 'conflict', 'forbidden']);
 
 /** Wires the engine to the daemon. */
@@ -66,12 +68,15 @@ export class AlertMonitor {
   /** Looks at the outbox for stuck and unsettled rows; runs every 15 s. */
   check(now = Date.now()): void {
     try {
+      // The kept counts name the accounts with waiting rows; only those need a look at their rows
+      // (two indexed aggregate queries each). With a thousand idle accounts that is none.
+      const waiting = this.#store.countsByAccount(['queued', 'unknown']);
       for (const [account, { state }] of this.#states) {
-        // Two indexed aggregate queries per account, not a scan of its rows.
-        const queued = this.#store.stateAge(account, 'queued');
+        const counts = waiting.get(account);
+        const queued = counts?.queued ? this.#store.stateAge(account, 'queued') : NO_ROWS;
         const ageMs = queued.oldestCreatedAt === null ? 0 : now - queued.oldestCreatedAt;
         this.#engine.set('queue_stuck', account, state === 'open' && queued.count > 0 && ageMs > QUEUE_STUCK_MS, { ageMs, count: queued.count });
-        const unknown = this.#store.stateAge(account, 'unknown');
+        const unknown = counts?.unknown ? this.#store.stateAge(account, 'unknown') : NO_ROWS;
         const unsettled = unknown.oldestUpdatedAt !== null && now - unknown.oldestUpdatedAt > UNKNOWN_UNSETTLED_MS;
         this.#engine.set('unknown_unsettled', account, unsettled, { count: unknown.count });
         const stale = inWindow(this.#stale, account, now);
@@ -182,7 +187,9 @@ export class AlertMonitor {
 
 /** Times of an account's occurrences within the last STALE_WINDOW_MS (older ones dropped), after noting one now if `add`. */
 function inWindow(times: Map<string, number[]>, account: string, now: number, add = false): number {
-  const list = (times.get(account) ?? []).filter((t) => now - t < STALE_WINDOW_MS);
+  const kept = times.get(account);
+  if (!kept && !add) return 0;
+  const list = (kept ?? []).filter((t) => now - t < STALE_WINDOW_MS);
   if (add) list.push(now);
   times.set(account, list);
   return list.length;

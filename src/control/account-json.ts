@@ -16,8 +16,8 @@ export interface AccountJson {
 
 /** Waiting outbox rows and inbox rows of each account (the counts status adds). */
 export interface AccountCounts {
-  queued?: Map<string, Partial<Record<'queued' | 'sending' | 'unknown' | 'held', number>>>;
-  received?: Map<string, Partial<Record<'ok' | 'undecryptable' | 'ignored', number>>>;
+  queued?: ReadonlyMap<string, Readonly<Partial<Record<'queued' | 'sending' | 'unknown' | 'held', number>>>>;
+  received?: ReadonlyMap<string, Readonly<Partial<Record<'ok' | 'undecryptable' | 'ignored', number>>>>;
 }
 
 interface Entry {

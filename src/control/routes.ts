@@ -8,6 +8,7 @@ import { RuntimeAccountPolicySchema, type RuntimeAccountPolicy } from '../config
 import { listParam, objectBody, rejectUnknownFields, rejectUnknownParams, stringField } from './request-input.js';
 import type { PairEvent, PairRequest } from '../accounts/runner.js';
 import type { SendGate } from '../outbox/send-gate.js';
+import type { OutboxState } from '../outbox/store.js';
 import type { AlertEngine } from '../alerts/engine.js';
 import { messageRoutes } from './message-routes.js';
 import { chatReadRoute, inboxMediaRoute, inboxRoutes, outboxChangesRoute } from './inbox-routes.js';
@@ -80,11 +81,12 @@ export function buildRoutes(deps: RouteDeps): Route[] {
       path: '/v1/status',
       handler: () => {
         const accounts = accountsJson(deps.accounts);
-        const counts = accountCounts(deps.gate, deps.inbox);
+        // One read of the kept outbox counts gives both each account's queue and the totals by state.
+        const counts = accountCounts(deps.gate, deps.inbox, 'every state');
         const byState: StatusResponse['summary']['byState'] = {};
         for (const a of accounts) byState[a.state] = (byState[a.state] ?? 0) + 1;
         const commits = deps.gate.commitStats?.() ?? { commits: 0, rows: 0 };
-        const outbox = deps.gate.store ? { byState: deps.gate.store.countsByState(), commits: commits.commits, rowsCommitted: commits.rows } : undefined;
+        const outbox = counts.queued ? { byState: sumByState(counts.queued), commits: commits.commits, rowsCommitted: commits.rows } : undefined;
         const inbox = counts.received ? inboxSummary(accounts, counts.received, deps.inbox!.store.lastCursor()) : undefined;
         const head: Omit<StatusResponse, 'accounts'> = { daemon: deps.daemonInfo(), ...(outbox ? { outbox } : {}), ...(inbox ? { inbox } : {}), summary: { accounts: accounts.length, byState } };
         return jsonPartsReply([Buffer.from(`${JSON.stringify(head).slice(0, -1)},"accounts":`), ...entries.arrayParts(accounts, counts), Buffer.from('}\n')]);
@@ -231,12 +233,22 @@ function accountsJson(accounts: AccountsApi): AccountJson[] {
   return accounts.list().map(({ origin, ...a }) => ({ id: a.id, state: a.state, ...(origin === undefined ? {} : { origin }), json: JSON.stringify(a) }));
 }
 
-/** Each account's outbox depth (rows waiting, in flight, unsettled: one query) and inbox counts (from memory). */
-function accountCounts(gate: SendGate, inbox: RouteDeps['inbox']): AccountCounts {
+/**
+ * Each account's outbox depth (rows waiting, in flight, unsettled: one query of the kept counts;
+ * with 'every state', the finished states too) and inbox counts (from memory).
+ */
+function accountCounts(gate: SendGate, inbox: RouteDeps['inbox'], states: 'waiting' | 'every state' = 'waiting'): AccountCounts & { queued?: Map<string, Partial<Record<OutboxState, number>>> } {
   return {
-    ...(gate.store ? { queued: gate.store.countsByAccount(['queued', 'sending', 'unknown', 'held']) } : {}),
-    ...(inbox ? { received: inbox.store.countsByAccount() } : {}),
+    ...(gate.store ? { queued: gate.store.countsByAccount(states === 'waiting' ? ['queued', 'sending', 'unknown', 'held'] : undefined) } : {}),
+    ...(inbox ? { received: inbox.store.countsView() } : {}),
   };
+}
+
+/** Totals by state of per-account counts. */
+function sumByState(byAccount: ReadonlyMap<string, Partial<Record<OutboxState, number>>>): Partial<Record<OutboxState, number>> {
+  const sum: Partial<Record<OutboxState, number>> = {};
+  for (const counts of byAccount.values()) for (const [state, n] of Object.entries(counts) as Array<[OutboxState, number]>) sum[state] = (sum[state] ?? 0) + n;
+  return sum;
 }
 
 /** The inbox counts of the accounts the daemon has (rows of a removed account are not counted). */

@@ -205,10 +205,10 @@ export class Daemon {
       let alertsRef: AlertEngine | undefined;
       let metricsRef: DaemonMetrics | undefined;
       const loop = new LoopHealth({
-        onTick: (s, lastSecondMaxMs) => {
+        onTick: ({ lastMinuteMaxMs, lastSecondMaxMs }) => {
           accountsRef?.observeLoopDelay(lastSecondMaxMs);
           const threshold = (daemonRef ? daemonRef.#config : cfg).eventLoop?.alertMs ?? DEFAULT_LOOP_ALERT_MS;
-          alertsRef?.set('event_loop_stalled', undefined, s.lastMinute.maxMs >= threshold, { maxMs: s.lastMinute.maxMs, thresholdMs: threshold });
+          alertsRef?.set('event_loop_stalled', undefined, lastMinuteMaxMs >= threshold, { maxMs: lastMinuteMaxMs, thresholdMs: threshold });
         },
       });
       loop.start();

@@ -6,7 +6,7 @@
 // moment within it: a beat timer every 100 ms, whose lateness goes into one-second buckets; the
 // beat also shows a stall that is only now ending (after a long pause the loop handles waiting
 // I/O, such as the close a stall caused, before it runs any timer).
-import { createHistogram, monitorEventLoopDelay, type IntervalHistogram, type RecordableHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 
 /** Event-loop delay figures, in milliseconds. */
 export interface LoopDelay {
@@ -32,23 +32,25 @@ const BEAT_MS = 100;
 interface Bucket {
   /** When the bucket was closed (epoch ms); it covers the BUCKET_MS before. */
   endedAt: number;
-  /** Beat lateness in microseconds. */
-  histogram: RecordableHistogram;
+  /** Each beat's lateness in ms (about ten a second: a minute is some 600 numbers, cheaper to sort than histograms are to merge). */
+  samples: number[];
+  /** The largest of them (0 when none). */
+  max: number;
 }
 
 export class LoopHealth {
   readonly #sinceStart: IntervalHistogram;
   readonly #buckets: Bucket[] = [];
-  readonly #onTick: ((s: LoopHealthSnapshot, lastSecondMaxMs: number) => void) | undefined;
+  readonly #onTick: ((t: LoopTick) => void) | undefined;
   readonly #now: () => number;
-  #current: RecordableHistogram = createHistogram();
+  #current: Bucket = { endedAt: 0, samples: [], max: 0 };
   #timer: NodeJS.Timeout | null = null;
   #beat: NodeJS.Timeout | null = null;
   #lastBeat = 0;
-  /** The snapshot since the last beat or tick: status asks often, and merging 60 histograms costs about a millisecond. */
+  /** The snapshot since the last beat or tick (status asks often). */
   #snapshot: LoopHealthSnapshot | null = null;
 
-  constructor(opts: { onTick?: (s: LoopHealthSnapshot, lastSecondMaxMs: number) => void; now?: () => number } = {}) {
+  constructor(opts: { onTick?: (t: LoopTick) => void; now?: () => number } = {}) {
     this.#sinceStart = monitorEventLoopDelay({ resolution: 10 });
     this.#onTick = opts.onTick;
     this.#now = opts.now ?? Date.now;
@@ -74,11 +76,16 @@ export class LoopHealth {
   /** Closes the current bucket (the timer does this every second; tests call it directly). */
   tick(): void {
     const closed = this.#current;
-    this.#buckets.push({ endedAt: this.#now(), histogram: closed });
+    closed.endedAt = this.#now();
+    this.#buckets.push(closed);
     if (this.#buckets.length > BUCKETS) this.#buckets.shift();
-    this.#current = createHistogram();
+    this.#current = { endedAt: 0, samples: [], max: 0 };
     this.#snapshot = null;
-    this.#onTick?.(this.snapshot(), closed.count > 0 ? round(closed.max / 1000) : 0);
+    if (!this.#onTick) return;
+    // The maxima only, not the percentiles: this runs every second whether anyone asks or not.
+    let minuteMax = 0;
+    for (const b of this.#buckets) minuteMax = Math.max(minuteMax, b.max);
+    this.#onTick({ lastMinuteMaxMs: round(minuteMax), lastSecondMaxMs: round(closed.max) });
   }
 
   /** The figures now; the same object until the next beat (100 ms) or bucket. */
@@ -88,18 +95,14 @@ export class LoopHealth {
   }
 
   #measure(): LoopHealthSnapshot {
-    const minute = createHistogram();
-    const ten = createHistogram();
-    this.#buckets.forEach((b, i) => {
-      minute.add(b.histogram);
-      if (i >= this.#buckets.length - 9) ten.add(b.histogram);
-    });
-    minute.add(this.#current);
-    ten.add(this.#current);
-    const delay = (h: RecordableHistogram): LoopDelay => (h.count === 0 ? { p99Ms: 0, maxMs: 0 } : { p99Ms: round(h.percentile(99) / 1000), maxMs: round(h.max / 1000) });
+    const tenFrom = this.#buckets.length - 9;
+    const ten = this.#buckets.slice(Math.max(0, tenFrom)).flatMap((b) => b.samples);
+    ten.push(...this.#current.samples);
+    const minute = this.#buckets.slice(0, Math.max(0, tenFrom)).flatMap((b) => b.samples);
+    minute.push(...ten);
     return {
-      lastTenSeconds: delay(ten),
-      lastMinute: delay(minute),
+      lastTenSeconds: delayOf(ten),
+      lastMinute: delayOf(minute),
       sinceStart: this.#sinceStart.count === 0 ? { p99Ms: 0, maxMs: 0 } : { p99Ms: round(this.#sinceStart.percentile(99) / 1e6), maxMs: round(this.#sinceStart.max / 1e6) },
     };
   }
@@ -110,8 +113,8 @@ export class LoopHealth {
    * nothing was measured.
    */
   maxSince(since: number): number {
-    let max = this.#current.count > 0 ? this.#current.max / 1000 : 0;
-    for (const b of this.#buckets) if (b.endedAt > since && b.histogram.count > 0) max = Math.max(max, b.histogram.max / 1000);
+    let max = this.#current.max;
+    for (const b of this.#buckets) if (b.endedAt > since) max = Math.max(max, b.max);
     if (this.#beat) max = Math.max(max, this.#lateness());
     return round(max);
   }
@@ -119,7 +122,8 @@ export class LoopHealth {
   #onBeat(): void {
     const late = this.#lateness();
     this.#lastBeat = this.#now();
-    this.#current.record(Math.max(1, Math.round(late * 1000)));
+    this.#current.samples.push(late);
+    this.#current.max = Math.max(this.#current.max, late);
     this.#snapshot = null;
   }
 
@@ -127,6 +131,19 @@ export class LoopHealth {
   #lateness(): number {
     return Math.max(0, this.#now() - this.#lastBeat - BEAT_MS);
   }
+}
+
+/** What the ticks tell their listener: the largest delay of the last minute, and of the second just closed. */
+export interface LoopTick {
+  lastMinuteMaxMs: number;
+  lastSecondMaxMs: number;
+}
+
+/** The 99th percentile (nearest rank) and the largest of beat latenesses, in ms. */
+export function delayOf(samples: number[]): LoopDelay {
+  if (samples.length === 0) return { p99Ms: 0, maxMs: 0 };
+  samples.sort((a, b) => a - b);
+  return { p99Ms: round(samples[Math.ceil(samples.length * 0.99) - 1]!), maxMs: round(samples[samples.length - 1]!) };
 }
 
 /** To a tenth of a millisecond. */

@@ -1,6 +1,6 @@
 // The monitor turns daemon events and outbox checks into alerts (real store, real bus).
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AlertEngine, type AlertNotification, type AlertSink } from '../../src/alerts/engine.js';
 import { AlertMonitor, QUEUE_STUCK_MS, RETAIN_FINISHED_MS, STALE_WINDOW_MS } from '../../src/alerts/monitor.js';
 import { EventBus } from '../../src/events/bus.js';
@@ -84,6 +84,23 @@ describe('AlertMonitor', () => {
     bus.publish({ type: 'account.state', account: 'a', state: 'needs_pairing', close: { code: 401 } });
     monitor.check(now);
     expect(engine.active().map((a) => a.code)).toEqual(['needs_pairing']); // the stuck queue is moot now
+  });
+
+  it('a stuck queue is raised once its time-to-visible passes; only accounts the kept counts show rows for are looked at', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { bus, row, monitor, store, codes } = setup();
+      for (let i = 0; i < 50; i++) bus.publish({ type: 'account.state', account: i === 0 ? 'a' : `idle${i}`, state: 'open' });
+      const now = Date.now();
+      row('queued', now - QUEUE_STUCK_MS - 1000);
+      const looked = vi.spyOn(store, 'stateAge');
+      monitor.check(now);
+      expect(looked.mock.calls.map(([account, state]) => `${account}:${state}`)).toEqual(['a:queued']);
+      vi.advanceTimersByTime(60_000);
+      expect(codes()).toEqual(['alert:queue_stuck']);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('failed and expired messages are reported, except operator alerts themselves', () => {

@@ -10,6 +10,8 @@ import { ControlServer } from '../../src/control/server.js';
 import type { AccountSummary, StatusResponse } from '../../src/control/wire.js';
 import { EventBus } from '../../src/events/bus.js';
 import type { SendGate } from '../../src/outbox/send-gate.js';
+import { OutboxStore } from '../../src/outbox/store.js';
+import { closeStateDb, openStateDb } from '../../src/store/db.js';
 import { DAEMON_INFO, accountSummary } from '../helpers/control-fixtures.js';
 import { httpUnix } from '../helpers/http-unix.js';
 import { makeTmpDir } from '../helpers/tmp.js';
@@ -31,10 +33,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-async function server(): Promise<string> {
+async function server(gate = {} as SendGate): Promise<string> {
   const tmp = makeTmpDir('wal-');
   const sock = join(tmp.dir, 's.sock');
-  const s = new ControlServer({ socketPath: sock, log: pino({ level: 'silent' }), routes: buildRoutes({ daemonInfo: () => DAEMON_INFO, accounts, gate: {} as SendGate, bus: new EventBus(), checkConfig: () => {} }) });
+  const s = new ControlServer({ socketPath: sock, log: pino({ level: 'silent' }), routes: buildRoutes({ daemonInfo: () => DAEMON_INFO, accounts, gate, bus: new EventBus(), checkConfig: () => {} }) });
   await s.listen();
   cleanups.push(() => s.close(0), tmp.cleanup);
   return sock;
@@ -92,5 +94,41 @@ describe('the status table above a screenful', () => {
     expect(out).toContain(`(${N} accounts: --all lists every one`);
     expect(renderStatus(status(ALL), cli, target, Date.now(), { all: true }).split('\n').filter((l) => /^a\d{5}\s/.test(l))).toHaveLength(N);
     expect(renderStatus(status(ALL.slice(0, SCREENFUL)), cli, target).split('\n').filter((l) => /^a\d{5}\s/.test(l))).toHaveLength(SCREENFUL);
+  });
+});
+
+describe('GET /v1/status with an outbox', () => {
+  it('each account shows its waiting rows and the totals by state count every row (finished ones and a removed account\'s too), from one read', async () => {
+    const tmp = makeTmpDir('wal-db-');
+    const db = openStateDb(tmp.dir);
+    cleanups.push(() => closeStateDb(db));
+    const store = new OutboxStore(db);
+    let n = 0;
+    const add = (account: string, state: 'queued' | 'held', finished?: 'sent' | 'failed') => {
+      const [r] = store.insertMany([
+        {
+          row: { account, to: '15550002222@s.whatsapp.net', chatType: 'direct', kind: 'message', text: 't', messageId: `ID${++n}`, state, reason: null, idempotencyKey: null, requestId: null, client: null, expiresAt: null },
+          audit: { at: 1, account, recipient: 'x', kind: 'message', decision: 'allow', rule: 'default', reason: 'r', stage: 'enqueue', client: null, requestId: null },
+        },
+      ]);
+      if (!r || 'error' in r) throw new Error('insert failed');
+      if (finished) db.prepare('UPDATE outbox SET state = ? WHERE id = ?').run(finished, r.row.id);
+    };
+    const [first, second] = [ALL[0]!.id, ALL[1]!.id];
+    add(first, 'queued');
+    add(first, 'queued');
+    add(first, 'held');
+    add(first, 'queued', 'sent');
+    add(second, 'queued', 'failed');
+    add('removed-long-ago', 'queued');
+    const reads = { n: 0 };
+    const counting = new Proxy(store, { get: (t, k) => (k === 'countsByAccount' || k === 'countsByState' ? (...a: unknown[]) => (reads.n++, (t[k] as (...x: unknown[]) => unknown).apply(t, a)) : Reflect.get(t, k, t)) });
+    const sock = await server({ store: counting } as unknown as SendGate);
+    const res = (await httpUnix(sock, 'GET', '/v1/status')).json() as StatusResponse & { accounts: Array<AccountSummary & { queue?: Record<string, number> }> };
+    expect(res.outbox?.byState).toEqual({ queued: 3, held: 1, sent: 1, failed: 1 });
+    expect(reads.n).toBe(1);
+    const queueOf = (id: string) => res.accounts.find((a) => a.id === id)!.queue;
+    expect(queueOf(first)).toEqual({ queued: 2, sending: 0, unknown: 0, held: 1 });
+    expect(queueOf(second)).toEqual({ queued: 0, sending: 0, unknown: 0, held: 0 });
   });
 });

@@ -1,7 +1,7 @@
 // The event-loop delay monitor on a real loop: a synchronous stall of 300 ms shows in the last
 // minute, since start and in the largest delay since a moment, and nothing does without one.
 import { afterEach, describe, expect, it } from 'vitest';
-import { LoopHealth } from '../../src/daemon/loop-health.js';
+import { delayOf, LoopHealth, type LoopTick } from '../../src/daemon/loop-health.js';
 
 const started: LoopHealth[] = [];
 afterEach(() => started.splice(0).forEach((l) => l.stop()));
@@ -18,7 +18,7 @@ const nextTimers = () => new Promise((r) => setTimeout(r, 25));
 
 describe('LoopHealth', () => {
   it('a 300 ms stall is the largest delay since before it (while it ends, and after), in the last minute and since start', async () => {
-    const snaps: unknown[] = [];
+    const snaps: LoopTick[] = [];
     const loop = new LoopHealth({ onTick: (s) => snaps.push(s) });
     started.push(loop);
     loop.start();
@@ -42,10 +42,22 @@ describe('LoopHealth', () => {
     // A moment after the stall's bucket closed sees none of it.
     expect(loop.maxSince(Date.now() + 1)).toBeLessThan(100);
     expect(snaps).toHaveLength(2);
+    // What the alert and the connect cap are fed each second: the minute's and the closed second's largest delay.
+    expect(snaps[0]!.lastMinuteMaxMs).toBeLessThan(100);
+    expect(snaps[1]!.lastMinuteMaxMs).toBeGreaterThanOrEqual(250);
+    expect(snaps[1]!.lastSecondMaxMs).toBeGreaterThanOrEqual(250);
     // Ten seconds later the stall has left the last ten seconds, not the last minute.
     for (let i = 0; i < 10; i++) loop.tick();
     expect(loop.snapshot().lastTenSeconds.maxMs).toBeLessThan(100);
     expect(loop.snapshot().lastMinute.maxMs).toBeGreaterThanOrEqual(250);
+  });
+
+  it('the 99th percentile is a nearest rank: one stall in a minute of beats is the max, not the p99; two in a hundred are', () => {
+    expect(delayOf([])).toEqual({ p99Ms: 0, maxMs: 0 });
+    const minute = Array.from({ length: 600 }, (_, i) => (i === 17 ? 300 : 0.5));
+    expect(delayOf(minute)).toEqual({ p99Ms: 0.5, maxMs: 300 });
+    const hundred = Array.from({ length: 100 }, (_, i) => (i >= 98 ? 40 + i : (i % 7) / 10));
+    expect(delayOf(hundred)).toEqual({ p99Ms: 138, maxMs: 139 });
   });
 
   it('answers the same snapshot until the next beat or bucket, then a new one', async () => {
