@@ -42,6 +42,36 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       CREATE INDEX wa_leases_owner ON wa_leases (owner);
     `,
   },
+  {
+    version: 2,
+    name: 'whatsapp auth state',
+    // The SQLite store's wa_creds, wa_keys and wa_creds_archive (its migrations 2 and 17): values
+    // are BufferJSON text, times epoch milliseconds. Only the account's lease holder writes them
+    // (cluster/lease-store.ts fencedTx).
+    sql: `
+      CREATE TABLE wa_creds (
+        account     text PRIMARY KEY,
+        creds       text NOT NULL,
+        created_at  bigint NOT NULL,
+        updated_at  bigint NOT NULL
+      );
+      CREATE TABLE wa_keys (
+        account  text NOT NULL,
+        type     text NOT NULL,
+        id       text NOT NULL,
+        value    text NOT NULL,
+        PRIMARY KEY (account, type, id)
+      );
+      CREATE INDEX wa_keys_lid_mapping ON wa_keys (id) WHERE type = 'lid-mapping';
+      CREATE TABLE wa_creds_archive (
+        id           bigserial PRIMARY KEY,
+        account      text NOT NULL,
+        creds        text NOT NULL,
+        reason       text NOT NULL,
+        archived_at  bigint NOT NULL
+      );
+    `,
+  },
 ];
 
 /** Applies the migrations not applied yet; returns the versions it applied. */
