@@ -39,6 +39,22 @@ export class AccountEntries {
   readonly #entries = new Map<string, Entry>();
   #generation = 0;
   readonly #scratch: number[] = new Array<number>(7);
+  /** The parts and the buffer of the last array(). */
+  #last: { parts: Buffer[]; joined: Buffer } | null = null;
+
+  /**
+   * The JSON array of the accounts' summaries as one buffer. While no entry changed, the buffer of
+   * the last call is answered again: at a thousand accounts it is most of a megabyte, and
+   * allocating one per request made the garbage collector run for the account lists alone.
+   */
+  array(accounts: readonly AccountJson[], counts: AccountCounts): Buffer {
+    const parts = this.arrayParts(accounts, counts);
+    const last = this.#last;
+    if (last && last.parts.length === parts.length && last.parts.every((p, i) => p === parts[i])) return last.joined;
+    const joined = Buffer.concat(parts);
+    this.#last = { parts, joined };
+    return joined;
+  }
 
   /** The JSON array of the accounts' summaries, each with origin, queue and inbox after its own fields, as the parts of one buffer. */
   arrayParts(accounts: readonly AccountJson[], counts: AccountCounts): Buffer[] {

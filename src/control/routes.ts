@@ -89,7 +89,7 @@ export function buildRoutes(deps: RouteDeps): Route[] {
         const outbox = counts.queued ? { byState: sumByState(counts.queued), commits: commits.commits, rowsCommitted: commits.rows } : undefined;
         const inbox = counts.received ? inboxSummary(accounts, counts.received, deps.inbox!.store.lastCursor()) : undefined;
         const head: Omit<StatusResponse, 'accounts'> = { daemon: deps.daemonInfo(), ...(outbox ? { outbox } : {}), ...(inbox ? { inbox } : {}), summary: { accounts: accounts.length, byState } };
-        return jsonPartsReply([Buffer.from(`${JSON.stringify(head).slice(0, -1)},"accounts":`), ...entries.arrayParts(accounts, counts), Buffer.from('}\n')]);
+        return jsonPartsReply([Buffer.from(`${JSON.stringify(head).slice(0, -1)},"accounts":`), entries.array(accounts, counts), CLOSE_LINE]);
       },
     },
     {
@@ -132,8 +132,8 @@ export function buildRoutes(deps: RouteDeps): Route[] {
             next = list[list.length - 1]!.id;
           }
         }
-        const array = entries.arrayParts(list, accountCounts(deps.gate, deps.inbox));
-        return jsonPartsReply([Buffer.from('{"accounts":'), ...array, Buffer.from(`${next !== undefined ? `,"next":${JSON.stringify(next)}` : ''}}\n`)]);
+        const array = entries.array(list, accountCounts(deps.gate, deps.inbox));
+        return jsonPartsReply([ACCOUNTS_OPEN, array, next !== undefined ? Buffer.from(`,"next":${JSON.stringify(next)}}\n`) : CLOSE_LINE]);
       },
     },
     {
@@ -264,10 +264,14 @@ function inboxSummary(accounts: readonly AccountJson[], received: NonNullable<Ac
   return { ...sum, lastCursor: String(lastCursor) };
 }
 
-/** A JSON answer from its parts (the last ends the line), copied into one buffer. */
-function jsonPartsReply(parts: Buffer[]): { raw: Buffer; headers: Record<string, string | number> } {
-  const raw = Buffer.concat(parts);
-  return { raw, headers: { 'content-type': 'application/json', 'content-length': raw.length } };
+const ACCOUNTS_OPEN = Buffer.from('{"accounts":');
+const CLOSE_LINE = Buffer.from('}\n');
+
+/** A JSON answer from its parts (the last ends the line), sent one after another, not copied into one. */
+function jsonPartsReply(parts: Buffer[]): { raw: Buffer[]; headers: Record<string, string | number> } {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  return { raw: parts, headers: { 'content-type': 'application/json', 'content-length': length } };
 }
 
 async function pairStream(req: ApiRequest, accounts: AccountsApi): Promise<void> {

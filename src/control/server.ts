@@ -4,7 +4,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Log } from '../log.js';
 import { VERSION, VERSION_HEADER } from '../version.js';
@@ -64,7 +64,8 @@ export interface ApiReply {
  */
 export interface ApiRawReply {
   status?: number;
-  raw: Readable | Buffer;
+  /** A stream, one buffer, or parts sent one after another (the handler's content-length covers them all). */
+  raw: Readable | Buffer | readonly Buffer[];
   headers: Record<string, string | number>;
 }
 
@@ -392,7 +393,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 async function sendRaw(res: ServerResponse, headOnly: boolean, reply: ApiRawReply): Promise<void> {
   const { raw } = reply;
   const release = () => {
-    if (!Buffer.isBuffer(raw)) raw.destroy();
+    if (raw instanceof Readable) raw.destroy();
   };
   try {
     res.writeHead(reply.status ?? 200, reply.headers);
@@ -403,6 +404,14 @@ async function sendRaw(res: ServerResponse, headOnly: boolean, reply: ApiRawRepl
   if (headOnly || Buffer.isBuffer(raw)) {
     release();
     res.end(headOnly ? undefined : raw);
+    return;
+  }
+  if (Array.isArray(raw)) {
+    // Parts written as one: a large part kept by the route (the account lists) is not copied.
+    res.cork();
+    for (const part of raw) res.write(part);
+    res.end();
+    res.uncork();
     return;
   }
   try {

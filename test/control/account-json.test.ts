@@ -9,7 +9,8 @@ const account = (id: string, fields: Record<string, unknown> = {}, origin?: stri
   ...(origin ? { origin } : {}),
   json: JSON.stringify({ id, state: 'open', ...fields }),
 });
-const parse = (entries: AccountEntries, list: AccountJson[], counts: AccountCounts = {}) => JSON.parse(Buffer.concat(entries.arrayParts(list, counts)).toString()) as Array<Record<string, unknown>>;
+// Through array(), the joined buffer answered again while nothing changed: every case below also checks it is not answered stale.
+const parse = (entries: AccountEntries, list: AccountJson[], counts: AccountCounts = {}) => JSON.parse(entries.array(list, counts).toString()) as Array<Record<string, unknown>>;
 
 describe('AccountEntries', () => {
   it('joins each account with its origin and counts, zeros where an account has none', () => {
@@ -21,6 +22,19 @@ describe('AccountEntries', () => {
     ]);
     expect(parse(entries, [])).toEqual([]);
     expect(parse(entries, [{ id: 'c', state: 'open', json: '{}' }], { queued: new Map() })).toEqual([{ queue: { queued: 0, sending: 0, unknown: 0, held: 0 } }]);
+  });
+
+  it('answers the same joined buffer while no entry changed, and a new one when one did, or the list did', () => {
+    const entries = new AccountEntries();
+    const list = [account('a', { n: 1 }), account('b', { n: 2 })];
+    const counts: AccountCounts = { queued: new Map([['a', { queued: 1 }]]) };
+    const first = entries.array(list, counts);
+    expect(entries.array([...list], { queued: new Map([['a', { queued: 1 }]]) })).toBe(first);
+    const moved = entries.array(list, { queued: new Map([['a', { queued: 2 }]]) });
+    expect(moved).not.toBe(first);
+    expect(JSON.parse(moved.toString())[0].queue.queued).toBe(2);
+    expect(entries.array(list.slice(0, 1), counts).toString()).toBe(`[${JSON.parse(first.toString()).slice(0, 1).map((x: unknown) => JSON.stringify(x)).join(',')}]`);
+    expect(entries.array([list[1]!, list[0]!], counts)).not.toBe(first);
   });
 
   it('shows a changed JSON, changed counts, a changed origin and counts no longer shown, on the next request', () => {
