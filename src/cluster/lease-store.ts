@@ -10,6 +10,12 @@ export interface HeldLease {
   epoch: number;
 }
 
+/** Who may make an owner-only write: the lease holder's daemon id and the lease it holds. */
+export interface Fence {
+  owner: string;
+  lease: HeldLease;
+}
+
 /** One row of the cluster view. */
 export interface LeaseRow {
   account: string;

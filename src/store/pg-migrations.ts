@@ -72,6 +72,84 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'outbox, audit and outbox counts',
+    // The SQLite store's outbox and audit as they stand after its migration 18: the same columns
+    // (times epoch milliseconds), the pending-by-peer index the claim's order check runs on, and
+    // counts by state and account kept by a trigger in the writing transaction. Any daemon may
+    // insert a row for any account; only the account's lease holder claims and moves rows.
+    sql: `
+      CREATE TABLE outbox (
+        id               bigserial PRIMARY KEY,
+        account          text NOT NULL,
+        recipient        text NOT NULL,
+        chat_type        text NOT NULL,
+        kind             text NOT NULL,
+        payload          text NOT NULL,
+        message_id       text NOT NULL UNIQUE,
+        state            text NOT NULL,
+        reason           text,
+        idempotency_key  text,
+        request_id       text,
+        client           text,
+        client_role      text,
+        attempts         integer NOT NULL DEFAULT 0,
+        wire_sends       integer NOT NULL DEFAULT 0,
+        wire_message     bytea,
+        next_attempt_at  bigint NOT NULL DEFAULT 0,
+        lease_until      bigint,
+        created_at       bigint NOT NULL,
+        updated_at       bigint NOT NULL,
+        expires_at       bigint,
+        sent_at          bigint,
+        delivered_at     bigint,
+        read_at          bigint,
+        approved_by      text,
+        UNIQUE (account, idempotency_key)
+      );
+      CREATE INDEX outbox_by_state ON outbox (account, state, id);
+      CREATE INDEX outbox_by_peer ON outbox (account, recipient, id);
+      CREATE INDEX outbox_pending_by_peer ON outbox (account, recipient, id) WHERE state IN ('queued', 'sending', 'unknown');
+      CREATE TABLE audit (
+        id           bigserial PRIMARY KEY,
+        at           bigint NOT NULL,
+        account      text NOT NULL,
+        recipient    text NOT NULL,
+        kind         text NOT NULL,
+        decision     text NOT NULL,
+        rule         text NOT NULL,
+        reason       text NOT NULL,
+        stage        text NOT NULL,
+        outbox_id    bigint,
+        client       text,
+        client_role  text,
+        request_id   text
+      );
+      CREATE INDEX audit_by_time ON audit (at);
+      CREATE TABLE outbox_counts (
+        state    text NOT NULL,
+        account  text NOT NULL,
+        n        bigint NOT NULL,
+        PRIMARY KEY (state, account)
+      );
+      CREATE FUNCTION outbox_count() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN
+          UPDATE outbox_counts SET n = n - 1 WHERE state = OLD.state AND account = OLD.account;
+        END IF;
+        IF TG_OP IN ('UPDATE', 'INSERT') THEN
+          INSERT INTO outbox_counts (state, account, n) VALUES (NEW.state, NEW.account, 1)
+            ON CONFLICT (state, account) DO UPDATE SET n = outbox_counts.n + 1;
+        END IF;
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER outbox_counts_insert AFTER INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_count();
+      CREATE TRIGGER outbox_counts_update AFTER UPDATE OF state, account ON outbox FOR EACH ROW
+        WHEN (NEW.state IS DISTINCT FROM OLD.state OR NEW.account IS DISTINCT FROM OLD.account) EXECUTE FUNCTION outbox_count();
+      CREATE TRIGGER outbox_counts_delete AFTER DELETE ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_count();
+    `,
+  },
 ];
 
 /** Applies the migrations not applied yet; returns the versions it applied. */

@@ -5,14 +5,11 @@
 // read once when the store opens: isRegistered, createdAt and state answer from them.
 import { BufferJSON, initAuthCreds, proto, type AuthenticationCreds, type AuthenticationState, type SignalDataSet, type SignalDataTypeMap } from '@whiskeysockets/baileys';
 import type { Pool } from 'pg';
-import { fencedTx, type HeldLease } from '../cluster/lease-store.js';
+import { fencedTx, type Fence } from '../cluster/lease-store.js';
 import { sliceBoundary } from './loop-slices.js';
 
-/** Who may write: the lease holder's id and the lease it holds. */
-export interface AuthFence {
-  owner: string;
-  lease: HeldLease;
-}
+/** Who may write: the account's lease holder. */
+export type AuthFence = Fence;
 
 export class PgAuthStore {
   readonly #pool: Pool;

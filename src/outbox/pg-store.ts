@@ -1,0 +1,284 @@
+// The outbox in the shared PostgreSQL store (docs/cluster.md): the rows, states and guarded moves
+// of the SQLite outbox (store.ts), for daemons that share accounts. Any daemon may insert a row for
+// any account (its control API accepts the send; the owner drains it). Claiming a row to send is
+// fenced by the account's lease, and takes the row FOR UPDATE SKIP LOCKED, so two drains never
+// claim one row and a daemon that lost the account claims nothing.
+//
+// So far the core a drain and an enqueue need: insert (idempotent), get, claim, guarded
+// transitions, releasing in-flight rows, counts. The rest of the SQLite store's surface comes with
+// the daemon's cluster mode.
+import type { Pool, PoolClient } from 'pg';
+import { HttpError } from '../control/http-error.js';
+import { fencedTx, type Fence } from '../cluster/lease-store.js';
+import type { OutboundContent } from './content.js';
+import type { AuditEntry, NewRow, OutboxRow, OutboxState } from './store.js';
+
+interface PgRow {
+  id: string;
+  account: string;
+  recipient: string;
+  chat_type: OutboxRow['chatType'];
+  kind: OutboxRow['kind'];
+  payload: string;
+  message_id: string;
+  state: OutboxState;
+  reason: string | null;
+  idempotency_key: string | null;
+  request_id: string | null;
+  client: string | null;
+  client_role: OutboxRow['clientRole'];
+  attempts: number;
+  wire_sends: number;
+  next_attempt_at: string;
+  lease_until: string | null;
+  created_at: string;
+  updated_at: string;
+  expires_at: string | null;
+  sent_at: string | null;
+  delivered_at: string | null;
+  read_at: string | null;
+  approved_by: string | null;
+}
+
+const COLUMNS = `id, account, recipient, chat_type, kind, payload, message_id, state, reason, idempotency_key, request_id, client, client_role,
+  attempts, wire_sends, next_attempt_at, lease_until, created_at, updated_at, expires_at, sent_at, delivered_at, read_at, approved_by`;
+
+const num = (v: string | null): number | null => (v === null ? null : Number(v));
+
+function fromPg(r: PgRow | undefined): OutboxRow | null {
+  if (!r) return null;
+  const body = JSON.parse(r.payload) as { text: string; content?: OutboundContent };
+  return {
+    id: Number(r.id),
+    account: r.account,
+    to: r.recipient,
+    chatType: r.chat_type,
+    kind: r.kind,
+    text: body.text,
+    ...(body.content ? { content: body.content } : {}),
+    messageId: r.message_id,
+    state: r.state,
+    reason: r.reason,
+    idempotencyKey: r.idempotency_key,
+    requestId: r.request_id,
+    client: r.client,
+    ...(r.client_role ? { clientRole: r.client_role } : {}),
+    attempts: r.attempts,
+    wireSends: r.wire_sends,
+    nextAttemptAt: Number(r.next_attempt_at),
+    leaseUntil: num(r.lease_until),
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+    expiresAt: num(r.expires_at),
+    sentAt: num(r.sent_at),
+    deliveredAt: num(r.delivered_at),
+    readAt: num(r.read_at),
+    approvedBy: r.approved_by,
+  };
+}
+
+/** What a transition may change besides the state (the SQLite store's patch). */
+export type TransitionPatch = Partial<Pick<OutboxRow, 'reason' | 'attempts' | 'nextAttemptAt' | 'leaseUntil' | 'sentAt' | 'deliveredAt' | 'readAt' | 'wireSends' | 'expiresAt' | 'approvedBy'>>;
+
+const PATCH_COLUMNS: Record<keyof TransitionPatch, string> = {
+  reason: 'reason',
+  attempts: 'attempts',
+  nextAttemptAt: 'next_attempt_at',
+  leaseUntil: 'lease_until',
+  sentAt: 'sent_at',
+  deliveredAt: 'delivered_at',
+  readAt: 'read_at',
+  wireSends: 'wire_sends',
+  expiresAt: 'expires_at',
+  approvedBy: 'approved_by',
+};
+
+/** The next row an account may send, locked: due, first pending row to its peer, not being claimed by another transaction. */
+const CLAIM_SQL = `SELECT o.id FROM outbox o WHERE o.account = $1 AND o.state IN ('queued', 'unknown') AND o.next_attempt_at <= $2
+   AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.account = o.account AND p.recipient = o.recipient AND p.id < o.id
+                   AND p.state IN ('queued', 'sending', 'unknown'))
+ ORDER BY o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED`;
+
+export class PgOutboxStore {
+  readonly #pool: Pool;
+
+  constructor(pool: Pool) {
+    this.#pool = pool;
+  }
+
+  /**
+   * Stores many rows, each with its audit entry, in one transaction; each item has its own outcome
+   * (a savepoint each). An idempotency key already used on the account answers the existing row
+   * (created: false), also when another daemon inserted it a moment before.
+   */
+  async insertMany(items: Array<{ row: NewRow; audit: Omit<AuditEntry, 'outboxId'> }>, now = Date.now()): Promise<Array<{ row: OutboxRow; created: boolean } | { error: Error }>> {
+    return this.#tx(async (c) => {
+      const out: Array<{ row: OutboxRow; created: boolean } | { error: Error }> = [];
+      for (const { row, audit } of items) {
+        await c.query('SAVEPOINT item');
+        try {
+          out.push(await this.#insertOne(c, row, audit, now));
+          await c.query('RELEASE SAVEPOINT item');
+        } catch (err) {
+          await c.query('ROLLBACK TO SAVEPOINT item');
+          if ((err as { code?: string }).code === '23505' && row.idempotencyKey) {
+            // Inserted by another transaction meanwhile: the key's row, as for any repeat.
+            try {
+              const existing = await this.#byKey(c, row);
+              if (existing) {
+                out.push(existing);
+                continue;
+              }
+            } catch (again) {
+              out.push({ error: again as Error });
+              continue;
+            }
+          }
+          out.push({ error: err as Error });
+        }
+      }
+      return out;
+    });
+  }
+
+  async #byKey(c: PoolClient, row: NewRow): Promise<{ row: OutboxRow; created: false } | null> {
+    const existing = fromPg((await c.query<PgRow>(`SELECT ${COLUMNS} FROM outbox WHERE account = $1 AND idempotency_key = $2`, [row.account, row.idempotencyKey])).rows[0]);
+    if (!existing) return null;
+    const clientOf = (r: Pick<OutboxRow, 'client' | 'clientRole'>) => (r.clientRole === 'client' ? r.client : null);
+    if (clientOf(existing) !== clientOf(row)) {
+      throw new HttpError(409, 'conflict', `idempotencyKey: already used on account ${row.account} by another caller; choose another key`);
+    }
+    return { row: existing, created: false };
+  }
+
+  async #insertOne(c: PoolClient, row: NewRow, audit: Omit<AuditEntry, 'outboxId'>, now: number): Promise<{ row: OutboxRow; created: boolean }> {
+    if (row.idempotencyKey) {
+      const existing = await this.#byKey(c, row);
+      if (existing) return existing;
+    }
+    const r = await c.query<PgRow>(
+      `INSERT INTO outbox (account, recipient, chat_type, kind, payload, message_id, state, reason, idempotency_key, request_id, client,
+         client_role, created_at, updated_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)
+       RETURNING ${COLUMNS}`,
+      [
+        row.account,
+        row.to,
+        row.chatType,
+        row.kind,
+        JSON.stringify({ text: row.text, ...(row.content ? { content: row.content } : {}) }),
+        row.messageId,
+        row.state,
+        row.reason,
+        row.idempotencyKey,
+        row.requestId,
+        row.client,
+        row.clientRole ?? null,
+        now,
+        row.expiresAt,
+      ],
+    );
+    const inserted = fromPg(r.rows[0])!;
+    await insertAudit(c, { ...audit, outboxId: inserted.id });
+    return { row: inserted, created: true };
+  }
+
+  /** One row by its id. */
+  async get(id: number): Promise<OutboxRow | null> {
+    return fromPg((await this.#pool.query<PgRow>(`SELECT ${COLUMNS} FROM outbox WHERE id = $1`, [id])).rows[0]);
+  }
+
+  /**
+   * Claims the next row to send for the fenced account (see CLAIM_SQL): it becomes `sending` until
+   * now + leaseMs. Throws FencedError when the lease is not held.
+   */
+  async claimNext(fence: Fence, now: number, leaseMs: number): Promise<OutboxRow | null> {
+    return fencedTx(this.#pool, fence.owner, fence.lease, async (c) => {
+      const next = (await c.query<{ id: string }>(CLAIM_SQL, [fence.lease.account, now])).rows[0];
+      if (!next) return null;
+      const r = await c.query<PgRow>(`UPDATE outbox SET state = 'sending', lease_until = $1, updated_at = $2 WHERE id = $3 RETURNING ${COLUMNS}`, [now + leaseMs, now, next.id]);
+      return fromPg(r.rows[0]);
+    });
+  }
+
+  /**
+   * Moves a row to `to` only if it is in one of `from`; null when it was not (someone moved it
+   * first). With a fence, only a row of the fenced account, and only while its lease is held.
+   */
+  async transition(id: number, from: readonly OutboxState[], to: OutboxState, patch: TransitionPatch = {}, now = Date.now(), fence?: Fence): Promise<OutboxRow | null> {
+    const sets = ['state = $1', 'updated_at = $2'];
+    const args: unknown[] = [to, now];
+    for (const [k, v] of Object.entries(patch) as Array<[keyof TransitionPatch, unknown]>) {
+      if (v === undefined) continue;
+      args.push(v);
+      sets.push(`${PATCH_COLUMNS[k]} = $${args.length}`);
+    }
+    args.push(id, [...from]);
+    let where = `id = $${args.length - 1} AND state = ANY($${args.length}::text[])`;
+    if (fence) {
+      args.push(fence.lease.account);
+      where += ` AND account = $${args.length}`;
+    }
+    const sql = `UPDATE outbox SET ${sets.join(', ')} WHERE ${where} RETURNING ${COLUMNS}`;
+    const run = async (c: Pool | PoolClient) => fromPg((await c.query<PgRow>(sql, args)).rows[0]);
+    return fence ? fencedTx(this.#pool, fence.owner, fence.lease, run) : run(this.#pool);
+  }
+
+  /**
+   * Puts `sending` rows back (of one account, or all): those that reached the wire become
+   * `unknown`, the others `queued`; with `onlyExpired`, only rows whose lease ran out.
+   */
+  async releaseSending(account: string | null, now: number, onlyExpired = false): Promise<OutboxRow[]> {
+    const r = await this.#pool.query<PgRow>(
+      `UPDATE outbox SET state = CASE WHEN wire_sends > 0 THEN 'unknown' ELSE 'queued' END, lease_until = NULL, updated_at = $1
+        WHERE state = 'sending' AND ($2::text IS NULL OR account = $2) AND (NOT $3 OR lease_until < $1)
+       RETURNING ${COLUMNS}`,
+      [now, account, onlyExpired],
+    );
+    return r.rows.map((row) => fromPg(row)!).sort((a, b) => a.id - b.id);
+  }
+
+  /** Counts per account of the states given (default every state), from the kept counts. */
+  async countsByAccount(states?: readonly OutboxState[]): Promise<Map<string, Partial<Record<OutboxState, number>>>> {
+    const r = await this.#pool.query<{ account: string; state: OutboxState; n: string }>(
+      `SELECT account, state, n FROM outbox_counts WHERE n > 0${states ? ' AND state = ANY($1::text[])' : ''}`,
+      states ? [[...states]] : [],
+    );
+    const out = new Map<string, Partial<Record<OutboxState, number>>>();
+    for (const row of r.rows) {
+      const m = out.get(row.account) ?? {};
+      m[row.state] = Number(row.n);
+      out.set(row.account, m);
+    }
+    return out;
+  }
+
+  /** Counts per state, from the kept counts. */
+  async countsByState(account?: string): Promise<Partial<Record<OutboxState, number>>> {
+    const r = account
+      ? await this.#pool.query<{ state: OutboxState; n: string }>('SELECT state, n FROM outbox_counts WHERE account = $1 AND n > 0', [account])
+      : await this.#pool.query<{ state: OutboxState; n: string }>('SELECT state, sum(n) AS n FROM outbox_counts GROUP BY state HAVING sum(n) > 0');
+    return Object.fromEntries(r.rows.map((row) => [row.state, Number(row.n)]));
+  }
+
+  async #tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.#pool.connect();
+    try {
+      await c.query('BEGIN');
+      const out = await fn(c);
+      await c.query('COMMIT');
+      return out;
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      c.release();
+    }
+  }
+}
+
+async function insertAudit(c: PoolClient, e: AuditEntry): Promise<void> {
+  await c.query(
+    'INSERT INTO audit (at, account, recipient, kind, decision, rule, reason, stage, outbox_id, client, client_role, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)',
+    [e.at, e.account, e.recipient, e.kind, e.decision, e.rule, e.reason, e.stage, e.outboxId, e.client, e.role ?? null, e.requestId],
+  );
+}

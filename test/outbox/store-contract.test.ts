@@ -1,0 +1,235 @@
+// One suite for the core of both outboxes: the SQLite one a single daemon uses and the PostgreSQL
+// one daemons share (a real server). Idempotent inserts, per-peer order of claims, guarded moves,
+// releasing in-flight rows and the kept counts behave the same on each; on PostgreSQL, claims are
+// also fenced by the account's lease and never hand one row to two racing drains.
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FencedError, type Fence } from '../../src/cluster/lease-store.js';
+import { PgOutboxStore, type TransitionPatch } from '../../src/outbox/pg-store.js';
+import { OutboxStore, type AuditEntry, type NewRow, type OutboxRow, type OutboxState } from '../../src/outbox/store.js';
+import { closeStateDb, openStateDb } from '../../src/store/db.js';
+import { migratePg } from '../../src/store/pg-migrations.js';
+import { testPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { makeTmpDir } from '../helpers/tmp.js';
+
+const NOW = 1_800_000_000_000;
+const ALICE = '15550002222@s.whatsapp.net';
+const BOB = '15550003333@s.whatsapp.net';
+
+interface Outbox {
+  insert(row: NewRow, now?: number): Promise<{ row: OutboxRow; created: boolean } | { error: Error }>;
+  claim(account: string, now: number): Promise<OutboxRow | null>;
+  transition(id: number, from: OutboxState[], to: OutboxState, patch?: TransitionPatch, now?: number): Promise<OutboxRow | null>;
+  release(account: string | null, now: number, onlyExpired?: boolean): Promise<OutboxRow[]>;
+  countsByAccount(): Promise<Map<string, Partial<Record<OutboxState, number>>>>;
+  countsByState(): Promise<Partial<Record<OutboxState, number>>>;
+  /** Counts from the rows themselves (what the kept counts must equal). */
+  rowCounts(): Promise<Map<string, Partial<Record<OutboxState, number>>>>;
+}
+
+let server: TestPostgres;
+let pool: pg.Pool;
+const cleanups: Array<() => void> = [];
+beforeAll(async () => {
+  server = await testPostgres();
+  pool = new pg.Pool({ connectionString: server.url, max: 10 });
+  pool.on('error', () => undefined);
+  await migratePg(pool);
+}, 60_000);
+afterAll(async () => {
+  await pool?.end();
+  await server?.stop();
+});
+afterEach(async () => {
+  cleanups.splice(0).reverse().forEach((c) => c());
+  await pool.query('TRUNCATE outbox, audit, outbox_counts, wa_leases');
+});
+
+let seq = 0;
+function newRow(o: Partial<NewRow> = {}): NewRow {
+  seq += 1;
+  return { account: 'main', to: ALICE, chatType: 'direct', kind: 'message', text: `hello ${seq}`, messageId: `3EB0C${String(seq).padStart(10, '0')}`, state: 'queued', reason: null, idempotencyKey: null, requestId: null, client: null, expiresAt: null, ...o };
+}
+const auditFor = (r: NewRow): Omit<AuditEntry, 'outboxId'> => ({ at: NOW, account: r.account, recipient: r.to, kind: r.kind, decision: 'allow', rule: 'default', reason: 'allowed', stage: 'enqueue', client: r.client, requestId: r.requestId });
+
+function byRows(rows: Array<{ account: string; state: OutboxState; n: number | string }>): Map<string, Partial<Record<OutboxState, number>>> {
+  const out = new Map<string, Partial<Record<OutboxState, number>>>();
+  for (const r of rows) out.set(r.account, { ...out.get(r.account), [r.state]: Number(r.n) });
+  return out;
+}
+
+const sqlite = (): Outbox => {
+  const t = makeTmpDir();
+  const db = openStateDb(t.dir);
+  cleanups.push(t.cleanup, () => closeStateDb(db));
+  const s = new OutboxStore(db);
+  return {
+    insert: async (row, now = NOW) => s.insertMany([{ row, audit: auditFor(row) }], now)[0]!,
+    claim: async (account, now) => s.claimNext(account, now, 30_000),
+    transition: async (id, from, to, patch = {}, now = NOW) => s.transition(id, from, to, patch, now),
+    release: async (account, now, onlyExpired) => s.releaseSending(account, now, onlyExpired),
+    countsByAccount: async () => s.countsByAccount(),
+    countsByState: async () => s.countsByState(),
+    rowCounts: async () => byRows(db.prepare('SELECT account, state, count(*) AS n FROM outbox GROUP BY account, state').all() as Array<{ account: string; state: OutboxState; n: number }>),
+  };
+};
+
+/** The lease of `account` held by 'me' (taken directly: the lease keeper is tested elsewhere). */
+async function fenceFor(account: string): Promise<Fence> {
+  const r = await pool.query<{ epoch: string }>(
+    `INSERT INTO wa_leases (account, owner, epoch, expires_at) VALUES ($1, 'me', 1, now() + interval '1 hour')
+     ON CONFLICT (account) DO UPDATE SET owner = 'me', expires_at = now() + interval '1 hour' RETURNING epoch`,
+    [account],
+  );
+  return { owner: 'me', lease: { account, epoch: Number(r.rows[0]!.epoch) } };
+}
+
+const postgres = (): Outbox => {
+  const s = new PgOutboxStore(pool);
+  return {
+    insert: async (row, now = NOW) => (await s.insertMany([{ row, audit: auditFor(row) }], now))[0]!,
+    claim: async (account, now) => s.claimNext(await fenceFor(account), now, 30_000),
+    transition: (id, from, to, patch = {}, now = NOW) => s.transition(id, from, to, patch, now),
+    release: (account, now, onlyExpired) => s.releaseSending(account, now, onlyExpired),
+    countsByAccount: () => s.countsByAccount(),
+    countsByState: () => s.countsByState(),
+    rowCounts: async () => byRows((await pool.query('SELECT account, state, count(*) AS n FROM outbox GROUP BY account, state')).rows),
+  };
+};
+
+const rowOf = (r: { row: OutboxRow } | { error: Error }): OutboxRow => {
+  if ('error' in r) throw r.error;
+  return r.row;
+};
+
+describe.each([
+  ['SQLite', sqlite],
+  ['PostgreSQL', postgres],
+])('outbox core on %s', (_name, backend) => {
+  it('an idempotency key answers the same row to the same caller, a 409 to another client; operators share keys', async () => {
+    const o = backend();
+    const first = rowOf(await o.insert(newRow({ idempotencyKey: 'k1', client: 'bot', clientRole: 'client' })));
+    const again = await o.insert(newRow({ idempotencyKey: 'k1', client: 'bot', clientRole: 'client' }));
+    expect(again).toEqual({ row: first, created: false });
+    const other = await o.insert(newRow({ idempotencyKey: 'k1', client: 'other', clientRole: 'client' }));
+    expect('error' in other && other.error.message).toBe('idempotencyKey: already used on account main by another caller; choose another key');
+    const op = rowOf(await o.insert(newRow({ idempotencyKey: 'k2', client: 'alice', clientRole: 'operator' })));
+    expect(await o.insert(newRow({ idempotencyKey: 'k2', client: 'bob', clientRole: 'operator' }))).toEqual({ row: op, created: false });
+    // The same key on another account is another message.
+    expect(await o.insert(newRow({ account: 'second', idempotencyKey: 'k1', client: 'bot', clientRole: 'client' }))).toMatchObject({ created: true });
+  });
+
+  it('claims in per-peer order: a later row to a peer waits while an earlier one is pending; other peers go on', async () => {
+    const o = backend();
+    const a1 = rowOf(await o.insert(newRow({ to: ALICE })));
+    const a2 = rowOf(await o.insert(newRow({ to: ALICE })));
+    const b1 = rowOf(await o.insert(newRow({ to: BOB })));
+    const other = rowOf(await o.insert(newRow({ account: 'second' })));
+    expect(await o.claim('main', NOW)).toMatchObject({ id: a1.id, state: 'sending', leaseUntil: NOW + 30_000 });
+    expect((await o.claim('main', NOW))?.id).toBe(b1.id);
+    expect(await o.claim('main', NOW)).toBeNull(); // a2 waits behind a1
+    expect(await o.transition(a1.id, ['sending'], 'sent', { sentAt: NOW })).toMatchObject({ state: 'sent', sentAt: NOW });
+    expect((await o.claim('main', NOW))?.id).toBe(a2.id);
+    expect((await o.claim('second', NOW))?.id).toBe(other.id);
+    expect(await o.claim('main', NOW)).toBeNull();
+  });
+
+  it('a row not yet due is not claimed until its time; a guarded move from the wrong state changes nothing', async () => {
+    const o = backend();
+    const r = rowOf(await o.insert(newRow()));
+    expect(await o.transition(r.id, ['queued'], 'queued', { nextAttemptAt: NOW + 5000, attempts: 1, reason: 'socket closed' })).toMatchObject({ nextAttemptAt: NOW + 5000, attempts: 1 });
+    expect(await o.claim('main', NOW + 4999)).toBeNull();
+    expect(await o.transition(r.id, ['sending'], 'sent')).toBeNull();
+    expect((await o.claim('main', NOW + 5000))?.id).toBe(r.id);
+    expect(await o.transition(r.id, ['queued', 'unknown'], 'failed')).toBeNull();
+  });
+
+  it('puts in-flight rows back: unknown when they reached the wire, queued when not; only expired leases when asked', async () => {
+    const o = backend();
+    const wired = rowOf(await o.insert(newRow({ to: ALICE })));
+    const notWired = rowOf(await o.insert(newRow({ to: BOB })));
+    await o.claim('main', NOW);
+    await o.claim('main', NOW + 10_000);
+    await o.transition(wired.id, ['sending'], 'sending', { wireSends: 1 }, NOW);
+    // At NOW + 35 s only the first lease (until NOW + 30 s) has run out.
+    expect((await o.release('main', NOW + 35_000, true)).map((r) => [r.id, r.state])).toEqual([[wired.id, 'unknown']]);
+    expect((await o.release(null, NOW + 36_000)).map((r) => [r.id, r.state, r.leaseUntil])).toEqual([[notWired.id, 'queued', null]]);
+  });
+
+  it('keeps counts equal to a count of the rows through inserts, claims, moves and releases', async () => {
+    const o = backend();
+    let rnd = 7;
+    const random = () => ((rnd = (rnd * 48271) % 2147483647) / 2147483647);
+    const ids: number[] = [];
+    for (let i = 0; i < 120; i++) {
+      const op = random();
+      const account = random() < 0.5 ? 'main' : 'second';
+      if (op < 0.4 || ids.length === 0) ids.push(rowOf(await o.insert(newRow({ account, to: random() < 0.5 ? ALICE : BOB, state: random() < 0.2 ? 'held' : 'queued' }))).id);
+      else if (op < 0.6) await o.claim(account, NOW);
+      else if (op < 0.85) await o.transition(ids[Math.floor(random() * ids.length)]!, ['sending', 'held', 'queued'], random() < 0.5 ? 'sent' : 'cancelled');
+      else await o.release(account, NOW);
+    }
+    const rows = await o.rowCounts();
+    expect(await o.countsByAccount()).toEqual(rows);
+    const total: Partial<Record<OutboxState, number>> = {};
+    for (const c of rows.values()) for (const [s, n] of Object.entries(c) as Array<[OutboxState, number]>) total[s] = (total[s] ?? 0) + n;
+    expect(await o.countsByState()).toEqual(total);
+  });
+});
+
+describe('outbox on PostgreSQL, shared', () => {
+  it('eight drains racing on one account claim each row once, in per-peer order', async () => {
+    const s = new PgOutboxStore(pool);
+    const peers = [ALICE, BOB, '15550004444@s.whatsapp.net', '15550005555@s.whatsapp.net'];
+    const inserted = await s.insertMany(Array.from({ length: 40 }, (_, i) => newRow({ to: peers[i % 4]! })).map((row) => ({ row, audit: auditFor(row) })));
+    const fence = await fenceFor('main');
+    const claimed: OutboxRow[] = [];
+    // Each drain claims, then finishes its row; a row to a peer is claimable only after the one before it is sent.
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let idle = 0; idle < 50; ) {
+          const row = await s.claimNext(fence, NOW, 30_000);
+          if (!row) {
+            idle++;
+            await new Promise((r) => setImmediate(r));
+            continue;
+          }
+          claimed.push(row);
+          const pendingBefore = await pool.query("SELECT count(*)::int AS n FROM outbox WHERE recipient = $1 AND id < $2 AND state IN ('queued', 'sending', 'unknown')", [row.to, row.id]);
+          expect(pendingBefore.rows[0].n).toBe(0);
+          expect(await s.transition(row.id, ['sending'], 'sent', { sentAt: NOW }, NOW, fence)).toMatchObject({ state: 'sent' });
+        }
+      }),
+    );
+    const ids = inserted.map((r) => ('row' in r ? r.row.id : -1));
+    expect(claimed.map((r) => r.id).sort((a, b) => a - b)).toEqual(ids);
+    for (const peer of peers) {
+      const order = claimed.filter((r) => r.to === peer).map((r) => r.id);
+      expect(order).toEqual([...order].sort((a, b) => a - b));
+    }
+  });
+
+  it('a drain whose lease moved claims nothing and moves nothing; the row stays for the new owner', async () => {
+    const s = new PgOutboxStore(pool);
+    const [first] = await s.insertMany([newRow(), newRow()].map((row) => ({ row, audit: auditFor(row) })));
+    const old = await fenceFor('main');
+    const claimed = await s.claimNext(old, NOW, 30_000);
+    expect(claimed?.id).toBe('row' in first! ? first.row.id : -1);
+    await pool.query("UPDATE wa_leases SET owner = 'other', epoch = epoch + 1 WHERE account = 'main'");
+    await expect(s.claimNext(old, NOW, 30_000)).rejects.toBeInstanceOf(FencedError);
+    await expect(s.transition(claimed!.id, ['sending'], 'sent', {}, NOW, old)).rejects.toBeInstanceOf(FencedError);
+    expect((await s.get(claimed!.id))?.state).toBe('sending');
+    expect((await pool.query("SELECT count(*)::int AS n FROM outbox WHERE state = 'queued'")).rows[0].n).toBe(1);
+  });
+
+  it('two daemons inserting one idempotency key at once store one row and both answer it', async () => {
+    const a = new PgOutboxStore(pool);
+    const b = new PgOutboxStore(pool);
+    const row = newRow({ idempotencyKey: 'same', client: 'bot', clientRole: 'client' });
+    const results = await Promise.all([a, b, a, b].map((s, i) => s.insertMany([{ row: { ...row, messageId: `${row.messageId}${i}` }, audit: auditFor(row) }])));
+    const rows = results.map((r) => rowOf(r[0]!));
+    expect(new Set(rows.map((r) => r.id)).size).toBe(1);
+    expect(results.map((r) => ('created' in r[0]! ? r[0].created : null)).filter(Boolean)).toHaveLength(1);
+    expect((await pool.query('SELECT count(*)::int AS n FROM outbox')).rows[0].n).toBe(1);
+  });
+});
