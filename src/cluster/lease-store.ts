@@ -3,6 +3,7 @@
 // expiry on the database's clock. Every statement here is one round trip; the lease keeper
 // (lease-keeper.ts) decides when to run which.
 import type { Pool, PoolClient } from 'pg';
+import { withTx } from '../store/pg-tx.js';
 
 /** A lease this daemon holds: the account and the epoch it was granted with. */
 export interface HeldLease {
@@ -169,19 +170,10 @@ export class LeaseStore {
  * account until this transaction ends, and a daemon that lost the lease (even one that has not
  * noticed yet) writes nothing. Throws FencedError when the lease is not held.
  */
-export async function fencedTx<T>(pool: Pool, owner: string, lease: HeldLease, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+export function fencedTx<T>(pool: Pool, owner: string, lease: HeldLease, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  return withTx(pool, async (client) => {
     const held = await client.query('SELECT 1 FROM wa_leases WHERE account = $1 AND owner = $2 AND epoch = $3 AND expires_at > now() FOR SHARE', [lease.account, owner, lease.epoch]);
     if (held.rowCount === 0) throw new FencedError(lease.account, lease.epoch);
-    const out = await fn(client);
-    await client.query('COMMIT');
-    return out;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+    return fn(client);
+  });
 }

@@ -11,7 +11,8 @@ import type { Pool, PoolClient } from 'pg';
 import { HttpError } from '../control/http-error.js';
 import { fencedTx, type Fence } from '../cluster/lease-store.js';
 import type { OutboundContent } from './content.js';
-import type { AuditEntry, NewRow, OutboxRow, OutboxState } from './store.js';
+import { withTx } from '../store/pg-tx.js';
+import { TRANSITION_COLUMNS, type AuditEntry, type NewRow, type OutboxRow, type OutboxState, type TransitionPatch } from './store.js';
 
 interface PgRow {
   id: string;
@@ -77,22 +78,6 @@ function fromPg(r: PgRow | undefined): OutboxRow | null {
   };
 }
 
-/** What a transition may change besides the state (the SQLite store's patch). */
-export type TransitionPatch = Partial<Pick<OutboxRow, 'reason' | 'attempts' | 'nextAttemptAt' | 'leaseUntil' | 'sentAt' | 'deliveredAt' | 'readAt' | 'wireSends' | 'expiresAt' | 'approvedBy'>>;
-
-const PATCH_COLUMNS: Record<keyof TransitionPatch, string> = {
-  reason: 'reason',
-  attempts: 'attempts',
-  nextAttemptAt: 'next_attempt_at',
-  leaseUntil: 'lease_until',
-  sentAt: 'sent_at',
-  deliveredAt: 'delivered_at',
-  readAt: 'read_at',
-  wireSends: 'wire_sends',
-  expiresAt: 'expires_at',
-  approvedBy: 'approved_by',
-};
-
 /** The next row an account may send, locked: due, first pending row to its peer, not being claimed by another transaction. */
 const CLAIM_SQL = `SELECT o.id FROM outbox o WHERE o.account = $1 AND o.state IN ('queued', 'unknown') AND o.next_attempt_at <= $2
    AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.account = o.account AND p.recipient = o.recipient AND p.id < o.id
@@ -112,7 +97,7 @@ export class PgOutboxStore {
    * (created: false), also when another daemon inserted it a moment before.
    */
   async insertMany(items: Array<{ row: NewRow; audit: Omit<AuditEntry, 'outboxId'> }>, now = Date.now()): Promise<Array<{ row: OutboxRow; created: boolean } | { error: Error }>> {
-    return this.#tx(async (c) => {
+    return withTx(this.#pool, async (c) => {
       const out: Array<{ row: OutboxRow; created: boolean } | { error: Error }> = [];
       for (const { row, audit } of items) {
         await c.query('SAVEPOINT item');
@@ -210,7 +195,7 @@ export class PgOutboxStore {
     for (const [k, v] of Object.entries(patch) as Array<[keyof TransitionPatch, unknown]>) {
       if (v === undefined) continue;
       args.push(v);
-      sets.push(`${PATCH_COLUMNS[k]} = $${args.length}`);
+      sets.push(`${TRANSITION_COLUMNS[k]} = $${args.length}`);
     }
     args.push(id, [...from]);
     let where = `id = $${args.length - 1} AND state = ANY($${args.length}::text[])`;
@@ -260,20 +245,6 @@ export class PgOutboxStore {
     return Object.fromEntries(r.rows.map((row) => [row.state, Number(row.n)]));
   }
 
-  async #tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.#pool.connect();
-    try {
-      await c.query('BEGIN');
-      const out = await fn(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
-  }
 }
 
 async function insertAudit(c: PoolClient, e: AuditEntry): Promise<void> {

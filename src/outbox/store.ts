@@ -98,6 +98,23 @@ export type NewRow = Pick<OutboxRow, 'account' | 'to' | 'chatType' | 'kind' | 't
   state: 'queued' | 'held' | 'denied';
 };
 
+/** What a transition may change besides the state. */
+export type TransitionPatch = Partial<Pick<OutboxRow, 'reason' | 'attempts' | 'nextAttemptAt' | 'leaseUntil' | 'sentAt' | 'deliveredAt' | 'readAt' | 'wireSends' | 'expiresAt' | 'approvedBy'>>;
+
+/** The column of each field a transition may change (both stores). */
+export const TRANSITION_COLUMNS: Record<keyof TransitionPatch, string> = {
+  reason: 'reason',
+  attempts: 'attempts',
+  nextAttemptAt: 'next_attempt_at',
+  leaseUntil: 'lease_until',
+  sentAt: 'sent_at',
+  deliveredAt: 'delivered_at',
+  readAt: 'read_at',
+  wireSends: 'wire_sends',
+  expiresAt: 'expires_at',
+  approvedBy: 'approved_by',
+};
+
 /** One policy decision for the audit table. */
 export interface AuditEntry {
   at: number;
@@ -358,7 +375,7 @@ export class OutboxStore {
     id: number,
     from: readonly OutboxState[],
     to: OutboxState,
-    patch: Partial<Pick<OutboxRow, 'reason' | 'attempts' | 'nextAttemptAt' | 'leaseUntil' | 'sentAt' | 'deliveredAt' | 'readAt' | 'wireSends' | 'expiresAt' | 'approvedBy'>> = {},
+    patch: TransitionPatch = {},
     now = Date.now(),
   ): OutboxRow | null {
     return writeTx(this.#db, () => this.#transition(id, from, to, patch, now));
@@ -480,23 +497,11 @@ export class OutboxStore {
   }
 
   #transition(id: number, from: readonly OutboxState[], to: OutboxState, patch: Record<string, unknown>, now: number): OutboxRow | null {
-    const cols: Record<string, string> = {
-      reason: 'reason',
-      attempts: 'attempts',
-      nextAttemptAt: 'next_attempt_at',
-      leaseUntil: 'lease_until',
-      sentAt: 'sent_at',
-      deliveredAt: 'delivered_at',
-      readAt: 'read_at',
-      wireSends: 'wire_sends',
-      expiresAt: 'expires_at',
-      approvedBy: 'approved_by',
-    };
     const sets = ['state = ?', 'updated_at = ?'];
     const args: unknown[] = [to, now];
     for (const [k, v] of Object.entries(patch)) {
       if (v === undefined) continue;
-      sets.push(`${cols[k]} = ?`);
+      sets.push(`${TRANSITION_COLUMNS[k as keyof TransitionPatch]} = ?`);
       args.push(v);
     }
     const marks = from.map(() => '?').join(', ');

@@ -4,6 +4,7 @@
 // may start at once: an advisory lock held for that transaction makes one of them migrate and
 // the others wait, then find nothing to do.
 import type { Pool, PoolClient } from 'pg';
+import { withTx } from './pg-tx.js';
 
 export interface PgMigration {
   version: number;
@@ -157,10 +158,8 @@ export async function migratePg(pool: Pool, migrations: readonly PgMigration[] =
   migrations.forEach((m, i) => {
     if (m.version !== i + 1) throw new Error(`PostgreSQL migration ${m.name}: version ${m.version}, expected ${i + 1}`);
   });
-  const client = await pool.connect();
-  const applied: number[] = [];
-  try {
-    await client.query('BEGIN');
+  return withTx(pool, async (client) => {
+    const applied: number[] = [];
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
     await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
     const done = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
@@ -173,14 +172,8 @@ export async function migratePg(pool: Pool, migrations: readonly PgMigration[] =
       await runStep(client, m);
       applied.push(m.version);
     }
-    await client.query('COMMIT');
     return applied;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 async function runStep(client: PoolClient, m: PgMigration): Promise<void> {

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { startPostgres } from '../../scripts/postgres-server.mjs';
+import { migratePg } from '../../src/store/pg-migrations.js';
 
 export interface TestPostgres {
   url: string;
@@ -27,6 +28,31 @@ export async function testPostgres(): Promise<TestPostgres> {
       await c.connect();
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.end();
+    },
+  };
+}
+
+/**
+ * A migrated database for the whole test file, and a pool on it: started before the file's tests,
+ * stopped after them. Read `pool` inside tests and hooks (it exists once beforeAll ran).
+ */
+export function migratedPostgres(hooks: { beforeAll: (fn: () => Promise<void>, timeout?: number) => void; afterAll: (fn: () => Promise<void>) => void }, max = 10): { readonly pool: pg.Pool } {
+  let server: TestPostgres | undefined;
+  let pool: pg.Pool | undefined;
+  hooks.beforeAll(async () => {
+    server = await testPostgres();
+    pool = new pg.Pool({ connectionString: server.url, max });
+    pool.on('error', () => undefined); // the server's own shutdown at the end
+    await migratePg(pool);
+  }, 60_000);
+  hooks.afterAll(async () => {
+    await pool?.end();
+    await server?.stop();
+  });
+  return {
+    get pool() {
+      if (!pool) throw new Error('the PostgreSQL server is not started yet (read pool inside a test or hook)');
+      return pool;
     },
   };
 }

@@ -2,14 +2,12 @@
 // one daemons share (a real server). Idempotent inserts, per-peer order of claims, guarded moves,
 // releasing in-flight rows and the kept counts behave the same on each; on PostgreSQL, claims are
 // also fenced by the account's lease and never hand one row to two racing drains.
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FencedError, type Fence } from '../../src/cluster/lease-store.js';
-import { PgOutboxStore, type TransitionPatch } from '../../src/outbox/pg-store.js';
-import { OutboxStore, type AuditEntry, type NewRow, type OutboxRow, type OutboxState } from '../../src/outbox/store.js';
+import { PgOutboxStore } from '../../src/outbox/pg-store.js';
+import { OutboxStore, type AuditEntry, type NewRow, type OutboxRow, type OutboxState, type TransitionPatch } from '../../src/outbox/store.js';
 import { closeStateDb, openStateDb } from '../../src/store/db.js';
-import { migratePg } from '../../src/store/pg-migrations.js';
-import { testPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { migratedPostgres } from '../helpers/postgres.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const NOW = 1_800_000_000_000;
@@ -27,22 +25,11 @@ interface Outbox {
   rowCounts(): Promise<Map<string, Partial<Record<OutboxState, number>>>>;
 }
 
-let server: TestPostgres;
-let pool: pg.Pool;
+const db = migratedPostgres({ beforeAll, afterAll }, 10);
 const cleanups: Array<() => void> = [];
-beforeAll(async () => {
-  server = await testPostgres();
-  pool = new pg.Pool({ connectionString: server.url, max: 10 });
-  pool.on('error', () => undefined);
-  await migratePg(pool);
-}, 60_000);
-afterAll(async () => {
-  await pool?.end();
-  await server?.stop();
-});
 afterEach(async () => {
   cleanups.splice(0).reverse().forEach((c) => c());
-  await pool.query('TRUNCATE outbox, audit, outbox_counts, wa_leases');
+  await db.pool.query('TRUNCATE outbox, audit, outbox_counts, wa_leases');
 });
 
 let seq = 0;
@@ -76,7 +63,7 @@ const sqlite = (): Outbox => {
 
 /** The lease of `account` held by 'me' (taken directly: the lease keeper is tested elsewhere). */
 async function fenceFor(account: string): Promise<Fence> {
-  const r = await pool.query<{ epoch: string }>(
+  const r = await db.pool.query<{ epoch: string }>(
     `INSERT INTO wa_leases (account, owner, epoch, expires_at) VALUES ($1, 'me', 1, now() + interval '1 hour')
      ON CONFLICT (account) DO UPDATE SET owner = 'me', expires_at = now() + interval '1 hour' RETURNING epoch`,
     [account],
@@ -85,7 +72,7 @@ async function fenceFor(account: string): Promise<Fence> {
 }
 
 const postgres = (): Outbox => {
-  const s = new PgOutboxStore(pool);
+  const s = new PgOutboxStore(db.pool);
   return {
     insert: async (row, now = NOW) => (await s.insertMany([{ row, audit: auditFor(row) }], now))[0]!,
     claim: async (account, now) => s.claimNext(await fenceFor(account), now, 30_000),
@@ -93,7 +80,7 @@ const postgres = (): Outbox => {
     release: (account, now, onlyExpired) => s.releaseSending(account, now, onlyExpired),
     countsByAccount: () => s.countsByAccount(),
     countsByState: () => s.countsByState(),
-    rowCounts: async () => byRows((await pool.query('SELECT account, state, count(*) AS n FROM outbox GROUP BY account, state')).rows),
+    rowCounts: async () => byRows((await db.pool.query('SELECT account, state, count(*) AS n FROM outbox GROUP BY account, state')).rows),
   };
 };
 
@@ -179,7 +166,7 @@ describe.each([
 
 describe('outbox on PostgreSQL, shared', () => {
   it('eight drains racing on one account claim each row once, in per-peer order', async () => {
-    const s = new PgOutboxStore(pool);
+    const s = new PgOutboxStore(db.pool);
     const peers = [ALICE, BOB, '15550004444@s.whatsapp.net', '15550005555@s.whatsapp.net'];
     const inserted = await s.insertMany(Array.from({ length: 40 }, (_, i) => newRow({ to: peers[i % 4]! })).map((row) => ({ row, audit: auditFor(row) })));
     const fence = await fenceFor('main');
@@ -195,7 +182,7 @@ describe('outbox on PostgreSQL, shared', () => {
             continue;
           }
           claimed.push(row);
-          const pendingBefore = await pool.query("SELECT count(*)::int AS n FROM outbox WHERE recipient = $1 AND id < $2 AND state IN ('queued', 'sending', 'unknown')", [row.to, row.id]);
+          const pendingBefore = await db.pool.query("SELECT count(*)::int AS n FROM outbox WHERE recipient = $1 AND id < $2 AND state IN ('queued', 'sending', 'unknown')", [row.to, row.id]);
           expect(pendingBefore.rows[0].n).toBe(0);
           expect(await s.transition(row.id, ['sending'], 'sent', { sentAt: NOW }, NOW, fence)).toMatchObject({ state: 'sent' });
         }
@@ -210,26 +197,26 @@ describe('outbox on PostgreSQL, shared', () => {
   });
 
   it('a drain whose lease moved claims nothing and moves nothing; the row stays for the new owner', async () => {
-    const s = new PgOutboxStore(pool);
+    const s = new PgOutboxStore(db.pool);
     const [first] = await s.insertMany([newRow(), newRow()].map((row) => ({ row, audit: auditFor(row) })));
     const old = await fenceFor('main');
     const claimed = await s.claimNext(old, NOW, 30_000);
     expect(claimed?.id).toBe('row' in first! ? first.row.id : -1);
-    await pool.query("UPDATE wa_leases SET owner = 'other', epoch = epoch + 1 WHERE account = 'main'");
+    await db.pool.query("UPDATE wa_leases SET owner = 'other', epoch = epoch + 1 WHERE account = 'main'");
     await expect(s.claimNext(old, NOW, 30_000)).rejects.toBeInstanceOf(FencedError);
     await expect(s.transition(claimed!.id, ['sending'], 'sent', {}, NOW, old)).rejects.toBeInstanceOf(FencedError);
     expect((await s.get(claimed!.id))?.state).toBe('sending');
-    expect((await pool.query("SELECT count(*)::int AS n FROM outbox WHERE state = 'queued'")).rows[0].n).toBe(1);
+    expect((await db.pool.query("SELECT count(*)::int AS n FROM outbox WHERE state = 'queued'")).rows[0].n).toBe(1);
   });
 
   it('two daemons inserting one idempotency key at once store one row and both answer it', async () => {
-    const a = new PgOutboxStore(pool);
-    const b = new PgOutboxStore(pool);
+    const a = new PgOutboxStore(db.pool);
+    const b = new PgOutboxStore(db.pool);
     const row = newRow({ idempotencyKey: 'same', client: 'bot', clientRole: 'client' });
     const results = await Promise.all([a, b, a, b].map((s, i) => s.insertMany([{ row: { ...row, messageId: `${row.messageId}${i}` }, audit: auditFor(row) }])));
     const rows = results.map((r) => rowOf(r[0]!));
     expect(new Set(rows.map((r) => r.id)).size).toBe(1);
     expect(results.map((r) => ('created' in r[0]! ? r[0].created : null)).filter(Boolean)).toHaveLength(1);
-    expect((await pool.query('SELECT count(*)::int AS n FROM outbox')).rows[0].n).toBe(1);
+    expect((await db.pool.query('SELECT count(*)::int AS n FROM outbox')).rows[0].n).toBe(1);
   });
 });

@@ -1,15 +1,13 @@
 // One suite for both auth stores: the SQLite one a single daemon uses and the PostgreSQL one a
 // cluster shares (a real server). The same behaviour is asserted of each; the PostgreSQL store is
 // also asserted to refuse every write once its lease has moved to another daemon.
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FencedError, LeaseStore, type HeldLease } from '../../src/cluster/lease-store.js';
 import { closeStateDb, openStateDb } from '../../src/store/db.js';
-import { migratePg } from '../../src/store/pg-migrations.js';
 import { SqliteAuthStore } from '../../src/wa/auth-store.js';
 import { PgAuthStore } from '../../src/wa/pg-auth-store.js';
 import { BufferJSON, type AuthenticationState } from '@whiskeysockets/baileys';
-import { testPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { migratedPostgres } from '../helpers/postgres.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 /** What both stores offer, awaited (the SQLite store answers at once). */
@@ -27,25 +25,14 @@ interface Backend {
   archived(): Promise<Array<{ account: string; reason: string; creds: string }>>;
 }
 
-let server: TestPostgres;
-let pool: pg.Pool;
+const db = migratedPostgres({ beforeAll, afterAll }, 4);
 const leases = new Map<string, HeldLease>();
 const cleanups: Array<() => void> = [];
 
-beforeAll(async () => {
-  server = await testPostgres();
-  pool = new pg.Pool({ connectionString: server.url, max: 4 });
-  pool.on('error', () => undefined); // the server's own shutdown at the end
-  await migratePg(pool);
-}, 60_000);
-afterAll(async () => {
-  await pool?.end();
-  await server?.stop();
-});
 afterEach(async () => {
   cleanups.splice(0).reverse().forEach((c) => c());
   leases.clear();
-  await pool.query('TRUNCATE wa_creds, wa_keys, wa_creds_archive, wa_leases');
+  await db.pool.query('TRUNCATE wa_creds, wa_keys, wa_creds_archive, wa_leases');
 });
 
 const sqlite = (): Backend => {
@@ -63,15 +50,15 @@ const postgres = (): Backend => ({
   open: async (account) => {
     let lease = leases.get(account);
     if (!lease) {
-      const store = new LeaseStore(pool);
+      const store = new LeaseStore(db.pool);
       await store.register([account]);
-      [lease] = await pool.query<{ epoch: string }>("UPDATE wa_leases SET owner = 'me', epoch = epoch + 1, expires_at = now() + interval '1 hour' WHERE account = $1 RETURNING epoch", [account]).then((r) => r.rows.map((x) => ({ account, epoch: Number(x.epoch) })));
+      [lease] = await db.pool.query<{ epoch: string }>("UPDATE wa_leases SET owner = 'me', epoch = epoch + 1, expires_at = now() + interval '1 hour' WHERE account = $1 RETURNING epoch", [account]).then((r) => r.rows.map((x) => ({ account, epoch: Number(x.epoch) })));
       leases.set(account, lease!);
     }
-    return PgAuthStore.open(pool, { owner: 'me', lease: lease! });
+    return PgAuthStore.open(db.pool, { owner: 'me', lease: lease! });
   },
-  mappedUser: (account, key) => PgAuthStore.mappedUser(pool, account, key),
-  archived: async () => (await pool.query('SELECT account, reason, creds FROM wa_creds_archive')).rows,
+  mappedUser: (account, key) => PgAuthStore.mappedUser(db.pool, account, key),
+  archived: async () => (await db.pool.query('SELECT account, reason, creds FROM wa_creds_archive')).rows,
 });
 
 describe.each([
@@ -165,16 +152,16 @@ describe('auth store on PostgreSQL, fenced', () => {
     await store.saveCreds();
     await state.keys.set({ session: { x: Buffer.from('before') } });
     // Another daemon takes the account (its lease expired on the database's clock).
-    await pool.query("UPDATE wa_leases SET expires_at = now() - interval '1 second' WHERE account = 'main'");
-    expect(await new LeaseStore(pool).acquire('other', 1, 60_000)).toEqual([{ account: 'main', epoch: 2 }]);
+    await db.pool.query("UPDATE wa_leases SET expires_at = now() - interval '1 second' WHERE account = 'main'");
+    expect(await new LeaseStore(db.pool).acquire('other', 1, 60_000)).toEqual([{ account: 'main', epoch: 2 }]);
     state.creds.me = { id: '1:9@s.whatsapp.net' };
     await expect(store.saveCreds()).rejects.toBeInstanceOf(FencedError);
     await expect(state.keys.set({ session: { x: Buffer.from('after'), y: Buffer.from('new') } })).rejects.toBeInstanceOf(FencedError);
     await expect(state.keys.clear!()).rejects.toBeInstanceOf(FencedError);
     await expect(store.archive('401')).rejects.toBeInstanceOf(FencedError);
-    const rows = await pool.query("SELECT id, value FROM wa_keys WHERE account = 'main' ORDER BY id");
+    const rows = await db.pool.query("SELECT id, value FROM wa_keys WHERE account = 'main' ORDER BY id");
     expect(rows.rows.map((r) => [r.id, Buffer.from(JSON.parse(r.value, BufferJSON.reviver) as Uint8Array).toString()])).toEqual([['x', 'before']]);
-    expect((await pool.query("SELECT creds FROM wa_creds WHERE account = 'main'")).rows.map((r) => JSON.parse(r.creds).me.id)).toEqual(['1:1@s.whatsapp.net']);
+    expect((await db.pool.query("SELECT creds FROM wa_creds WHERE account = 'main'")).rows.map((r) => JSON.parse(r.creds).me.id)).toEqual(['1:1@s.whatsapp.net']);
     expect(await b.archived()).toEqual([]);
   });
 });
