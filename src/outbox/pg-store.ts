@@ -12,7 +12,7 @@ import { HttpError } from '../control/http-error.js';
 import { fencedTx, type Fence } from '../cluster/lease-store.js';
 import type { OutboundContent } from './content.js';
 import { withTx } from '../store/pg-tx.js';
-import { TRANSITION_COLUMNS, type AuditEntry, type NewRow, type OutboxRow, type OutboxState, type TransitionPatch } from './store.js';
+import { TRANSITION_COLUMNS, newRowValues, type AuditEntry, type NewRow, type OutboxRow, type OutboxState, type TransitionPatch } from './store.js';
 
 interface PgRow {
   id: string;
@@ -143,24 +143,9 @@ export class PgOutboxStore {
     }
     const r = await c.query<PgRow>(
       `INSERT INTO outbox (account, recipient, chat_type, kind, payload, message_id, state, reason, idempotency_key, request_id, client,
-         client_role, created_at, updated_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)
+         client_role, created_at, updated_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
        RETURNING ${COLUMNS}`,
-      [
-        row.account,
-        row.to,
-        row.chatType,
-        row.kind,
-        JSON.stringify({ text: row.text, ...(row.content ? { content: row.content } : {}) }),
-        row.messageId,
-        row.state,
-        row.reason,
-        row.idempotencyKey,
-        row.requestId,
-        row.client,
-        row.clientRole ?? null,
-        now,
-        row.expiresAt,
-      ],
+      newRowValues(row, now),
     );
     const inserted = fromPg(r.rows[0])!;
     await insertAudit(c, { ...audit, outboxId: inserted.id });

@@ -115,6 +115,16 @@ export const TRANSITION_COLUMNS: Record<keyof TransitionPatch, string> = {
   approvedBy: 'approved_by',
 };
 
+/**
+ * A new row's values in the order both stores insert them: account, recipient, chat_type, kind,
+ * payload, message_id, state, reason, idempotency_key, request_id, client, client_role,
+ * created_at, updated_at, expires_at.
+ */
+export function newRowValues(row: NewRow, now: number): unknown[] {
+  const payload: Payload = { text: row.text, ...(row.content ? { content: row.content } : {}) };
+  return [row.account, row.to, row.chatType, row.kind, JSON.stringify(payload), row.messageId, row.state, row.reason, row.idempotencyKey, row.requestId, row.client, row.clientRole ?? null, now, now, row.expiresAt];
+}
+
 /** One policy decision for the audit table. */
 export interface AuditEntry {
   at: number;
@@ -219,23 +229,7 @@ export class OutboxStore {
           `INSERT INTO outbox (account, recipient, chat_type, kind, payload, message_id, state, reason, idempotency_key, request_id, client,
              client_role, created_at, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(
-          row.account,
-          row.to,
-          row.chatType,
-          row.kind,
-          JSON.stringify({ text: row.text, ...(row.content ? { content: row.content } : {}) } satisfies Payload),
-          row.messageId,
-          row.state,
-          row.reason,
-          row.idempotencyKey,
-          row.requestId,
-          row.client,
-          row.clientRole ?? null,
-          now,
-          now,
-          row.expiresAt,
-        );
+        .run(...newRowValues(row, now));
       const id = Number(info.lastInsertRowid);
       this.#insertAudit({ ...audit, outboxId: id });
       return { row: this.get(id)!, created: true };
