@@ -106,6 +106,16 @@ function fromDb(r: DbRow): InboxRow {
 /** Counts per account and status (for status output). */
 export type InboxCounts = Map<string, Partial<Record<InboxStatus, number>>>;
 
+/** The status a received message is stored with: an undecryptable one is `undecryptable` unless ignored. */
+export function effectiveStatus(m: InboundMessage, status: Exclude<InboxStatus, 'undecryptable'>): InboxStatus {
+  return m.kind === 'undecryptable' ? (status === 'ignored' ? 'ignored' : 'undecryptable') : status;
+}
+
+/** Whether a message arriving again replaces the stored row: only a readable copy of an undecryptable one does. */
+export function replaces(m: InboundMessage, stored: { kind: string }): boolean {
+  return stored.kind === 'undecryptable' && m.kind !== 'undecryptable';
+}
+
 /** Reads and writes the inbox table. */
 export class InboxStore {
   readonly #db: StateDb;
@@ -134,12 +144,12 @@ export class InboxStore {
    * first arrival time is kept); a readable row is never replaced by an undecryptable copy.
    */
   store(account: string, m: InboundMessage, status: Exclude<InboxStatus, 'undecryptable'>): StoreResult {
-    const effective: InboxStatus = m.kind === 'undecryptable' ? (status === 'ignored' ? 'ignored' : 'undecryptable') : status;
+    const effective = effectiveStatus(m, status);
     const existing = this.#get.get(account, m.chat, m.id);
-    if (existing && !(existing.kind === 'undecryptable' && m.kind !== 'undecryptable')) return { row: fromDb(existing), changed: false };
+    if (existing && !replaces(m, existing)) return { row: fromDb(existing), changed: false };
     const row = this.#recountOnError(() => writeTx(this.#db, () => {
       const current = this.#get.get(account, m.chat, m.id);
-      if (current && !(current.kind === 'undecryptable' && m.kind !== 'undecryptable')) return null;
+      if (current && !replaces(m, current)) return null;
       if (current) {
         this.#delete.run(current.cursor);
         this.#count(account, current.status as InboxStatus, -1);

@@ -151,6 +151,45 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       CREATE TRIGGER outbox_counts_delete AFTER DELETE ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_count();
     `,
   },
+  {
+    version: 4,
+    name: 'inbox with commit-ordered cursors',
+    // The SQLite store's inbox (its migrations 7, 10, 11 and 16). A reader pages by cursor, so a
+    // cursor must never become visible after a higher one: a sequence would hand out numbers at
+    // insert time, and a transaction that took a lower number but committed later would be
+    // skipped by a reader already past it. inbox_cursor is one row every writer increments last,
+    // just before its commit; its row lock makes the next writer wait for that commit, so cursors
+    // are given in commit order (docs/cluster.md).
+    sql: `
+      CREATE TABLE inbox (
+        cursor       bigint PRIMARY KEY,
+        account      text NOT NULL,
+        chat         text NOT NULL,
+        id           text NOT NULL,
+        sender       text NOT NULL,
+        chat_type    text NOT NULL,
+        kind         text NOT NULL,
+        text         text,
+        detail       text,
+        status       text NOT NULL,
+        offline      boolean NOT NULL DEFAULT false,
+        timestamp    bigint NOT NULL,
+        received_at  bigint NOT NULL,
+        read_at      bigint,
+        media        text,
+        UNIQUE (account, chat, id)
+      );
+      CREATE INDEX inbox_by_account ON inbox (account, cursor);
+      CREATE INDEX inbox_by_status ON inbox (account, status);
+      CREATE INDEX inbox_by_chat ON inbox (account, chat, cursor);
+      CREATE INDEX inbox_by_received ON inbox (received_at);
+      CREATE TABLE inbox_cursor (
+        one  boolean PRIMARY KEY DEFAULT true CHECK (one),
+        n    bigint NOT NULL
+      );
+      INSERT INTO inbox_cursor (n) VALUES (0);
+    `,
+  },
 ];
 
 /** Applies the migrations not applied yet; returns the versions it applied. */
