@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FencedError, LeaseStore, type HeldLease } from '../../src/cluster/lease-store.js';
 import { closeStateDb, openStateDb } from '../../src/store/db.js';
 import { SqliteAuthStore } from '../../src/wa/auth-store.js';
-import { PgAuthStore } from '../../src/wa/pg-auth-store.js';
+import { PgAuthStore } from '../../src/store/pg-auth-store.js';
 import { BufferJSON, type AuthenticationState } from '@whiskeysockets/baileys';
 import { migratedPostgres } from '../helpers/postgres.js';
 import { makeTmpDir } from '../helpers/tmp.js';

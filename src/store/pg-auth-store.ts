@@ -1,12 +1,12 @@
 // Baileys auth state in the shared PostgreSQL store (docs/cluster.md): the same tables and the same
-// behaviour as the SQLite store (auth-store.ts), for the daemon that holds the account's lease.
+// behaviour as the SQLite store (wa/auth-store.ts), for the daemon that holds the account's lease.
 // Every write is one transaction fenced by that lease (cluster/lease-store.ts fencedTx), so a
 // daemon that lost the account writes no key and no creds, even before it notices. The creds are
 // read once when the store opens: isRegistered, createdAt and state answer from them.
 import { BufferJSON, initAuthCreds, proto, type AuthenticationCreds, type AuthenticationState, type SignalDataSet, type SignalDataTypeMap } from '@whiskeysockets/baileys';
 import type { Pool } from 'pg';
 import { fencedTx, type Fence } from '../cluster/lease-store.js';
-import { sliceBoundary } from './loop-slices.js';
+import { sliceBoundary } from '../wa/loop-slices.js';
 
 /** Who may write: the account's lease holder. */
 export type AuthFence = Fence;
