@@ -7,7 +7,11 @@
 // clock until at least t + ttl (the database read its clock after t). The keeper stops an account
 // at t + ttl - fenceMargin unless a later renewal succeeded, whatever the database connection is
 // doing, so a daemon cut off from the store has closed its sockets before any other daemon can take
-// its accounts.
+// its accounts. This holds while the event loop runs the fence timer within the margin: a stall
+// longer than the margin delays it (the loop's delay is measured and alerted on, docs/scale.md).
+//
+// A callback that throws is reported, never allowed to stop the keeper: the fence timer is armed
+// for every held lease before any callback runs, and re-armed whatever a callback does.
 import type { DaemonInfo, HeldLease, LeaseStore } from './lease-store.js';
 
 export interface LeaseKeeperOptions {
@@ -21,34 +25,43 @@ export interface LeaseKeeperOptions {
   fenceMarginMs?: number;
   /** Most leases taken per renewal period (a wave); default 50. */
   waveSize?: number;
-  /** The accounts this daemon knows of (registered with the cluster at every period). */
+  /** The accounts this daemon knows of (registered with the cluster at every period; only these are taken). */
   accounts: () => readonly string[];
-  /** A lease was granted: start the account. */
+  /** A lease was granted: start the account. Throwing releases the lease again. */
   onAcquired: (lease: HeldLease) => void;
-  /** A lease is lost (not renewed in time, or taken): stop the account now. */
-  onLost: (account: string, reason: 'fenced' | 'taken') => void;
-  /** The account is handed over: close its socket; the lease is released when this resolves. */
+  /** A lease is lost (not renewed in time, taken, or its hand-over failed): stop the account now. */
+  onLost: (account: string, reason: LossReason) => void;
+  /** The account is handed over: close its socket; the lease is released only when this resolves. */
   onHandover: (account: string) => Promise<void>;
   /** A period failed (the store is unreachable): for status and alerts. */
   onStoreError?: (err: Error) => void;
   /** A period succeeded after failures. */
   onStoreOk?: () => void;
+  /** A callback threw (reported; the keeper goes on). */
+  onCallbackError?: (err: Error, callback: 'onAcquired' | 'onLost' | 'onHandover', account: string) => void;
   /** Local monotonic clock (ms). */
   now?: () => number;
   /** Jitter in [0, 1) for a period's start. */
   random?: () => number;
 }
 
-type Settings = Required<Omit<LeaseKeeperOptions, 'onStoreError' | 'onStoreOk'>> & Pick<LeaseKeeperOptions, 'onStoreError' | 'onStoreOk'>;
+/** Why an account's lease was given up without a hand-over. */
+export type LossReason = 'fenced' | 'taken' | 'handover failed';
+
+type Optional = 'onStoreError' | 'onStoreOk' | 'onCallbackError';
+type Settings = Required<Omit<LeaseKeeperOptions, Optional>> & Pick<LeaseKeeperOptions, Optional>;
 
 interface Held extends HeldLease {
   /** Local time until which the lease is surely valid, less the fence margin. */
   fenceAt: number;
+  /** A hand-over of this account is under way. */
+  handingOver: boolean;
 }
 
 export class LeaseKeeper {
   readonly #o: Settings;
   readonly #held = new Map<string, Held>();
+  readonly #handovers = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | null = null;
   #fenceTimer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
@@ -89,27 +102,32 @@ export class LeaseKeeper {
     return this.#period();
   }
 
-  /** Runs one period now (tests, and after the account list changed). */
+  /** Runs one period now (tests, and after the account list changed); nothing once stopping. */
   async runNow(): Promise<void> {
+    if (this.#stopped) return;
     await this.#period();
   }
 
   /**
    * Stops: every held account is handed over (socket closed, lease released), then the daemon
-   * leaves the cluster. Leases the store cannot be told about expire on their own.
+   * leaves the cluster. The store is not waited for longer than a TTL in all;
+   * leases the store cannot be told about expire on their own (their accounts are fenced first).
    */
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
-    await this.#running?.catch(() => undefined);
-    const held = [...this.#held.values()];
+    // The store's part of stopping waits one TTL in all: by then an unreachable store has had the leases expire anyway.
+    const deadline = this.#o.now() + this.#o.ttlMs;
+    const left = () => Math.max(0, deadline - this.#o.now());
+    if (this.#running) await withDeadline(this.#running.catch(() => undefined), left());
     // The others stop counting this daemon first, so they do not wait for it to take accounts back.
-    await this.#o.store.heartbeat(this.#o.me, this.#o.ttlMs, true).catch(() => undefined);
-    await Promise.all(held.map((h) => this.#handOver(h)));
+    await withDeadline(this.#o.store.heartbeat(this.#o.me, this.#o.ttlMs, true).catch(() => undefined), left());
+    for (const h of this.#held.values()) if (!h.handingOver) this.#startHandOver(h);
+    await Promise.allSettled([...this.#handovers]);
     if (this.#fenceTimer) clearTimeout(this.#fenceTimer);
     this.#fenceTimer = null;
-    await this.#o.store.leave(this.#o.me.id).catch(() => undefined);
+    await withDeadline(this.#o.store.leave(this.#o.me.id).catch(() => undefined), left());
   }
 
   #period(): Promise<void> {
@@ -129,7 +147,8 @@ export class LeaseKeeper {
   async #runPeriod(): Promise<void> {
     const { store, me, ttlMs } = this.#o;
     try {
-      await store.register(this.#o.accounts());
+      const known = this.#o.accounts();
+      await store.register(known);
       const { liveDaemons, accounts } = await store.heartbeat(me, ttlMs);
       this.#liveDaemons = Math.max(1, liveDaemons);
       await this.#renew();
@@ -137,20 +156,15 @@ export class LeaseKeeper {
       const share = Math.ceil(accounts / this.#liveDaemons);
       if (this.#held.size < share) {
         const sentAt = this.#o.now();
-        const got = await store.acquire(me.id, Math.min(share - this.#held.size, this.#o.waveSize), ttlMs);
-        for (const lease of got) {
-          if (this.#stopped) {
-            await store.release(me.id, lease).catch(() => undefined);
-            continue;
-          }
-          this.#held.set(lease.account, { ...lease, fenceAt: sentAt + ttlMs - this.#o.fenceMarginMs });
-          this.#o.onAcquired(lease);
-        }
-        this.#armFence();
-      } else if (this.#held.size > share) {
-        // Above the fair share (a daemon joined): hand the surplus over, a wave at a time.
-        const surplus = [...this.#held.values()].slice(0, Math.min(this.#held.size - share, this.#o.waveSize));
-        await Promise.all(surplus.map((h) => this.#handOver(h)));
+        const got = await store.acquire(me.id, Math.min(share - this.#held.size, this.#o.waveSize), ttlMs, known);
+        const fenceAt = sentAt + ttlMs - this.#o.fenceMarginMs;
+        for (const lease of got) this.#granted(lease, fenceAt);
+      } else {
+        // Above the fair share (a daemon joined): hand the surplus over, a wave at a time, outside
+        // the period, so renewals go on while sockets close.
+        const settled = [...this.#held.values()].filter((h) => !h.handingOver);
+        const surplus = settled.length - share;
+        for (const h of settled.slice(0, Math.max(0, Math.min(surplus, this.#o.waveSize)))) this.#startHandOver(h);
       }
       if (this.#failing) {
         this.#failing = false;
@@ -159,6 +173,35 @@ export class LeaseKeeper {
     } catch (err) {
       this.#failing = true;
       this.#o.onStoreError?.(err as Error);
+    } finally {
+      this.#armFence();
+    }
+  }
+
+  /** A lease the store granted, at a fence time computed before asking. */
+  #granted(lease: HeldLease, fenceAt: number): void {
+    const { store, me } = this.#o;
+    // Answered too late (the lease may already have expired), or after this daemon started stopping: given back.
+    if (this.#stopped || this.#o.now() >= fenceAt) {
+      void store.release(me.id, lease).catch(() => undefined);
+      return;
+    }
+    // Granted again while still held: the old lease expired on the database's clock (this daemon's
+    // timers ran late), so the account stops before it starts again under the new epoch.
+    const old = this.#held.get(lease.account);
+    if (old) this.#lose(old, 'taken');
+    const held: Held = { ...lease, fenceAt, handingOver: false };
+    this.#held.set(lease.account, held);
+    this.#armFence();
+    try {
+      this.#o.onAcquired(lease);
+    } catch (err) {
+      this.#o.onCallbackError?.(err as Error, 'onAcquired', lease.account);
+      // Not started: let another daemon try.
+      if (this.#held.get(lease.account) === held) {
+        this.#held.delete(lease.account);
+        void store.release(me.id, lease).catch(() => undefined);
+      }
     }
   }
 
@@ -168,29 +211,47 @@ export class LeaseKeeper {
     const asked = [...this.#held.values()];
     const renewed = await this.#o.store.renew(this.#o.me.id, asked, this.#o.ttlMs);
     for (const h of asked) {
-      if (this.#held.get(h.account) !== h) continue; // fenced or handed over meanwhile
+      if (this.#held.get(h.account) !== h) {
+        // Fenced or lost while the renewal was on its way, yet renewed: give it back at once
+        // rather than leave it dark for a TTL.
+        if (renewed.has(h.account)) void this.#o.store.release(this.#o.me.id, h).catch(() => undefined);
+        continue;
+      }
       if (renewed.has(h.account)) h.fenceAt = sentAt + this.#o.ttlMs - this.#o.fenceMarginMs;
       else this.#lose(h, 'taken');
     }
-    this.#armFence();
+  }
+
+  #startHandOver(h: Held): void {
+    h.handingOver = true;
+    const p = this.#handOver(h).finally(() => this.#handovers.delete(p));
+    this.#handovers.add(p);
   }
 
   async #handOver(h: Held): Promise<void> {
-    if (this.#held.get(h.account) !== h) return;
     try {
       await this.#o.onHandover(h.account);
-    } finally {
-      // Only now may another daemon take it; if the lease was fenced meanwhile, it is not ours to release.
-      if (this.#held.get(h.account) === h) {
-        this.#held.delete(h.account);
-        await this.#o.store.release(this.#o.me.id, h).catch(() => undefined);
-      }
+    } catch (err) {
+      this.#o.onCallbackError?.(err as Error, 'onHandover', h.account);
+      // The socket may still be open: never released; stopped hard, the lease left to expire.
+      if (this.#held.get(h.account) === h) this.#lose(h, 'handover failed');
+      return;
+    }
+    // Only now may another daemon take it; if the lease was fenced meanwhile, it is not ours to release.
+    if (this.#held.get(h.account) === h) {
+      this.#held.delete(h.account);
+      this.#armFence();
+      await this.#o.store.release(this.#o.me.id, h).catch(() => undefined);
     }
   }
 
-  #lose(h: Held, reason: 'fenced' | 'taken'): void {
+  #lose(h: Held, reason: LossReason): void {
     this.#held.delete(h.account);
-    this.#o.onLost(h.account, reason);
+    try {
+      this.#o.onLost(h.account, reason);
+    } catch (err) {
+      this.#o.onCallbackError?.(err as Error, 'onLost', h.account);
+    }
   }
 
   /** Sets the fence timer to the earliest moment a held lease must be given up. */
@@ -205,8 +266,17 @@ export class LeaseKeeper {
   }
 
   #fence(): void {
-    const now = this.#o.now();
-    for (const h of [...this.#held.values()]) if (h.fenceAt <= now) this.#lose(h, 'fenced');
-    this.#armFence();
+    try {
+      const now = this.#o.now();
+      for (const h of [...this.#held.values()]) if (h.fenceAt <= now) this.#lose(h, 'fenced');
+    } finally {
+      this.#armFence();
+    }
   }
+}
+
+/** Resolves when `p` does or after `ms`, whichever comes first. */
+function withDeadline(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p.then(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, ms)))]).finally(() => clearTimeout(timer));
 }

@@ -78,7 +78,7 @@ export class LeaseStore {
        )
        SELECT (SELECT count(*) FROM wa_daemons d WHERE d.id <> $1 AND NOT d.stopping AND d.seen_at > now() - make_interval(secs => $6::double precision / 1000))
                 + (SELECT count(*) FROM me WHERE NOT me.stopping) AS live,
-              (SELECT count(*) FROM wa_leases) AS accounts`,
+              (SELECT count(*) FROM wa_leases WHERE NOT removed) AS accounts`,
       [me.id, me.host, me.pid, me.socket, stopping, liveMs],
     );
     const row = r.rows[0]!;
@@ -88,25 +88,32 @@ export class LeaseStore {
   /** Makes the accounts known to the cluster (free until someone takes them); existing rows are left alone. */
   async register(accounts: readonly string[]): Promise<void> {
     if (accounts.length === 0) return;
-    await this.#pool.query('INSERT INTO wa_leases (account) SELECT unnest($1::text[]) ON CONFLICT (account) DO NOTHING', [accounts]);
-  }
-
-  /** Removes an account from the cluster (its lease row goes; no one will take it). */
-  async unregister(account: string): Promise<void> {
-    await this.#pool.query('DELETE FROM wa_leases WHERE account = $1', [account]);
+    await this.#pool.query(
+      'INSERT INTO wa_leases (account) SELECT unnest($1::text[]) ON CONFLICT (account) DO UPDATE SET removed = false WHERE wa_leases.removed',
+      [accounts],
+    );
   }
 
   /**
-   * Takes up to `limit` free or expired leases for `owner`, for `ttlMs`, in random order (so
+   * Removes an account from the cluster: no one takes it any more. The row stays, marked, so an
+   * account added again later goes on from its last epoch (a fencing token is never reused).
+   */
+  async unregister(account: string): Promise<void> {
+    await this.#pool.query("UPDATE wa_leases SET removed = true, owner = NULL, expires_at = '-infinity' WHERE account = $1", [account]);
+  }
+
+  /**
+   * Takes up to `limit` free or expired leases of accounts `owner` knows (a row of an account it
+   * has no config for is left to daemons that do), for `ttlMs`, in random order (so
    * daemons starting together do not all reach for the same accounts); each granted one has a
    * new epoch. Rows another transaction is taking are skipped, not waited for.
    */
-  async acquire(owner: string, limit: number, ttlMs: number): Promise<HeldLease[]> {
-    if (limit <= 0) return [];
+  async acquire(owner: string, limit: number, ttlMs: number, known: readonly string[]): Promise<HeldLease[]> {
+    if (limit <= 0 || known.length === 0) return [];
     const r = await this.#pool.query<{ account: string; epoch: string }>(
       `WITH free AS (
          SELECT account FROM wa_leases
-          WHERE owner IS NULL OR expires_at <= now()
+          WHERE (owner IS NULL OR expires_at <= now()) AND NOT removed AND account = ANY($4::text[])
           ORDER BY random() LIMIT $2
           FOR UPDATE SKIP LOCKED
        )
@@ -114,7 +121,7 @@ export class LeaseStore {
               expires_at = now() + make_interval(secs => $3::double precision / 1000)
          FROM free WHERE l.account = free.account
        RETURNING l.account, l.epoch`,
-      [owner, limit, ttlMs],
+      [owner, limit, ttlMs, known],
     );
     return r.rows.map((row) => ({ account: row.account, epoch: Number(row.epoch) }));
   }
@@ -166,13 +173,15 @@ export class LeaseStore {
 
 /**
  * Runs `fn` in a transaction that first checks, and holds for its whole length, the lease of
- * `account` at `epoch` by `owner`: a share lock on the lease row, so no other daemon can take the
- * account until this transaction ends, and a daemon that lost the lease (even one that has not
- * noticed yet) writes nothing. Throws FencedError when the lease is not held.
+ * `account` at `epoch` by `owner`: a key-share lock on the lease row, so no other daemon can take
+ * the account until this transaction ends (taking locks the row FOR UPDATE, skipping locked rows),
+ * while the owner's own renewal (an update of other columns) is not held up by a slow write. A
+ * daemon that lost the lease, even one that has not noticed yet, writes nothing. Throws
+ * FencedError when the lease is not held.
  */
 export function fencedTx<T>(pool: Pool, owner: string, lease: HeldLease, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   return withTx(pool, async (client) => {
-    const held = await client.query('SELECT 1 FROM wa_leases WHERE account = $1 AND owner = $2 AND epoch = $3 AND expires_at > now() FOR SHARE', [lease.account, owner, lease.epoch]);
+    const held = await client.query('SELECT 1 FROM wa_leases WHERE account = $1 AND owner = $2 AND epoch = $3 AND expires_at > now() FOR KEY SHARE', [lease.account, owner, lease.epoch]);
     if (held.rowCount === 0) throw new FencedError(lease.account, lease.epoch);
     return fn(client);
   });

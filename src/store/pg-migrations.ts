@@ -22,7 +22,8 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
     // A daemon's row says it is alive (seen_at, renewed with its leases) and which socket it
     // answers on. A lease row says which daemon owns an account until when; the epoch goes up at
     // every change of owner and is the fencing token every owner-only write checks. Times are the
-    // database's clock, so hosts with skewed clocks agree on who holds what.
+    // database's clock, so hosts with skewed clocks agree on who holds what. A removed account's
+    // row stays (marked), so its epochs are never given out twice.
     sql: `
       CREATE TABLE wa_daemons (
         id          text PRIMARY KEY,
@@ -38,7 +39,8 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         owner        text,
         epoch        bigint NOT NULL DEFAULT 0,
         acquired_at  timestamptz,
-        expires_at   timestamptz NOT NULL DEFAULT '-infinity'
+        expires_at   timestamptz NOT NULL DEFAULT '-infinity',
+        removed      boolean NOT NULL DEFAULT false
       );
       CREATE INDEX wa_leases_owner ON wa_leases (owner);
     `,

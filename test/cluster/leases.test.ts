@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LeaseKeeper, type LeaseKeeperOptions } from '../../src/cluster/lease-keeper.js';
 import { FencedError, LeaseStore, fencedTx, type HeldLease } from '../../src/cluster/lease-store.js';
 import { PG_MIGRATIONS, migratePg } from '../../src/store/pg-migrations.js';
+import { createPgPool } from '../../src/store/pg-pool.js';
 import { testPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { tcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -32,8 +33,7 @@ afterEach(async () => {
 function pool(port?: number): pg.Pool {
   const url = new URL(server.url);
   if (port) url.port = String(port);
-  const p = new pg.Pool({ connectionString: url.toString(), max: 4, connectionTimeoutMillis: 1000, query_timeout: 1000 });
-  p.on('error', () => undefined);
+  const p = createPgPool({ url: url.toString(), max: 4, timeoutMs: 1000 });
   pools.push(p);
   return p;
 }
@@ -131,11 +131,11 @@ describe('account leases', () => {
     const store = new LeaseStore(p);
     await store.register(['x']);
     await p.query('CREATE TABLE IF NOT EXISTS fenced_writes (account text, epoch bigint)');
-    const [first] = await store.acquire('old-owner', 1, 150);
+    const [first] = await store.acquire('old-owner', 1, 150, ['x']);
     expect(first).toEqual({ account: 'x', epoch: 1 });
     // Taken by another daemon once it has expired on the database's clock.
     let second: HeldLease | undefined;
-    while (!second) [second] = await store.acquire('new-owner', 1, 10_000);
+    while (!second) [second] = await store.acquire('new-owner', 1, 10_000, ['x']);
     expect(second.epoch).toBe(2);
     const write = (owner: string, lease: HeldLease) => fencedTx(p, owner, lease, (c) => c.query('INSERT INTO fenced_writes VALUES ($1, $2)', [lease.account, lease.epoch]));
     await expect(write('old-owner', first!)).rejects.toBeInstanceOf(FencedError);
@@ -151,16 +151,16 @@ describe('account leases', () => {
     const p = pool();
     const store = new LeaseStore(p);
     await store.register(['y']);
-    const [lease] = await store.acquire('writer', 1, 200);
+    const [lease] = await store.acquire('writer', 1, 200, ['y']);
     const other = pool();
     let takenInside: HeldLease[] | null = null;
     await fencedTx(p, 'writer', lease!, async () => {
       // Wait, on the database's clock, until the lease has expired; the row stays locked by this transaction.
       while (!(await other.query<{ expired: boolean }>("SELECT expires_at <= now() AS expired FROM wa_leases WHERE account = 'y'")).rows[0]!.expired);
-      takenInside = await new LeaseStore(other).acquire('thief', 1, 10_000);
+      takenInside = await new LeaseStore(other).acquire('thief', 1, 10_000, ['y']);
     });
     expect(takenInside).toEqual([]);
-    expect(await new LeaseStore(other).acquire('thief', 1, 10_000)).toEqual([{ account: 'y', epoch: 2 }]);
+    expect(await new LeaseStore(other).acquire('thief', 1, 10_000, ['y'])).toEqual([{ account: 'y', epoch: 2 }]);
   });
 
   it('on stop a daemon hands its accounts over (socket closed before the lease is released) and the others take them', async () => {

@@ -153,7 +153,7 @@ describe('auth store on PostgreSQL, fenced', () => {
     await state.keys.set({ session: { x: Buffer.from('before') } });
     // Another daemon takes the account (its lease expired on the database's clock).
     await db.pool.query("UPDATE wa_leases SET expires_at = now() - interval '1 second' WHERE account = 'main'");
-    expect(await new LeaseStore(db.pool).acquire('other', 1, 60_000)).toEqual([{ account: 'main', epoch: 2 }]);
+    expect(await new LeaseStore(db.pool).acquire('other', 1, 60_000, ['main'])).toEqual([{ account: 'main', epoch: 2 }]);
     state.creds.me = { id: '1:9@s.whatsapp.net' };
     await expect(store.saveCreds()).rejects.toBeInstanceOf(FencedError);
     await expect(state.keys.set({ session: { x: Buffer.from('after'), y: Buffer.from('new') } })).rejects.toBeInstanceOf(FencedError);

@@ -1,0 +1,195 @@
+// The lease keeper's own rules, on a fake store and a fake clock (the store's SQL is tested on a
+// real server in leases.test.ts): callbacks that throw never stop fencing, a lease answered too late
+// is not used, a hand-over that failed never releases, a slow hand-over does not hold renewals up,
+// a renewal that comes back after its lease was fenced gives it back, and stopping is bounded when
+// the store hangs.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { LeaseKeeper, type LeaseKeeperOptions } from '../../src/cluster/lease-keeper.js';
+import type { HeldLease } from '../../src/cluster/lease-store.js';
+
+const TTL = 1600;
+const RENEW = 300;
+const MARGIN = 400;
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+const wait = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const never = () => new Promise<never>(() => undefined);
+
+/** A store in memory; `mode` makes every call fail or hang, as an unreachable database does. */
+function fakeStore(o: { accounts: string[]; live?: number; acquireDelayMs?: number; renewDelayMs?: number }) {
+  const s = {
+    mode: 'ok' as 'ok' | 'fail' | 'hang',
+    live: o.live ?? 1,
+    free: [...o.accounts],
+    epoch: 0,
+    released: [] as string[],
+    renewals: 0,
+    async gate() {
+      if (s.mode === 'fail') throw new Error('store unreachable');
+      if (s.mode === 'hang') await never();
+    },
+    register: async () => s.gate(),
+    heartbeat: async () => (await s.gate(), { liveDaemons: s.live, accounts: o.accounts.length }),
+    acquire: async (_owner: string, limit: number): Promise<HeldLease[]> => {
+      await s.gate();
+      const got = s.free.splice(0, limit).map((account) => ({ account, epoch: ++s.epoch }));
+      if (o.acquireDelayMs) await wait(o.acquireDelayMs);
+      return got;
+    },
+    renew: async (_owner: string, held: readonly HeldLease[]) => {
+      await s.gate();
+      s.renewals++;
+      if (o.renewDelayMs) await wait(o.renewDelayMs);
+      return new Set(held.map((h) => h.account));
+    },
+    release: async (_owner: string, l: HeldLease) => {
+      s.released.push(l.account);
+      return true;
+    },
+    leave: async () => undefined,
+  };
+  return s;
+}
+
+function keeper(store: ReturnType<typeof fakeStore>, o: Partial<LeaseKeeperOptions> = {}) {
+  const errors: string[] = [];
+  const k = new LeaseKeeper({
+    store,
+    me: { id: 'me', host: 'h', pid: 1, socket: null },
+    ttlMs: TTL,
+    renewEveryMs: RENEW,
+    fenceMarginMs: MARGIN,
+    accounts: () => ['a', 'b', 'c', 'd'],
+    onAcquired: () => undefined,
+    onLost: () => undefined,
+    onHandover: async () => undefined,
+    onCallbackError: (err, cb, account) => errors.push(`${cb} ${account}: ${err.message}`),
+    now: () => Date.now(),
+    random: () => 0.5,
+    ...o,
+  });
+  return { k, errors };
+}
+
+describe('LeaseKeeper', () => {
+  it('an onLost that throws for one account does not keep the other from being fenced', async () => {
+    const store = fakeStore({ accounts: ['a', 'b'] });
+    const running = new Set<string>();
+    const { k, errors } = keeper(store, {
+      onAcquired: (l) => void running.add(l.account),
+      onLost: (a) => {
+        running.delete(a);
+        if (a === 'a') throw new Error('stop threw');
+      },
+    });
+    await k.start();
+    expect([...running].sort()).toEqual(['a', 'b']);
+    store.mode = 'fail';
+    await vi.advanceTimersByTimeAsync(TTL);
+    expect([...running]).toEqual([]);
+    expect(errors).toEqual(['onLost a: stop threw']);
+  });
+
+  it('an onAcquired that throws gives that lease back, and the others are still fenced', async () => {
+    const store = fakeStore({ accounts: ['a', 'b'] });
+    const running = new Set<string>();
+    const { k, errors } = keeper(store, {
+      onAcquired: (l) => {
+        if (l.account === 'b') throw new Error('start failed');
+        running.add(l.account);
+      },
+      onLost: (a) => void running.delete(a),
+    });
+    await k.start();
+    expect(k.held().map((h) => h.account)).toEqual(['a']);
+    expect(store.released).toEqual(['b']);
+    store.mode = 'fail';
+    await vi.advanceTimersByTimeAsync(TTL);
+    expect([...running]).toEqual([]);
+    expect(errors).toEqual(['onAcquired b: start failed']);
+  });
+
+  it('a lease answered after it could have expired is given back, not used', async () => {
+    const store = fakeStore({ accounts: ['a'], acquireDelayMs: TTL - MARGIN });
+    const started: string[] = [];
+    const { k } = keeper(store, { onAcquired: (l) => void started.push(l.account) });
+    const first = k.start();
+    await vi.advanceTimersByTimeAsync(TTL);
+    await first;
+    expect(started).toEqual([]);
+    expect(store.released).toEqual(['a']);
+  });
+
+  it('a hand-over that failed never releases the lease (the socket may be open): the account is stopped and the lease left to expire', async () => {
+    const store = fakeStore({ accounts: ['a'] });
+    const lost: string[] = [];
+    const { k, errors } = keeper(store, {
+      onHandover: async () => {
+        throw new Error('close timed out');
+      },
+      onLost: (a, why) => void lost.push(`${a} ${why}`),
+    });
+    await k.start();
+    await k.stop();
+    expect(store.released).toEqual([]);
+    expect(lost).toEqual(['a handover failed']);
+    expect(errors).toEqual(['onHandover a: close timed out']);
+  });
+
+  it('a slow hand-over of the surplus does not hold the other leases renewals up', async () => {
+    const store = fakeStore({ accounts: ['a', 'b', 'c', 'd'] });
+    const lost: string[] = [];
+    const { k } = keeper(store, { onLost: (a, why) => void lost.push(`${a} ${why}`), onHandover: () => wait(3 * TTL) });
+    await k.start();
+    expect(k.held()).toHaveLength(4);
+    store.live = 2; // a daemon joined: the share is 2, two accounts are handed over
+    const before = store.renewals;
+    await vi.advanceTimersByTimeAsync(2 * TTL);
+    expect(lost).toEqual([]);
+    expect(store.renewals - before).toBeGreaterThanOrEqual(5);
+    await vi.advanceTimersByTimeAsync(2 * TTL);
+    expect(k.held()).toHaveLength(2);
+    expect(store.released).toHaveLength(2);
+  });
+
+  it('a renewal that comes back after its lease was fenced gives the lease back instead of keeping it dark', async () => {
+    const store = fakeStore({ accounts: ['a'] });
+    const lost: string[] = [];
+    const { k } = keeper(store, { onLost: (a, why) => void lost.push(`${a} ${why}`) });
+    await k.start();
+    store.mode = 'hang';
+    await vi.advanceTimersByTimeAsync(TTL);
+    expect(lost).toEqual(['a fenced']);
+    // The store answers again; the hung renewal is gone with its connection, a new period renews nothing held.
+    store.mode = 'ok';
+    const late = fakeStore({ accounts: ['a'], renewDelayMs: TTL });
+    const second = keeper(late, { onLost: (a, why) => void lost.push(`second ${a} ${why}`) });
+    await second.k.start();
+    await vi.advanceTimersByTimeAsync(RENEW * 1.2); // a renewal is on its way, answered only after the fence
+    await vi.advanceTimersByTimeAsync(TTL);
+    expect(lost).toContain('second a fenced');
+    expect(late.released).toEqual(['a']);
+  });
+
+  it('stopping with a hung store ends within one TTL; the account, which could not be handed over, was fenced meanwhile', async () => {
+    const store = fakeStore({ accounts: ['a'] });
+    const handed: string[] = [];
+    const lost: string[] = [];
+    const { k } = keeper(store, { onHandover: async (a) => void handed.push(a), onLost: (a, why) => void lost.push(`${a} ${why}`) });
+    await k.start();
+    store.mode = 'hang';
+    await vi.advanceTimersByTimeAsync(RENEW * 2); // a period is stuck on the store
+    let stopped = false;
+    void k.stop().then(() => (stopped = true));
+    await vi.advanceTimersByTimeAsync(TTL + 1);
+    expect(stopped).toBe(true);
+    expect(lost).toEqual(['a fenced']);
+    expect([handed, store.released]).toEqual([[], []]);
+  });
+});
