@@ -11,14 +11,27 @@ import { sliceBoundary } from '../wa/loop-slices.js';
 /** Who may write: the account's lease holder. */
 export type AuthFence = Fence;
 
+interface Saved {
+  creds: AuthenticationCreds;
+  registered: boolean;
+  createdAt: number;
+}
+
+function hasIdentity(creds: AuthenticationCreds): boolean {
+  return creds.me !== undefined && creds.me !== null;
+}
+
 export class PgAuthStore {
   readonly #pool: Pool;
   readonly #fence: AuthFence;
   readonly account: string;
-  #saved: { creds: AuthenticationCreds; createdAt: number } | null;
+  /** What the store holds as committed: the creds read at open (handed to Baileys), whether they were registered, since when. */
+  #saved: Saved | null;
   #creds: AuthenticationCreds | null = null;
+  /** Writes go one after another, in call order, as on SQLite: Baileys does not wait for a creds save before the next. */
+  #chain: Promise<unknown> = Promise.resolve();
 
-  private constructor(pool: Pool, fence: AuthFence, saved: { creds: AuthenticationCreds; createdAt: number } | null) {
+  private constructor(pool: Pool, fence: AuthFence, saved: Saved | null) {
     this.#pool = pool;
     this.#fence = fence;
     this.account = fence.lease.account;
@@ -29,13 +42,14 @@ export class PgAuthStore {
   static async open(pool: Pool, fence: AuthFence): Promise<PgAuthStore> {
     const r = await pool.query<{ creds: string; created_at: string }>('SELECT creds, created_at FROM wa_creds WHERE account = $1', [fence.lease.account]);
     const row = r.rows[0];
-    return new PgAuthStore(pool, fence, row ? { creds: JSON.parse(row.creds, BufferJSON.reviver) as AuthenticationCreds, createdAt: Number(row.created_at) } : null);
+    if (!row) return new PgAuthStore(pool, fence, null);
+    const creds = JSON.parse(row.creds, BufferJSON.reviver) as AuthenticationCreds;
+    return new PgAuthStore(pool, fence, { creds, registered: hasIdentity(creds), createdAt: Number(row.created_at) });
   }
 
   /** True when the account has saved creds that completed pairing (a `me` identity). */
   isRegistered(): boolean {
-    const creds = this.#saved?.creds;
-    return creds !== undefined && creds.me !== undefined && creds.me !== null;
+    return this.#saved?.registered ?? false;
   }
 
   /** When the creds were first saved, or null. */
@@ -66,7 +80,9 @@ export class PgAuthStore {
   async saveCreds(): Promise<void> {
     if (!this.#creds) return;
     const creds = this.#creds;
+    // The creds as they are now, in the order of the calls: a later save never commits before an earlier one.
     const text = JSON.stringify(creds, BufferJSON.replacer);
+    const registered = hasIdentity(creds);
     const now = Date.now();
     const createdAt = await this.#write(async (c) => {
       const r = await c.query<{ created_at: string }>(
@@ -77,7 +93,7 @@ export class PgAuthStore {
       );
       return Number(r.rows[0]!.created_at);
     });
-    this.#saved = { creds, createdAt };
+    this.#saved = { creds, registered, createdAt };
   }
 
   /**
@@ -116,7 +132,9 @@ export class PgAuthStore {
   }
 
   #write<T>(fn: Parameters<typeof fencedTx<T>>[3]): Promise<T> {
-    return fencedTx(this.#pool, this.#fence.owner, this.#fence.lease, fn);
+    const done = this.#chain.then(() => fencedTx(this.#pool, this.#fence.owner, this.#fence.lease, fn));
+    this.#chain = done.catch(() => undefined);
+    return done;
   }
 
   async #getKeys<T extends keyof SignalDataTypeMap>(type: T, ids: string[]): Promise<{ [id: string]: SignalDataTypeMap[T] }> {

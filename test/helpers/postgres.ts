@@ -36,7 +36,7 @@ export async function testPostgres(): Promise<TestPostgres> {
  * A migrated database for the whole test file, and a pool on it: started before the file's tests,
  * stopped after them. Read `pool` inside tests and hooks (it exists once beforeAll ran).
  */
-export function migratedPostgres(hooks: { beforeAll: (fn: () => Promise<void>, timeout?: number) => void; afterAll: (fn: () => Promise<void>) => void }, max = 10): { readonly pool: pg.Pool } {
+export function migratedPostgres(hooks: { beforeAll: (fn: () => Promise<void>, timeout?: number) => void; afterAll: (fn: () => Promise<void>) => void }, max = 10): { readonly pool: pg.Pool; readonly url: string } {
   let server: TestPostgres | undefined;
   let pool: pg.Pool | undefined;
   hooks.beforeAll(async () => {
@@ -53,6 +53,10 @@ export function migratedPostgres(hooks: { beforeAll: (fn: () => Promise<void>, t
     get pool() {
       if (!pool) throw new Error('the PostgreSQL server is not started yet (read pool inside a test or hook)');
       return pool;
+    },
+    get url() {
+      if (!server) throw new Error('the PostgreSQL server is not started yet (read url inside a test or hook)');
+      return server.url;
     },
   };
 }

@@ -7,6 +7,7 @@ import { closeStateDb, openStateDb } from '../../src/store/db.js';
 import { SqliteAuthStore } from '../../src/wa/auth-store.js';
 import { PgAuthStore } from '../../src/store/pg-auth-store.js';
 import { BufferJSON, type AuthenticationState } from '@whiskeysockets/baileys';
+import pg from 'pg';
 import { migratedPostgres } from '../helpers/postgres.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
@@ -163,5 +164,37 @@ describe('auth store on PostgreSQL, fenced', () => {
     expect(rows.rows.map((r) => [r.id, Buffer.from(JSON.parse(r.value, BufferJSON.reviver) as Uint8Array).toString()])).toEqual([['x', 'before']]);
     expect((await db.pool.query("SELECT creds FROM wa_creds WHERE account = 'main'")).rows.map((r) => JSON.parse(r.creds).me.id)).toEqual(['1:1@s.whatsapp.net']);
     expect(await b.archived()).toEqual([]);
+  });
+
+  it('saves go in call order: a later creds save never commits before an earlier one, even when it gets a connection first', async () => {
+    await db.pool.query("INSERT INTO wa_leases (account, owner, epoch, expires_at) VALUES ('c', 'me', 1, now() + interval '1 hour')");
+    for (let round = 0; round < 5; round++) {
+      const small = new pg.Pool({ connectionString: db.url, max: 2 });
+      small.on('error', () => undefined);
+      try {
+        const store = await PgAuthStore.open(small, { owner: 'me', lease: { account: 'c', epoch: 1 } });
+        const creds = store.state().creds;
+        const busy = await small.connect(); // another write holds one client
+        creds.nextPreKeyId = 100 * round + 1;
+        const first = store.saveCreds(); // would get a new connection (still connecting)
+        creds.nextPreKeyId = 100 * round + 2;
+        const second = store.saveCreds(); // would wait for a client, and get the busy one at once
+        busy.release();
+        await Promise.all([first, second]);
+        const saved = JSON.parse((await db.pool.query("SELECT creds FROM wa_creds WHERE account = 'c'")).rows[0].creds).nextPreKeyId;
+        expect(saved).toBe(100 * round + 2);
+      } finally {
+        await small.end();
+      }
+    }
+  });
+
+  it('says registered only for creds it committed, not for what Baileys changed in memory since', async () => {
+    const b = postgres();
+    const store = await b.open('main');
+    store.state().creds.me = { id: '1:1@s.whatsapp.net' };
+    expect(store.isRegistered()).toBe(false);
+    await store.saveCreds();
+    expect(store.isRegistered()).toBe(true);
   });
 });
