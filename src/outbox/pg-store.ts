@@ -97,29 +97,35 @@ export class PgOutboxStore {
    * (created: false), also when another daemon inserted it a moment before.
    */
   async insertMany(items: Array<{ row: NewRow; audit: Omit<AuditEntry, 'outboxId'> }>, now = Date.now()): Promise<Array<{ row: OutboxRow; created: boolean } | { error: Error }>> {
+    // In account order (the outcomes in the callers' order): batches touching the same accounts'
+    // count rows then lock them in one order, and cannot deadlock each other.
+    const order = items.map((_, i) => i).sort((a, b) => (items[a]!.row.account < items[b]!.row.account ? -1 : items[a]!.row.account > items[b]!.row.account ? 1 : a - b));
     return withTx(this.#pool, async (c) => {
-      const out: Array<{ row: OutboxRow; created: boolean } | { error: Error }> = [];
-      for (const { row, audit } of items) {
+      const out: Array<{ row: OutboxRow; created: boolean } | { error: Error }> = new Array(items.length);
+      for (const i of order) {
+        const { row, audit } = items[i]!;
         await c.query('SAVEPOINT item');
         try {
-          out.push(await this.#insertOne(c, row, audit, now));
+          out[i] = await this.#insertOne(c, row, audit, now);
           await c.query('RELEASE SAVEPOINT item');
         } catch (err) {
+          // A deadlock's victim is the whole transaction's to run again (withTx), not one item's error.
+          if ((err as { code?: string }).code === '40P01') throw err;
           await c.query('ROLLBACK TO SAVEPOINT item');
           if ((err as { code?: string }).code === '23505' && row.idempotencyKey) {
             // Inserted by another transaction meanwhile: the key's row, as for any repeat.
             try {
               const existing = await this.#byKey(c, row);
               if (existing) {
-                out.push(existing);
+                out[i] = existing;
                 continue;
               }
             } catch (again) {
-              out.push({ error: again as Error });
+              out[i] = { error: again as Error };
               continue;
             }
           }
-          out.push({ error: err as Error });
+          out[i] = { error: err as Error };
         }
       }
       return out;
@@ -194,15 +200,19 @@ export class PgOutboxStore {
   }
 
   /**
-   * Puts `sending` rows back (of one account, or all): those that reached the wire become
-   * `unknown`, the others `queued`; with `onlyExpired`, only rows whose lease ran out.
+   * Puts the fenced account's `sending` rows back: those that reached the wire become `unknown`,
+   * the others `queued`; with `onlyExpired`, only rows whose lease ran out (on the owner's clock,
+   * which set it). Only the account's lease holder may: any other daemon doing it would have rows
+   * in flight claimed and sent again.
    */
-  async releaseSending(account: string | null, now: number, onlyExpired = false): Promise<OutboxRow[]> {
-    const r = await this.#pool.query<PgRow>(
-      `UPDATE outbox SET state = CASE WHEN wire_sends > 0 THEN 'unknown' ELSE 'queued' END, lease_until = NULL, updated_at = $1
-        WHERE state = 'sending' AND ($2::text IS NULL OR account = $2) AND (NOT $3 OR lease_until < $1)
-       RETURNING ${COLUMNS}`,
-      [now, account, onlyExpired],
+  async releaseSending(fence: Fence, now: number, onlyExpired = false): Promise<OutboxRow[]> {
+    const r = await fencedTx(this.#pool, fence.owner, fence.lease, (c) =>
+      c.query<PgRow>(
+        `UPDATE outbox SET state = CASE WHEN wire_sends > 0 THEN 'unknown' ELSE 'queued' END, lease_until = NULL, updated_at = $1
+          WHERE state = 'sending' AND account = $2 AND (NOT $3 OR lease_until < $1)
+         RETURNING ${COLUMNS}`,
+        [now, fence.lease.account, onlyExpired],
+      ),
     );
     return r.rows.map((row) => fromPg(row)!).sort((a, b) => a.id - b.id);
   }

@@ -136,8 +136,16 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         n        bigint NOT NULL,
         PRIMARY KEY (state, account)
       );
+      -- A move touches two count rows; they are locked in (account, state) order whichever way the
+      -- row moves, so a claim (queued to sending) and a release (sending to queued) cannot deadlock.
       CREATE FUNCTION outbox_count() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
+        IF TG_OP = 'UPDATE' AND (NEW.account, NEW.state) < (OLD.account, OLD.state) THEN
+          INSERT INTO outbox_counts (state, account, n) VALUES (NEW.state, NEW.account, 1)
+            ON CONFLICT (state, account) DO UPDATE SET n = outbox_counts.n + 1;
+          UPDATE outbox_counts SET n = n - 1 WHERE state = OLD.state AND account = OLD.account;
+          RETURN NULL;
+        END IF;
         IF TG_OP IN ('UPDATE', 'DELETE') THEN
           UPDATE outbox_counts SET n = n - 1 WHERE state = OLD.state AND account = OLD.account;
         END IF;

@@ -1,10 +1,23 @@
 // One PostgreSQL transaction on a client of its own: BEGIN, the work, COMMIT; ROLLBACK when the
 // work throws. A client whose transaction failed is closed, not given back to the pool: after a
 // client-side timeout its ROLLBACK may never have reached the server, and the next borrower's
-// COMMIT would commit the failed work.
+// COMMIT would commit the failed work. A transaction the server chose as a deadlock's victim is
+// run again (twice at most): it was rolled back whole, and `fn` keeps its state inside.
 import type { Pool, PoolClient } from 'pg';
 
+const DEADLOCK = '40P01';
+
 export async function withTx<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await once(pool, fn);
+    } catch (err) {
+      if ((err as { code?: string }).code !== DEADLOCK || attempt >= 2) throw err;
+    }
+  }
+}
+
+async function once<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');

@@ -24,9 +24,9 @@ afterAll(async () => {
 afterEach(async () => {
   await Promise.all(keepers.splice(0).map((k) => k.stop().catch(() => undefined)));
   await Promise.all(proxies.splice(0).map((p) => p.close()));
-  await Promise.all(pools.splice(0).map((p) => p.end().catch(() => undefined)));
   const admin = pool();
   await admin.query('DELETE FROM wa_leases; DELETE FROM wa_daemons;').catch(() => undefined);
+  await Promise.all(pools.splice(0).map((p) => p.end().catch(() => undefined)));
 });
 
 /** A pool on the server (or through a proxy port), with client-side timeouts as the daemon sets them. */
@@ -66,9 +66,10 @@ function daemon(id: string, accounts: string[], o: Partial<LeaseKeeperOptions> &
   const keeper = new LeaseKeeper({
     store: new LeaseStore(o.pool ?? pool()),
     me: { id, host: 'test', pid: process.pid, socket: null },
-    ttlMs: 1600,
-    renewEveryMs: 300,
-    fenceMarginMs: 400,
+    // Wide enough that a loaded CI machine renews in time; the cut-off test still waits only seconds.
+    ttlMs: 3000,
+    renewEveryMs: 500,
+    fenceMarginMs: 800,
     accounts: () => accounts,
     onAcquired: (l) => {
       owned.add(l.account);

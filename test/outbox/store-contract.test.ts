@@ -18,7 +18,7 @@ interface Outbox {
   insert(row: NewRow, now?: number): Promise<{ row: OutboxRow; created: boolean } | { error: Error }>;
   claim(account: string, now: number): Promise<OutboxRow | null>;
   transition(id: number, from: OutboxState[], to: OutboxState, patch?: TransitionPatch, now?: number): Promise<OutboxRow | null>;
-  release(account: string | null, now: number, onlyExpired?: boolean): Promise<OutboxRow[]>;
+  release(account: string, now: number, onlyExpired?: boolean): Promise<OutboxRow[]>;
   countsByAccount(): Promise<Map<string, Partial<Record<OutboxState, number>>>>;
   countsByState(): Promise<Partial<Record<OutboxState, number>>>;
   /** Counts from the rows themselves (what the kept counts must equal). */
@@ -77,7 +77,7 @@ const postgres = (): Outbox => {
     insert: async (row, now = NOW) => (await s.insertMany([{ row, audit: auditFor(row) }], now))[0]!,
     claim: async (account, now) => s.claimNext(await fenceFor(account), now, 30_000),
     transition: (id, from, to, patch = {}, now = NOW) => s.transition(id, from, to, patch, now),
-    release: (account, now, onlyExpired) => s.releaseSending(account, now, onlyExpired),
+    release: async (account, now, onlyExpired) => s.releaseSending(await fenceFor(account), now, onlyExpired),
     countsByAccount: () => s.countsByAccount(),
     countsByState: () => s.countsByState(),
     rowCounts: async () => byRows((await db.pool.query('SELECT account, state, count(*) AS n FROM outbox GROUP BY account, state')).rows),
@@ -140,7 +140,7 @@ describe.each([
     await o.transition(wired.id, ['sending'], 'sending', { wireSends: 1 }, NOW);
     // At NOW + 35 s only the first lease (until NOW + 30 s) has run out.
     expect((await o.release('main', NOW + 35_000, true)).map((r) => [r.id, r.state])).toEqual([[wired.id, 'unknown']]);
-    expect((await o.release(null, NOW + 36_000)).map((r) => [r.id, r.state, r.leaseUntil])).toEqual([[notWired.id, 'queued', null]]);
+    expect((await o.release('main', NOW + 36_000)).map((r) => [r.id, r.state, r.leaseUntil])).toEqual([[notWired.id, 'queued', null]]);
   });
 
   it('keeps counts equal to a count of the rows through inserts, claims, moves and releases', async () => {
@@ -181,6 +181,7 @@ describe('outbox on PostgreSQL, shared', () => {
             await new Promise((r) => setImmediate(r));
             continue;
           }
+          idle = 0;
           claimed.push(row);
           const pendingBefore = await db.pool.query("SELECT count(*)::int AS n FROM outbox WHERE recipient = $1 AND id < $2 AND state IN ('queued', 'sending', 'unknown')", [row.to, row.id]);
           expect(pendingBefore.rows[0].n).toBe(0);
@@ -205,6 +206,8 @@ describe('outbox on PostgreSQL, shared', () => {
     await db.pool.query("UPDATE wa_leases SET owner = 'other', epoch = epoch + 1 WHERE account = 'main'");
     await expect(s.claimNext(old, NOW, 30_000)).rejects.toBeInstanceOf(FencedError);
     await expect(s.transition(claimed!.id, ['sending'], 'sent', {}, NOW, old)).rejects.toBeInstanceOf(FencedError);
+    // Nor may it put the new owner's in-flight row back (it would be claimed and sent again).
+    await expect(s.releaseSending(old, NOW + 60_000)).rejects.toBeInstanceOf(FencedError);
     expect((await s.get(claimed!.id))?.state).toBe('sending');
     expect((await db.pool.query("SELECT count(*)::int AS n FROM outbox WHERE state = 'queued'")).rows[0].n).toBe(1);
   });
@@ -218,5 +221,28 @@ describe('outbox on PostgreSQL, shared', () => {
     expect(new Set(rows.map((r) => r.id)).size).toBe(1);
     expect(results.map((r) => ('created' in r[0]! ? r[0].created : null)).filter(Boolean)).toHaveLength(1);
     expect((await db.pool.query('SELECT count(*)::int AS n FROM outbox')).rows[0].n).toBe(1);
+  });
+
+  it('batches touching two accounts in opposite orders, and claims racing releases, never fail on each other (counts locked in one order)', async () => {
+    const s = new PgOutboxStore(db.pool);
+    const fences = { A: await fenceFor('A'), B: await fenceFor('B') };
+    const errors: string[] = [];
+    for (let round = 0; round < 15; round++) {
+      const ab = ['A', 'B', 'A', 'B'].map((account) => newRow({ account }));
+      const ba = ['B', 'A', 'B', 'A'].map((account) => newRow({ account }));
+      const batches = await Promise.all([ab, ba].map((rows) => s.insertMany(rows.map((row) => ({ row, audit: auditFor(row) })))));
+      for (const r of batches.flat()) if ('error' in r) errors.push(r.error.message);
+      // Outcomes come back in the callers' order, whatever order the rows were written in.
+      expect(batches[0]!.map((r) => ('row' in r ? r.row.account : '?'))).toEqual(['A', 'B', 'A', 'B']);
+      await Promise.all([
+        s.claimNext(fences.A, NOW, 30_000),
+        s.releaseSending(fences.A, NOW + 60_000),
+        s.claimNext(fences.B, NOW, 30_000),
+        s.releaseSending(fences.B, NOW + 60_000),
+      ]).catch((err: Error) => errors.push(err.message));
+    }
+    expect(errors).toEqual([]);
+    const rows = byRows((await db.pool.query('SELECT account, state, count(*) AS n FROM outbox GROUP BY account, state')).rows);
+    expect(await s.countsByAccount()).toEqual(rows);
   });
 });
