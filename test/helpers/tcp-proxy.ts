@@ -21,6 +21,7 @@ export async function tcpProxy(targetPort: number, targetHost = '127.0.0.1'): Pr
     sockets.add(upstream);
     upstream.on('close', () => sockets.delete(upstream));
     upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
     client.on('data', (d) => {
       if (!holed) upstream.write(d);
     });
