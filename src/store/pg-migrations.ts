@@ -200,6 +200,36 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       INSERT INTO inbox_cursor (n) VALUES (0);
     `,
   },
+  {
+    version: 5,
+    name: 'inbox consumers',
+    // The SQLite store's inbox_consumers and inbox_dead_letters (its migration 8). A consumer's
+    // cursor only moves forward, whichever daemon its reader acknowledges through.
+    sql: `
+      CREATE TABLE inbox_consumers (
+        name             text PRIMARY KEY,
+        type             text NOT NULL,
+        accounts         text,
+        url              text,
+        secret           text,
+        origin           text NOT NULL,
+        cursor           bigint NOT NULL DEFAULT 0,
+        created_at       bigint NOT NULL,
+        acked_at         bigint,
+        attempts         integer NOT NULL DEFAULT 0,
+        next_attempt_at  bigint,
+        last_error       text,
+        last_error_at    bigint
+      );
+      CREATE TABLE inbox_dead_letters (
+        consumer  text NOT NULL,
+        cursor    bigint NOT NULL,
+        reason    text NOT NULL,
+        at        bigint NOT NULL,
+        PRIMARY KEY (consumer, cursor)
+      );
+    `,
+  },
 ];
 
 /** Applies the migrations not applied yet; returns the versions it applied. */
