@@ -97,8 +97,8 @@ export class PgOutboxStore {
    * (created: false), also when another daemon inserted it a moment before.
    */
   async insertMany(items: Array<{ row: NewRow; audit: Omit<AuditEntry, 'outboxId'> }>, now = Date.now()): Promise<Array<{ row: OutboxRow; created: boolean } | { error: Error }>> {
-    // In account order (the outcomes in the callers' order): batches touching the same accounts'
-    // count rows then lock them in one order, and cannot deadlock each other.
+    // In account order (the outcomes in the callers' order): batches touching the same accounts
+    // take their row locks (idempotency keys) in one order, and cannot deadlock each other.
     const order = items.map((_, i) => i).sort((a, b) => (items[a]!.row.account < items[b]!.row.account ? -1 : items[a]!.row.account > items[b]!.row.account ? 1 : a - b));
     return withTx(this.#pool, async (c) => {
       const out: Array<{ row: OutboxRow; created: boolean } | { error: Error }> = new Array(items.length);
@@ -217,10 +217,10 @@ export class PgOutboxStore {
     return r.rows.map((row) => fromPg(row)!).sort((a, b) => a.id - b.id);
   }
 
-  /** Counts per account of the states given (default every state), from the kept counts. */
+  /** Counts per account of the states given (default every state), from the kept counts and the deltas not folded yet. */
   async countsByAccount(states?: readonly OutboxState[]): Promise<Map<string, Partial<Record<OutboxState, number>>>> {
     const r = await this.#pool.query<{ account: string; state: OutboxState; n: string }>(
-      `SELECT account, state, n FROM outbox_counts WHERE n > 0${states ? ' AND state = ANY($1::text[])' : ''}`,
+      `SELECT account, state, sum(n) AS n FROM (${KEPT_COUNTS}) k${states ? ' WHERE state = ANY($1::text[])' : ''} GROUP BY account, state HAVING sum(n) > 0`,
       states ? [[...states]] : [],
     );
     const out = new Map<string, Partial<Record<OutboxState, number>>>();
@@ -232,15 +232,40 @@ export class PgOutboxStore {
     return out;
   }
 
-  /** Counts per state, from the kept counts. */
+  /** Counts per state (of one account, or all), from the kept counts and the deltas not folded yet. */
   async countsByState(account?: string): Promise<Partial<Record<OutboxState, number>>> {
-    const r = account
-      ? await this.#pool.query<{ state: OutboxState; n: string }>('SELECT state, n FROM outbox_counts WHERE account = $1 AND n > 0', [account])
-      : await this.#pool.query<{ state: OutboxState; n: string }>('SELECT state, sum(n) AS n FROM outbox_counts GROUP BY state HAVING sum(n) > 0');
+    const r = await this.#pool.query<{ state: OutboxState; n: string }>(
+      `SELECT state, sum(n) AS n FROM (${KEPT_COUNTS}) k${account ? ' WHERE account = $1' : ''} GROUP BY state HAVING sum(n) > 0`,
+      account ? [account] : [],
+    );
     return Object.fromEntries(r.rows.map((row) => [row.state, Number(row.n)]));
   }
 
+  /**
+   * Adds the count deltas written so far into the kept counts (the daemon runs this every few
+   * seconds; reads are right either way). One fold at a time: a second one meanwhile does nothing.
+   * Deltas of transactions not committed yet stay for the next fold. Returns how many it folded.
+   */
+  async foldCounts(): Promise<number> {
+    return withTx(this.#pool, async (c) => {
+      const mine = (await c.query<{ mine: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS mine', [FOLD_LOCK])).rows[0]!.mine;
+      if (!mine) return 0;
+      const r = await c.query<{ n: string }>(
+        `WITH moved AS (DELETE FROM outbox_count_deltas RETURNING state, account, d),
+              sums AS (SELECT state, account, sum(d) AS d, count(*) AS rows FROM moved GROUP BY state, account),
+              kept AS (INSERT INTO outbox_counts (state, account, n) SELECT state, account, d FROM sums
+                       ON CONFLICT (state, account) DO UPDATE SET n = outbox_counts.n + EXCLUDED.n)
+         SELECT coalesce(sum(rows), 0) AS n FROM sums`,
+      );
+      return Number(r.rows[0]!.n);
+    });
+  }
 }
+
+/** The kept counts and the deltas not folded into them yet, as (account, state, n) rows. */
+const KEPT_COUNTS = 'SELECT account, state, n FROM outbox_counts UNION ALL SELECT account, state, d AS n FROM outbox_count_deltas';
+/** The advisory-lock key of the counts fold ("wacf"). */
+const FOLD_LOCK = 0x77616366;
 
 async function insertAudit(c: PoolClient, e: AuditEntry): Promise<void> {
   await c.query(

@@ -80,8 +80,9 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
     name: 'outbox, audit and outbox counts',
     // The SQLite store's outbox and audit as they stand after its migration 18: the same columns
     // (times epoch milliseconds), the pending-by-peer index the claim's order check runs on, and
-    // counts by state and account kept by a trigger in the writing transaction. Any daemon may
-    // insert a row for any account; only the account's lease holder claims and moves rows.
+    // counts by state and account kept by a trigger in the writing transaction (as deltas, see
+    // below). Any daemon may insert a row for any account; only the account's lease holder claims
+    // and moves rows.
     sql: `
       CREATE TABLE outbox (
         id               bigserial PRIMARY KEY,
@@ -130,28 +131,29 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         request_id   text
       );
       CREATE INDEX audit_by_time ON audit (at);
+      -- Counts by state and account, kept without a hot row: each change appends deltas (no lock
+      -- on a shared row, so enqueues of one account from many daemons do not queue behind each
+      -- other's commits, and no two transactions can deadlock on counts); a fold now and then adds
+      -- them into outbox_counts. A read sums both.
       CREATE TABLE outbox_counts (
         state    text NOT NULL,
         account  text NOT NULL,
         n        bigint NOT NULL,
         PRIMARY KEY (state, account)
       );
-      -- A move touches two count rows; they are locked in (account, state) order whichever way the
-      -- row moves, so a claim (queued to sending) and a release (sending to queued) cannot deadlock.
+      CREATE TABLE outbox_count_deltas (
+        id       bigserial PRIMARY KEY,
+        state    text NOT NULL,
+        account  text NOT NULL,
+        d        integer NOT NULL
+      );
       CREATE FUNCTION outbox_count() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
-        IF TG_OP = 'UPDATE' AND (NEW.account, NEW.state) < (OLD.account, OLD.state) THEN
-          INSERT INTO outbox_counts (state, account, n) VALUES (NEW.state, NEW.account, 1)
-            ON CONFLICT (state, account) DO UPDATE SET n = outbox_counts.n + 1;
-          UPDATE outbox_counts SET n = n - 1 WHERE state = OLD.state AND account = OLD.account;
-          RETURN NULL;
-        END IF;
         IF TG_OP IN ('UPDATE', 'DELETE') THEN
-          UPDATE outbox_counts SET n = n - 1 WHERE state = OLD.state AND account = OLD.account;
+          INSERT INTO outbox_count_deltas (state, account, d) VALUES (OLD.state, OLD.account, -1);
         END IF;
         IF TG_OP IN ('UPDATE', 'INSERT') THEN
-          INSERT INTO outbox_counts (state, account, n) VALUES (NEW.state, NEW.account, 1)
-            ON CONFLICT (state, account) DO UPDATE SET n = outbox_counts.n + 1;
+          INSERT INTO outbox_count_deltas (state, account, d) VALUES (NEW.state, NEW.account, 1);
         END IF;
         RETURN NULL;
       END $$;
