@@ -12,6 +12,7 @@ const read = (name) => {
 const recovery = read('recovery');
 const accounts = read('accounts');
 const enqueue = read('enqueue');
+const storeEnqueue = read('store-enqueue');
 const replay = read('replay');
 const churn = read('churn');
 const churnUnpatched = read('churn-unpatched');
@@ -77,6 +78,16 @@ if (enqueue) {
     `raw single-commit ${enqueue.rawBetterSqlite3SingleCommit.perSecond}/s`,
     '≥ 5× raw single-commit',
     `${met(enqueue.ratioConcurrency32ToRawSingleCommit >= 5)} (${enqueue.ratioConcurrency32ToRawSingleCommit}×)`,
+  ]);
+}
+if (storeEnqueue) {
+  const f = (m) => `${m.perSecond}/s, p50 ${m.p50Ms} / p99 ${m.p99Ms} ms (${m.rounds} rounds)`;
+  rows.push([
+    'outbox store alone: one durable insert per commit, PostgreSQL',
+    `c=1 ${f(storeEnqueue.postgres.c1)}; c=32 ${f(storeEnqueue.postgres.c32)}`,
+    `SQLite c=1 ${f(storeEnqueue.sqlite.c1)}; c=32 ${f(storeEnqueue.sqlite.c32)}`,
+    '—',
+    '—',
   ]);
 }
 if (replay) {
