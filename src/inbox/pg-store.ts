@@ -28,6 +28,8 @@ interface PgRow {
 }
 
 const COLUMNS = 'cursor, account, chat, id, sender, chat_type, kind, text, detail, status, offline, timestamp, received_at';
+const INSERT_SQL = `INSERT INTO inbox (cursor, account, chat, id, sender, chat_type, kind, text, detail, status, offline, timestamp, received_at, media)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`;
 
 function fromPg(r: PgRow): InboxRow {
   return {
@@ -74,16 +76,18 @@ export class PgInboxStore {
       if (current) await c.query('DELETE FROM inbox WHERE cursor = $1', [current.cursor]);
       // Last before the commit: the cursor, in commit order.
       const cursor = (await c.query<{ n: string }>('UPDATE inbox_cursor SET n = n + 1 RETURNING n')).rows[0]!.n;
-      const r = await c.query<PgRow>(
-        `INSERT INTO inbox (cursor, account, chat, id, sender, chat_type, kind, text, detail, status, offline, timestamp, received_at, media)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-         ON CONFLICT (account, chat, id) DO NOTHING RETURNING ${COLUMNS}`,
-        [cursor, account, m.chat, m.id, m.from, m.chatType, m.kind, m.text, m.detail ? JSON.stringify(m.detail) : null, effective, m.offline === true, m.timestamp, current ? current.received_at : this.#now(), m.media ? JSON.stringify(m.media) : null],
-      );
+      const values = (receivedAt: string | number) => [cursor, account, m.chat, m.id, m.from, m.chatType, m.kind, m.text, m.detail ? JSON.stringify(m.detail) : null, effective, m.offline === true, m.timestamp, receivedAt, m.media ? JSON.stringify(m.media) : null];
+      const r = await c.query<PgRow>(`${INSERT_SQL} ON CONFLICT (account, chat, id) DO NOTHING RETURNING ${COLUMNS}`, values(current ? current.received_at : this.#now()));
       const inserted = r.rows[0];
-      // A first copy another transaction inserted meanwhile (no row to lock before): that one stands.
-      if (!inserted) return { row: fromPg((await this.#get(c, account, m))!), changed: false };
-      return { row: fromPg(inserted), changed: true };
+      if (inserted) return { row: fromPg(inserted), changed: true };
+      // A first copy another transaction committed meanwhile (there was no row to lock before). It
+      // stands, unless this copy replaces it (a readable one racing an undecryptable first copy):
+      // then it goes, and this copy takes the cursor already drawn (the counter is still held).
+      const other = (await c.query<PgRow>(`SELECT ${COLUMNS} FROM inbox WHERE account = $1 AND chat = $2 AND id = $3 FOR UPDATE`, [account, m.chat, m.id])).rows[0]!;
+      if (!replaces(m, other)) return { row: fromPg(other), changed: false };
+      await c.query('DELETE FROM inbox WHERE cursor = $1', [other.cursor]);
+      const again = await c.query<PgRow>(`${INSERT_SQL} RETURNING ${COLUMNS}`, values(other.received_at));
+      return { row: fromPg(again.rows[0]!), changed: true };
     });
   }
 

@@ -157,4 +157,22 @@ describe('inbox on PostgreSQL, shared', () => {
     expect(stored).toHaveLength(100);
     expect(seen).toEqual(stored);
   });
+
+  it('a readable copy stored while the undecryptable first copy is still committing replaces it, as on SQLite', async () => {
+    // The undecryptable copy's transaction sleeps after its insert, holding the cursor counter.
+    await db.pool.query(`
+      CREATE OR REPLACE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.kind = 'undecryptable' THEN PERFORM pg_sleep(0.5); END IF; RETURN NULL; END $$;
+      CREATE TRIGGER slow_commit AFTER INSERT ON inbox FOR EACH ROW EXECUTE FUNCTION slow_commit();`);
+    const s = new PgInboxStore(db.pool);
+    const fence = await fenceFor('main');
+    const first = s.store(fence, msg('X', { kind: 'undecryptable', text: null }), 'ok');
+    // Until the first copy is inside its sleep (its row inserted, not committed).
+    while ((await db.pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event = 'PgSleep'")).rows[0].n === 0);
+    const second = s.store(fence, msg('X'), 'ok');
+    const [a, b] = await Promise.all([first, second]);
+    expect([a.row.kind, b.changed, b.row.kind, b.row.text]).toEqual(['undecryptable', true, 'text', 'text of X']);
+    expect(b.row.receivedAt).toBe(a.row.receivedAt);
+    expect((await s.list({ limit: 10, statuses: ['ok', 'undecryptable'] })).map((r) => [r.id, r.kind])).toEqual([['X', 'text']]);
+  });
 });
