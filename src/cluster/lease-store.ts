@@ -95,11 +95,13 @@ export class LeaseStore {
   }
 
   /**
-   * Removes an account from the cluster: no one takes it any more. The row stays, marked, so an
-   * account added again later goes on from its last epoch (a fencing token is never reused).
+   * Removes an account from the cluster: no one takes it any more, and its owner's next renewal
+   * fails, so the owner stops it; the lease itself runs out, never freed under a running socket.
+   * The row stays, marked, so an account added again later goes on from its last epoch (a fencing
+   * token is never reused).
    */
   async unregister(account: string): Promise<void> {
-    await this.#pool.query("UPDATE wa_leases SET removed = true, owner = NULL, expires_at = '-infinity' WHERE account = $1", [account]);
+    await this.#pool.query('UPDATE wa_leases SET removed = true WHERE account = $1', [account]);
   }
 
   /**
@@ -135,7 +137,7 @@ export class LeaseStore {
     const r = await this.#pool.query<{ account: string }>(
       `UPDATE wa_leases l SET expires_at = now() + make_interval(secs => $4::double precision / 1000)
          FROM unnest($2::text[], $3::bigint[]) AS h(account, epoch)
-        WHERE l.account = h.account AND l.epoch = h.epoch AND l.owner = $1 AND l.expires_at > now()
+        WHERE l.account = h.account AND l.epoch = h.epoch AND l.owner = $1 AND l.expires_at > now() AND NOT l.removed
        RETURNING l.account`,
       [owner, held.map((h) => h.account), held.map((h) => h.epoch), ttlMs],
     );

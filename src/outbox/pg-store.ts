@@ -97,9 +97,10 @@ export class PgOutboxStore {
    * (created: false), also when another daemon inserted it a moment before.
    */
   async insertMany(items: Array<{ row: NewRow; audit: Omit<AuditEntry, 'outboxId'> }>, now = Date.now()): Promise<Array<{ row: OutboxRow; created: boolean } | { error: Error }>> {
-    // In account order (the outcomes in the callers' order): batches touching the same accounts
-    // take their row locks (idempotency keys) in one order, and cannot deadlock each other.
-    const order = items.map((_, i) => i).sort((a, b) => (items[a]!.row.account < items[b]!.row.account ? -1 : items[a]!.row.account > items[b]!.row.account ? 1 : a - b));
+    // In (account, idempotency key) order, the outcomes in the callers' order: batches with the same
+    // keys take their index locks in one order, and do not deadlock each other.
+    const key = (i: number) => `${items[i]!.row.account}\u0000${items[i]!.row.idempotencyKey ?? ''}`;
+    const order = items.map((_, i) => i).sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : a - b));
     return withTx(this.#pool, async (c) => {
       const out: Array<{ row: OutboxRow; created: boolean } | { error: Error }> = new Array(items.length);
       for (const i of order) {

@@ -1,7 +1,7 @@
 // One PostgreSQL transaction on a client of its own: BEGIN, the work, COMMIT; ROLLBACK when the
-// work throws. A client whose transaction failed is closed, not given back to the pool: after a
-// client-side timeout its ROLLBACK may never have reached the server, and the next borrower's
-// COMMIT would commit the failed work. A transaction the server chose as a deadlock's victim is
+// work throws. A client whose ROLLBACK failed is closed, not given back to the pool: after a
+// client-side timeout the ROLLBACK may never have reached the server (it times out too), and the
+// next borrower's COMMIT would commit the failed work. A transaction the server chose as a deadlock's victim is
 // run again (twice at most): it was rolled back whole, and `fn` keeps its state inside.
 import type { Pool, PoolClient } from 'pg';
 
@@ -26,8 +26,11 @@ async function once<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Prom
     client.release();
     return out;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    client.release(true);
+    const rolledBack = await client.query('ROLLBACK').then(
+      () => true,
+      () => false,
+    );
+    client.release(!rolledBack);
     throw err;
   }
 }

@@ -158,7 +158,7 @@ describe('LeaseKeeper', () => {
     expect(store.released).toHaveLength(2);
   });
 
-  it('a renewal that comes back after its lease was fenced gives the lease back instead of keeping it dark', async () => {
+  it('a renewal that comes back after its lease was fenced gives the lease back (a fence margin later) instead of keeping it dark', async () => {
     const store = fakeStore({ accounts: ['a'] });
     const lost: string[] = [];
     const { k } = keeper(store, { onLost: (a, why) => void lost.push(`${a} ${why}`) });
@@ -174,6 +174,9 @@ describe('LeaseKeeper', () => {
     await vi.advanceTimersByTimeAsync(RENEW * 1.2); // a renewal is on its way, answered only after the fence
     await vi.advanceTimersByTimeAsync(TTL);
     expect(lost).toContain('second a fenced');
+    // Given back once the fence margin (the time its socket had to close) has passed since.
+    expect(late.released).toEqual([]);
+    await vi.advanceTimersByTimeAsync(MARGIN);
     expect(late.released).toEqual(['a']);
   });
 

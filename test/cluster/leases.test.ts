@@ -148,6 +148,19 @@ describe('account leases', () => {
     expect(await store.release('old-owner', first!)).toBe(false);
   });
 
+  it('a removed account is not freed under its owner: its renewal fails, no one takes it, and added again it goes on from its last epoch', async () => {
+    const store = new LeaseStore(pool());
+    await store.register(['r']);
+    const [lease] = await store.acquire('owner', 1, 10_000, ['r']);
+    await store.unregister('r');
+    expect((await store.leases()).find((l) => l.account === 'r')).toMatchObject({ owner: 'owner', live: true });
+    expect([...(await store.renew('owner', [lease!], 10_000))]).toEqual([]);
+    await pool().query("UPDATE wa_leases SET expires_at = now() - interval '1 second' WHERE account = 'r'");
+    expect(await store.acquire('other', 1, 10_000, ['r'])).toEqual([]);
+    await store.register(['r']);
+    expect(await store.acquire('other', 1, 10_000, ['r'])).toEqual([{ account: 'r', epoch: lease!.epoch + 1 }]);
+  });
+
   it('a lease held by a fenced write cannot be taken until the write commits, even once it has expired', async () => {
     const p = pool();
     const store = new LeaseStore(p);
