@@ -40,23 +40,28 @@ export interface DeadLetter {
   at: number;
 }
 
-interface DbRow {
+/** A consumer row as either store reads it (PostgreSQL answers bigints as strings). */
+export interface StoredConsumerRow {
   name: string;
   type: string;
   accounts: string | null;
   url: string | null;
   secret: string | null;
   origin: string;
-  cursor: number;
-  created_at: number;
-  acked_at: number | null;
+  cursor: number | string;
+  created_at: number | string;
+  acked_at: number | string | null;
   attempts: number;
-  next_attempt_at: number | null;
+  next_attempt_at: number | string | null;
   last_error: string | null;
-  last_error_at: number | null;
+  last_error_at: number | string | null;
 }
+type DbRow = StoredConsumerRow;
 
-function fromDb(r: DbRow): ConsumerRow {
+const num = (v: number | string | null): number | null => (v === null ? null : Number(v));
+
+/** A stored consumer as both stores answer it. */
+export function consumerRowFrom(r: StoredConsumerRow): ConsumerRow {
   return {
     name: r.name,
     type: r.type as ConsumerType,
@@ -64,15 +69,16 @@ function fromDb(r: DbRow): ConsumerRow {
     ...(r.url ? { url: r.url } : {}),
     ...(r.secret ? { secret: r.secret } : {}),
     origin: r.origin as ConsumerRow['origin'],
-    cursor: r.cursor,
-    createdAt: r.created_at,
-    ackedAt: r.acked_at,
+    cursor: Number(r.cursor),
+    createdAt: Number(r.created_at),
+    ackedAt: num(r.acked_at),
     attempts: r.attempts,
-    nextAttemptAt: r.next_attempt_at,
+    nextAttemptAt: num(r.next_attempt_at),
     lastError: r.last_error,
-    lastErrorAt: r.last_error_at,
+    lastErrorAt: num(r.last_error_at),
   };
 }
+const fromDb = consumerRowFrom;
 
 /** The readable statuses a consumer is given (never `ignored`). */
 export const CONSUMED_STATUSES = ['ok', 'undecryptable'] as const;

@@ -5,43 +5,11 @@
 // transaction under a lock on the table, so two daemons starting together do not interleave.
 import type { Pool, PoolClient } from 'pg';
 import { withTx } from '../store/pg-tx.js';
-import type { ConsumerRow, ConsumerSpec, ConsumerType, DeadLetter } from './consumers.js';
+import { consumerRowFrom, type ConsumerRow, type ConsumerSpec, type DeadLetter, type StoredConsumerRow } from './consumers.js';
 
-interface PgRow {
-  name: string;
-  type: string;
-  accounts: string | null;
-  url: string | null;
-  secret: string | null;
-  origin: string;
-  cursor: string;
-  created_at: string;
-  acked_at: string | null;
-  attempts: number;
-  next_attempt_at: string | null;
-  last_error: string | null;
-  last_error_at: string | null;
-}
-
+type PgRow = StoredConsumerRow;
+const fromPg = consumerRowFrom;
 const num = (v: string | null): number | null => (v === null ? null : Number(v));
-
-function fromPg(r: PgRow): ConsumerRow {
-  return {
-    name: r.name,
-    type: r.type as ConsumerType,
-    ...(r.accounts ? { accounts: JSON.parse(r.accounts) as string[] } : {}),
-    ...(r.url ? { url: r.url } : {}),
-    ...(r.secret ? { secret: r.secret } : {}),
-    origin: r.origin as ConsumerRow['origin'],
-    cursor: Number(r.cursor),
-    createdAt: Number(r.created_at),
-    ackedAt: num(r.acked_at),
-    attempts: r.attempts,
-    nextAttemptAt: num(r.next_attempt_at),
-    lastError: r.last_error,
-    lastErrorAt: num(r.last_error_at),
-  };
-}
 
 export class PgConsumerStore {
   readonly #pool: Pool;

@@ -8,46 +8,15 @@
 // cluster mode.
 import type { Pool, PoolClient } from 'pg';
 import { fencedTx, type Fence } from '../cluster/lease-store.js';
-import type { InboundChatType, InboundKind, InboundMessage } from '../wa/types.js';
-import { effectiveStatus, replaces, type InboxCounts, type InboxQuery, type InboxRow, type InboxStatus, type StoreResult } from './store.js';
-
-interface PgRow {
-  cursor: string;
-  account: string;
-  chat: string;
-  id: string;
-  sender: string;
-  chat_type: string;
-  kind: string;
-  text: string | null;
-  detail: string | null;
-  status: string;
-  offline: boolean;
-  timestamp: string;
-  received_at: string;
-}
+import type { InboundMessage } from '../wa/types.js';
+import { effectiveStatus, inboxRowFrom, replaces, type InboxCounts, type InboxQuery, type InboxRow, type InboxStatus, type StoreResult, type StoredInboxRow } from './store.js';
 
 const COLUMNS = 'cursor, account, chat, id, sender, chat_type, kind, text, detail, status, offline, timestamp, received_at';
 const INSERT_SQL = `INSERT INTO inbox (cursor, account, chat, id, sender, chat_type, kind, text, detail, status, offline, timestamp, received_at, media)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`;
 
-function fromPg(r: PgRow): InboxRow {
-  return {
-    cursor: Number(r.cursor),
-    account: r.account,
-    chat: r.chat,
-    id: r.id,
-    from: r.sender,
-    chatType: r.chat_type as InboundChatType,
-    kind: r.kind as InboundKind,
-    text: r.text,
-    detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : null,
-    status: r.status as InboxStatus,
-    offline: r.offline,
-    timestamp: Number(r.timestamp),
-    receivedAt: Number(r.received_at),
-  };
-}
+type PgRow = StoredInboxRow & { cursor: string; received_at: string };
+const fromPg = inboxRowFrom;
 
 export class PgInboxStore {
   readonly #pool: Pool;

@@ -69,8 +69,9 @@ export interface InboxQuery {
   statuses: readonly InboxStatus[];
 }
 
-interface DbRow {
-  cursor: number;
+/** An inbox row as either store reads it (PostgreSQL answers bigints as strings and booleans as booleans). */
+export interface StoredInboxRow {
+  cursor: number | string;
   account: string;
   chat: string;
   id: string;
@@ -80,14 +81,16 @@ interface DbRow {
   text: string | null;
   detail: string | null;
   status: string;
-  offline: number;
-  timestamp: number;
-  received_at: number;
+  offline: number | boolean;
+  timestamp: number | string;
+  received_at: number | string;
 }
+type DbRow = StoredInboxRow & { cursor: number; received_at: number };
 
-function fromDb(r: DbRow): InboxRow {
+/** A stored row as both stores answer it. */
+export function inboxRowFrom(r: StoredInboxRow): InboxRow {
   return {
-    cursor: r.cursor,
+    cursor: Number(r.cursor),
     account: r.account,
     chat: r.chat,
     id: r.id,
@@ -97,13 +100,14 @@ function fromDb(r: DbRow): InboxRow {
     text: r.text,
     detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : null,
     status: r.status as InboxStatus,
-    offline: r.offline === 1,
-    timestamp: r.timestamp,
-    receivedAt: r.received_at,
+    offline: r.offline === 1 || r.offline === true,
+    timestamp: Number(r.timestamp),
+    receivedAt: Number(r.received_at),
   };
 }
+const fromDb = inboxRowFrom;
 
-/** Counts per account and status (for status output). */
+/** Row counts per account and status. */
 export type InboxCounts = Map<string, Partial<Record<InboxStatus, number>>>;
 
 /** The status a received message is stored with: an undecryptable one is `undecryptable` unless ignored. */
