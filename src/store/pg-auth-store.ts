@@ -3,7 +3,7 @@
 // Every write is one transaction fenced by that lease (cluster/lease-store.ts fencedTx), so a
 // daemon that lost the account writes no key and no creds, even before it notices. The creds are
 // read once when the store opens: isRegistered, createdAt and state answer from them.
-import { BufferJSON, initAuthCreds, proto, type AuthenticationCreds, type AuthenticationState, type SignalDataSet, type SignalDataTypeMap } from '@whiskeysockets/baileys';
+import { decodeCreds, decodeKey, encodeAuth, freshCreds, hasIdentity, type AuthenticationCreds, type AuthenticationState, type SignalDataSet, type SignalDataTypeMap } from '../wa/auth-codec.js';
 import type { Pool } from 'pg';
 import { fencedTx, type Fence } from '../cluster/lease-store.js';
 import { sliceBoundary } from '../wa/loop-slices.js';
@@ -15,10 +15,6 @@ interface Saved {
   creds: AuthenticationCreds;
   registered: boolean;
   createdAt: number;
-}
-
-function hasIdentity(creds: AuthenticationCreds): boolean {
-  return creds.me !== undefined && creds.me !== null;
 }
 
 export class PgAuthStore {
@@ -43,7 +39,7 @@ export class PgAuthStore {
     const r = await pool.query<{ creds: string; created_at: string }>('SELECT creds, created_at FROM wa_creds WHERE account = $1', [fence.lease.account]);
     const row = r.rows[0];
     if (!row) return new PgAuthStore(pool, fence, null);
-    const creds = JSON.parse(row.creds, BufferJSON.reviver) as AuthenticationCreds;
+    const creds = decodeCreds(row.creds);
     return new PgAuthStore(pool, fence, { creds, registered: hasIdentity(creds), createdAt: Number(row.created_at) });
   }
 
@@ -59,7 +55,7 @@ export class PgAuthStore {
 
   /** The state to hand to Baileys: the saved creds (fresh ones if none) and a key store on this database. */
   state(): AuthenticationState {
-    const creds = this.#saved?.creds ?? initAuthCreds();
+    const creds = this.#saved?.creds ?? freshCreds();
     this.#creds = creds;
     return {
       creds,
@@ -81,7 +77,7 @@ export class PgAuthStore {
     if (!this.#creds) return;
     const creds = this.#creds;
     // The creds as they are now, in the order of the calls: a later save never commits before an earlier one.
-    const text = JSON.stringify(creds, BufferJSON.replacer);
+    const text = encodeAuth(creds);
     const registered = hasIdentity(creds);
     const now = Date.now();
     const createdAt = await this.#write(async (c) => {
@@ -141,11 +137,7 @@ export class PgAuthStore {
     const out: { [id: string]: SignalDataTypeMap[T] } = {};
     if (ids.length === 0) return out;
     const r = await this.#pool.query<{ id: string; value: string }>('SELECT id, value FROM wa_keys WHERE account = $1 AND type = $2 AND id = ANY($3::text[])', [this.account, type, ids]);
-    for (const row of r.rows) {
-      let value = JSON.parse(row.value, BufferJSON.reviver) as unknown;
-      if (type === 'app-state-sync-key') value = proto.Message.AppStateSyncKeyData.fromObject(value as object);
-      out[row.id] = value as SignalDataTypeMap[T];
-    }
+    for (const row of r.rows) out[row.id] = decodeKey(type, row.value);
     return out;
   }
 
@@ -155,7 +147,7 @@ export class PgAuthStore {
     for (const [type, entries] of Object.entries(data)) {
       for (const [id, value] of Object.entries(entries ?? {})) {
         if (value === null || value === undefined) (dels.types.push(type), dels.ids.push(id));
-        else (puts.types.push(type), puts.ids.push(id), puts.values.push(JSON.stringify(value, BufferJSON.replacer)));
+        else (puts.types.push(type), puts.ids.push(id), puts.values.push(encodeAuth(value)));
       }
     }
     if (puts.ids.length === 0 && dels.ids.length === 0) return;

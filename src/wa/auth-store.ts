@@ -1,7 +1,7 @@
 // Baileys auth state (creds and Signal keys) kept per account in the state database, instead of
 // Baileys' multi-file store, which its authors call unfit for production. Every write is one
 // IMMEDIATE transaction, so a crash never leaves half a key set behind.
-import { BufferJSON, initAuthCreds, proto, type AuthenticationCreds, type AuthenticationState, type SignalDataSet, type SignalDataTypeMap } from '@whiskeysockets/baileys';
+import { decodeCreds, decodeKey, encodeAuth, freshCreds, hasIdentity, type AuthenticationCreds, type AuthenticationState, type SignalDataSet, type SignalDataTypeMap } from './auth-codec.js';
 import type { StateDb } from '../store/db.js';
 import { writeTx } from '../store/db.js';
 import type { Statement } from 'better-sqlite3';
@@ -21,7 +21,7 @@ export class SqliteAuthStore {
   /** True when the account has saved creds that completed pairing (a `me` identity). */
   isRegistered(): boolean {
     const creds = this.#load();
-    return creds !== null && creds.me !== undefined && creds.me !== null;
+    return creds !== null && hasIdentity(creds);
   }
 
   /** When the creds were first saved, or null. */
@@ -32,7 +32,7 @@ export class SqliteAuthStore {
 
   /** The state to hand to Baileys: the saved creds (fresh ones if none) and a key store on this database. */
   state(): AuthenticationState {
-    const creds = this.#load() ?? initAuthCreds();
+    const creds = this.#load() ?? freshCreds();
     this.#creds = creds;
     return {
       creds,
@@ -53,7 +53,7 @@ export class SqliteAuthStore {
   /** Persists the creds object last handed out by state() (Baileys mutates it in place). */
   saveCreds(): void {
     if (!this.#creds) return;
-    const text = JSON.stringify(this.#creds, BufferJSON.replacer);
+    const text = encodeAuth(this.#creds);
     const now = Date.now();
     writeTx(this.#db, () => {
       this.#db
@@ -99,7 +99,7 @@ export class SqliteAuthStore {
 
   #load(): AuthenticationCreds | null {
     const row = this.#db.prepare('SELECT creds FROM wa_creds WHERE account = ?').get(this.account) as { creds: string } | undefined;
-    return row ? (JSON.parse(row.creds, BufferJSON.reviver) as AuthenticationCreds) : null;
+    return row ? decodeCreds(row.creds) : null;
   }
 
   #getKeys<T extends keyof SignalDataTypeMap>(type: T, ids: string[]): { [id: string]: SignalDataTypeMap[T] } {
@@ -108,9 +108,7 @@ export class SqliteAuthStore {
     for (const id of ids) {
       const row = stmt.get(this.account, type, id) as { value: string } | undefined;
       if (!row) continue;
-      let value = JSON.parse(row.value, BufferJSON.reviver) as unknown;
-      if (type === 'app-state-sync-key') value = proto.Message.AppStateSyncKeyData.fromObject(value as object);
-      out[id] = value as SignalDataTypeMap[T];
+      out[id] = decodeKey(type, row.value);
     }
     return out;
   }
@@ -121,7 +119,7 @@ export class SqliteAuthStore {
       for (const [type, entries] of Object.entries(data)) {
         for (const [id, value] of Object.entries(entries ?? {})) {
           if (value === null || value === undefined) del.run(this.account, type, id);
-          else put.run(this.account, type, id, JSON.stringify(value, BufferJSON.replacer));
+          else put.run(this.account, type, id, encodeAuth(value));
         }
       }
     });
