@@ -51,6 +51,9 @@ async function binaries(asRoot) {
     cpSync(native, join(dir, 'native'), { recursive: true, verbatimSymlinks: true });
     privateCopy = dir;
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    // A process ended by a signal (as test runners end their workers) has no exit event: a watchdog
+    // of the copy's own, living as long as this process, removes it then.
+    watchdog(0, [dir]);
   }
   return join(privateCopy, 'native', 'bin');
 }
@@ -78,8 +81,8 @@ function run(file, args, opts) {
 }
 
 /**
- * A process that outlives nothing: it polls its parent and, once the parent is gone without having
- * stopped the server, stops the server and removes the directories.
+ * A process that outlives nothing: it polls its parent and, once the parent is gone, stops the
+ * server (pid 0: none) and removes the directories. stop() ends a server's watchdog first.
  */
 function watchdog(serverPid, dirs) {
   const code = `
@@ -89,12 +92,12 @@ function watchdog(serverPid, dirs) {
     const timer = setInterval(() => {
       if (process.ppid === Number(parent) && alive(parent)) return;
       clearInterval(timer);
-      try { process.kill(Number(server), 'SIGINT'); } catch {}
+      if (server !== '0') try { process.kill(Number(server), 'SIGINT'); } catch {}
       const until = Date.now() + 10000;
       const wait = setInterval(() => {
-        if (alive(server) && Date.now() < until) return;
+        if (server !== '0' && alive(server) && Date.now() < until) return;
         clearInterval(wait);
-        try { process.kill(Number(server), 'SIGKILL'); } catch {}
+        if (server !== '0') try { process.kill(Number(server), 'SIGKILL'); } catch {}
         for (const d of dirs) require('node:fs').rmSync(d, { recursive: true, force: true });
       }, 100);
     }, 500);`;
@@ -156,7 +159,7 @@ export async function startPostgres({ fast = true } = {}) {
     child.unref();
     child.stderr.unref?.();
     const stopped = new Promise((res) => child.on('exit', res));
-    const guard = watchdog(child.pid, privateCopy ? [dataDir, privateCopy] : [dataDir]);
+    const guard = watchdog(child.pid, [dataDir]);
     return {
       url: `postgres://postgres@127.0.0.1:${port}/postgres`,
       port,

