@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { percentile, report, startDaemon, startEmulator } from './lib.mjs';
+import { percentile, report, startDaemon, startEmulator, timedRounds } from './lib.mjs';
 
 const { values } = parseArgs({ options: { n1: { type: 'string', default: '1000' }, n32: { type: 'string', default: '8000' } } });
 const n1 = Number(values.n1);
@@ -31,22 +31,8 @@ function rawSingleCommit(dir, n) {
   return { n, perSecond: Math.round(n / secs), p50Ms: +percentile(lat, 50).toFixed(3), p99Ms: +percentile(lat, 99).toFixed(3) };
 }
 
-async function viaDaemon(daemon, n, concurrency) {
-  const lat = [];
-  let next = 0;
-  const t0 = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < n) {
-        const i = next++;
-        const s = process.hrtime.bigint();
-        await daemon.client.request('POST', '/v1/messages', { account: 'bench', to: '15550009999', text: `msg ${concurrency}/${i}` });
-        lat.push(Number(process.hrtime.bigint() - s) / 1e6);
-      }
-    }),
-  );
-  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  return { n, concurrency, perSecond: Math.round(n / secs), p50Ms: +percentile(lat, 50).toFixed(3), p99Ms: +percentile(lat, 99).toFixed(3) };
+function viaDaemon(daemon, n, concurrency) {
+  return timedRounds((i) => daemon.client.request('POST', '/v1/messages', { account: 'bench', to: '15550009999', text: `msg ${concurrency}/${i}` }), n, concurrency);
 }
 
 const emulator = await startEmulator();

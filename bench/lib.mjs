@@ -171,6 +171,28 @@ export function machine() {
   return { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform };
 }
 
+/**
+ * Runs `call` n times, `concurrency` at a time, timing each; resolves to the rate and latency
+ * percentiles (nearest rank) with the number of rounds they come from.
+ */
+export async function timedRounds(call, n, concurrency) {
+  const lat = [];
+  let next = 0;
+  const t0 = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        const i = next++;
+        const s = process.hrtime.bigint();
+        await call(i);
+        lat.push(Number(process.hrtime.bigint() - s) / 1e6);
+      }
+    }),
+  );
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  return { n, concurrency, perSecond: Math.round(n / secs), p50Ms: +percentile(lat, 50).toFixed(3), p99Ms: +percentile(lat, 99).toFixed(3), rounds: lat.length };
+}
+
 export function percentile(values, p) {
   const s = [...values].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];

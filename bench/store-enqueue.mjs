@@ -14,7 +14,7 @@ import { OutboxStore } from '../dist/outbox/store.js';
 import { closeStateDb, openStateDb } from '../dist/store/db.js';
 import { createPgPool } from '../dist/store/pg-pool.js';
 import { migratePg } from '../dist/store/pg-migrations.js';
-import { percentile, report } from './lib.mjs';
+import { report, timedRounds } from './lib.mjs';
 
 const { values } = parseArgs({ options: { n1: { type: 'string', default: '1000' }, n32: { type: 'string', default: '4000' } } });
 const n1 = Number(values.n1);
@@ -29,23 +29,11 @@ function item(label) {
 }
 
 /** n single-row inserts, `concurrency` at a time; each call is one commit. */
-async function measure(insertOne, n, concurrency) {
-  const lat = [];
-  let next = 0;
-  const t0 = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < n) {
-        next++;
-        const s = process.hrtime.bigint();
-        const [r] = await insertOne();
-        if (!r || 'error' in r) throw r?.error ?? new Error('insert failed');
-        lat.push(Number(process.hrtime.bigint() - s) / 1e6);
-      }
-    }),
-  );
-  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  return { n, concurrency, perSecond: Math.round(n / secs), p50Ms: +percentile(lat, 50).toFixed(3), p99Ms: +percentile(lat, 99).toFixed(3), rounds: lat.length };
+function measure(insertOne, n, concurrency) {
+  return timedRounds(async () => {
+    const [r] = await insertOne();
+    if (!r || 'error' in r) throw r?.error ?? new Error('insert failed');
+  }, n, concurrency);
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'wa-store-bench-'));

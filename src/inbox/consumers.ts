@@ -3,6 +3,7 @@
 // config (origin `config`, kept in step with it) or from the API (origin `api`, kept until removed).
 import type { StateDb } from '../store/db.js';
 import { writeTx } from '../store/db.js';
+import { numberOrNull as num } from '../store/row-values.js';
 
 /** How a consumer reads: an NDJSON stream it acknowledges, or webhook POSTs the daemon makes. */
 export type ConsumerType = 'stream' | 'webhook';
@@ -57,8 +58,6 @@ export interface StoredConsumerRow {
   last_error_at: number | string | null;
 }
 type DbRow = StoredConsumerRow;
-
-const num = (v: number | string | null): number | null => (v === null ? null : Number(v));
 
 /** A stored consumer as both stores answer it. */
 export function consumerRowFrom(r: StoredConsumerRow): ConsumerRow {

@@ -4,12 +4,12 @@
 // back. Config consumers are kept in step by each daemon that starts with the config, in one
 // transaction under a lock on the table, so two daemons starting together do not interleave.
 import type { Pool, PoolClient } from 'pg';
+import { numberOrNull as num } from '../store/row-values.js';
 import { withTx } from '../store/pg-tx.js';
 import { consumerRowFrom, type ConsumerRow, type ConsumerSpec, type DeadLetter, type StoredConsumerRow } from './consumers.js';
 
 type PgRow = StoredConsumerRow;
 const fromPg = consumerRowFrom;
-const num = (v: string | null): number | null => (v === null ? null : Number(v));
 
 export class PgConsumerStore {
   readonly #pool: Pool;

@@ -11,6 +11,7 @@ import type { Pool, PoolClient } from 'pg';
 import { HttpError } from '../control/http-error.js';
 import { fencedTx, type Fence } from '../cluster/lease-store.js';
 import type { OutboundContent } from './content.js';
+import { numberOrNull as num } from '../store/row-values.js';
 import { withTx } from '../store/pg-tx.js';
 import { TRANSITION_COLUMNS, newRowValues, type AuditEntry, type NewRow, type OutboxRow, type OutboxState, type TransitionPatch } from './store.js';
 
@@ -44,7 +45,6 @@ interface PgRow {
 const COLUMNS = `id, account, recipient, chat_type, kind, payload, message_id, state, reason, idempotency_key, request_id, client, client_role,
   attempts, wire_sends, next_attempt_at, lease_until, created_at, updated_at, expires_at, sent_at, delivered_at, read_at, approved_by`;
 
-const num = (v: string | null): number | null => (v === null ? null : Number(v));
 
 function fromPg(r: PgRow | undefined): OutboxRow | null {
   if (!r) return null;

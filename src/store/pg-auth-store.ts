@@ -8,8 +8,6 @@ import type { Pool } from 'pg';
 import { fencedTx, type Fence } from '../cluster/lease-store.js';
 import { sliceBoundary } from '../wa/loop-slices.js';
 
-/** Who may write: the account's lease holder. */
-export type AuthFence = Fence;
 
 interface Saved {
   creds: AuthenticationCreds;
@@ -19,7 +17,7 @@ interface Saved {
 
 export class PgAuthStore {
   readonly #pool: Pool;
-  readonly #fence: AuthFence;
+  readonly #fence: Fence;
   readonly account: string;
   /** What the store holds as committed: the creds read at open (handed to Baileys), whether they were registered, since when. */
   #saved: Saved | null;
@@ -27,15 +25,15 @@ export class PgAuthStore {
   /** Writes go one after another, in call order, as on SQLite: Baileys does not wait for a creds save before the next. */
   #chain: Promise<unknown> = Promise.resolve();
 
-  private constructor(pool: Pool, fence: AuthFence, saved: Saved | null) {
+  private constructor(pool: Pool, fence: Fence, saved: Saved | null) {
     this.#pool = pool;
     this.#fence = fence;
     this.account = fence.lease.account;
     this.#saved = saved;
   }
 
-  /** Opens the account's store, reading its saved creds. */
-  static async open(pool: Pool, fence: AuthFence): Promise<PgAuthStore> {
+  /** Opens the store of the account whose lease `fence` holds (only that holder may write), reading its saved creds. */
+  static async open(pool: Pool, fence: Fence): Promise<PgAuthStore> {
     const r = await pool.query<{ creds: string; created_at: string }>('SELECT creds, created_at FROM wa_creds WHERE account = $1', [fence.lease.account]);
     const row = r.rows[0];
     if (!row) return new PgAuthStore(pool, fence, null);
