@@ -4,7 +4,7 @@
 import { schedule, type ScheduledTask } from 'node-cron';
 import type { BusEvent, EventBus } from '../events/bus.js';
 import type { Log } from '../log.js';
-import type { OutboxStore } from '../outbox/store.js';
+import type { OutboxBackend } from '../outbox/backend.js';
 import type { AlertEngine } from './engine.js';
 
 /** Stale probes within this window that make `stale_repeating`. */
@@ -27,7 +27,7 @@ const TERMINAL = new Set(['needs_pairing', 'conflict', 'forbidden']);
 /** Wires the engine to the daemon. */
 export class AlertMonitor {
   readonly #engine: AlertEngine;
-  readonly #store: OutboxStore;
+  readonly #store: OutboxBackend;
   readonly #log: Log;
   readonly #states = new Map<string, { state: string; lastClose: string | null }>();
   readonly #stale = new Map<string, number[]>();
@@ -43,7 +43,7 @@ export class AlertMonitor {
   constructor(opts: {
     engine: AlertEngine;
     bus: Pick<EventBus, 'subscribe'>;
-    store: OutboxStore;
+    store: OutboxBackend;
     log: Log;
     digest?: string | undefined;
     /** Per-account status for the digest (uptime, closes by code). */
@@ -54,10 +54,14 @@ export class AlertMonitor {
     this.#store = opts.store;
     this.#log = opts.log;
     this.#unsubscribe = opts.bus.subscribe({ types: ['account.*', 'message.failed', 'message.expired', 'message.retry_requested'] }, (e) => this.#onEvent(e));
-    this.#timer = setInterval(() => this.check(), CHECK_INTERVAL_MS);
+    this.#timer = setInterval(() => void this.check(), CHECK_INTERVAL_MS);
     this.#timer.unref();
-    if (opts.digest) this.#tasks.push(schedule(opts.digest, () => this.sendDigest(), { name: 'wa-supervisor digest' }));
-    this.#tasks.push(schedule('17 * * * *', () => this.housekeeping(), { name: 'wa-supervisor housekeeping' }));
+    if (opts.digest) this.#tasks.push(schedule(opts.digest, () => this.#logged('digest', this.sendDigest()), { name: 'wa-supervisor digest' }));
+    this.#tasks.push(schedule('17 * * * *', () => this.#logged('housekeeping', this.housekeeping()), { name: 'wa-supervisor housekeeping' }));
+  }
+
+  #logged(what: string, p: Promise<unknown>): void {
+    p.catch((err: unknown) => this.#log.error({ err }, `alert ${what} failed`));
   }
 
   /** The account state the monitor last saw (the engine uses it to keep moot alerts quiet). */
@@ -66,17 +70,17 @@ export class AlertMonitor {
   }
 
   /** Looks at the outbox for stuck and unsettled rows; runs every 15 s. */
-  check(now = Date.now()): void {
+  async check(now = Date.now()): Promise<void> {
     try {
       // The kept counts name the accounts with waiting rows; only those need a look at their rows
       // (two indexed aggregate queries each). With a thousand idle accounts that is none.
-      const waiting = this.#store.countsByAccount(['queued', 'unknown']);
+      const waiting = await this.#store.countsByAccount(['queued', 'unknown']);
       for (const [account, { state }] of this.#states) {
         const counts = waiting.get(account);
-        const queued = counts?.queued ? this.#store.stateAge(account, 'queued') : NO_ROWS;
+        const queued = counts?.queued ? await this.#store.stateAge(account, 'queued') : NO_ROWS;
         const ageMs = queued.oldestCreatedAt === null ? 0 : now - queued.oldestCreatedAt;
         this.#engine.set('queue_stuck', account, state === 'open' && queued.count > 0 && ageMs > QUEUE_STUCK_MS, { ageMs, count: queued.count });
-        const unknown = counts?.unknown ? this.#store.stateAge(account, 'unknown') : NO_ROWS;
+        const unknown = counts?.unknown ? await this.#store.stateAge(account, 'unknown') : NO_ROWS;
         const unsettled = unknown.oldestUpdatedAt !== null && now - unknown.oldestUpdatedAt > UNKNOWN_UNSETTLED_MS;
         this.#engine.set('unknown_unsettled', account, unsettled, { count: unknown.count });
         const stale = inWindow(this.#stale, account, now);
@@ -90,8 +94,8 @@ export class AlertMonitor {
   }
 
   /** Sends the digest now (the cron schedule calls this). */
-  sendDigest(): void {
-    const counts = this.#store.countsByState();
+  async sendDigest(): Promise<void> {
+    const counts = await this.#store.countsByState();
     const raised = this.#engine.raisedCount - this.#raisedAtLastDigest;
     const now = Date.now();
     const detail = this.#accounts().map((a) => ({
@@ -111,8 +115,8 @@ export class AlertMonitor {
   }
 
   /** Prunes finished outbox rows older than the retention (the hourly schedule calls this). */
-  housekeeping(now = Date.now()): number {
-    const deleted = this.#store.prune(now - RETAIN_FINISHED_MS);
+  async housekeeping(now = Date.now()): Promise<number> {
+    const deleted = await this.#store.prune(now - RETAIN_FINISHED_MS);
     if (deleted) this.#log.info({ deleted }, 'housekeeping pruned finished messages');
     return deleted;
   }

@@ -10,7 +10,7 @@ import type { Inbox } from '../inbox/inbox.js';
 import { MEDIA_KINDS, type MediaKind, type MessageRef, type OutboundContent, type QuotedRef } from '../outbox/content.js';
 import type { MediaStore, StoredMedia } from '../outbox/media-store.js';
 import { normalisePhone, normaliseRecipient } from '../outbox/recipient.js';
-import type { OutboxStore } from '../outbox/store.js';
+import type { OutboxBackend } from '../outbox/backend.js';
 import { HttpError } from './http-error.js';
 import type { Caller } from './roles.js';
 
@@ -61,7 +61,7 @@ const ReactionInput = z.strictObject({ messageId, emoji: z.string().max(32).refi
 
 /** What composing needs: the stores targets are looked up in, the media store, the caller. */
 export interface ComposeDeps {
-  outbox: Pick<OutboxStore, 'findSent'>;
+  outbox: Pick<OutboxBackend, 'findSent'>;
   inbox?: Pick<Inbox, 'store' | 'chatsOf'> | undefined;
   media?: MediaStore | undefined;
   /** The state directory: no file in it is ever sent. */
@@ -80,7 +80,7 @@ export async function composeContent(body: Record<string, unknown>, caller: Call
   if (body.replyTo !== undefined && (kind === 'reaction' || kind === 'edit' || kind === 'delete')) {
     throw new HttpError(400, 'bad_request', `replyTo: a ${kind} does not quote a message`);
   }
-  const replyTo = body.replyTo === undefined || body.replyTo === null ? undefined : quoted(parse(messageId, body.replyTo, 'replyTo'), account, to.jid, caller, deps);
+  const replyTo = body.replyTo === undefined || body.replyTo === null ? undefined : await quoted(parse(messageId, body.replyTo, 'replyTo'), account, to.jid, caller, deps);
   const reply = replyTo ? { replyTo } : {};
   switch (kind) {
     case undefined:
@@ -112,16 +112,16 @@ export async function composeContent(body: Record<string, unknown>, caller: Call
     case 'reaction': {
       noText(text, 'reaction');
       const r = parse(ReactionInput, body.reaction, 'reaction');
-      return { type: 'reaction', target: target(r.messageId, account, to.jid, caller, deps, 'reaction.messageId', 'any'), emoji: r.emoji };
+      return { type: 'reaction', target: await target(r.messageId, account, to.jid, caller, deps, 'reaction.messageId', 'any'), emoji: r.emoji };
     }
     case 'edit': {
       const id = parse(messageId, body.edit, 'edit');
       if (typeof text !== 'string' || text.trim() === '') throw new HttpError(400, 'bad_request', 'text: the new text of the edited message is required');
-      return { type: 'edit', target: target(id, account, to.jid, caller, deps, 'edit', 'own-text'), text };
+      return { type: 'edit', target: await target(id, account, to.jid, caller, deps, 'edit', 'own-text'), text };
     }
     case 'delete': {
       noText(text, 'delete');
-      return { type: 'delete', target: target(parse(messageId, body.delete, 'delete'), account, to.jid, caller, deps, 'delete', 'own') };
+      return { type: 'delete', target: await target(parse(messageId, body.delete, 'delete'), account, to.jid, caller, deps, 'delete', 'own') };
     }
   }
 }
@@ -201,9 +201,9 @@ interface Found extends QuotedRef {
  * (the outbox) or received (the inbox). A client finds only what it may read: not messages
  * `allowFrom` refused.
  */
-function find(id: string, account: string, chat: string, caller: Caller, deps: ComposeDeps): Found | null {
+async function find(id: string, account: string, chat: string, caller: Caller, deps: ComposeDeps): Promise<Found | null> {
   const chats = deps.inbox?.chatsOf(account, chat) ?? [chat];
-  const ours = deps.outbox.findSent(account, chats, id);
+  const ours = await deps.outbox.findSent(account, chats, id);
   if (ours) {
     return {
       id,
@@ -216,26 +216,26 @@ function find(id: string, account: string, chat: string, caller: Caller, deps: C
   }
   if (!deps.inbox) return null;
   const statuses = caller.role === 'client' ? (['ok'] as const) : (['ok', 'ignored'] as const);
-  const theirs = deps.inbox.store.byMessageId(id, { accounts: [account], chats, statuses })[0];
+  const theirs = (await deps.inbox.store.byMessageId(id, { accounts: [account], chats, statuses }))[0];
   if (!theirs) return null;
   return { id, fromMe: false, ...(theirs.chatType === 'group' ? { participant: theirs.from } : {}), text: theirs.text, kind: theirs.kind, onWire: true };
 }
 
 /** The message, refused when the chat does not have it: unknown, or one of ours not sent (held, denied, queued...). */
-function existing(id: string, account: string, chat: string, caller: Caller, deps: ComposeDeps, field: string): Found {
-  const m = find(id, account, chat, caller, deps);
+async function existing(id: string, account: string, chat: string, caller: Caller, deps: ComposeDeps, field: string): Promise<Found> {
+  const m = await find(id, account, chat, caller, deps);
   if (!m) throw new HttpError(400, 'bad_request', `${field}: account ${account} has no message ${id} in chat ${chat}`);
   if (!m.onWire) throw new HttpError(409, 'conflict', `${field}: message ${id} has not been sent (it is not in the chat); only a sent message can be pointed at`);
   return m;
 }
 
-function quoted(id: string, account: string, chat: string, caller: Caller, deps: ComposeDeps): QuotedRef {
-  const m = existing(id, account, chat, caller, deps, 'replyTo');
+async function quoted(id: string, account: string, chat: string, caller: Caller, deps: ComposeDeps): Promise<QuotedRef> {
+  const m = await existing(id, account, chat, caller, deps, 'replyTo');
   return { id: m.id, fromMe: m.fromMe, ...(m.participant ? { participant: m.participant } : {}), text: m.text };
 }
 
-function target(id: string, account: string, chat: string, caller: Caller, deps: ComposeDeps, field: string, need: 'any' | 'own' | 'own-text'): MessageRef {
-  const m = existing(id, account, chat, caller, deps, field);
+async function target(id: string, account: string, chat: string, caller: Caller, deps: ComposeDeps, field: string, need: 'any' | 'own' | 'own-text'): Promise<MessageRef> {
+  const m = await existing(id, account, chat, caller, deps, field);
   if (need !== 'any') {
     const verb = need === 'own' ? 'deleted' : 'edited';
     if (!m.fromMe) throw new HttpError(400, 'bad_request', `${field}: message ${id} was not sent by account ${account}; only its own messages can be ${verb}`);

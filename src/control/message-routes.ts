@@ -50,8 +50,8 @@ export function messageRoutes(
   };
   // A row on an account the client may not use is, to that client, a row that does not exist:
   // answering 403 would tell it which ids (and accounts) are there.
-  const visibleRow = (req: ApiRequest) => {
-    const row = gate.store.get(id(req));
+  const visibleRow = async (req: ApiRequest) => {
+    const row = await gate.store.get(id(req));
     if (!row || (req.caller.role === 'client' && !req.caller.accounts.has(row.account))) throw new HttpError(404, 'not_found', `no message ${req.params.id}`);
     return row;
   };
@@ -112,8 +112,10 @@ export function messageRoutes(
         // A replay: the row may have moved since it was read, and the buffered events are older
         // than what the store holds now. From here on events arrive live (nothing runs between
         // these lines), so the row as stored now plus what follows is its whole progress.
-        const current = gate.store.get(result.row.id) ?? result.row;
-        streamUntil(req, { ...acceptedBody(current), replayed: true }, [], (fn) => (onEvent = fn), unsubscribe, wait as WaitTarget, current);
+        // Events that arrive while it is read again are kept and passed on after it.
+        events.length = 0;
+        const current = (await gate.store.get(result.row.id)) ?? result.row;
+        streamUntil(req, { ...acceptedBody(current), replayed: true }, events, (fn) => (onEvent = fn), unsubscribe, wait as WaitTarget, current);
       },
     },
     {
@@ -137,7 +139,7 @@ export function messageRoutes(
       method: 'GET',
       path: '/v1/messages',
       client: 'read',
-      handler: (req) => {
+      handler: async (req) => {
         const q = req.url.searchParams;
         rejectUnknownParams(q, ['account', 'state', 'limit', 'before']);
         const state = q.get('state');
@@ -149,7 +151,7 @@ export function messageRoutes(
           throw new HttpError(400, 'bad_request', `before: expected a message id (a positive integer), got ${JSON.stringify(before)}`);
         }
         const accounts = scopedAccounts(req.caller, listParam(q, 'account'));
-        const rows = gate.store.list({
+        const rows = await gate.store.list({
           ...(accounts ? { accounts } : {}),
           ...(state ? { state: state as OutboxState } : {}),
           limit,
@@ -162,8 +164,8 @@ export function messageRoutes(
       method: 'GET',
       path: '/v1/messages/:id',
       client: 'read',
-      handler: (req) => {
-        const row = visibleRow(req);
+      handler: async (req) => {
+        const row = await visibleRow(req);
         return { body: rowToJson(row) };
       },
     },
@@ -171,30 +173,30 @@ export function messageRoutes(
       method: 'POST',
       path: '/v1/messages/:id/cancel',
       client: 'send',
-      handler: (req) => {
+      handler: async (req) => {
         const caller = req.caller;
         if (caller.role === 'client') {
           // A client cancels only what it enqueued itself (by its authenticated name).
-          const row = visibleRow(req);
+          const row = await visibleRow(req);
           if (row.clientRole !== 'client' || row.client !== caller.name) {
             throw new HttpError(403, 'forbidden', `message ${row.id} was not enqueued by client "${caller.name}"; cancelling another's message needs the operator role`);
           }
         }
-        return { body: rowToJson(gate.cancel(id(req), who(req))) };
+        return { body: rowToJson(await gate.cancel(id(req), who(req))) };
       },
     },
-    { method: 'POST', path: '/v1/messages/:id/retry', handler: (req) => ({ body: rowToJson(gate.retry(id(req), who(req))) }) },
-    { method: 'POST', path: '/v1/messages/:id/approve', handler: (req) => ({ body: rowToJson(gate.approve(id(req), who(req))) }) },
-    { method: 'POST', path: '/v1/messages/:id/reject', handler: (req) => ({ body: rowToJson(gate.reject(id(req), who(req))) }) },
+    { method: 'POST', path: '/v1/messages/:id/retry', handler: async (req) => ({ body: rowToJson(await gate.retry(id(req), who(req))) }) },
+    { method: 'POST', path: '/v1/messages/:id/approve', handler: async (req) => ({ body: rowToJson(await gate.approve(id(req), who(req))) }) },
+    { method: 'POST', path: '/v1/messages/:id/reject', handler: async (req) => ({ body: rowToJson(await gate.reject(id(req), who(req))) }) },
     {
       method: 'POST',
       path: '/v1/messages/prune',
       handler: async (req) => {
         // Finished rows only; pruning also forgets their idempotency keys.
         const ms = olderThanMs(await req.json());
-        const deleted = gate.store.prune(Date.now() - ms, FINAL_STATES);
+        const deleted = await gate.store.prune(Date.now() - ms, FINAL_STATES);
         // Their media files go too once no row refers to them (and no upload is on its way).
-        gate.media?.collect(gate.store.referencedMedia());
+        gate.media?.collect(await gate.store.referencedMedia());
         return { body: { deleted, olderThanMs: ms } };
       },
     },
@@ -202,7 +204,7 @@ export function messageRoutes(
       method: 'GET',
       path: '/v1/audit',
       client: 'read',
-      handler: (req) => {
+      handler: async (req) => {
         const q = req.url.searchParams;
         rejectUnknownParams(q, ['account', 'limit']);
         const limit = q.get('limit') === null ? 100 : Number(q.get('limit'));
@@ -210,7 +212,7 @@ export function messageRoutes(
         const accounts = scopedAccounts(req.caller, listParam(q, 'account'));
         // A client reads only the decisions taken on its own requests, on its accounts of now.
         const mine = req.caller.role === 'client' ? { client: req.caller.name, role: 'client' as const } : {};
-        const entries = gate.store.audit({ ...(accounts ? { accounts } : {}), ...mine, limit });
+        const entries = await gate.store.audit({ ...(accounts ? { accounts } : {}), ...mine, limit });
         return { body: { audit: entries.map((e) => ({ ...e, at: new Date(e.at).toISOString() })) } };
       },
     },

@@ -79,10 +79,10 @@ export function buildRoutes(deps: RouteDeps): Route[] {
     {
       method: 'GET',
       path: '/v1/status',
-      handler: () => {
+      handler: async () => {
         const accounts = accountsJson(deps.accounts);
         // One read of the kept outbox counts gives both each account's queue and the totals by state.
-        const counts = accountCounts(deps.gate, deps.inbox, 'every state');
+        const counts = await accountCounts(deps.gate, deps.inbox, 'every state');
         const byState: StatusResponse['summary']['byState'] = {};
         for (const a of accounts) byState[a.state] = (byState[a.state] ?? 0) + 1;
         const commits = deps.gate.commitStats?.() ?? { commits: 0, rows: 0 };
@@ -112,7 +112,7 @@ export function buildRoutes(deps: RouteDeps): Route[] {
     {
       method: 'GET',
       path: '/v1/accounts',
-      handler: (req) => {
+      handler: async (req) => {
         const q = req.url.searchParams;
         rejectUnknownParams(q, ['state', 'limit', 'after']);
         const states = listParam(q, 'state');
@@ -132,7 +132,7 @@ export function buildRoutes(deps: RouteDeps): Route[] {
             next = list[list.length - 1]!.id;
           }
         }
-        const array = entries.array(list, accountCounts(deps.gate, deps.inbox));
+        const array = entries.array(list, await accountCounts(deps.gate, deps.inbox));
         return jsonPartsReply([ACCOUNTS_OPEN, array, next !== undefined ? Buffer.from(`,"next":${JSON.stringify(next)}}\n`) : CLOSE_LINE]);
       },
     },
@@ -237,9 +237,9 @@ function accountsJson(accounts: AccountsApi): AccountJson[] {
  * Each account's outbox depth (rows waiting, in flight, unsettled: one query of the kept counts;
  * with 'every state', the finished states too) and inbox counts (from memory).
  */
-function accountCounts(gate: SendGate, inbox: RouteDeps['inbox'], states: 'waiting' | 'every state' = 'waiting'): AccountCounts & { queued?: Map<string, Partial<Record<OutboxState, number>>> } {
+async function accountCounts(gate: SendGate, inbox: RouteDeps['inbox'], states: 'waiting' | 'every state' = 'waiting'): Promise<AccountCounts & { queued?: Map<string, Partial<Record<OutboxState, number>>> }> {
   return {
-    ...(gate.store ? { queued: gate.store.countsByAccount(states === 'waiting' ? ['queued', 'sending', 'unknown', 'held'] : undefined) } : {}),
+    ...(gate.store ? { queued: await gate.store.countsByAccount(states === 'waiting' ? ['queued', 'sending', 'unknown', 'held'] : undefined) } : {}),
     ...(inbox ? { received: inbox.store.countsView() } : {}),
   };
 }

@@ -357,7 +357,7 @@ export class Daemon {
         'wa-supervisor daemon ready',
       );
       bus.publish({ type: 'daemon.started', version: VERSION, pid: process.pid });
-      gate.start();
+      await gate.start();
       await consumers.applyConfig(cfg.consumers, webhookSettingsFromConfig(cfg));
       daemon.#startRetention();
       accounts.startAll();
@@ -421,22 +421,22 @@ export class Daemon {
    * consumer that should see them has acknowledged them.
    */
   #startRetention(): void {
-    const run = () => {
+    const run = async () => {
       const days = this.#config.inbox?.retentionDays ?? DEFAULT_INBOX_RETENTION_DAYS;
       try {
         const cutoff = Date.now() - days * 86_400_000;
-        const deleted = this.inbox.store.pruneAcknowledged(cutoff);
+        const deleted = await this.inbox.store.pruneAcknowledged(cutoff);
         const changes = this.#outboxChanges.prune(cutoff);
         if (deleted || changes) this.#log.info({ deleted, outboxChanges: changes, retentionDays: days }, 'inbox retention pruned acknowledged messages and old outbox changes');
         // Media files no outbox row refers to any more (pruned rows, uploads never sent).
-        const files = this.gate.media?.collect(this.gate.store.referencedMedia()) ?? 0;
+        const files = this.gate.media ? this.gate.media.collect(await this.gate.store.referencedMedia()) : 0;
         if (files) this.#log.info({ files }, 'removed media files no message refers to');
       } catch (err) {
         this.#log.error({ err }, 'inbox retention failed');
       }
     };
-    run();
-    this.#retention = setInterval(run, RETENTION_EVERY_MS);
+    void run();
+    this.#retention = setInterval(() => void run(), RETENTION_EVERY_MS);
     this.#retention.unref();
   }
 
@@ -454,7 +454,7 @@ export class Daemon {
       this.#metrics.stop();
       await this.consumers.stop();
       // Rows in flight are marked for settlement at the next start before the sockets close.
-      this.gate.stop();
+      await this.gate.stop();
       await this.accounts.stopAll('daemon stopping');
       try {
         recordStop(this.#db, this.#runId);

@@ -13,7 +13,8 @@ import type { MediaStore } from './media-store.js';
 import { newMessageId } from './message-id.js';
 import { askIdentities, knownIdentities, type IdentityLookups, type IdentityResolver } from './peer-identity.js';
 import { normaliseRecipient } from './recipient.js';
-import { FINAL_STATES, OutboxStore, expiryReason, type AuditEntry, type CallerRole, type NewRow, type OutboxRow, type OutboxState } from './store.js';
+import type { OutboxBackend } from './backend.js';
+import { FINAL_STATES, expiryReason, type AuditEntry, type CallerRole, type NewRow, type OutboxRow, type OutboxState } from './store.js';
 import { DEFAULT_PACING, TokenBucket, type PacingPolicy } from './token-bucket.js';
 
 /** Longest text accepted, in characters (WhatsApp's own limit is about 65,536). */
@@ -90,7 +91,7 @@ export interface EnqueueResult {
 
 /** The gate. Create one per daemon; attach every account runner. */
 export class SendGate {
-  readonly store: OutboxStore;
+  readonly store: OutboxBackend;
   readonly #bus: Pick<EventBus, 'publish' | 'subscribe'>;
   readonly #log: Log;
   readonly #accounts: (id: string) => GateAccount | undefined;
@@ -107,6 +108,9 @@ export class SendGate {
   readonly #settling = new Map<string, Set<number>>();
   /** Rows moved by an operator request, until they settle: later events name that request too. */
   readonly #causedBy = new Map<number, string>();
+  /** Per account, the tail of its connection events being applied (see #serially). */
+  readonly #serials = new Map<string, Promise<void>>();
+  #sweeping = false;
   #commits = 0;
   #committedRows = 0;
   /** Places for messages being built and written (SEND_CONCURRENCY). */
@@ -114,7 +118,7 @@ export class SendGate {
   readonly #pending: Array<{ row: NewRow; audit: Omit<AuditEntry, 'outboxId'>; resolve: (r: EnqueueResult) => void; reject: (e: Error) => void }> = [];
 
   constructor(opts: {
-    store: OutboxStore;
+    store: OutboxBackend;
     bus: Pick<EventBus, 'publish' | 'subscribe'>;
     log: Log;
     accounts: (id: string) => GateAccount | undefined;
@@ -135,8 +139,10 @@ export class SendGate {
   }
 
   /** Settles what a previous run left in flight and starts the periodic sweep. */
-  start(): void {
-    for (const r of this.store.releaseSending(null, Date.now())) this.#published(r, 'left in flight by the previous run');
+  async start(): Promise<void> {
+    // Listening starts at once; a drain woken meanwhile claims nothing a released row holds back
+    // (a row in flight keeps its peer's later rows waiting).
+    const released = this.store.releaseSending(null, Date.now());
     this.#unsubscribe.push(
       this.#bus.subscribe({ types: ['account.state'] }, (e) => {
         if (!e.account) return;
@@ -147,18 +153,24 @@ export class SendGate {
         if (e.account) this.detach(e.account);
       }),
     );
-    this.#sweep = setInterval(() => this.#sweepOnce(), SWEEP_INTERVAL_MS);
+    this.#sweep = setInterval(() => void this.#sweepOnce(), SWEEP_INTERVAL_MS);
     this.#sweep.unref();
+    for (const r of await released) {
+      this.#published(r, 'left in flight by the previous run');
+      this.#kick(r.account);
+    }
   }
 
-  /** Stops sending; rows in flight are left for settlement at the next start. */
-  stop(): void {
+  /** Stops sending; rows in flight are put back (or left for settlement at the next start when the store cannot be reached). */
+  async stop(): Promise<void> {
     if (this.#sweep) clearInterval(this.#sweep);
     for (const u of this.#unsubscribe.splice(0)) u();
     for (const u of this.#attached.values()) u();
     this.#attached.clear();
     for (const d of this.#drains.values()) d.disconnected();
-    for (const r of this.store.releaseSending(null, Date.now())) this.#published(r, 'daemon stopping');
+    const released = this.store.releaseSending(null, Date.now());
+    await Promise.all(this.#serials.values());
+    for (const r of await released) this.#published(r, 'daemon stopping');
   }
 
   /** Applies a new config (policy, pacing, TTL): rows already queued meet the new policy at send time. */
@@ -173,12 +185,30 @@ export class SendGate {
    */
   attach(accountId: string, account: GateAccount): void {
     this.#attached.get(accountId)?.();
+    // One account's events are applied one after another, in the order they came: a store that
+    // answers later (PostgreSQL) must not let a `delivered` overtake the `server` ack before it.
     const unsubscribe = account.onConnectionEvent((e) => {
-      if (e.type === 'ack') this.#onAck(accountId, e);
-      else if (e.type === 'echo') this.#onEcho(accountId, e);
-      else if (e.type === 'open') this.#openSettleWindow(accountId);
+      if (e.type === 'ack') this.#serially(accountId, () => this.#onAck(accountId, e));
+      else if (e.type === 'echo') this.#serially(accountId, () => this.#onEcho(accountId, e));
+      else if (e.type === 'open') this.#serially(accountId, () => this.#openSettleWindow(accountId));
     });
     this.#attached.set(accountId, unsubscribe);
+  }
+
+  /** Runs an account's event handlers one at a time, in arrival order; a failure is logged. */
+  #serially(account: string, fn: () => Promise<void>): void {
+    const next = (this.#serials.get(account) ?? Promise.resolve())
+      .then(fn)
+      .catch((err: unknown) => this.#log.error({ err, account }, 'outbox: applying a connection event failed'));
+    this.#serials.set(account, next);
+    void next.finally(() => {
+      if (this.#serials.get(account) === next) this.#serials.delete(account);
+    });
+  }
+
+  /** Resolves once the account's connection events so far are applied (a drain claims only after the settle window is set). */
+  eventsApplied(account: string): Promise<void> {
+    return this.#serials.get(account) ?? Promise.resolve();
   }
 
   /** Stops listening to a removed account and drops its drain loop (its rows stay in the outbox). */
@@ -252,7 +282,7 @@ export class SendGate {
     );
     if (result.created) {
       this.#published(result.row);
-      if (state === 'queued') this.#drain(input.account).kick();
+      if (state === 'queued') this.#kick(input.account);
     }
     return result;
   }
@@ -297,7 +327,7 @@ export class SendGate {
     const decision = await this.#decide(input.account, recipient.jid, recipient.chatType, 'receipt');
     const action = decision.action === 'allow' ? 'allow' : 'deny';
     const why = reason(decision);
-    this.store.recordDecision({
+    await this.store.recordDecision({
       at: Date.now(),
       account: input.account,
       recipient: recipient.jid,
@@ -338,7 +368,7 @@ export class SendGate {
   #commit(row: NewRow, audit: Omit<AuditEntry, 'outboxId'>): Promise<EnqueueResult> {
     return new Promise((resolve, reject) => {
       this.#pending.push({ row, audit, resolve, reject });
-      if (this.#pending.length === 1) setImmediate(() => this.#flush());
+      if (this.#pending.length === 1) setImmediate(() => void this.#flush());
     });
   }
 
@@ -347,14 +377,14 @@ export class SendGate {
     return { commits: this.#commits, rows: this.#committedRows };
   }
 
-  #flush(): void {
+  async #flush(): Promise<void> {
     const batch = this.#pending.splice(0);
     if (batch.length === 0) return;
     this.#commits++;
     this.#committedRows += batch.length;
     let results: Array<EnqueueResult | { error: Error }>;
     try {
-      results = this.store.insertMany(batch.map((b) => ({ row: b.row, audit: b.audit })));
+      results = await this.store.insertMany(batch.map((b) => ({ row: b.row, audit: b.audit })));
     } catch (err) {
       for (const b of batch) b.reject(err as Error);
       return;
@@ -363,20 +393,20 @@ export class SendGate {
   }
 
   /** Operator: a held row goes out (after the policy check at send time). */
-  approve(id: number, who: OperatorRequest): OutboxRow {
+  approve(id: number, who: OperatorRequest): Promise<OutboxRow> {
     return this.#operator(id, ['held'], 'queued', 'approve', who, 'approved by operator');
   }
 
   /** Operator: a held row is refused for good. */
-  reject(id: number, who: OperatorRequest): OutboxRow {
+  reject(id: number, who: OperatorRequest): Promise<OutboxRow> {
     return this.#operator(id, ['held'], 'denied', 'reject', who, 'rejected by operator');
   }
 
   /** Operator: a row not yet on the wire is withdrawn. Its event names the request as `causedBy`. */
-  cancel(id: number, who: OperatorRequest = {}): OutboxRow {
-    const row = this.#mustGet(id);
+  async cancel(id: number, who: OperatorRequest = {}): Promise<OutboxRow> {
+    const row = await this.#mustGet(id);
     const by = who.role === 'client' ? `client ${who.client ?? ''}`.trim() : 'operator';
-    const moved = this.store.transition(id, ['queued', 'held'], 'cancelled', { reason: `cancelled by ${by}` });
+    const moved = await this.store.transition(id, ['queued', 'held'], 'cancelled', { reason: `cancelled by ${by}` });
     if (!moved) throw new HttpError(409, 'conflict', `message ${id} is ${row.state}; only queued or held messages can be cancelled`);
     this.#published(moved, undefined, who.requestId);
     return moved;
@@ -386,9 +416,9 @@ export class SendGate {
    * Operator: a failed, expired or cancelled row is queued again, with the same WhatsApp id and a
    * fresh budget. Its events until it settles name the request as `causedBy`.
    */
-  retry(id: number, who: OperatorRequest = {}): OutboxRow {
-    const row = this.#mustGet(id);
-    const moved = this.store.transition(id, ['failed', 'expired', 'cancelled'], 'queued', {
+  async retry(id: number, who: OperatorRequest = {}): Promise<OutboxRow> {
+    const row = await this.#mustGet(id);
+    const moved = await this.store.transition(id, ['failed', 'expired', 'cancelled'], 'queued', {
       reason: null,
       attempts: 0,
       nextAttemptAt: 0,
@@ -396,7 +426,7 @@ export class SendGate {
     });
     if (!moved) throw new HttpError(409, 'conflict', `message ${id} is ${row.state}; only failed, expired or cancelled messages can be retried`);
     this.#published(moved, undefined, who.requestId);
-    this.#drain(moved.account).kick();
+    this.#kick(moved.account);
     return moved;
   }
 
@@ -415,26 +445,26 @@ export class SendGate {
     // encrypted and uploaded) writes nothing to the chat, so a crash during an upload leaves a
     // row that is simply sent again, with no settle window.
     let counted = false;
-    const count = (wire?: Uint8Array) => {
+    const count = async (wire?: Uint8Array) => {
       if (counted) return;
-      if (wire && !this.store.noteWireSendOf(row.id, wire, Date.now() + LEASE_MS)) {
+      if (wire && !(await this.store.noteWireSendOf(row.id, wire, Date.now() + LEASE_MS))) {
         throw new SendNotWrittenError('not sent: the message was released (connection closed) while it was being built');
       }
       counted = true;
-      if (!wire) this.store.noteWireSend(row.id);
+      if (!wire) await this.store.noteWireSend(row.id);
     };
     // Building a media message uploads its file first, which may take longer than a lease: the
     // row stays claimed meanwhile (a closing connection still releases it at once).
-    if (media) this.store.transition(row.id, ['sending'], 'sending', { leaseUntil: Date.now() + UPLOAD_LEASE_MS });
+    if (media) await this.store.transition(row.id, ['sending'], 'sending', { leaseUntil: Date.now() + UPLOAD_LEASE_MS });
     try {
       await conn.send(row.to, content, row.messageId, { mediaPath: (sha256) => this.#mediaPath(sha256), prepared: (wire) => count(wire) });
     } catch (err) {
-      if (!isNotWritten(err)) count();
-      else if (counted) this.#takeBackWireSend(row);
+      if (!isNotWritten(err)) await count();
+      else if (counted) await this.#takeBackWireSend(row);
       throw err;
     }
     // A connection that did not say when its message was built: the send happened all the same.
-    count();
+    await count();
   }
 
   /** A media file's path in the store; a permanent error when it is not there. */
@@ -448,21 +478,21 @@ export class SendGate {
   }
 
   /** Undoes the count of a send that wrote nothing, also when a closing socket has already released the row. */
-  #takeBackWireSend(before: OutboxRow): void {
-    const row = this.store.get(before.id);
+  async #takeBackWireSend(before: OutboxRow): Promise<void> {
+    const row = await this.store.get(before.id);
     if (row?.state === 'sending') {
-      this.store.transition(row.id, ['sending'], 'sending', { wireSends: before.wireSends });
+      await this.store.transition(row.id, ['sending'], 'sending', { wireSends: before.wireSends });
     } else if (row?.state === 'unknown' && row.wireSends === before.wireSends + 1) {
       if (before.wireSends > 0) {
-        this.store.transition(row.id, ['unknown'], 'unknown', { wireSends: before.wireSends });
+        await this.store.transition(row.id, ['unknown'], 'unknown', { wireSends: before.wireSends });
         return;
       }
       // It never reached the wire, so there is nothing to settle: it goes as soon as it can.
-      const moved = this.store.transition(row.id, ['unknown'], 'queued', { wireSends: 0, nextAttemptAt: 0 });
+      const moved = await this.store.transition(row.id, ['unknown'], 'queued', { wireSends: 0, nextAttemptAt: 0 });
       if (!moved) return;
       this.#settling.get(row.account)?.delete(row.id);
       this.#published(moved, 'nothing was written before the connection closed');
-      this.#drain(row.account).kick();
+      this.#kick(row.account);
     }
   }
 
@@ -477,7 +507,7 @@ export class SendGate {
     // An operator's approval answers a hold; a deny (rule, allowTo, operators) still stops it.
     if (d.action === 'allow' || (d.action === 'hold' && row.approvedBy)) return true;
     const to: OutboxState = d.action === 'hold' ? 'held' : 'denied';
-    const moved = this.store.transitionWithAudit(row.id, ['sending'], to, { reason: d.reason, leaseUntil: null }, {
+    const moved = await this.store.transitionWithAudit(row.id, ['sending'], to, { reason: d.reason, leaseUntil: null }, {
       at: Date.now(),
       account: row.account,
       recipient: row.to,
@@ -522,10 +552,10 @@ export class SendGate {
     return asked ? decide(this.#settings.policy, { ...req, ...asked }) : first.decision;
   }
 
-  #operator(id: number, from: OutboxState[], to: OutboxState, decision: 'approve' | 'reject', who: OperatorRequest, reason: string): OutboxRow {
-    const row = this.#mustGet(id);
+  async #operator(id: number, from: OutboxState[], to: OutboxState, decision: 'approve' | 'reject', who: OperatorRequest, reason: string): Promise<OutboxRow> {
+    const row = await this.#mustGet(id);
     const approvedBy = decision === 'approve' ? `${who.client ?? 'unknown client'} ${who.requestId ?? ''}`.trim() : undefined;
-    const moved = this.store.transitionWithAudit(id, from, to, { reason: to === 'queued' ? null : reason, ...(approvedBy ? { approvedBy } : {}) }, {
+    const moved = await this.store.transitionWithAudit(id, from, to, { reason: to === 'queued' ? null : reason, ...(approvedBy ? { approvedBy } : {}) }, {
       at: Date.now(),
       account: row.account,
       recipient: row.to,
@@ -540,18 +570,18 @@ export class SendGate {
     });
     if (!moved) throw new HttpError(409, 'conflict', `message ${id} is ${row.state}, not held`);
     this.#published(moved, undefined, who.requestId);
-    if (to === 'queued') this.#drain(moved.account).kick();
+    if (to === 'queued') this.#kick(moved.account);
     return moved;
   }
 
-  #mustGet(id: number): OutboxRow {
-    const row = this.store.get(id);
+  async #mustGet(id: number): Promise<OutboxRow> {
+    const row = await this.store.get(id);
     if (!row) throw new HttpError(404, 'not_found', `no message ${id}`);
     return row;
   }
 
-  #onAck(account: string, e: Extract<WaEvent, { type: 'ack' }>): void {
-    const row = this.store.getByMessageId(e.messageId);
+  async #onAck(account: string, e: Extract<WaEvent, { type: 'ack' }>): Promise<void> {
+    const row = await this.store.getByMessageId(e.messageId);
     if (!row || row.account !== account) return;
     const now = Date.now();
     // An unknown row expired by its TTL may still have reached the peer: proof that it did wins.
@@ -559,17 +589,17 @@ export class SendGate {
     let moved: OutboxRow | null = null;
     switch (e.status) {
       case 'server':
-        moved = this.store.transition(row.id, ambiguous, 'sent', { sentAt: now, leaseUntil: null }, now);
+        moved = await this.store.transition(row.id, ambiguous, 'sent', { sentAt: now, leaseUntil: null }, now);
         break;
       case 'delivered':
-        moved = this.store.transition(row.id, [...ambiguous, 'sent'], 'delivered', { deliveredAt: now, sentAt: row.sentAt ?? now, leaseUntil: null }, now);
+        moved = await this.store.transition(row.id, [...ambiguous, 'sent'], 'delivered', { deliveredAt: now, sentAt: row.sentAt ?? now, leaseUntil: null }, now);
         break;
       case 'read':
       case 'played':
-        moved = this.store.transition(row.id, [...ambiguous, 'sent', 'delivered'], 'read', { readAt: now, sentAt: row.sentAt ?? now, leaseUntil: null }, now);
+        moved = await this.store.transition(row.id, [...ambiguous, 'sent', 'delivered'], 'read', { readAt: now, sentAt: row.sentAt ?? now, leaseUntil: null }, now);
         break;
       case 'error':
-        moved = this.store.transition(row.id, ['sending', 'unknown'], 'failed', { reason: `server refused the message (error ${e.error ?? '?'})`, leaseUntil: null }, now);
+        moved = await this.store.transition(row.id, ['sending', 'unknown'], 'failed', { reason: `server refused the message (error ${e.error ?? '?'})`, leaseUntil: null }, now);
         break;
     }
     if (moved) this.#settled(account, moved, row.state === 'unknown' ? 'settled by the server\'s ack or a receipt' : undefined);
@@ -581,27 +611,27 @@ export class SendGate {
    * the socket, before any server has seen it), which arrives while the row is still `sending`
    * on the connection that sent it, and proves nothing.
    */
-  #onEcho(account: string, e: Extract<WaEvent, { type: 'echo' }>): void {
-    const row = this.store.getByMessageId(e.messageId);
+  async #onEcho(account: string, e: Extract<WaEvent, { type: 'echo' }>): Promise<void> {
+    const row = await this.store.getByMessageId(e.messageId);
     if (!row || row.account !== account || !this.#settling.get(account)?.has(row.id)) return;
     const now = Date.now();
-    const moved = this.store.transition(row.id, ['unknown'], 'sent', { sentAt: now, leaseUntil: null }, now);
+    const moved = await this.store.transition(row.id, ['unknown'], 'sent', { sentAt: now, leaseUntil: null }, now);
     if (moved) this.#settled(account, moved, 'settled by an echo of its id from the server');
   }
 
   #settled(account: string, row: OutboxRow, note: string | undefined): void {
     this.#settling.get(account)?.delete(row.id);
     this.#published(row, note);
-    this.#drain(account).kick(); // the next message to this peer may go now
+    this.#kick(account); // the next message to this peer may go now
   }
 
   /** A connection opened: its unknown rows get the settle window before any re-send. */
-  #openSettleWindow(account: string): void {
+  async #openSettleWindow(account: string): Promise<void> {
     const ms = this.#settings.settleMs;
     if (ms <= 0) return;
     const now = Date.now();
     try {
-      const rows = this.store.deferUnknown(account, now + ms, now);
+      const rows = await this.store.deferUnknown(account, now + ms, now);
       if (rows.length === 0) this.#settling.delete(account);
       else this.#settling.set(account, new Set(rows.map((r) => r.id)));
     } catch (err) {
@@ -609,19 +639,36 @@ export class SendGate {
     }
   }
 
-  #sweepOnce(): void {
+  async #sweepOnce(): Promise<void> {
+    if (this.#sweeping) return; // a slow store: the next tick does the work
+    this.#sweeping = true;
     const now = Date.now();
     try {
-      for (const r of this.store.expireDue(now)) this.#published(r);
-      for (const r of this.store.releaseSending(null, now, true)) {
+      for (const r of await this.store.expireDue(now)) this.#published(r);
+      for (const r of await this.store.releaseSending(null, now, true)) {
         this.#published(r, 'no server ack within the lease');
       }
       // Only the accounts with rows to claim: kicking every drain ran a claim transaction per
       // account in one turn of the loop (tens of milliseconds every sweep at a thousand accounts).
-      for (const account of this.store.accountsWithRowsToSend()) this.#drains.get(account)?.kick();
+      for (const account of await this.store.accountsWithRowsToSend()) this.#drains.get(account)?.kick();
     } catch (err) {
       this.#log.error({ err }, 'outbox sweep failed');
+    } finally {
+      this.#sweeping = false;
     }
+  }
+
+  /** Asks an account's drain for a pass (a row for it arrived through another daemon). */
+  kick(account: string): void {
+    this.#drains.get(account)?.kick();
+  }
+
+  /**
+   * A drain pass for an account that is still there: called after the store answered, by when a
+   * removed account's drain is gone and must not come back.
+   */
+  #kick(account: string): void {
+    if (this.#accounts(account)) this.#drain(account).kick();
   }
 
   #drain(account: string): AccountDrain {
@@ -701,35 +748,38 @@ class AccountDrain {
     this.#abort.abort();
     this.#abort = new AbortController();
     if (this.#wake) clearTimeout(this.#wake);
-    for (const r of this.#gate.store.releaseSending(this.account, Date.now())) this.#gate.published(r, 'connection closed');
+    void (async () => {
+      for (const r of await this.#gate.store.releaseSending(this.account, Date.now())) this.#gate.published(r, 'connection closed');
+    })().catch((err: unknown) => this.#log.error({ err, account: this.account }, 'outbox: putting in-flight rows back failed'));
   }
 
   async #run(): Promise<void> {
     const signal = this.#abort.signal;
+    await this.#gate.eventsApplied(this.account);
     for (;;) {
       const conn = this.#connection();
       if (!conn || signal.aborted) return;
       const now = Date.now();
       const wait = this.#bucket.waitMs(now);
       if (wait > 0) return this.#wakeIn(wait);
-      const row = this.#gate.store.claimNext(this.account, now, LEASE_MS);
+      const row = await this.#gate.store.claimNext(this.account, now, LEASE_MS);
       if (!row) {
-        const due = this.#gate.store.nextDueAt(this.account);
+        const due = await this.#gate.store.nextDueAt(this.account);
         if (due !== null && due > now) this.#wakeIn(due - now);
         return;
       }
       const resend = this.#gate.endSettle(this.account, row.id);
       if (row.expiresAt !== null && row.expiresAt <= now) {
-        const expired = this.#gate.store.transition(row.id, ['sending'], 'expired', { reason: expiryReason(row), leaseUntil: null });
+        const expired = await this.#gate.store.transition(row.id, ['sending'], 'expired', { reason: expiryReason(row), leaseUntil: null });
         if (expired) this.#gate.published(expired);
         continue;
       }
       if (!(await this.#gate.checkAtSend(row))) continue;
-      const newChat = row.wireSends === 0 && !this.#gate.store.hasWrittenTo(this.account, row.to);
+      const newChat = row.wireSends === 0 && !(await this.#gate.store.hasWrittenTo(this.account, row.to));
       const chatWait = newChat ? this.#bucket.newChatWaitMs(now) : 0;
       if (chatWait > 0) {
         // Only this row waits for room under the new-chat cap; rows to known chats go on.
-        const back = this.#gate.store.transition(row.id, ['sending'], 'queued', { nextAttemptAt: now + chatWait, leaseUntil: null });
+        const back = await this.#gate.store.transition(row.id, ['sending'], 'queued', { nextAttemptAt: now + chatWait, leaseUntil: null });
         if (back) this.#gate.published(back, 'waiting for room under pacing.newChatsPerHour');
         continue;
       }
@@ -757,7 +807,7 @@ class AccountDrain {
     try {
       await this.#gate.sendOnWire(conn, row).finally(release);
       // On the wire: it stays `sending` until the server's ack (or `unknown` when the lease runs out).
-      this.#gate.store.transition(row.id, ['sending'], 'sending', { leaseUntil: Date.now() + LEASE_MS });
+      await this.#gate.store.transition(row.id, ['sending'], 'sending', { leaseUntil: Date.now() + LEASE_MS });
     } catch (err) {
       const now = Date.now();
       // Nothing written: the row is as it was before this send (queued, or unknown after an
@@ -765,14 +815,14 @@ class AccountDrain {
       const after: OutboxState = isNotWritten(err) && row.wireSends === 0 ? 'queued' : 'unknown';
       if (this.#connection() !== conn) {
         // The socket went away mid-send: not the message's fault, so no attempt is spent.
-        const moved = this.#gate.store.transition(row.id, ['sending'], after, { leaseUntil: null }, now);
+        const moved = await this.#gate.store.transition(row.id, ['sending'], after, { leaseUntil: null }, now);
         if (moved) this.#gate.published(moved, 'connection closed during the send');
         return;
       }
       const attempts = row.attempts + 1;
       const permanent = isPermanent(err);
       if (permanent || attempts >= this.#gate.maxAttempts) {
-        const failed = this.#gate.store.transition(row.id, ['sending'], 'failed', {
+        const failed = await this.#gate.store.transition(row.id, ['sending'], 'failed', {
           attempts,
           leaseUntil: null,
           reason: `${permanent ? 'permanent error' : `gave up after ${attempts} attempts`}: ${(err as Error).message}`,
@@ -780,7 +830,7 @@ class AccountDrain {
         if (failed) this.#gate.published(failed);
         return;
       }
-      const back = this.#gate.store.transition(row.id, ['sending'], after, {
+      const back = await this.#gate.store.transition(row.id, ['sending'], after, {
         attempts,
         leaseUntil: null,
         nextAttemptAt: now + this.#gate.retryDelay(attempts),

@@ -6,6 +6,7 @@ import type { StateDb } from '../store/db.js';
 import { writeTx } from '../store/db.js';
 import type { SendKind } from '../policy/policy.js';
 import type { OutboundContent } from './content.js';
+import type { OutboxBackend } from './backend.js';
 
 /** Row states. */
 export type OutboxState =
@@ -183,7 +184,7 @@ function fromRaw(r: RawRow | undefined): OutboxRow | null {
 }
 
 /** The outbox table. All methods are synchronous (better-sqlite3); writes are IMMEDIATE transactions. */
-export class OutboxStore {
+export class OutboxStore implements OutboxBackend {
   readonly #db: StateDb;
 
   constructor(db: StateDb) {

@@ -194,7 +194,7 @@ class BaileysConnection implements WaConnection {
     } catch (err) {
       throw new SendNotWrittenError(`not sent: building the message failed: ${(err as Error).message}`, { cause: err });
     }
-    hooks.prepared(proto.Message.encode(message.message!).finish());
+    await hooks.prepared(proto.Message.encode(message.message!).finish());
     if (this.#closed || !this.#sock.ws.isOpen) throw new SendNotWrittenError('not sent: the connection closed while the message was built');
     try {
       await this.#sock.relayMessage(jid, message.message!, { messageId, ...(out.edit ? { additionalAttributes: { edit: out.edit } } : {}) });

@@ -207,7 +207,7 @@ export interface SendHooks {
   /** The path of a media file in the store, by its sha256. */
   mediaPath(sha256: string): string;
   /** Called with the message as built (media uploaded), before its stanza is written: a retry receipt re-sends exactly this. */
-  prepared(wire: Uint8Array): void;
+  prepared(wire: Uint8Array): void | Promise<void>;
 }
 
 /** What the outbox kept of a message we sent, for re-sending it when a recipient asks (retry receipt). */

@@ -61,7 +61,7 @@ describe('AlertMonitor', () => {
     expect(codes()).toEqual(['alert:stale_repeating']);
   });
 
-  it('five retry receipts within 10 minutes raise retries_repeating; four do not; it recovers once they age out', () => {
+  it('five retry receipts within 10 minutes raise retries_repeating; four do not; it recovers once they age out', async () => {
     const { bus, codes, monitor } = setup();
     bus.publish({ type: 'account.state', account: 'a', state: 'open' });
     bus.publish({ type: 'account.state', account: 'b', state: 'open' });
@@ -70,23 +70,23 @@ describe('AlertMonitor', () => {
     expect(codes()).toEqual([]);
     bus.publish({ type: 'message.retry_requested', account: 'a', messageId: 'M4' });
     expect(codes()).toEqual(['alert:retries_repeating']);
-    monitor.check(Date.now() + STALE_WINDOW_MS + 1);
+    await monitor.check(Date.now() + STALE_WINDOW_MS + 1);
     expect(codes()).toEqual(['alert:retries_repeating', 'alert.recovered:retries_repeating']);
   });
 
-  it('a queued row older than the limit while the account is open is a stuck queue (after its time-to-visible)', () => {
+  it('a queued row older than the limit while the account is open is a stuck queue (after its time-to-visible)', async () => {
     const { bus, row, monitor, engine } = setup();
     bus.publish({ type: 'account.state', account: 'a', state: 'open' });
     const now = Date.now();
     row('queued', now - QUEUE_STUCK_MS - 1000);
-    monitor.check(now);
+    await monitor.check(now);
     expect(engine.active()).toEqual([]); // pending: the condition must hold for a minute first
     bus.publish({ type: 'account.state', account: 'a', state: 'needs_pairing', close: { code: 401 } });
-    monitor.check(now);
+    await monitor.check(now);
     expect(engine.active().map((a) => a.code)).toEqual(['needs_pairing']); // the stuck queue is moot now
   });
 
-  it('a stuck queue is raised once its time-to-visible passes; only accounts the kept counts show rows for are looked at', () => {
+  it('a stuck queue is raised once its time-to-visible passes; only accounts the kept counts show rows for are looked at', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
       const { bus, row, monitor, store, codes } = setup();
@@ -94,7 +94,7 @@ describe('AlertMonitor', () => {
       const now = Date.now();
       row('queued', now - QUEUE_STUCK_MS - 1000);
       const looked = vi.spyOn(store, 'stateAge');
-      monitor.check(now);
+      await monitor.check(now);
       expect(looked.mock.calls.map(([account, state]) => `${account}:${state}`)).toEqual(['a:queued']);
       vi.advanceTimersByTime(60_000);
       expect(codes()).toEqual(['alert:queue_stuck']);
@@ -111,24 +111,24 @@ describe('AlertMonitor', () => {
     expect(codes()).toEqual(['alert:messages_failed', 'alert:messages_failed']);
   });
 
-  it('the digest reaches the sinks with messages by state and alerts raised', () => {
+  it('the digest reaches the sinks with messages by state and alerts raised', async () => {
     const { bus, row, monitor, got } = setup();
     bus.publish({ type: 'account.state', account: 'a', state: 'open' });
     row('queued', Date.now());
     bus.publish({ type: 'message.failed', account: 'a', id: 9, state: 'failed', kind: 'message' });
-    monitor.sendDigest();
+    await monitor.sendDigest();
     const digest = got.find((n) => n.type === 'digest')!;
     expect(digest.alert.details).toMatchObject({ messagesByState: { queued: 1 }, alertsRaised: 1 });
     expect(digest.alert.text).toContain('accounts a open');
   });
 
-  it('housekeeping prunes finished rows past the retention only', () => {
+  it('housekeeping prunes finished rows past the retention only', async () => {
     const { store, row, monitor } = setup();
     const old = Date.now() - RETAIN_FINISHED_MS - 60_000;
     const r = row('queued', old);
     store.transition(r.id, ['queued'], 'cancelled', {}, old);
     row('queued', old); // still queued: kept
-    expect(monitor.housekeeping()).toBe(1);
+    expect(await monitor.housekeeping()).toBe(1);
     expect(store.list({ limit: 10 }).map((x) => x.state)).toEqual(['queued']);
   });
 });

@@ -75,7 +75,7 @@ function makeGate(policy: Policy): SendGate {
     lidJidForPhone: (_a, jid) => learnt.get(jid) ?? null,
     settings: settings(policy),
   });
-  gate.start();
+  void gate.start();
   gates.push(gate);
   return gate;
 }
@@ -94,8 +94,8 @@ beforeEach(() => {
   acct = new Account(bus);
   learnt = new Map();
 });
-afterEach(() => {
-  for (const g of gates.splice(0)) g.stop();
+afterEach(async () => {
+  for (const g of gates.splice(0)) await g.stop();
   closeStateDb(db);
   vi.useRealTimers();
 });
@@ -111,7 +111,7 @@ describe('at enqueue: a LID of a number a deny rule names', () => {
     expect(row.reason).toBe(`${LID}: its phone number could not be resolved, so blocked (which names numbers) cannot be checked; refused`);
     expect(acct.asked).toEqual([LID]);
     expect(conn.sent).toEqual([]);
-    expect(gate.store.audit()[0]).toMatchObject({ stage: 'enqueue', decision: 'deny', rule: 'blocked', recipient: LID });
+    expect((gate.store as OutboxStore).audit()[0]).toMatchObject({ stage: 'enqueue', decision: 'deny', rule: 'blocked', recipient: LID });
   });
 
   it('the connection\'s answer is used: denied by the rule itself', async () => {
@@ -168,7 +168,7 @@ describe('at enqueue: spellings that only look like the person', () => {
       const gate = makeGate(denyNumber);
       acct.open();
       await expect(gate.enqueue({ account: 'main', to, text: 'hi' })).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/^to: /) });
-      expect(gate.store.list()).toEqual([]);
+      expect((gate.store as OutboxStore).list()).toEqual([]);
     },
   );
 });
@@ -240,20 +240,20 @@ describe('at send time', () => {
     gate.updateSettings(settings(denyNumber));
     const conn = acct.open();
     await flush();
-    expect(gate.store.get(id)).toMatchObject({ state: 'denied', reason: expect.stringMatching(/its phone number could not be resolved, so blocked/) });
+    expect((gate.store as OutboxStore).get(id)).toMatchObject({ state: 'denied', reason: expect.stringMatching(/its phone number could not be resolved, so blocked/) });
     expect(conn.sent).toEqual([]);
     expect(acct.asked).toEqual([LID]);
-    expect(gate.store.audit()[0]).toMatchObject({ stage: 'send', decision: 'deny', rule: 'blocked' });
+    expect((gate.store as OutboxStore).audit()[0]).toMatchObject({ stage: 'send', decision: 'deny', rule: 'blocked' });
   });
 
   it('after a restart with the rule (a new gate on the same outbox) the replayed row is refused too', async () => {
     const first = makeGate(OPEN_POLICY);
     const id = await queuedRow(first);
-    first.stop();
+    await first.stop();
     const gate = makeGate(denyNumber);
     const conn = acct.open();
     await flush();
-    expect(gate.store.get(id)?.state).toBe('denied');
+    expect((gate.store as OutboxStore).get(id)?.state).toBe('denied');
     expect(conn.sent).toEqual([]);
   });
 
@@ -266,8 +266,8 @@ describe('at send time', () => {
     acct.answers.set(OTHER_LID, ALLOWED);
     const conn = acct.open();
     await flush();
-    expect(gate.store.get(blocked)).toMatchObject({ state: 'denied', reason: 'deny by blocked' });
-    expect(gate.store.get(other.id)?.state).toBe('sending');
+    expect((gate.store as OutboxStore).get(blocked)).toMatchObject({ state: 'denied', reason: 'deny by blocked' });
+    expect((gate.store as OutboxStore).get(other.id)?.state).toBe('sending');
     expect(conn.sent).toEqual([OTHER_LID]);
   });
 
@@ -277,10 +277,10 @@ describe('at send time', () => {
     const { row } = await gate.enqueue({ account: 'main', to: LID, text: 'draft' });
     expect(row.state).toBe('held');
     learnt.clear();
-    gate.approve(row.id, { client: 'test' });
+    await gate.approve(row.id, { client: 'test' });
     const conn = acct.open();
     await flush();
-    expect(gate.store.get(row.id)).toMatchObject({ state: 'denied', reason: expect.stringMatching(/could not be resolved, so review/) });
+    expect((gate.store as OutboxStore).get(row.id)).toMatchObject({ state: 'denied', reason: expect.stringMatching(/could not be resolved, so review/) });
     expect(conn.sent).toEqual([]);
   });
 });

@@ -116,7 +116,7 @@ function startGate(o: Partial<GateSettings> = {}): void {
     phoneJidForLid: () => null,
     settings: settings(o),
   });
-  gate.start();
+  void gate.start();
   started = true;
 }
 
@@ -158,8 +158,8 @@ beforeEach(() => {
   accounts = new Map();
 });
 
-afterEach(() => {
-  if (started) gate.stop();
+afterEach(async () => {
+  if (started) await gate.stop();
   started = false;
   closeStateDb(db);
   vi.useRealTimers();
@@ -295,6 +295,7 @@ describe('unknown rows and the TTL', () => {
     await advance(SETTLE + SWEEP_INTERVAL_MS);
     expect(second.sent).toEqual([]);
     a.ack(row.messageId, 'delivered');
+    await flush();
     expect(store.get(id)).toMatchObject({ state: 'delivered', wireSends: 1 });
   });
 
@@ -339,12 +340,15 @@ describe('the settle window after a reconnect', () => {
     const id = await enqueue();
     const { messageId } = store.get(id)!;
     a.emit({ type: 'echo', messageId, chat: PEER_JID }); // Baileys' local copy, while sending
+    await flush();
     expect(store.get(id)?.state).toBe('sending');
     a.close();
     a.emit({ type: 'echo', messageId, chat: PEER_JID }); // late local copy before the next open
+    await flush();
     expect(store.get(id)?.state).toBe('unknown');
     a.open();
     a.emit({ type: 'echo', messageId, chat: PEER_JID });
+    await flush();
     expect(store.get(id)).toMatchObject({ state: 'sent', wireSends: 1 });
     expect(conn.sent).toHaveLength(1);
   });
@@ -410,10 +414,11 @@ describe('operator requests on the events they cause', () => {
     const byEnqueuer: BusEvent[] = [];
     bus.subscribe({ requestId: 'op-1', types: ['message.*'] }, (e) => byOperator.push(e));
     bus.subscribe({ requestId: 'enq-1', types: ['message.*'] }, (e) => byEnqueuer.push(e));
-    gate.approve(id, { client: 'cli', requestId: 'op-1' });
+    await gate.approve(id, { client: 'cli', requestId: 'op-1' });
     await flush();
     a.ack(store.get(id)!.messageId, 'delivered');
     a.ack(store.get(id)!.messageId, 'read');
+    await flush();
     expect(byOperator.map((e) => [e.state, e.requestId, e.causedBy])).toEqual([
       ['queued', 'enq-1', 'op-1'],
       ['sending', 'enq-1', 'op-1'],
@@ -431,10 +436,10 @@ describe('operator requests on the events they cause', () => {
     bus.subscribe({ requestId: 'op-2' }, (e) => seen.push(e));
     bus.subscribe({ requestId: 'op-3' }, (e) => seen.push(e));
     bus.subscribe({ requestId: 'op-4' }, (e) => seen.push(e));
-    gate.cancel(id, { requestId: 'op-2' });
-    gate.retry(id, { requestId: 'op-3' });
+    await gate.cancel(id, { requestId: 'op-2' });
+    await gate.retry(id, { requestId: 'op-3' });
     const { row: held } = await gate.enqueue({ account: 'main', to: '15550003333', text: 'h', requestId: 'enq-2' });
-    gate.reject(held.id, { requestId: 'op-4' });
+    await gate.reject(held.id, { requestId: 'op-4' });
     expect(seen.map((e) => [e.id, e.state, e.causedBy])).toEqual([
       [id, 'cancelled', 'op-2'],
       [id, 'queued', 'op-3'],
