@@ -34,6 +34,7 @@ export class AccountSupervisor {
   #config: EffectiveConfig;
   readonly #onCreate: (id: string, runner: AccountRunner) => void;
   readonly #onPolicyChange: () => void;
+  readonly #owns: ((id: string) => boolean) | undefined;
 
   constructor(opts: {
     db: StateDb;
@@ -49,7 +50,14 @@ export class AccountSupervisor {
     loopDelaySince?: (since: number) => number;
     /** Each answered keepalive probe's round trip (metrics). */
     observeProbeRtt?: (account: string, ms: number) => void;
+    /**
+     * In a cluster: whether this daemon holds the account's lease. Runners then start only when
+     * their lease is granted (the cluster starts them), commands that connect are refused for
+     * accounts owned elsewhere, and accounts come from the config file only.
+     */
+    owns?: (id: string) => boolean;
   }) {
+    this.#owns = opts.owns;
     this.#loopDelaySince = opts.loopDelaySince;
     this.#observeProbeRtt = opts.observeProbeRtt;
     this.#onCreate = opts.onRunnerCreated ?? (() => {});
@@ -63,7 +71,12 @@ export class AccountSupervisor {
     this.#gate = gate;
     this.#cap = new AdaptiveCap({ ceiling: opts.config.reconnect?.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_RECONNECTS, apply: (n) => gate.setLimit(n) });
     for (const a of opts.config.accounts) this.#create(a, 'config');
-    for (const row of this.#db.prepare('SELECT id, ws_url AS wsUrl FROM runtime_accounts ORDER BY added_at').all() as Array<{ id: string; wsUrl: string | null }>) {
+    const runtime = this.#db.prepare('SELECT id, ws_url AS wsUrl FROM runtime_accounts ORDER BY added_at').all() as Array<{ id: string; wsUrl: string | null }>;
+    if (opts.owns && runtime.length) {
+      this.#log.warn({ accounts: runtime.map((r) => r.id) }, 'accounts added at runtime are not run in a cluster; list them in the config file');
+      runtime.length = 0;
+    }
+    for (const row of runtime) {
       if (this.#runners.has(row.id)) {
         this.#log.warn({ account: row.id }, 'account added at runtime is now also in the config; the config entry wins');
         continue;
@@ -72,8 +85,14 @@ export class AccountSupervisor {
     }
   }
 
-  /** Starts every runner. */
+  /** True in a cluster (runners start with their lease). */
+  get clustered(): boolean {
+    return this.#owns !== undefined;
+  }
+
+  /** Starts every runner (not in a cluster, where a runner starts with its lease). */
   startAll(): void {
+    if (this.#owns) return;
     for (const { runner } of this.#runners.values()) runner.start();
   }
 
@@ -148,6 +167,7 @@ export class AccountSupervisor {
       throw new HttpError(400, 'bad_request', 'id: expected 1-64 characters of letters, digits, "_", "." or "-", starting with a letter or digit');
     }
     if (wsUrl !== undefined && !isWsUrl(wsUrl)) throw new HttpError(400, 'bad_request', `wsUrl: ${WS_URL_EXPECTED}, got ${JSON.stringify(wsUrl)}`);
+    if (this.#owns) throw new HttpError(409, 'conflict', 'this daemon is one of a cluster (store.type "postgres"): accounts come from the config file every daemon reads; add it there and reload each daemon');
     if (this.#runners.has(id)) throw new HttpError(409, 'conflict', `account "${id}" already exists`);
     if (this.#connector.isRegistered(id)) {
       if (!opts.fresh) {
@@ -235,14 +255,15 @@ export class AccountSupervisor {
       const urlChanged = next.wsUrl !== entry.runner.settings.wsUrl;
       entry.runner.updateSettings(next);
       entry.origin = 'config';
-      if (urlChanged && entry.runner.state !== 'needs_pairing') {
+      if (urlChanged && entry.runner.state !== 'needs_pairing' && (this.#owns?.(id) ?? true)) {
         await entry.runner.reconnect('wsUrl changed in the config');
         reconnected.push(id);
       }
     }
     for (const a of config.accounts) {
       if (this.#runners.has(a.id)) continue;
-      this.#create(a, 'config').start();
+      const runner = this.#create(a, 'config');
+      if (!this.#owns) runner.start(); // in a cluster it starts when its lease is granted
       this.#bus.publish({ type: 'account.added', account: a.id });
       added.push(a.id);
     }
@@ -251,7 +272,7 @@ export class AccountSupervisor {
 
   /** Pairs an account; events go to req.onEvent until `paired` or `error`. */
   async pair(id: string, req: PairRequest): Promise<void> {
-    const runner = this.get(id);
+    const runner = this.#owned(id);
     try {
       await runner.pair(req);
     } catch (err) {
@@ -266,15 +287,24 @@ export class AccountSupervisor {
 
   /** Operator command: reconnect now (also out of conflict, forbidden). */
   async reconnect(id: string): Promise<AccountStatus & { origin: AccountOrigin }> {
-    const runner = this.get(id);
+    const runner = this.#owned(id);
     await runner.reconnect();
     return this.status(id);
   }
 
   /** Operator command: log out on the server and archive the creds. */
   async logout(id: string): Promise<AccountStatus & { origin: AccountOrigin }> {
-    await this.get(id).logout();
+    await this.#owned(id).logout();
     return this.status(id);
+  }
+
+  /** The runner of an account this daemon may connect: in a cluster, one whose lease it holds. */
+  #owned(id: string): AccountRunner {
+    const runner = this.get(id);
+    if (this.#owns && !this.#owns(id)) {
+      throw new HttpError(409, 'conflict', `account "${id}" is not owned by this daemon (see the cluster section of status for its owner); send this command to the daemon that owns it`);
+    }
+    return runner;
   }
 
   #create(account: AccountConfig, origin: AccountOrigin): AccountRunner {

@@ -95,6 +95,25 @@ const kinds: AlertKind[] = [
     recovered: () => "the daemon's event loop runs on time again",
   },
   {
+    code: 'store_unreachable',
+    severity: 'critical',
+    timeToVisibleMs: 0,
+    suppressedIn: [],
+    oneShot: false,
+    text: (c) =>
+      `the shared PostgreSQL store cannot be reached (${c.error ?? 'no answer'}); this daemon cannot renew its account leases and closes their sockets before the leases can expire (self-fencing), so other daemons take them over`,
+    recovered: () => 'the shared PostgreSQL store answers again; this daemon takes its share of the accounts back',
+  },
+  {
+    code: 'lease_lost',
+    severity: 'warning',
+    timeToVisibleMs: 0,
+    suppressedIn: [],
+    oneShot: true,
+    text: (c) => `account ${c.account}: this daemon lost its lease (${c.reason}) and closed the socket; another daemon may own it now`,
+    recovered: () => '',
+  },
+  {
     code: 'retries_repeating',
     severity: 'warning',
     timeToVisibleMs: 0,

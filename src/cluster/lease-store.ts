@@ -26,6 +26,8 @@ export interface LeaseRow {
   expiresAt: Date | null;
   /** False when the lease has expired (or was released): the account is free to take. */
   live: boolean;
+  /** The connection state its owner last recorded. */
+  state: string | null;
 }
 
 export interface DaemonRow {
@@ -155,12 +157,19 @@ export class LeaseStore {
     await this.#pool.query('DELETE FROM wa_daemons WHERE id = $1', [id]);
   }
 
-  /** Every lease, for status and the cluster view. */
+  /** Every lease of an account still known, for status and the cluster view. */
   async leases(): Promise<LeaseRow[]> {
-    const r = await this.#pool.query<{ account: string; owner: string | null; epoch: string; acquired_at: Date | null; expires_at: Date | null; live: boolean }>(
-      "SELECT account, owner, epoch, acquired_at, CASE WHEN expires_at = '-infinity' THEN NULL ELSE expires_at END AS expires_at, (owner IS NOT NULL AND expires_at > now()) AS live FROM wa_leases ORDER BY account",
+    const r = await this.#pool.query<{ account: string; owner: string | null; epoch: string; acquired_at: Date | null; expires_at: Date | null; live: boolean; state: string | null }>(
+      `SELECT account, owner, epoch, acquired_at, CASE WHEN expires_at = '-infinity' THEN NULL ELSE expires_at END AS expires_at,
+              (owner IS NOT NULL AND expires_at > now()) AS live, state
+         FROM wa_leases WHERE NOT removed ORDER BY account`,
     );
-    return r.rows.map((row) => ({ account: row.account, owner: row.owner, epoch: Number(row.epoch), acquiredAt: row.acquired_at, expiresAt: row.expires_at, live: row.live }));
+    return r.rows.map((row) => ({ account: row.account, owner: row.owner, epoch: Number(row.epoch), acquiredAt: row.acquired_at, expiresAt: row.expires_at, live: row.live, state: row.state }));
+  }
+
+  /** The owner records its account's connection state (only while it holds the lease at that epoch). */
+  async noteState(owner: string, lease: HeldLease, state: string): Promise<void> {
+    await this.#pool.query('UPDATE wa_leases SET state = $1, state_at = now() WHERE account = $2 AND owner = $3 AND epoch = $4', [state, lease.account, owner, lease.epoch]);
   }
 
   /** Every daemon that has said it is alive, and whether it still is (seen within `liveMs`). */

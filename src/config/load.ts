@@ -256,12 +256,17 @@ function describeJsonError(text: string, err: Error): string {
 /** Key names whose values never appear in output or logs. */
 export const SECRET_KEY_PATTERN = /secret|token|password|passphrase|apikey|api_key|authorization/i;
 
+/** A URL with the password in its user part replaced by "[redacted]" (postgres://user:[redacted]@host/db). */
+export function redactUrlPassword(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*):[^@/]*@/i, '$1:[redacted]@');
+}
+
 /** A deep copy with every value under a secret-looking key replaced by "[redacted]". */
 export function redactSecrets<T>(value: T): T {
   if (Array.isArray(value)) return value.map((v) => redactSecrets(v)) as T;
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEY_PATTERN.test(k) ? '[redacted]' : redactSecrets(v);
+    for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEY_PATTERN.test(k) ? '[redacted]' : k === 'url' && typeof v === 'string' ? redactUrlPassword(v) : redactSecrets(v);
     return out as T;
   }
   return value;

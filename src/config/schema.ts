@@ -280,6 +280,24 @@ export const ConfigFileSchema = z.strictObject({
       inboundCacheMaxAgeMs: positiveMs('media.inboundCacheMaxAgeMs').optional(),
     })
     .optional(),
+  /**
+   * Where the shared state lives (docs/cluster.md): SQLite in the state directory (the default), or
+   * a PostgreSQL database that several daemons share, each owning the accounts it holds a lease on.
+   */
+  store: z
+    .discriminatedUnion('type', [
+      z.strictObject({ type: z.literal('sqlite') }),
+      z.strictObject({
+        type: z.literal('postgres'),
+        /** postgres://user:password@host:port/database (the password is redacted in `config show`). */
+        url: z.string().regex(/^postgres(ql)?:\/\/./, 'expected a postgres:// URL'),
+        /** Account lease time to live; renewed every quarter of it. Default 10000. */
+        leaseTtlMs: z.number().int().min(2000, 'expected at least 2000 ms').max(300_000, 'expected at most 300000 ms').optional(),
+        /** This daemon's id in the cluster (default: host name and pid). */
+        daemonId: z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, 'expected 1-100 letters, digits, or . _ : -').optional(),
+      }),
+    ], { error: () => 'expected {"type": "sqlite"} or {"type": "postgres", "url": "postgres://…"}' })
+    .default({ type: 'sqlite' }),
   /** Named inbox readers with a committed cursor. */
   consumers: z
     .array(ConsumerSpecSchema)

@@ -21,7 +21,7 @@ import type { Inbox } from '../inbox/inbox.js';
 import type { ConsumerService } from '../inbox/consumer-service.js';
 import { normalisePhone } from '../outbox/recipient.js';
 import type { ApiRequest, NdjsonStream, Route } from './server.js';
-import type { AccountSummary, ConfigCheckResponse, DaemonInfo, InboxSummary, StatusResponse } from './wire.js';
+import type { AccountSummary, ClusterView, ConfigCheckResponse, DaemonInfo, InboxSummary, StatusResponse } from './wire.js';
 import { AccountEntries, type AccountCounts, type AccountJson } from './account-json.js';
 
 /** What the account routes need: the supervisor, seen through the methods they call. */
@@ -63,6 +63,8 @@ export interface RouteDeps {
   bus: Pick<EventBus, 'subscribe'>;
   /** Validates a config object with the daemon's schema; throws ConfigError when it is bad. */
   checkConfig: (raw: unknown) => void;
+  /** In a cluster: the daemons and leases as the shared store has them. */
+  cluster?: () => Promise<ClusterView>;
 }
 
 /** Builds the /v1 route table. */
@@ -80,7 +82,8 @@ export function buildRoutes(deps: RouteDeps): Route[] {
       method: 'GET',
       path: '/v1/status',
       handler: async () => {
-        const accounts = accountsJson(deps.accounts);
+        const view = deps.cluster ? await deps.cluster() : undefined;
+        const accounts = withOwners(accountsJson(deps.accounts), view);
         // One read of the kept outbox counts gives both each account's queue and the totals by state.
         const counts = await accountCounts(deps.gate, deps.inbox, 'every state');
         const byState: StatusResponse['summary']['byState'] = {};
@@ -88,7 +91,13 @@ export function buildRoutes(deps: RouteDeps): Route[] {
         const commits = deps.gate.commitStats?.() ?? { commits: 0, rows: 0 };
         const outbox = counts.queued ? { byState: sumByState(counts.queued), commits: commits.commits, rowsCommitted: commits.rows } : undefined;
         const inbox = counts.received ? inboxSummary(accounts, counts.received, deps.inbox!.store.lastCursor()) : undefined;
-        const head: Omit<StatusResponse, 'accounts'> = { daemon: deps.daemonInfo(), ...(outbox ? { outbox } : {}), ...(inbox ? { inbox } : {}), summary: { accounts: accounts.length, byState } };
+        const head: Omit<StatusResponse, 'accounts'> = {
+          daemon: deps.daemonInfo(),
+          ...(outbox ? { outbox } : {}),
+          ...(inbox ? { inbox } : {}),
+          summary: { accounts: accounts.length, byState },
+          ...(view ? { cluster: view } : {}),
+        };
         return jsonPartsReply([Buffer.from(`${JSON.stringify(head).slice(0, -1)},"accounts":`), entries.array(accounts, counts), CLOSE_LINE]);
       },
     },
@@ -225,6 +234,17 @@ export function parseEventFilter(params: URLSearchParams): EventFilter {
   if (types.length) filter.types = types;
   if (requestId) filter.requestId = requestId;
   return filter;
+}
+
+/** Each account's summary with its `owner` from the cluster view (in a cluster). */
+function withOwners(accounts: AccountJson[], view: ClusterView | undefined): AccountJson[] {
+  if (!view) return accounts;
+  const leases = new Map(view.leases.map((l) => [l.account, l]));
+  return accounts.map((a) => {
+    const l = leases.get(a.id);
+    const owner = { daemon: l?.owner ?? null, since: l?.since ?? null, expiresAt: l?.expiresAt ?? null, epoch: l?.epoch ?? 0, state: l?.state ?? null };
+    return { ...a, json: `${a.json.slice(0, -1)},"owner":${JSON.stringify(owner)}}` };
+  });
 }
 
 /** Every account's summary as JSON (kept by the runners; a route test's fake is serialised). */

@@ -100,6 +100,23 @@ export interface AccountSummary {
   queue?: { queued: number; sending: number; unknown: number; held: number };
   /** Inbound messages stored for this account: readable, undecryptable ("waiting for this message"), and refused by allowFrom. */
   inbox?: { messages: number; undecryptable: number; ignored: number };
+  /**
+   * In a cluster: the daemon that holds the account's lease (null: none now), since when, until
+   * when, at which epoch, and the state its owner last recorded. `state` above is this daemon's
+   * own view: `stopped` for an account another daemon owns.
+   */
+  owner?: { daemon: string | null; since: string | null; expiresAt: string | null; epoch: number; state: string | null };
+}
+
+/** `cluster` in `GET /v1/status` (store.type "postgres"). */
+export interface ClusterView {
+  /** This daemon's id. */
+  daemon: string;
+  ttlMs: number;
+  /** False while this daemon cannot reach the shared store (its accounts are fenced). */
+  storeOk: boolean;
+  daemons: Array<{ id: string; host: string; pid: number; socket: string | null; startedAt: string; seenAt: string; stopping: boolean; live: boolean; accounts: number }>;
+  leases: Array<{ account: string; owner: string | null; epoch: number; since: string | null; expiresAt: string | null; live: boolean; state: string | null }>;
 }
 
 /** The inbox in `GET /v1/status`. */
@@ -125,6 +142,8 @@ export interface StatusResponse {
   outbox?: OutboxSummary;
   inbox?: InboxSummary;
   summary: { accounts: number; byState: Partial<Record<AccountState, number>> };
+  /** Only in a cluster. */
+  cluster?: ClusterView;
   accounts: AccountSummary[];
 }
 

@@ -34,6 +34,12 @@ import { AlertEngine } from '../alerts/engine.js';
 import { AlertMonitor } from '../alerts/monitor.js';
 import { buildSinks } from '../alerts/build-sinks.js';
 import { OutboxStore } from '../outbox/store.js';
+import type { OutboxBackend } from '../outbox/backend.js';
+import { ClusterOutbox } from '../outbox/cluster-outbox.js';
+import { PgOutboxStore } from '../outbox/pg-store.js';
+import { ClusterConnector } from '../wa/cluster-connector.js';
+import type { WaConnector } from '../wa/types.js';
+import { ClusterMember } from './cluster.js';
 import { recordStart, recordStop } from './runs.js';
 import { ensureStateDir } from './state-dir.js';
 
@@ -85,6 +91,8 @@ export class Daemon {
   readonly #loop: LoopHealth;
   readonly #metrics: DaemonMetrics;
   readonly #metricsListener: MetricsListener | undefined;
+  /** Membership of a cluster (store.type "postgres"), or undefined. */
+  readonly cluster: ClusterMember | undefined;
 
   private constructor(parts: {
     bus: EventBus;
@@ -109,7 +117,9 @@ export class Daemon {
     loop: LoopHealth;
     metrics: DaemonMetrics;
     metricsListener: MetricsListener | undefined;
+    cluster: ClusterMember | undefined;
   }) {
+    this.cluster = parts.cluster;
     this.#loop = parts.loop;
     this.#metrics = parts.metrics;
     this.#metricsListener = parts.metricsListener;
@@ -148,18 +158,37 @@ export class Daemon {
     const lock = lockStateDir(cfg.stateDir);
     let db: StateDb | undefined;
     let started: { monitor: AlertMonitor; alerts: AlertEngine; consumers: ConsumerService; servers?: ControlServer[]; metricsListener?: MetricsListener } | undefined;
+    let cluster: ClusterMember | undefined;
     try {
       db = openStateDb(cfg.stateDir);
+      const socket = resolveSocketPath({ flag: opts.socketFlag, configSocket: cfg.socket, stateDir: cfg.stateDir, platform });
+      // In a cluster the outbox and the auth state are in the shared PostgreSQL store (docs/cluster.md).
+      if (cfg.store.type === 'postgres') {
+        cluster = await ClusterMember.connect({ url: cfg.store.url, ttlMs: cfg.store.leaseTtlMs, daemonId: cfg.store.daemonId, socket: socket.path, log });
+      }
       const { runId, crashed } = recordStart(db, VERSION, startedAt.getTime());
       const bus = new EventBus({ onListenerError: (err, event) => log.error({ err, type: event.type }, 'event listener failed') });
-      const outboxStore = new OutboxStore(db);
-      const connector = new BaileysConnector({
-        db,
-        log,
-        ...(cfg.whatsappVersion ? { version: cfg.whatsappVersion } : {}),
-        // A retry receipt is answered with the very message the outbox sent, also after a restart.
-        sentContent: (account, messageId) => outboxStore.sentMessage(account, messageId),
-      });
+      const version = cfg.whatsappVersion ? { version: cfg.whatsappVersion } : {};
+      let outboxStore: OutboxBackend;
+      let connector: WaConnector & { phoneJidForLid: WaConnector['phoneJidForLid'] };
+      let clusterConnector: ClusterConnector | undefined;
+      if (cluster) {
+        const member = cluster;
+        const clusterOutbox = new ClusterOutbox(new PgOutboxStore(member.pool), { fenceOf: (a) => member.fenceOf(a), owned: () => member.owned() });
+        outboxStore = clusterOutbox;
+        clusterConnector = new ClusterConnector({ pool: member.pool, db, log, ...version, sentContent: (account, messageId) => clusterOutbox.sentMessage(account, messageId) });
+        connector = clusterConnector;
+      } else {
+        const sqliteOutbox = new OutboxStore(db);
+        outboxStore = sqliteOutbox;
+        connector = new BaileysConnector({
+          db,
+          log,
+          ...version,
+          // A retry receipt is answered with the very message the outbox sent, also after a restart.
+          sentContent: (account, messageId) => sqliteOutbox.sentMessage(account, messageId),
+        });
+      }
       // The gate is built before the runners so that it attaches to each one as it is made.
       let accountsRef: AccountSupervisor | undefined;
       let daemonRef: Daemon | undefined;
@@ -226,6 +255,7 @@ export class Daemon {
         },
         // A runtime account's allowTo and rules are in force before it connects.
         onPolicyChange: () => gate.updateSettings(gateSettingsFromConfig(daemonRef ? daemonRef.#config : cfg, accounts.runtimePolicies())),
+        ...(cluster ? { owns: (id: string) => cluster!.fenceOf(id) !== null } : {}),
       });
       accountsRef = accounts;
       gate.updateSettings(gateSettingsFromConfig(cfg, accounts.runtimePolicies()));
@@ -252,13 +282,15 @@ export class Daemon {
         bus,
         accounts: () => accounts.list(),
         outboxByState: () => outboxStore.countsByState(),
-        enqueuedAt: (id) => outboxStore.get(id)?.createdAt ?? null,
+        enqueuedAt: (id) => {
+          const row = outboxStore.get(id);
+          return row instanceof Promise ? row.then((r) => r?.createdAt ?? null) : (row?.createdAt ?? null);
+        },
         consumers: () => consumers.list(),
         loop: () => loop.snapshot(),
       });
       metricsRef = metrics;
       started = { monitor, alerts, consumers };
-      const socket = resolveSocketPath({ flag: opts.socketFlag, configSocket: cfg.socket, stateDir: cfg.stateDir, platform });
 
       const daemonInfo = (): DaemonInfo => ({
         version: VERSION,
@@ -284,7 +316,9 @@ export class Daemon {
           ...(gate.media ? { media: gate.media } : {}),
           stateDir: cfg.stateDir,
           consumers,
-          outboxChanges,
+          // The journal of state changes is kept by the SQLite outbox only (not yet in a cluster).
+          ...(cluster ? {} : { outboxChanges }),
+          ...(cluster ? { cluster: () => cluster!.view() } : {}),
           alerts,
           bus,
           checkConfig: (raw) => {
@@ -342,6 +376,7 @@ export class Daemon {
         loop,
         metrics,
         metricsListener,
+        cluster,
       });
       daemonRef = daemon;
       if (crashed) {
@@ -361,6 +396,7 @@ export class Daemon {
       await consumers.applyConfig(cfg.consumers, webhookSettingsFromConfig(cfg));
       daemon.#startRetention();
       accounts.startAll();
+      if (cluster) await daemon.#joinCluster(cluster, clusterConnector!);
       return daemon;
     } catch (err) {
       // Undo whatever had started, or its timers would keep a process that failed to start alive.
@@ -369,10 +405,53 @@ export class Daemon {
       await started?.consumers.stop();
       for (const s of started?.servers ?? []) await s.close(0);
       await started?.metricsListener?.close();
+      await cluster?.stop();
       if (db) closeStateDb(db);
       lock.release();
       throw err;
     }
+  }
+
+  /** Takes this daemon's share of the accounts: a runner runs while its lease is held (docs/cluster.md). */
+  async #joinCluster(cluster: ClusterMember, connector: ClusterConnector): Promise<void> {
+    const log = this.#log;
+    // The owner's view of each account's connection, beside its lease, for every daemon's status.
+    this.bus.subscribe({ types: ['account.state'] }, (e) => {
+      if (e.account && typeof e.state === 'string') cluster.noteState(e.account, e.state);
+    });
+    await cluster.start({
+      accounts: () => this.#config.accounts.map((a) => a.id),
+      start: async (fence) => {
+        const account = fence.lease.account;
+        await connector.open(fence);
+        if (cluster.fenceOf(account) !== fence) return; // lost while opening
+        // Rows the previous owner had in flight are settled as after a restart.
+        for (const r of await this.gate.store.releaseSending(account, Date.now())) this.gate.published(r, 'left in flight by the previous owner');
+        if (cluster.fenceOf(account) !== fence) return;
+        this.accounts.find(account)?.start();
+        this.bus.publish({ type: 'cluster.acquired', account, daemon: cluster.me.id, epoch: fence.lease.epoch });
+      },
+      stopNow: (account, why) => {
+        void this.accounts.find(account)?.stop(why);
+      },
+      handOver: async (account) => {
+        await this.accounts.find(account)?.stop('handed over to another daemon');
+        for (const r of await this.gate.store.releaseSending(account, Date.now())) this.gate.published(r, 'handed over to another daemon');
+        await this.gate.eventsApplied(account);
+        this.bus.publish({ type: 'cluster.released', account, daemon: cluster.me.id });
+      },
+      dropped: (account) => connector.drop(account),
+      wake: (account) => this.gate.kick(account),
+      storeState: (ok, error) => {
+        this.alerts.set('store_unreachable', undefined, !ok, { ...(error ? { error } : {}) });
+        this.bus.publish({ type: ok ? 'cluster.store_ok' : 'cluster.store_unreachable', daemon: cluster.me.id, ...(error ? { error } : {}) });
+      },
+      lost: (account, reason) => {
+        log.warn({ account, reason }, 'cluster: lease lost; the account is stopped here');
+        this.alerts.once('lease_lost', account, { reason });
+        this.bus.publish({ type: 'cluster.lost', account, daemon: cluster.me.id, reason });
+      },
+    });
   }
 
   /**
@@ -411,6 +490,7 @@ export class Daemon {
     this.alerts.setSinks(buildSinks(next, this.gate, this.#log), next.alerts?.capPerHour);
     const changes = { ...(await this.accounts.applyConfig(next)), removed, consumersAdded: consumerChanges.added, consumersRemoved: consumerChanges.removed };
     this.#config = next;
+    if (this.cluster) void this.cluster.refresh().catch(() => undefined);
     this.#log.info({ ...changes, needsRestart }, 'config reloaded');
     this.bus.publish({ type: 'daemon.reloaded', ...changes });
     return { ok: true };
@@ -453,6 +533,9 @@ export class Daemon {
       await this.#metricsListener?.close();
       this.#metrics.stop();
       await this.consumers.stop();
+      // In a cluster every account is handed over first: socket closed, rows in flight put back,
+      // lease released, so another daemon takes it within a renewal period.
+      await this.cluster?.stop();
       // Rows in flight are marked for settlement at the next start before the sockets close.
       await this.gate.stop();
       await this.accounts.stopAll('daemon stopping');

@@ -12,9 +12,9 @@ import { slicePauses } from '../wa/loop-slices.js';
 export interface MetricsSources {
   bus: Pick<EventBus, 'subscribe'>;
   accounts: () => ReadonlyArray<{ id: string; state: string }>;
-  outboxByState: () => Partial<Record<string, number>>;
+  outboxByState: () => Partial<Record<string, number>> | Promise<Partial<Record<string, number>>>;
   /** When a row was enqueued (epoch ms), for the enqueue -> ack latency. */
-  enqueuedAt: (rowId: number) => number | null;
+  enqueuedAt: (rowId: number) => number | null | Promise<number | null>;
   consumers: () => ReadonlyArray<{ name: string; lag: { unacknowledged: number; oldestAgeMs: number | null } }>;
   loop: () => LoopHealthSnapshot;
 }
@@ -61,9 +61,10 @@ export class DaemonMetrics {
       help: 'Outbox rows by state.',
       labelNames: ['state'],
       registers,
-      collect() {
+      async collect() {
+        const counts = await src.outboxByState();
         this.reset();
-        for (const [state, n] of Object.entries(src.outboxByState())) this.set({ state }, n ?? 0);
+        for (const [state, n] of Object.entries(counts)) this.set({ state }, n ?? 0);
       },
     });
     new Gauge({
@@ -120,8 +121,14 @@ export class DaemonMetrics {
           alerts.inc({ code: String((e.alert as { code?: string } | undefined)?.code ?? 'unknown') });
           return;
         case 'message.sent': {
-          const at = typeof e.id === 'number' ? src.enqueuedAt(e.id) : null;
-          if (at !== null) enqueueToAck.observe(Math.max(0, Date.now() - at) / 1000);
+          if (typeof e.id !== 'number') return;
+          const sentAt = Date.now();
+          const observe = (at: number | null) => {
+            if (at !== null) enqueueToAck.observe(Math.max(0, sentAt - at) / 1000);
+          };
+          const at = src.enqueuedAt(e.id);
+          if (at instanceof Promise) at.then(observe, () => undefined);
+          else observe(at);
           return;
         }
       }

@@ -68,6 +68,8 @@ export class EmulatorCore {
   readonly inboundResends = new InboundResends();
   /** Media files simulated phones uploaded again because an account asked (media-retry.ts). */
   mediaReuploads = 0;
+  /** Per companion ("phone:device"), how often a newer login replaced a live session (440). */
+  readonly replaced = new Map<string, number>();
   /** Serialises peer-to-account sends, so they reach the client in request order. */
   readonly inboundQueue = new SerialQueue();
   /** One delivery of a client's message per turn of the loop (loop-turns.ts). */

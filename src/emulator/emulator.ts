@@ -56,6 +56,8 @@ export interface DeviceSummary {
   pairedAt: number;
   /** Connections currently logged in as this device. */
   online: number;
+  /** How often a newer login replaced a live session of this device (a 440 conflict): two clients driving one account. */
+  replaced: number;
   /** Stanzas waiting in its offline queue. */
   queued: number;
   /** One-time prekeys the server still holds for it. */
@@ -469,6 +471,7 @@ export class Emulator {
         platform: c.platform,
         pairedAt: c.pairedAt,
         online: this.core.sessions.live(user.phone, c.device).length,
+        replaced: this.core.replaced.get(`${user.phone}:${c.device}`) ?? 0,
         queued: c.mailbox.size,
         preKeys: c.preKeys.size,
       })),

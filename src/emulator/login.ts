@@ -43,6 +43,7 @@ function login(core: EmulatorCore, session: Session, phone: string, device: numb
   for (const older of core.sessions.live(phone, device)) {
     if (older !== session) {
       older.event(`replaced by connection ${session.id}`);
+      core.replaced.set(`${phone}:${device}`, (core.replaced.get(`${phone}:${device}`) ?? 0) + 1);
       older.streamError(440, 'replaced by a newer login');
     }
   }

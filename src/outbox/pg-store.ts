@@ -4,16 +4,15 @@
 // fenced by the account's lease, and takes the row FOR UPDATE SKIP LOCKED, so two drains never
 // claim one row and a daemon that lost the account claims nothing.
 //
-// So far the core a drain and an enqueue need: insert (idempotent), get, claim, guarded
-// transitions, releasing in-flight rows, counts. The rest of the SQLite store's surface comes with
-// the daemon's cluster mode.
+// The daemon reaches it through ClusterOutbox (cluster-outbox.ts), which knows the fences this
+// daemon holds; here every owner-only write takes its fence explicitly.
 import type { Pool, PoolClient } from 'pg';
 import { HttpError } from '../control/http-error.js';
 import { fencedTx, type Fence } from '../cluster/lease-store.js';
 import type { OutboundContent } from './content.js';
 import { numberOrNull as num } from '../store/row-values.js';
 import { withTx } from '../store/pg-tx.js';
-import { TRANSITION_COLUMNS, newRowValues, type AuditEntry, type NewRow, type OutboxRow, type OutboxState, type TransitionPatch } from './store.js';
+import { FINAL_STATES, TRANSITION_COLUMNS, expiryReason, newRowValues, type AuditEntry, type CallerRole, type NewRow, type OutboxRow, type OutboxState, type TransitionPatch } from './store.js';
 
 interface PgRow {
   id: string;
@@ -164,6 +163,188 @@ export class PgOutboxStore {
     return fromPg((await this.#pool.query<PgRow>(`SELECT ${COLUMNS} FROM outbox WHERE id = $1`, [id])).rows[0]);
   }
 
+  /** One row by its WhatsApp message id. */
+  async getByMessageId(messageId: string): Promise<OutboxRow | null> {
+    return fromPg((await this.#pool.query<PgRow>(`SELECT ${COLUMNS} FROM outbox WHERE message_id = $1`, [messageId])).rows[0]);
+  }
+
+  /** A row of this account to a chat (any of its JIDs), by its WhatsApp id. */
+  async findSent(account: string, chats: readonly string[], messageId: string): Promise<OutboxRow | null> {
+    const r = await this.#pool.query<PgRow>(`SELECT ${COLUMNS} FROM outbox WHERE account = $1 AND message_id = $2 AND recipient = ANY($3::text[])`, [account, messageId, [...chats]]);
+    return fromPg(r.rows[0]);
+  }
+
+  /** What an account sent under a message id (a retry receipt asks for it again); null when never handed to a socket. */
+  async sentMessage(account: string, messageId: string): Promise<{ text: string; content?: OutboundContent; wire: Uint8Array | null } | null> {
+    const r = await this.#pool.query<{ payload: string; wire: Buffer | null }>(
+      'SELECT payload, wire_message AS wire FROM outbox WHERE account = $1 AND message_id = $2 AND wire_sends > 0',
+      [account, messageId],
+    );
+    const row = r.rows[0];
+    if (!row) return null;
+    const body = JSON.parse(row.payload) as { text: string; content?: OutboundContent };
+    return { text: body.text, ...(body.content ? { content: body.content } : {}), wire: row.wire };
+  }
+
+  /** Rows, newest first, optionally filtered. */
+  async list(filter: { account?: string; accounts?: readonly string[]; state?: OutboxState; limit?: number; beforeId?: number } = {}): Promise<OutboxRow[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const add = (sql: string, v: unknown) => (args.push(v), where.push(sql.replace('?', `$${args.length}`)));
+    if (filter.account) add('account = ?', filter.account);
+    if (filter.accounts) add('account = ANY(?::text[])', [...filter.accounts]);
+    if (filter.state) add('state = ?', filter.state);
+    if (filter.beforeId) add('id < ?', filter.beforeId);
+    args.push(filter.limit ?? 100);
+    const r = await this.#pool.query<PgRow>(`SELECT ${COLUMNS} FROM outbox${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${args.length}`, args);
+    return r.rows.map((row) => fromPg(row)!);
+  }
+
+  /** Audit entries, newest first. */
+  async audit(filter: { account?: string; accounts?: readonly string[]; client?: string; role?: CallerRole; limit?: number } = {}): Promise<AuditEntry[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const add = (sql: string, v: unknown) => (args.push(v), where.push(sql.replace('?', `$${args.length}`)));
+    if (filter.account) add('account = ?', filter.account);
+    if (filter.accounts) add('account = ANY(?::text[])', [...filter.accounts]);
+    if (filter.client !== undefined) add('client = ?', filter.client);
+    if (filter.role !== undefined) add('client_role = ?', filter.role);
+    args.push(filter.limit ?? 100);
+    const r = await this.#pool.query<Omit<AuditEntry, 'at' | 'outboxId'> & { at: string; outboxId: string | null }>(
+      `SELECT at, account, recipient, kind, decision, rule, reason, stage, outbox_id AS "outboxId", client, client_role AS role, request_id AS "requestId"
+         FROM audit${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${args.length}`,
+      args,
+    );
+    return r.rows.map(({ role, at, outboxId, ...e }) => ({ ...e, at: Number(at), outboxId: num(outboxId), ...(role ? { role } : {}) }));
+  }
+
+  /** How many of the account's rows are in a state, and the oldest one's created and updated times. */
+  async stateAge(account: string, state: OutboxState): Promise<{ count: number; oldestCreatedAt: number | null; oldestUpdatedAt: number | null }> {
+    const r = await this.#pool.query<{ count: string; c: string | null; u: string | null }>(
+      'SELECT count(*) AS count, min(created_at) AS c, min(updated_at) AS u FROM outbox WHERE account = $1 AND state = $2',
+      [account, state],
+    );
+    const row = r.rows[0]!;
+    return { count: Number(row.count), oldestCreatedAt: num(row.c), oldestUpdatedAt: num(row.u) };
+  }
+
+  /** The sha256 of every media file a row still in the table refers to. */
+  async referencedMedia(): Promise<Set<string>> {
+    const r = await this.#pool.query<{ sha: string }>(
+      "SELECT DISTINCT payload::jsonb #>> '{content,media,sha256}' AS sha FROM outbox WHERE payload::jsonb #>> '{content,media,sha256}' IS NOT NULL",
+    );
+    return new Set(r.rows.map((row) => row.sha));
+  }
+
+  /** The accounts with rows a drain could claim (queued or unknown), from the kept counts. */
+  async accountsWithRowsToSend(): Promise<string[]> {
+    const r = await this.#pool.query<{ account: string }>(
+      `SELECT account FROM (${KEPT_COUNTS}) k WHERE state IN ('queued', 'unknown') GROUP BY account HAVING sum(n) > 0`,
+    );
+    return r.rows.map((row) => row.account);
+  }
+
+  /** True when the account has already had a message accepted by the server for this recipient. */
+  async hasWrittenTo(account: string, recipient: string): Promise<boolean> {
+    const r = await this.#pool.query("SELECT 1 FROM outbox WHERE account = $1 AND recipient = $2 AND state IN ('sent', 'delivered', 'read') LIMIT 1", [account, recipient]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  /** The earliest next_attempt_at among the account's waiting rows, or null. */
+  async nextDueAt(account: string): Promise<number | null> {
+    const r = await this.#pool.query<{ t: string | null }>("SELECT min(next_attempt_at) AS t FROM outbox WHERE account = $1 AND state IN ('queued', 'unknown')", [account]);
+    return num(r.rows[0]!.t);
+  }
+
+  /**
+   * Owner only: one more hand-off to the socket with the message as built, the lease started
+   * again; false when the row is no longer `sending` (released meanwhile).
+   */
+  async noteWireSendOf(fence: Fence, id: number, wire: Uint8Array, leaseUntil: number, now = Date.now()): Promise<boolean> {
+    const r = await fencedTx(this.#pool, fence.owner, fence.lease, (c) =>
+      c.query(
+        "UPDATE outbox SET wire_sends = wire_sends + 1, wire_message = $1, lease_until = $2, updated_at = $3 WHERE id = $4 AND account = $5 AND state = 'sending'",
+        [Buffer.from(wire.buffer, wire.byteOffset, wire.byteLength), leaseUntil, now, id, fence.lease.account],
+      ),
+    );
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  /** Owner only: one more hand-off to the socket. */
+  async noteWireSend(fence: Fence, id: number, now = Date.now()): Promise<void> {
+    await fencedTx(this.#pool, fence.owner, fence.lease, (c) =>
+      c.query('UPDATE outbox SET wire_sends = wire_sends + 1, updated_at = $1 WHERE id = $2 AND account = $3', [now, id, fence.lease.account]),
+    );
+  }
+
+  /** Owner only: the account's unknown rows that reached the wire wait until `until` before a re-send. Returns them. */
+  async deferUnknown(fence: Fence, until: number, now = Date.now()): Promise<OutboxRow[]> {
+    const r = await fencedTx(this.#pool, fence.owner, fence.lease, (c) =>
+      c.query<PgRow>(
+        `UPDATE outbox SET next_attempt_at = GREATEST(next_attempt_at, $1),
+                updated_at = CASE WHEN next_attempt_at >= $1 THEN updated_at ELSE $2 END
+          WHERE account = $3 AND state = 'unknown' AND wire_sends > 0 RETURNING ${COLUMNS}`,
+        [until, now, fence.lease.account],
+      ),
+    );
+    return r.rows.map((row) => fromPg(row)!).sort((a, b) => a.id - b.id);
+  }
+
+  /** A policy decision about something that is not an outbox row (a read receipt). */
+  async recordDecision(e: Omit<AuditEntry, 'outboxId'>): Promise<void> {
+    await withTx(this.#pool, (c) => insertAudit(c, { ...e, outboxId: null }));
+  }
+
+  /** Like transition, plus an audit entry in the same transaction. */
+  async transitionWithAudit(
+    id: number,
+    from: readonly OutboxState[],
+    to: OutboxState,
+    patch: TransitionPatch | undefined,
+    audit: Omit<AuditEntry, 'outboxId'>,
+    now = Date.now(),
+    fence?: Fence,
+  ): Promise<OutboxRow | null> {
+    const run = async (c: PoolClient) => {
+      const row = await this.#transitionOn(c, id, from, to, patch ?? {}, now, fence);
+      if (row) await insertAudit(c, { ...audit, outboxId: id });
+      return row;
+    };
+    return fence ? fencedTx(this.#pool, fence.owner, fence.lease, run) : withTx(this.#pool, run);
+  }
+
+  /**
+   * Expires rows past their TTL that are not in flight (queued, held, unknown), whoever owns their
+   * account: each move is guarded by the row's state. Returns them.
+   */
+  async expireDue(now: number): Promise<OutboxRow[]> {
+    return withTx(this.#pool, async (c) => {
+      const due = await c.query<PgRow>(
+        `SELECT ${COLUMNS} FROM outbox WHERE state IN ('queued', 'held', 'unknown') AND expires_at IS NOT NULL AND expires_at <= $1 ORDER BY id FOR UPDATE SKIP LOCKED`,
+        [now],
+      );
+      const out: OutboxRow[] = [];
+      for (const raw of due.rows) {
+        const r = fromPg(raw)!;
+        const moved = await this.#transitionOn(c, r.id, ['queued', 'held', 'unknown'], 'expired', { reason: expiryReason(r) }, now);
+        if (moved) out.push(moved);
+      }
+      return out;
+    });
+  }
+
+  /** Tells the daemons listening on OUTBOX_CHANNEL that these accounts have rows to send (the owner's drain wakes). */
+  async notifyQueued(accounts: readonly string[]): Promise<void> {
+    if (accounts.length === 0) return;
+    await this.#pool.query('SELECT pg_notify($1, a) FROM unnest($2::text[]) a', [OUTBOX_CHANNEL, [...new Set(accounts)]]);
+  }
+
+  /** Deletes rows in final states last changed before `before`; returns how many. */
+  async prune(before: number, states: readonly OutboxState[] = FINAL_STATES): Promise<number> {
+    const r = await this.#pool.query('DELETE FROM outbox WHERE state = ANY($1::text[]) AND updated_at < $2', [[...states], before]);
+    return r.rowCount ?? 0;
+  }
+
   /**
    * Claims the next row to send for the fenced account (see CLAIM_SQL): it becomes `sending` until
    * now + leaseMs. Throws FencedError when the lease is not held.
@@ -182,6 +363,11 @@ export class PgOutboxStore {
    * first). With a fence, only a row of the fenced account, and only while its lease is held.
    */
   async transition(id: number, from: readonly OutboxState[], to: OutboxState, patch: TransitionPatch = {}, now = Date.now(), fence?: Fence): Promise<OutboxRow | null> {
+    const run = (c: Pool | PoolClient) => this.#transitionOn(c, id, from, to, patch, now, fence);
+    return fence ? fencedTx(this.#pool, fence.owner, fence.lease, run) : run(this.#pool);
+  }
+
+  async #transitionOn(c: Pool | PoolClient, id: number, from: readonly OutboxState[], to: OutboxState, patch: TransitionPatch, now: number, fence?: Fence): Promise<OutboxRow | null> {
     const sets = ['state = $1', 'updated_at = $2'];
     const args: unknown[] = [to, now];
     for (const [k, v] of Object.entries(patch) as Array<[keyof TransitionPatch, unknown]>) {
@@ -196,8 +382,7 @@ export class PgOutboxStore {
       where += ` AND account = $${args.length}`;
     }
     const sql = `UPDATE outbox SET ${sets.join(', ')} WHERE ${where} RETURNING ${COLUMNS}`;
-    const run = async (c: Pool | PoolClient) => fromPg((await c.query<PgRow>(sql, args)).rows[0]);
-    return fence ? fencedTx(this.#pool, fence.owner, fence.lease, run) : run(this.#pool);
+    return fromPg((await c.query<PgRow>(sql, args)).rows[0]);
   }
 
   /**
@@ -262,6 +447,9 @@ export class PgOutboxStore {
     });
   }
 }
+
+/** The NOTIFY channel on which an account with new rows to send is named. */
+export const OUTBOX_CHANNEL = 'wa_outbox';
 
 /** The kept counts and the deltas not folded into them yet, as (account, state, n) rows. */
 const KEPT_COUNTS = 'SELECT account, state, n FROM outbox_counts UNION ALL SELECT account, state, d AS n FROM outbox_count_deltas';

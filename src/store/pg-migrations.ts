@@ -232,6 +232,15 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: 'account state beside its lease',
+    // The owner writes its account's connection state here, so any daemon's status shows it.
+    sql: `
+      ALTER TABLE wa_leases ADD COLUMN state text;
+      ALTER TABLE wa_leases ADD COLUMN state_at timestamptz;
+    `,
+  },
 ];
 
 /** Applies the migrations not applied yet; returns the versions it applied. */

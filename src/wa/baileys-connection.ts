@@ -1,7 +1,7 @@
 // The one production module that drives Baileys. It turns a Baileys socket into a WaConnection:
 // typed events, exactly one close per connection, a refused HTTP upgrade reported at once (Baileys
 // alone would wait for ever), and a terminate that does not wait for the ws library's 30 s close.
-import makeWASocket, { Browsers, DEFAULT_CONNECTION_CONFIG, DisconnectReason, downloadContentFromMessage, generateWAMessage, isLidUser, isPnUser, jidNormalizedUser, proto, type BinaryNode, type CacheStore, type GroupMetadata, type WAMessage, type WASocket, type ConnectionState } from '@whiskeysockets/baileys';
+import makeWASocket, { Browsers, DEFAULT_CONNECTION_CONFIG, DisconnectReason, downloadContentFromMessage, generateWAMessage, isLidUser, isPnUser, jidNormalizedUser, proto, type BinaryNode, type CacheStore, type GroupMetadata, type WAMessage, type WASocket, type ConnectionState, type AuthenticationState } from '@whiskeysockets/baileys';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { CLOSE_CODE_NAMES, type CloseInfo } from '../accounts/close-policy.js';
@@ -82,37 +82,55 @@ export class BaileysConnector implements WaConnector {
     return new SqliteAuthStore(this.#db, account).archive(reason);
   }
 
-  async downloadMedia(ref: InboundMediaRef, opts: { signal?: AbortSignal } = {}): Promise<AsyncIterable<Uint8Array>> {
-    // Needs no socket: the message's own URL (or direct path on its host) and its key. Baileys
-    // checks neither hash nor MAC of what it fetched; the caller checks fileSha256. Its fetch
-    // takes no abort signal, so an abort ends the decrypted stream, not the request itself.
-    const { signal } = opts;
-    signal?.throwIfAborted();
-    const started = downloadContentFromMessage({ mediaKey: Buffer.from(ref.mediaKey, 'base64'), directPath: ref.directPath, url: ref.url }, ref.mediaType);
-    if (!signal) return started;
-    const stream = await new Promise<Awaited<typeof started>>((resolve, reject) => {
-      const onAbort = () => reject(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-      started.then(
-        (s) => {
-          signal.removeEventListener('abort', onAbort);
-          if (signal.aborted) s.destroy(signal.reason as Error);
-          resolve(s);
-        },
-        (err: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(err);
-        },
-      );
-    });
-    signal.addEventListener('abort', () => stream.destroy(signal.reason as Error), { once: true });
-    return stream;
+  downloadMedia(ref: InboundMediaRef, opts: { signal?: AbortSignal } = {}): Promise<AsyncIterable<Uint8Array>> {
+    return downloadMedia(ref, opts);
   }
 }
 
-class BaileysConnection implements WaConnection {
+/** What a connection needs of an account's auth state: SQLite's store or PostgreSQL's (src/store/pg-auth-store.ts). */
+export interface ConnectionAuth {
+  state(): AuthenticationState;
+  /** Saves the creds; a store that answers later returns a promise (writes keep their order). */
+  saveCreds(): void | Promise<void>;
+}
+
+/** What a connection needs of the outbox. */
+export interface ConnectionOutbox {
+  retryCounters: CacheStore;
+  sentContent: (messageId: string) => SentContent | null | Promise<SentContent | null>;
+}
+
+/** Downloads and decrypts a received media file (no socket needed); see WaConnector.downloadMedia. */
+export async function downloadMedia(ref: InboundMediaRef, opts: { signal?: AbortSignal } = {}): Promise<AsyncIterable<Uint8Array>> {
+  // Needs no socket: the message's own URL (or direct path on its host) and its key. Baileys
+  // checks neither hash nor MAC of what it fetched; the caller checks fileSha256. Its fetch
+  // takes no abort signal, so an abort ends the decrypted stream, not the request itself.
+  const { signal } = opts;
+  signal?.throwIfAborted();
+  const started = downloadContentFromMessage({ mediaKey: Buffer.from(ref.mediaKey, 'base64'), directPath: ref.directPath, url: ref.url }, ref.mediaType);
+  if (!signal) return started;
+  const stream = await new Promise<Awaited<typeof started>>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    started.then(
+      (s) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) s.destroy(signal.reason as Error);
+        resolve(s);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+  signal.addEventListener('abort', () => stream.destroy(signal.reason as Error), { once: true });
+  return stream;
+}
+
+export class BaileysConnection implements WaConnection {
   readonly #sock: WASocket;
-  readonly #store: SqliteAuthStore;
+  readonly #store: ConnectionAuth;
   readonly #listeners: Array<(e: WaEvent) => void> = [];
   readonly #log: Logger;
   readonly #capture: InboundCapture;
@@ -120,11 +138,11 @@ class BaileysConnection implements WaConnection {
   #closed = false;
 
   constructor(
-    store: SqliteAuthStore,
+    store: ConnectionAuth,
     opts: ConnectOptions,
     log: Logger,
     version: [number, number, number] | undefined,
-    outbox: { retryCounters: CacheStore; sentContent: (messageId: string) => SentContent | null },
+    outbox: ConnectionOutbox,
   ) {
     this.#store = store;
     this.#log = log;
@@ -156,7 +174,7 @@ class BaileysConnection implements WaConnection {
       // A retry receipt re-sends the message with the content the outbox kept (Baileys' own cache
       // of recent messages is in memory and gone after a restart); the counters survive restarts.
       getMessage: async (key) => {
-        const sent = key.id ? outbox.sentContent(key.id) : null;
+        const sent = key.id ? await outbox.sentContent(key.id) : null;
         if (!sent) return undefined;
         // The message as it was built for its last send; a text from before that was kept is
         // rebuilt as Baileys built it.
@@ -338,8 +356,17 @@ class BaileysConnection implements WaConnection {
     });
     sock.ev.on('creds.update', () => {
       // Saved before anything else sees the change: the 515 reconnect after pairing depends on it.
-      this.#store.saveCreds();
-      if (!this.#closed) this.#emit({ type: 'creds_saved' });
+      const saved = this.#store.saveCreds();
+      if (!saved) {
+        if (!this.#closed) this.#emit({ type: 'creds_saved' });
+        return;
+      }
+      saved.then(
+        () => {
+          if (!this.#closed) this.#emit({ type: 'creds_saved' });
+        },
+        (err: unknown) => this.#log.error({ err }, 'saving creds failed'),
+      );
     });
     sock.ev.on('messages.upsert', ({ messages, type }) => {
       for (const m of messages) {
