@@ -1,0 +1,143 @@
+// Three daemon processes on one PostgreSQL server, thirty accounts on the emulator (docs/cluster.md):
+// every account is owned by exactly one daemon, a daemon stopped with SIGTERM hands its accounts
+// over in seconds, one killed with -9 has them taken within a lease TTL and the reconnect, and no
+// send is lost or shown twice. The emulator counts every 440 (a newer login replacing a live
+// session): two daemons driving one account would show there.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StatusResponse } from '../../src/control/wire.js';
+import { startCluster, type ClusterDaemon, type ClusterWorld } from '../helpers/cluster-world.js';
+
+const ACCOUNTS = 30;
+const DEFAULT_TTL_MS = 10_000;
+
+let w: ClusterWorld;
+beforeAll(async () => {
+  w = await startCluster({ daemons: 3, accounts: ACCOUNTS });
+}, 60_000);
+afterAll(async () => {
+  await w?.close();
+}, 60_000);
+
+const peerOf = (account: string) => `1555200${account.slice(3).padStart(4, '0')}`;
+
+/** Every account leased, by live daemons only, `perDaemon` each. */
+function balanced(s: StatusResponse, daemons: string[]): boolean {
+  const c = s.cluster!;
+  if (c.leases.length !== ACCOUNTS || !c.leases.every((l) => l.live && l.owner && daemons.includes(l.owner) && l.state === 'open')) return false;
+  const per = ACCOUNTS / daemons.length;
+  return daemons.every((d) => c.leases.filter((l) => l.owner === d).length === per);
+}
+
+/** Sends `n` messages per account through `via`, each with its own idempotency key; returns accepted message ids per peer, in order. */
+async function burst(via: ClusterDaemon, tag: string, n: number, onAccepted?: (count: number) => void): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    await Promise.all(
+      w.accounts.map(async (account) => {
+        const res = await via.client.request<{ messageId: string }>('POST', '/v1/messages', { account, to: peerOf(account), text: `${tag} ${i}`, idempotencyKey: `${tag}-${account}-${i}` });
+        // Peers are per account, and one account's requests go one after another: order is the peer's order.
+        out.set(peerOf(account), [...(out.get(peerOf(account)) ?? []), res.body.messageId]);
+        onAccepted?.(++count);
+      }),
+    );
+  }
+  return out;
+}
+
+/** Waits until every accepted id is shown at its peer; then each peer shows exactly the accepted ids, once each, in order. */
+async function expectDeliveredOnce(accepted: Map<string, string[]>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const shownIds = (peer: string) => w.emulator.peerMessages(peer).map((m) => m.id);
+  const missing = () => [...accepted].flatMap(([peer, ids]) => ids.filter((id) => !shownIds(peer).includes(id)).map((id) => `${peer}:${id}`));
+  while (missing().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  expect(missing()).toEqual([]);
+  for (const [peer, ids] of accepted) {
+    const shown = shownIds(peer).filter((id) => ids.includes(id));
+    expect(shown).toEqual(ids); // once each, in the order they were accepted
+  }
+}
+
+describe('three daemons, thirty accounts', () => {
+  it('every account is owned by exactly one daemon, all three views agree, each open only at its owner; no 440', async () => {
+    const ids = w.daemons.map((d) => d.id);
+    // First balance (the first daemon up may take everything, then hands the surplus over), then pairing through each owner.
+    await w.until((s) => s.cluster!.leases.length === ACCOUNTS && s.cluster!.daemons.filter((d) => d.live).length === 3 && s.cluster!.daemons.every((d) => d.accounts === ACCOUNTS / 3), 'ten leases each', 60_000);
+    await w.pairAll();
+    const s = await w.until((x) => balanced(x, ids), 'every account open, ten per daemon');
+    const views = await Promise.all(w.daemons.map((d) => w.owners(d)));
+    for (const v of views) expect(v).toEqual(views[0]);
+    const open = await w.openBy();
+    const openAt = new Map<string, string[]>();
+    for (const [d, accs] of open) for (const a of accs) openAt.set(a, [...(openAt.get(a) ?? []), d]);
+    for (const l of s.cluster!.leases) expect(openAt.get(l.account)).toEqual([l.owner]);
+    // Status of any daemon shows the owner of each account.
+    const accounts = (await w.status(w.daemons[0]!)).accounts;
+    expect(accounts.map((a) => a.owner?.daemon).filter((o) => o)).toHaveLength(ACCOUNTS);
+    expect(w.replaced()).toBe(0);
+  });
+
+  it('any daemon accepts a send for any account; its owner sends it', async () => {
+    const accepted = await burst(w.daemons[0]!, 'any', 1);
+    await expectDeliveredOnce(accepted);
+    expect(w.replaced()).toBe(0);
+  });
+
+  it('SIGTERM: the daemon hands its accounts over (socket closed, lease released), they open elsewhere within seconds; sends across the move arrive once; no 440', async () => {
+    const [d1, d2] = [w.daemons[0]!, w.daemons[1]!];
+    const before = await w.owners(d2);
+    const moving = [...before].filter(([, o]) => o === d1.id).map(([a]) => a);
+    expect(moving).toHaveLength(ACCOUNTS / 3);
+    // Sends through a daemon that stays, racing the hand-over.
+    const sending = burst(d2, 'term', 3);
+    const t0 = Date.now();
+    await w.kill(d1, 'SIGTERM');
+    const s = await w.until((x) => balanced(x, [w.daemons[1]!.id, w.daemons[2]!.id]), 'the stopped daemon’s accounts open on the other two', 30_000, d2);
+    const movedInMs = Date.now() - t0;
+    expect(s.cluster!.daemons.find((d) => d.id === d1.id)).toBeUndefined(); // it left the cluster
+    expect(movedInMs).toBeLessThan(DEFAULT_TTL_MS); // handed over, not waited out
+    await expectDeliveredOnce(await sending);
+    expect(w.replaced()).toBe(0);
+    // It comes back and takes its share again.
+    await w.start(d1);
+    await w.until((x) => balanced(x, w.daemons.map((d) => d.id)), 'ten each again', 60_000, d2);
+    expect(w.replaced()).toBe(0);
+  });
+
+  it('kill -9 during a send burst: its accounts open elsewhere within the lease TTL and the reconnect; every accepted message arrives once; inbound sent meanwhile is stored once', async () => {
+    const [d1, d3] = [w.daemons[0]!, w.daemons[2]!];
+    const owned = [...(await w.owners(d1))].filter(([, o]) => o === d3.id).map(([a]) => a);
+    expect(owned.length).toBeGreaterThan(0);
+    let killedAt = 0;
+    let killing: Promise<void> | undefined;
+    const accepted = await burst(d1, 'kill', 4, (n) => {
+      if (n === ACCOUNTS * 2 && !killing) {
+        killedAt = Date.now();
+        killing = w.kill(d3, 'SIGKILL');
+      }
+    });
+    await killing;
+    // Inbound for the dead daemon's accounts: waits at the server until the new owner connects.
+    const inbound = await Promise.all(owned.map((a) => w.emulator.sendInbound({ from: peerOf(a), to: w.phoneOf(a), text: `while down ${a}` })));
+    await w.until((x) => balanced(x, [d1.id, w.daemons[1]!.id]), 'the killed daemon’s accounts open on the other two', DEFAULT_TTL_MS + 20_000, d1);
+    const takenInMs = Date.now() - killedAt;
+    expect(takenInMs).toBeLessThan(DEFAULT_TTL_MS + 5_000 + 5_000); // TTL + a renewal period + the reconnect
+    await expectDeliveredOnce(accepted);
+    // Each inbound message is in exactly one live daemon's inbox, once.
+    for (const [i, a] of owned.entries()) {
+      const id = inbound[i]!.id;
+      let copies = 0;
+      const deadline = Date.now() + 20_000;
+      while (copies === 0 && Date.now() < deadline) {
+        copies = 0;
+        for (const d of [d1, w.daemons[1]!]) {
+          const rows = (await d.client.request<{ messages: Array<{ id: string }> }>('GET', `/v1/inbox?account=${a}`)).body.messages;
+          copies += rows.filter((m) => m.id === id).length;
+        }
+        if (copies === 0) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(copies).toBe(1);
+    }
+    expect(w.replaced()).toBe(0);
+  });
+});
