@@ -162,7 +162,7 @@ export class LeaseStore {
     const r = await this.#pool.query<{ account: string; owner: string | null; epoch: string; acquired_at: Date | null; expires_at: Date | null; live: boolean; state: string | null }>(
       `SELECT account, owner, epoch, acquired_at, CASE WHEN expires_at = '-infinity' THEN NULL ELSE expires_at END AS expires_at,
               (owner IS NOT NULL AND expires_at > now()) AS live, state
-         FROM wa_leases WHERE NOT removed ORDER BY account`,
+         FROM wa_leases ORDER BY account`,
     );
     return r.rows.map((row) => ({ account: row.account, owner: row.owner, epoch: Number(row.epoch), acquiredAt: row.acquired_at, expiresAt: row.expires_at, live: row.live, state: row.state }));
   }

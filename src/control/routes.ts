@@ -89,7 +89,11 @@ export function buildRoutes(deps: RouteDeps): Route[] {
         const byState: StatusResponse['summary']['byState'] = {};
         for (const a of accounts) byState[a.state] = (byState[a.state] ?? 0) + 1;
         const commits = deps.gate.commitStats?.() ?? { commits: 0, rows: 0 };
-        const outbox = counts.queued ? { byState: sumByState(counts.queued), commits: commits.commits, rowsCommitted: commits.rows } : undefined;
+        const outbox = counts.queued
+          ? { byState: sumByState(counts.queued), commits: commits.commits, rowsCommitted: commits.rows }
+          : counts.outboxError
+            ? { byState: {}, commits: commits.commits, rowsCommitted: commits.rows, error: counts.outboxError }
+            : undefined;
         const inbox = counts.received ? inboxSummary(accounts, counts.received, deps.inbox!.store.lastCursor()) : undefined;
         const head: Omit<StatusResponse, 'accounts'> = {
           daemon: deps.daemonInfo(),
@@ -257,9 +261,22 @@ function accountsJson(accounts: AccountsApi): AccountJson[] {
  * Each account's outbox depth (rows waiting, in flight, unsettled: one query of the kept counts;
  * with 'every state', the finished states too) and inbox counts (from memory).
  */
-async function accountCounts(gate: SendGate, inbox: RouteDeps['inbox'], states: 'waiting' | 'every state' = 'waiting'): Promise<AccountCounts & { queued?: Map<string, Partial<Record<OutboxState, number>>> }> {
+async function accountCounts(
+  gate: SendGate,
+  inbox: RouteDeps['inbox'],
+  states: 'waiting' | 'every state' = 'waiting',
+): Promise<AccountCounts & { queued?: Map<string, Partial<Record<OutboxState, number>>>; outboxError?: string }> {
+  let queued: Map<string, Partial<Record<OutboxState, number>>> | undefined;
+  let outboxError: string | undefined;
+  try {
+    queued = gate.store ? await gate.store.countsByAccount(states === 'waiting' ? ['queued', 'sending', 'unknown', 'held'] : undefined) : undefined;
+  } catch (err) {
+    // A shared store that does not answer (a cluster cut off from it): status still answers, without the counts.
+    outboxError = `the outbox counts could not be read: ${(err as Error).message}`;
+  }
   return {
-    ...(gate.store ? { queued: await gate.store.countsByAccount(states === 'waiting' ? ['queued', 'sending', 'unknown', 'held'] : undefined) } : {}),
+    ...(queued ? { queued } : {}),
+    ...(outboxError ? { outboxError } : {}),
     ...(inbox ? { received: inbox.store.countsView() } : {}),
   };
 }

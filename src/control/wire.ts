@@ -115,6 +115,8 @@ export interface ClusterView {
   ttlMs: number;
   /** False while this daemon cannot reach the shared store (its accounts are fenced). */
   storeOk: boolean;
+  /** Set when the store did not answer this request: `daemons` and `leases` are then empty. */
+  error?: string;
   daemons: Array<{ id: string; host: string; pid: number; socket: string | null; startedAt: string; seenAt: string; stopping: boolean; live: boolean; accounts: number }>;
   leases: Array<{ account: string; owner: string | null; epoch: number; since: string | null; expiresAt: string | null; live: boolean; state: string | null }>;
 }
@@ -134,6 +136,8 @@ export interface OutboxSummary {
   /** Enqueue transactions since start, and the rows they carried (group commit). */
   commits: number;
   rowsCommitted: number;
+  /** Set when the counts could not be read (a shared store that does not answer); `byState` is then empty. */
+  error?: string;
 }
 
 /** `GET /v1/status`. */

@@ -41,6 +41,7 @@ export class ClusterMember {
   readonly ttlMs: number;
   readonly #leases: LeaseStore;
   readonly #fences = new Map<string, Fence>();
+  readonly #stateWrites = new Map<string, Promise<void>>();
   readonly #log: Log;
   readonly #url: string;
   #keeper: LeaseKeeper | null = null;
@@ -140,7 +141,15 @@ export class ClusterMember {
   /** Records an owned account's connection state beside its lease (status of any daemon shows it). */
   noteState(account: string, state: string): void {
     const fence = this.#fences.get(account);
-    if (fence) void this.#leases.noteState(this.me.id, fence.lease, state).catch(() => undefined);
+    if (!fence) return;
+    // One account's writes one after another: on two pool connections a later state could commit first.
+    const next = (this.#stateWrites.get(account) ?? Promise.resolve())
+      .then(() => this.#leases.noteState(this.me.id, fence.lease, state))
+      .catch(() => undefined);
+    this.#stateWrites.set(account, next);
+    void next.then(() => {
+      if (this.#stateWrites.get(account) === next) this.#stateWrites.delete(account);
+    });
   }
 
   /** Runs a lease period now (after the config's accounts changed). */
@@ -150,7 +159,14 @@ export class ClusterMember {
 
   /** The whole cluster as the store sees it, and how many accounts each daemon holds. */
   async view(): Promise<ClusterView> {
-    const [daemons, leases] = await Promise.all([this.#leases.daemons(this.ttlMs), this.#leases.leases()]);
+    let daemons: Awaited<ReturnType<LeaseStore['daemons']>>;
+    let leases: Awaited<ReturnType<LeaseStore['leases']>>;
+    try {
+      [daemons, leases] = await Promise.all([this.#leases.daemons(this.ttlMs), this.#leases.leases()]);
+    } catch (err) {
+      // Status still answers when the store does not: this daemon's own part, and why the rest is missing.
+      return { daemon: this.me.id, ttlMs: this.ttlMs, storeOk: false, error: `the shared store did not answer: ${(err as Error).message}`, daemons: [], leases: [] };
+    }
     const held = new Map<string, number>();
     for (const l of leases) if (l.live && l.owner) held.set(l.owner, (held.get(l.owner) ?? 0) + 1);
     const iso = (d: Date | null) => (d ? d.toISOString() : null);

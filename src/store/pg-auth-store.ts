@@ -53,7 +53,10 @@ export class PgAuthStore {
 
   /** The state to hand to Baileys: the saved creds (fresh ones if none) and a key store on this database. */
   state(): AuthenticationState {
-    const creds = this.#saved?.creds ?? freshCreds();
+    // The live creds object while there is one: Baileys changes it in place and the write of the
+    // change may not have committed yet (a connection opened right after a pairing's 515 must go on
+    // with the new identity, not the one last saved).
+    const creds = this.#creds ?? this.#saved?.creds ?? freshCreds();
     this.#creds = creds;
     return {
       creds,
@@ -134,6 +137,8 @@ export class PgAuthStore {
   async #getKeys<T extends keyof SignalDataTypeMap>(type: T, ids: string[]): Promise<{ [id: string]: SignalDataTypeMap[T] }> {
     const out: { [id: string]: SignalDataTypeMap[T] } = {};
     if (ids.length === 0) return out;
+    // A read sees every write asked for before it (as on SQLite), committed or not yet.
+    await this.#chain;
     const r = await this.#pool.query<{ id: string; value: string }>('SELECT id, value FROM wa_keys WHERE account = $1 AND type = $2 AND id = ANY($3::text[])', [this.account, type, ids]);
     for (const row of r.rows) out[row.id] = decodeKey(type, row.value);
     return out;
