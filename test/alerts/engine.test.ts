@@ -33,7 +33,7 @@ afterEach(() => vi.useRealTimers());
 describe('AlertEngine', () => {
   it('declares every kind with a code, severity, texts and a time-to-visible', () => {
     expect([...ALERT_KINDS.keys()].sort()).toEqual(
-      ['config_reload_failed', 'conflict', 'daemon_crashed', 'degraded', 'event_loop_stalled', 'forbidden', 'messages_failed', 'needs_pairing', 'queue_stuck', 'reconnecting_long', 'retries_repeating', 'stale_repeating', 'unknown_unsettled', 'consumer_stuck'].sort(),
+      ['config_reload_failed', 'conflict', 'daemon_crashed', 'degraded', 'event_loop_stalled', 'forbidden', 'messages_failed', 'needs_pairing', 'queue_stuck', 'reconnecting_long', 'retries_repeating', 'stale_repeating', 'unknown_unsettled', 'consumer_stuck', 'store_unreachable', 'lease_lost'].sort(),
     );
     for (const k of ALERT_KINDS.values()) expect(k.text({ account: 'a' })).toMatch(/\w/);
   });

@@ -89,6 +89,7 @@ describe('wa-supervisor config show', () => {
         log: { level: 'info' },
         operators: [],
         policy: { default: 'allow', rules: [] },
+        store: { type: 'sqlite' },
         consumers: [],
         accounts: [{ id: 'main', wsUrl: 'ws://127.0.0.1:9/ws/chat' }],
         clients: [],
@@ -96,6 +97,27 @@ describe('wa-supervisor config show', () => {
     });
     const human = await runCli(['config', 'show', '--config', file], isolatedEnv(dir));
     expect(human.stdout.split('\n')[0]).toBe(`# config file: ${file} (from --config)`);
+  });
+
+  it('shows a PostgreSQL store with the password in its URL redacted, in both outputs', async () => {
+    const dir = tmp();
+    const file = writeConfig(dir, { stateDir: 'st', store: { type: 'postgres', url: 'postgres://wa:s3cret-pw@db.internal:5432/wa', leaseTtlMs: 8000 } });
+    const json = await runCli(['config', 'show', '--config', file, '--json'], isolatedEnv(dir));
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout).config.store).toEqual({ type: 'postgres', url: 'postgres://wa:[redacted]@db.internal:5432/wa', leaseTtlMs: 8000 });
+    const human = await runCli(['config', 'show', '--config', file], isolatedEnv(dir));
+    expect(human.stdout).toContain('postgres://wa:[redacted]@db.internal:5432/wa');
+    expect(json.stdout + human.stdout).not.toContain('s3cret-pw');
+  });
+
+  it('refuses a store that is not sqlite or postgres, and a postgres store without a postgres:// URL', async () => {
+    const dir = tmp();
+    for (const store of [{ type: 'mysql' }, { type: 'postgres', url: 'http://db/wa' }, { type: 'postgres' }]) {
+      const file = writeConfig(dir, { stateDir: 'st', store });
+      const r = await runCli(['config', 'show', '--config', file, '--json'], isolatedEnv(dir));
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/store/);
+    }
   });
 
   it('puts the socket under XDG_RUNTIME_DIR when that is set', async () => {

@@ -136,7 +136,7 @@ describe('parseConfigText', () => {
       expect.unreachable();
     } catch (err) {
       expect((err as Error).message).toBe(
-        'config error in /etc/wa/config.json:\n  stateDir: expected string, got number 1\n  x: unknown key (known keys here: stateDir, socket, log, keepalive, reconnect, whatsappVersion, connectTimeoutMs, flap, operators, policy, pacing, alerts, outbox, inbox, metrics, eventLoop, media, consumers, accounts, clientSocket, clients)',
+        'config error in /etc/wa/config.json:\n  stateDir: expected string, got number 1\n  x: unknown key (known keys here: stateDir, socket, log, keepalive, reconnect, whatsappVersion, connectTimeoutMs, flap, operators, policy, pacing, alerts, outbox, inbox, metrics, eventLoop, media, store, consumers, accounts, clientSocket, clients)',
       );
     }
   });
