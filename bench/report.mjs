@@ -13,6 +13,7 @@ const recovery = read('recovery');
 const accounts = read('accounts');
 const enqueue = read('enqueue');
 const storeEnqueue = read('store-enqueue');
+const failover = read('failover');
 const replay = read('replay');
 const churn = read('churn');
 const churnUnpatched = read('churn-unpatched');
@@ -86,6 +87,24 @@ if (storeEnqueue) {
     'outbox store alone: one durable insert per commit, PostgreSQL',
     `c=1 ${f(storeEnqueue.postgres.c1)}; c=32 ${f(storeEnqueue.postgres.c32)}`,
     `SQLite c=1 ${f(storeEnqueue.sqlite.c1)}; c=32 ${f(storeEnqueue.sqlite.c32)}`,
+    '—',
+    '—',
+  ]);
+}
+if (failover) {
+  const f = (m) => `${m.perSecond}/s, p99 ${m.p99Ms} ms (${m.rounds} rounds)`;
+  const fo = failover.failover;
+  rows.push([
+    `kill -9 of one of 3 daemons (${failover.settings.accounts} accounts): its accounts open elsewhere`,
+    `p50 ${s(fo.p50Ms)}, p99 ${s(fo.p99Ms)}, max ${s(fo.maxMs)} (${fo.samples} accounts over ${failover.settings.rounds} kills)`,
+    `lease TTL ${s(failover.settings.leaseTtlMs)}`,
+    `≤ ${s(fo.goalMs)}`,
+    met(fo.met),
+  ]);
+  rows.push([
+    'enqueue through a cluster daemon (PostgreSQL), nothing being sent',
+    `c=1 ${f(failover.enqueue.postgres.c1)}; c=32 ${f(failover.enqueue.postgres.c32)}`,
+    `one-host daemon on SQLite, same run: c=1 ${f(failover.enqueue.sqlite.c1)}; c=32 ${f(failover.enqueue.sqlite.c32)}`,
     '—',
     '—',
   ]);
