@@ -1,4 +1,4 @@
-// `npm run chaos -- --accounts N --messages M --seconds S [--seed X] [--kill-every S] [--two-way]`:
+// `npm run chaos -- --accounts N --messages M --seconds S [--seed X] [--kill-every S] [--two-way] [--hosts H]`:
 // a seeded, reproducible soak. The emulator and the daemon run as processes; random faults of
 // every recoverable kind hit random accounts at random times; senders go through the socket and
 // the CLI (with idempotency keys, retried when the daemon is down); with --kill-every the daemon
@@ -14,10 +14,19 @@
 // exit 0 only when nothing was lost, nothing shown twice, no alert reached a peer, no policy was
 // broken, every message sent to an account is in its inbox once, and the consumer was handed
 // every readable row, none again after its acknowledgement.
+//
+// With --hosts H (H > 1) the daemon is a cluster of H daemons sharing a throwaway PostgreSQL server
+// (docs/cluster.md): senders go through a random live daemon, --kill-every kills a random one, and
+// the run also counts double ownership: an account running on two daemons at once (from every
+// daemon's own account.state events, a killed daemon's ending at its kill) and 440 closes any
+// daemon saw (other than the final one the run injects). The inbox is not shared in a cluster
+// yet: inbound is checked over every daemon's inbox together, a copy stored by two daemons is
+// reported (not a failure), and the stream consumer is not run.
 import { spawn } from 'node:child_process';
+import { startPostgres } from './postgres-server.mjs';
 import { parseArgs } from 'node:util';
 import { BIN, pairAccount, percentile, sleep, startDaemon, startEmulator } from '../bench/lib.mjs';
-import { ALERT_PREFIX, checkDeliveries, checkInbox, collectInbox, collectReceived, collectSent } from './delivery-check.mjs';
+import { ALERT_PREFIX, checkDeliveries, checkInbox, checkOwnership, collectInbox, collectReceived, collectSent } from './delivery-check.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -31,8 +40,11 @@ const { values } = parseArgs({
     // after a reconnect: they fail to decrypt what follows and send no retry receipt, so some
     // sends are lost at the peer (reported as lostPeerCouldNotDecrypt).
     'two-way': { type: 'boolean', default: false },
+    hosts: { type: 'string', default: '1' },
   },
 });
+const HOSTS = Number(values.hosts);
+if (!Number.isInteger(HOSTS) || HOSTS < 1 || HOSTS > 9) throw new Error('--hosts must be 1-9');
 const N = Number(values.accounts);
 const M = Number(values.messages);
 const S = Number(values.seconds);
@@ -81,7 +93,8 @@ const world = {
 };
 
 const emulator = await startEmulator();
-const daemon = await startDaemon(emulator, {
+const pg = HOSTS > 1 ? await startPostgres() : null;
+const daemonConfig = {
   keepalive: { intervalMs: 1000, probeDeadlineMs: 700 },
   reconnect: { initialMs: 300, maxMs: 3000 },
   connectTimeoutMs: 6000,
@@ -102,15 +115,42 @@ const daemon = await startDaemon(emulator, {
     ...(hasAllowTo(i) ? { allowTo: allowToOf(i) } : {}),
     ...(allowFromOf(i) ? { allowFrom: allowFromOf(i) } : {}),
   })),
-});
+};
+const hosts = [];
+for (let h = 0; h < HOSTS; h++) {
+  hosts.push(await startDaemon(emulator, pg ? { ...daemonConfig, store: { type: 'postgres', url: pg.url, daemonId: `h${h + 1}` } } : daemonConfig));
+}
+const daemon = hosts[0];
+const isLive = (d) => d.child.exitCode === null && d.child.signalCode === null;
+/** A live daemon, at random (through the plan's stream) in a cluster. */
+const anyDaemon = () => {
+  const live = hosts.filter(isLive);
+  return live.length ? pick(rnd.plan, live) : daemon;
+};
+/** Resolves with the first event matching pred on any daemon. */
+const anyEvent = (pred, timeoutMs) => Promise.any(hosts.map((d) => d.nextEvent(pred, timeoutMs)));
+/** Per daemon, when it was killed (ms): its accounts stop running then, whatever its last event said. */
+const killedAt = hosts.map(() => []);
 progress(
   `chaos: ${N} accounts, ${M} messages, ${S} s, seed ${values.seed}${killEvery ? `, kill -9 about every ${killEvery} s` : ''}${values['two-way'] ? ', peers written to also write' : ''}`,
 );
 progress(
   `  operator ${OPERATOR} (alerts via a0); allowTo on ${ids.filter(hasAllowTo).map((i) => `a${i}`).join(', ')}; allowFrom on a0; a${SHADOW} in shadow mode; stream consumer "${CONSUMER}"`,
 );
-for (const i of ids) await pairAccount(daemon, emulator, `a${i}`, phone(i));
-progress('accounts paired');
+if (HOSTS > 1) {
+  // Leases first spread over every daemon, then each account is paired through its owner.
+  for (const deadline = Date.now() + 60_000; ; ) {
+    const c = (await daemon.client.request('GET', '/v1/status')).body.cluster;
+    if (c.leases.length === N && c.leases.every((l) => l.live) && c.daemons.filter((d) => d.live).length === HOSTS && c.daemons.every((d) => d.accounts >= Math.floor(N / HOSTS))) break;
+    if (Date.now() > deadline) throw new Error('the cluster did not spread the leases within 60 s');
+    await sleep(200);
+  }
+  const owners = new Map((await daemon.client.request('GET', '/v1/status')).body.cluster.leases.map((l) => [l.account, l.owner]));
+  for (const i of ids) await pairAccount(hosts[Number(owners.get(`a${i}`).slice(1)) - 1], emulator, `a${i}`, phone(i));
+} else {
+  for (const i of ids) await pairAccount(daemon, emulator, `a${i}`, phone(i));
+}
+progress(`accounts paired${HOSTS > 1 ? ` through their owners on ${HOSTS} daemons` : ''}`);
 
 const accepted = new Map(); // key -> {account, to, messageId, text}
 const gate = { deniedAsExpected: 0, refusedWrongly: 0, acceptedWrongly: 0 };
@@ -121,10 +161,11 @@ let inboundToShadow = 0;
 let inboundWrites = 0;
 
 async function sendOnce(key, account, to, text) {
+  const via = anyDaemon();
   if (Number(key.split('-')[1]) % 10 === 0) {
     viaCli++;
     const out = await new Promise((resolve) => {
-      const c = spawn(process.execPath, [BIN, 'send', '--account', account, '--to', to, '--text', text, '--idempotency-key', key, '--json', '--socket', `${daemon.dir}/d.sock`], {
+      const c = spawn(process.execPath, [BIN, 'send', '--account', account, '--to', to, '--text', text, '--idempotency-key', key, '--json', '--socket', via.socket], {
         stdio: ['ignore', 'pipe', 'ignore'],
       });
       let s = '';
@@ -134,7 +175,7 @@ async function sendOnce(key, account, to, text) {
     if (!out) throw new Error('cli send failed');
     return JSON.parse(out);
   }
-  return (await daemon.client.request('POST', '/v1/messages', { account, to, text, idempotencyKey: key })).body;
+  return (await via.client.request('POST', '/v1/messages', { account, to, text, idempotencyKey: key })).body;
 }
 
 const writers = ids.filter((i) => i !== SHADOW);
@@ -212,8 +253,10 @@ async function killer() {
     await sleep(killEvery * 1000 * (0.5 + rnd.kills()));
     if (stopFaults) break;
     kills++;
-    progress(`  kill -9 #${kills}`);
-    await daemon.restart({ kill: true }).catch((err) => progress(`  restart failed: ${err.message}`));
+    const h = Math.floor(rnd.kills() * HOSTS);
+    progress(`  kill -9 #${kills}${HOSTS > 1 ? ` (daemon h${h + 1})` : ''}`);
+    killedAt[h].push(Date.now());
+    await hosts[h].restart({ kill: true }).catch((err) => progress(`  restart failed: ${err.message}`));
   }
 }
 // People write to every account (the shadow one reads, never replies; a0's third writer is not
@@ -296,10 +339,18 @@ async function consumerReader() {
   }
 }
 
+/** Every daemon's inbox (in a cluster, each keeps what it received for now). */
+async function collectAllInboxes() {
+  const rows = [];
+  for (const d of hosts.filter(isLive)) rows.push(...(await collectInbox(d.client)));
+  return rows;
+}
+
 const faults = faulter();
 const killing = killer();
 const writing = inbound();
-const reading = consumerReader();
+// In a cluster each daemon keeps its own inbox for now: one daemon's stream would miss the others'.
+const reading = HOSTS > 1 ? Promise.resolve() : consumerReader();
 await sender();
 stopFaults = true;
 await Promise.all([faults, killing, writing]);
@@ -314,9 +365,12 @@ let inboundSettled = false;
 let unsettled = '';
 while (Date.now() - settleStart < 60_000) {
   try {
-    const notOpen = (await daemon.client.request('GET', '/v1/status')).body.accounts.filter((a) => a.state !== 'open').map((a) => a.id);
+    const status = (await anyDaemon().client.request('GET', '/v1/status')).body;
+    const notOpen = status.cluster
+      ? status.cluster.leases.filter((l) => !l.live || l.state !== 'open').map((l) => l.account)
+      : status.accounts.filter((a) => a.state !== 'open').map((a) => a.id);
     const queued = (await emulator.client.accounts()).reduce((n, a) => n + a.devices.reduce((m, d) => m + d.queued, 0), 0);
-    const stored = new Set((await collectInbox(daemon.client)).map((r) => `${r.account} ${r.id}`));
+    const stored = new Set((await collectAllInboxes()).map((r) => `${r.account} ${r.id}`));
     const missing = (await collectSent(emulator.client, inboundPeers)).filter((m) => !stored.has(`${accountIdOf.get(m.to)} ${m.id}`)).length;
     unsettled = `not open: ${notOpen.join(', ') || 'none'}; queued at the emulator ${queued}; sent but not in the inbox ${missing}`;
     if (notOpen.length === 0 && queued === 0 && missing === 0) {
@@ -326,7 +380,7 @@ while (Date.now() - settleStart < 60_000) {
   } catch (err) {
     unsettled = `daemon not answering: ${err.message}`;
   }
-  await daemon.nextEvent((e) => e.type === 'message.inbound' || e.type === 'message.ignored' || e.type === 'account.state', 1000).catch(() => {});
+  await anyEvent((e) => e.type === 'message.inbound' || e.type === 'message.ignored' || e.type === 'account.state', 1000).catch(() => {});
 }
 const inboundSettleMs = Date.now() - settleStart;
 progress(`peers done writing (${inboundWrites} messages); inbound ${inboundSettled ? `settled in ${inboundSettleMs} ms` : `NOT settled after ${inboundSettleMs} ms (${unsettled})`}`);
@@ -337,7 +391,7 @@ progress(`peers done writing (${inboundWrites} messages); inbound ${inboundSettl
 // reports the conflict.
 let conflictSeen = false;
 for (let attempt = 0; attempt < 6 && !conflictSeen; attempt++) {
-  const conflict = daemon.nextEvent((e) => e.type === 'account.state' && e.account === `a${SHADOW}` && e.state === 'conflict', 8000);
+  const conflict = anyEvent((e) => e.type === 'account.state' && e.account === `a${SHADOW}` && e.state === 'conflict', 8000);
   await emulator.client.injectFault(phone(SHADOW), { kind: 'replace' }).catch((err) => progress(`  440 not injected: ${err.message}`));
   conflictSeen = await conflict.then(
     () => true,
@@ -364,7 +418,8 @@ for (;;) {
 const catchUpStart = Date.now();
 let inboxRows = [];
 for (;;) {
-  inboxRows = await collectInbox(daemon.client);
+  inboxRows = await collectAllInboxes();
+  if (HOSTS > 1) break; // no consumer to wait for
   const handed = new Set(reader.deliveries.map((d) => d.cursor));
   const behind = inboxRows.filter((r) => (r.status === 'ok' || r.status === 'undecryptable') && !handed.has(r.cursor)).length;
   if (behind === 0 || Date.now() - catchUpStart > 60_000) break;
@@ -389,13 +444,16 @@ const inboxCheck = checkInbox(
   { deliveries: reader.deliveries },
 );
 
-const alertsList = (await daemon.client.request('GET', '/v1/alerts')).body;
-const alertsRaised = alertsList.recent.filter((n) => n.type === 'alert').map((n) => `${n.alert.code}${n.alert.account ? `(${n.alert.account})` : ''}`);
+const alertsRaised = [];
+for (const d of hosts.filter(isLive)) {
+  const list = (await d.client.request('GET', '/v1/alerts')).body;
+  alertsRaised.push(...list.recent.filter((n) => n.type === 'alert').map((n) => `${n.alert.code}${n.alert.account ? `(${n.alert.account})` : ''}`));
+}
 
 // Recovery: close -> next open per account, from the daemon's own events (the final 440 is not a recovery).
 const recoveries = [];
 const lastClose = new Map();
-for (const e of daemon.events) {
+for (const e of hosts.flatMap((d) => d.events).sort((a, b) => Date.parse(a.at) - Date.parse(b.at))) {
   if (e.type === 'account.close' && e.name !== 'local') lastClose.set(e.account, Date.parse(e.at));
   if (e.type === 'account.state' && e.state === 'open' && lastClose.has(e.account)) {
     recoveries.push(Date.parse(e.at) - lastClose.get(e.account));
@@ -415,11 +473,13 @@ if (check.lost > 0) {
   }
   for (const f of check.findings) if (f.kind === 'lost' && undecryptedAtPeer.has(f.id)) f.reason += "; it reached the peer's phone, which failed to decrypt it";
 }
-await daemon.stop();
+const ownership = HOSTS > 1 ? checkOwnership(hosts.map((d, h) => ({ id: `h${h + 1}`, events: d.events, killedAt: killedAt[h] })), `a${SHADOW}`) : { overlaps: [], conflicts: 0 };
+for (const d of hosts) if (isLive(d)) await d.stop();
 await emulator.stop();
+await pg?.stop();
 
 for (const f of check.findings.slice(0, 20)) progress(`  ${f.kind}: at ${f.peer} from ${f.from} id ${f.id} "${f.text}": ${f.reason}`);
-for (const f of inboxCheck.findings.slice(0, 20)) progress(`  ${f.kind}: ${f.account} chat ${f.chat} id ${f.id} cursor ${f.cursor} "${f.text}": ${f.reason}`);
+for (const f of inboxCheck.findings.filter((x) => HOSTS === 1 || !x.kind.startsWith('consumer')).slice(0, 20)) progress(`  ${f.kind}: ${f.account} chat ${f.chat} id ${f.id} cursor ${f.cursor} "${f.text}": ${f.reason}`);
 const gateMistakes = gate.refusedWrongly + gate.acceptedWrongly;
 const policyViolations = check.policyViolations + gateMistakes;
 const result = {
@@ -479,7 +539,16 @@ const result = {
   unexpectedAtPeers: check.unexpected,
   refusedWrongly: gate.refusedWrongly,
   acceptedWrongly: gate.acceptedWrongly,
+  hosts: HOSTS,
+  ...(HOSTS > 1
+    ? {
+        doubleOwnership: ownership.overlaps.length,
+        conflictsSeen: ownership.conflicts,
+        consumer: 'not run: each daemon keeps its own inbox in a cluster for now',
+      }
+    : {}),
 };
+for (const o of ownership.overlaps.slice(0, 10)) progress(`  double ownership: ${o}`);
 progress(
   `chaos: sent ${result.sent}, delivered ${result.delivered}, lost ${result.lost}; ` +
     `shown twice at a peer (same message, new id) ${result.peerDuplicates}; same-id wire copies ${result.wireDuplicates} (shown once: assumed of WhatsApp clients, see README); ` +
@@ -489,11 +558,19 @@ progress(
 progress(
   `inbound: peers sent ${result.inboundSent}, lost ${result.inboundLost} (of them receipted ${result.inboundLostReceipted}), stored twice ${result.inboundDuplicates}, ` +
     `from the offline queue ${result.inboundOffline}, ignored (allowFrom) ${result.inboundIgnored}, undecryptable ${result.inboundUndecryptable}, wrong status ${result.inboundWrongStatus}, unexpected in the inbox ${result.inboxUnexpected}; ` +
-    `consumer: handed ${result.consumerReceived} over ${result.consumerConnections} connections (${result.consumerCuts} cut off, ${result.consumerAcks} acks), ` +
-    `again before an ack ${result.consumerRedelivered}, missed ${result.consumerMissed}, again after an ack ${result.consumerDuplicatesAfterAck}, skipped on a connection ${result.consumerGaps}, ignored handed ${result.consumerIgnored}`,
+    (HOSTS > 1
+      ? 'consumer: not run (each daemon keeps its own inbox in a cluster for now; stored by two daemons is counted above)'
+      : `consumer: handed ${result.consumerReceived} over ${result.consumerConnections} connections (${result.consumerCuts} cut off, ${result.consumerAcks} acks), ` +
+        `again before an ack ${result.consumerRedelivered}, missed ${result.consumerMissed}, again after an ack ${result.consumerDuplicatesAfterAck}, skipped on a connection ${result.consumerGaps}, ignored handed ${result.consumerIgnored}`),
 );
 process.stdout.write(`${JSON.stringify(result)}\n`);
 const outboundOk = check.lost === 0 && check.peerDuplicates === 0 && check.alertsToPeers === 0 && policyViolations === 0 && check.unexpected === 0;
-const inboundOk = inboxCheck.inboundLost === 0 && inboxCheck.inboundDuplicates === 0 && inboxCheck.inboundWrongStatus === 0 && inboxCheck.inboxUnexpected === 0;
-const consumerOk = inboxCheck.consumerMissed === 0 && inboxCheck.consumerDuplicatesAfterAck === 0 && inboxCheck.consumerGaps === 0 && inboxCheck.consumerIgnored === 0;
-process.exitCode = outboundOk && inboundOk && consumerOk ? 0 : 1;
+// In a cluster a message a killed daemon stored but had not acknowledged is stored again by the
+// next owner (each daemon keeps its own inbox for now): reported, not a failure there.
+const inboundOk = inboxCheck.inboundLost === 0 && (HOSTS > 1 || inboxCheck.inboundDuplicates === 0) && inboxCheck.inboundWrongStatus === 0 && inboxCheck.inboxUnexpected === 0;
+const clusterOk = HOSTS === 1 || (ownership.overlaps.length === 0 && ownership.conflicts === 0);
+const consumerOk = HOSTS > 1 || inboxCheck.consumerMissed === 0 && inboxCheck.consumerDuplicatesAfterAck === 0 && inboxCheck.consumerGaps === 0 && inboxCheck.consumerIgnored === 0;
+if (HOSTS > 1) {
+  progress(`cluster: ${HOSTS} daemons, ${kills} killed; double ownership ${result.doubleOwnership}, 440s seen by a daemon (other than the final injected one) ${result.conflictsSeen}`);
+}
+process.exitCode = outboundOk && inboundOk && consumerOk && clusterOk ? 0 : 1;

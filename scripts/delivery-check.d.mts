@@ -134,3 +134,12 @@ export declare function checkInbox(
 export declare function collectSent(emulatorClient: { sentMessages(phone: string): Promise<Array<Omit<PeerSent, 'from'>>> }, peers: string[]): Promise<PeerSent[]>;
 
 export declare function collectInbox(daemonClient: { request(method: string, path: string): Promise<{ body: any }> }): Promise<InboxRowJson[]>;
+
+/** One daemon of a cluster run: its events (account.state, account.close, with `at`) and when it was killed. */
+export interface OwnershipDaemon {
+  id: string;
+  events: Array<Record<string, unknown> & { type: string; at: string; account?: string }>;
+  killedAt: number[];
+}
+/** Accounts run by two daemons at overlapping times, and 440 closes seen before the run's final injected one. */
+export declare function checkOwnership(daemons: OwnershipDaemon[], finalConflictAccount: string): { overlaps: string[]; conflicts: number };

@@ -265,3 +265,58 @@ export async function collectInbox(daemonClient) {
     after = page.next;
   }
 }
+
+/**
+ * Double ownership in a cluster (chaos --hosts): per account, the time spans each daemon ran it
+ * (from a state other than stopped, needs_pairing, conflict or forbidden to the next such state,
+ * or to the daemon's kill), from every daemon's own account.state events on one host's clock; two
+ * spans of one account on two daemons that overlap are a double ownership. Also counts the 440
+ * closes any daemon saw before the conflict the run injects at the end on `finalConflictAccount`.
+ * `daemons`: [{ id, events, killedAt: [ms…] }].
+ */
+export function checkOwnership(daemons, finalConflictAccount) {
+  const inactive = new Set(['stopped', 'needs_pairing', 'conflict', 'forbidden']);
+  const finalAt = Math.min(
+    ...daemons.flatMap((d) => d.events.filter((e) => e.type === 'account.state' && e.account === finalConflictAccount && e.state === 'conflict').map((e) => Date.parse(e.at))),
+    Infinity,
+  );
+  const spans = new Map(); // account -> [{ daemon, from, to }]
+  let conflicts = 0;
+  for (const d of daemons) {
+    const running = new Map(); // account -> since
+    const kills = [...d.killedAt].sort((a, b) => a - b);
+    const end = (account, at) => {
+      const from = running.get(account);
+      if (from === undefined) return;
+      running.delete(account);
+      spans.set(account, [...(spans.get(account) ?? []), { daemon: d.id, from, to: at }]);
+    };
+    const killUpTo = (at) => {
+      while (kills.length && kills[0] <= at) {
+        const k = kills.shift();
+        for (const account of [...running.keys()]) end(account, k);
+      }
+    };
+    for (const e of d.events) {
+      const at = Date.parse(e.at);
+      killUpTo(at);
+      if (e.type === 'account.close' && e.code === 440 && !(e.account === finalConflictAccount && at >= finalAt - 1000)) conflicts++;
+      if (e.type !== 'account.state' || !e.account) continue;
+      const active = !inactive.has(String(e.state));
+      if (active && !running.has(e.account)) running.set(e.account, at);
+      if (!active) end(e.account, at);
+    }
+    killUpTo(Infinity);
+    for (const account of [...running.keys()]) end(account, Infinity);
+  }
+  const overlaps = [];
+  for (const [account, list] of spans) {
+    for (let i = 0; i < list.length; i++) {
+      for (let j = i + 1; j < list.length; j++) {
+        const [a, b] = [list[i], list[j]];
+        if (a.daemon !== b.daemon && a.from < b.to && b.from < a.to) overlaps.push(`${account} on ${a.daemon} and ${b.daemon} from ${new Date(Math.max(a.from, b.from)).toISOString()}`);
+      }
+    }
+  }
+  return { overlaps, conflicts };
+}

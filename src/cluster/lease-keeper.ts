@@ -159,11 +159,11 @@ export class LeaseKeeper {
       await store.register(known);
       // Once stopping, no heartbeat: it would say alive after stop() said stopping (or left).
       if (this.#stopped) return;
-      const { liveDaemons, accounts } = await store.heartbeat(me, ttlMs);
+      const { liveDaemons, accounts, rank } = await store.heartbeat(me, ttlMs);
       this.#liveDaemons = Math.max(1, liveDaemons);
       await this.#renew();
       if (this.#stopped) return;
-      const share = Math.ceil(accounts / this.#liveDaemons);
+      const share = fairShare(accounts, this.#liveDaemons, rank);
       if (this.#held.size < share) {
         const sentAt = this.#o.now();
         const got = await store.acquire(me.id, Math.min(share - this.#held.size, this.#o.waveSize), ttlMs, known);
@@ -289,6 +289,17 @@ export class LeaseKeeper {
       this.#armFence();
     }
   }
+}
+
+/**
+ * This daemon's share of the accounts: the live daemons in id order take floor(accounts / live)
+ * each, and the first (accounts mod live) of them one more, so the shares add up to the accounts
+ * (with ceil for every daemon, 4 accounts on 3 daemons could stay 2, 2, 0). Without a rank (a
+ * store that does not say), the ceiling.
+ */
+export function fairShare(accounts: number, live: number, rank?: number): number {
+  if (rank === undefined) return Math.ceil(accounts / live);
+  return Math.floor(accounts / live) + (rank < accounts % live ? 1 : 0);
 }
 
 /** Resolves when `p` does or after `ms`, whichever comes first. */

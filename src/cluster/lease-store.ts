@@ -71,8 +71,8 @@ export class LeaseStore {
    * Says this daemon is alive (and whether it is stopping); answers how many daemons are alive
    * (seen within `liveMs`, stopping ones not counted) and how many accounts there are.
    */
-  async heartbeat(me: DaemonInfo, liveMs: number, stopping = false): Promise<{ liveDaemons: number; accounts: number }> {
-    const r = await this.#pool.query<{ live: string; accounts: string }>(
+  async heartbeat(me: DaemonInfo, liveMs: number, stopping = false): Promise<{ liveDaemons: number; accounts: number; rank: number }> {
+    const r = await this.#pool.query<{ live: string; accounts: string; rank: string }>(
       `WITH me AS (
          INSERT INTO wa_daemons (id, host, pid, socket, stopping) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (id) DO UPDATE SET seen_at = now(), socket = EXCLUDED.socket, stopping = EXCLUDED.stopping
@@ -80,11 +80,12 @@ export class LeaseStore {
        )
        SELECT (SELECT count(*) FROM wa_daemons d WHERE d.id <> $1 AND NOT d.stopping AND d.seen_at > now() - make_interval(secs => $6::double precision / 1000))
                 + (SELECT count(*) FROM me WHERE NOT me.stopping) AS live,
-              (SELECT count(*) FROM wa_leases WHERE NOT removed) AS accounts`,
+              (SELECT count(*) FROM wa_leases WHERE NOT removed) AS accounts,
+              (SELECT count(*) FROM wa_daemons d WHERE d.id < $1 AND NOT d.stopping AND d.seen_at > now() - make_interval(secs => $6::double precision / 1000)) AS rank`,
       [me.id, me.host, me.pid, me.socket, stopping, liveMs],
     );
     const row = r.rows[0]!;
-    return { liveDaemons: Number(row.live), accounts: Number(row.accounts) };
+    return { liveDaemons: Number(row.live), accounts: Number(row.accounts), rank: Number(row.rank) };
   }
 
   /** Makes the accounts known to the cluster (free until someone takes them); existing rows are left alone. */

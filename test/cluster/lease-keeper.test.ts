@@ -4,7 +4,7 @@
 // a renewal that comes back after its lease was fenced gives it back, and stopping is bounded when
 // the store hangs.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { LeaseKeeper, type LeaseKeeperOptions } from '../../src/cluster/lease-keeper.js';
+import { LeaseKeeper, fairShare, type LeaseKeeperOptions } from '../../src/cluster/lease-keeper.js';
 import type { HeldLease } from '../../src/cluster/lease-store.js';
 
 const TTL = 1600;
@@ -35,7 +35,7 @@ function fakeStore(o: { accounts: string[]; live?: number; acquireDelayMs?: numb
       if (s.mode === 'hang') await never();
     },
     register: async () => s.gate(),
-    heartbeat: async () => (await s.gate(), { liveDaemons: s.live, accounts: o.accounts.length }),
+    heartbeat: async () => (await s.gate(), { liveDaemons: s.live, accounts: o.accounts.length, rank: 0 }),
     acquire: async (_owner: string, limit: number): Promise<HeldLease[]> => {
       await s.gate();
       const got = s.free.splice(0, limit).map((account) => ({ account, epoch: ++s.epoch }));
@@ -194,5 +194,18 @@ describe('LeaseKeeper', () => {
     expect(stopped).toBe(true);
     expect(lost).toEqual(['a fenced']);
     expect([handed, store.released]).toEqual([[], []]);
+  });
+});
+
+describe('fairShare', () => {
+  // Before: every daemon aimed at ceil(accounts / live), so 4 accounts on 3 daemons could settle
+  // at 2, 2, 0 with no daemon above its share to hand one over.
+  it('gives the live daemons, in id order, shares that add up to the accounts and differ by at most one', () => {
+    for (const [accounts, live] of [[4, 3], [30, 3], [100, 3], [5, 7], [0, 2], [1, 1]] as const) {
+      const shares = Array.from({ length: live }, (_, rank) => fairShare(accounts, live, rank));
+      expect(shares.reduce((a, b) => a + b, 0)).toBe(accounts);
+      expect(Math.max(...shares) - Math.min(...shares)).toBeLessThanOrEqual(1);
+    }
+    expect([0, 1, 2].map((rank) => fairShare(4, 3, rank))).toEqual([2, 1, 1]);
   });
 });

@@ -10,6 +10,7 @@ import {
   type ReceivedMessage,
   checkDeliveries,
   checkInbox,
+  checkOwnership,
 } from '../../scripts/delivery-check.mjs';
 
 const OPERATOR = '15550009999';
@@ -175,5 +176,47 @@ describe('checkInbox', () => {
     const clean = cleanInbox();
     const again = [handed(clean[0]!, 1, 0), handed(clean[2]!, 1, 0), handed(clean[2]!, 2, 1), handed(clean[3]!, 2, 1)]; // only 1 was acked
     expect(checkInbox(inboxWorld, sent, clean, { deliveries: again })).toMatchObject({ consumerRedelivered: 1, consumerDuplicatesAfterAck: 0, consumerMissed: 0, consumerGaps: 0 });
+  });
+});
+
+describe('checkOwnership (chaos --hosts)', () => {
+  const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+  const state = (account: string, st: string, s: number) => ({ type: 'account.state', account, state: st, at: at(s) });
+  const killMs = (s: number) => Date.parse(at(s));
+
+  it('a hand-over (stopped on one daemon before open on the next) and a kill (its spans end at the kill) are not double ownership', () => {
+    const r = checkOwnership(
+      [
+        { id: 'h1', events: [state('a', 'connecting', 1), state('a', 'open', 2), state('a', 'stopped', 10), state('b', 'open', 2)], killedAt: [killMs(20)] },
+        { id: 'h2', events: [state('a', 'connecting', 11), state('a', 'open', 12), state('b', 'reconnecting', 31), state('b', 'open', 32)], killedAt: [] },
+      ],
+      'z',
+    );
+    expect(r).toEqual({ overlaps: [], conflicts: 0 });
+  });
+
+  it('reports an account running on two daemons at overlapping times, also one still running at a kill that had not happened yet', () => {
+    const r = checkOwnership(
+      [
+        { id: 'h1', events: [state('a', 'open', 2), state('a', 'stopped', 10), state('b', 'open', 2)], killedAt: [killMs(30)] },
+        { id: 'h2', events: [state('a', 'reconnecting', 9), state('b', 'open', 25)], killedAt: [] },
+      ],
+      'z',
+    );
+    expect(r.overlaps).toHaveLength(2);
+    expect(r.overlaps[0]).toMatch(/^a on h1 and h2/);
+    expect(r.overlaps[1]).toMatch(/^b on h1 and h2/);
+  });
+
+  it('counts 440 closes a daemon saw, except the conflict the run injects at the end', () => {
+    const close = (account: string, s: number) => ({ type: 'account.close', account, code: 440, at: at(s) });
+    const r = checkOwnership(
+      [
+        { id: 'h1', events: [close('a', 5), state('z', 'open', 1), close('z', 50), state('z', 'conflict', 50)], killedAt: [] },
+        { id: 'h2', events: [close('z', 7)], killedAt: [] },
+      ],
+      'z',
+    );
+    expect(r.conflicts).toBe(2); // a at 5 s and z at 7 s; z's final one at 50 s is the injected one
   });
 });
