@@ -164,6 +164,9 @@ export class LeaseKeeper {
       await this.#renew();
       if (this.#stopped) return;
       const share = fairShare(accounts, this.#liveDaemons, rank);
+      // An account this daemon no longer knows (removed from its config) is handed over, not kept.
+      const knownSet = new Set(known);
+      for (const h of [...this.#held.values()]) if (!h.handingOver && !knownSet.has(h.account)) this.#startHandOver(h);
       if (this.#held.size < share) {
         const sentAt = this.#o.now();
         const got = await store.acquire(me.id, Math.min(share - this.#held.size, this.#o.waveSize), ttlMs, known);

@@ -19,7 +19,7 @@ export const DEFAULT_LEASE_TTL_MS = 10_000;
 export interface ClusterHooks {
   /** The accounts this daemon may own (the config's). */
   accounts: () => readonly string[];
-  /** A lease was granted and its fence is in place: open the auth state, settle rows left in flight, start the runner. */
+  /** A lease was granted and its fence is in place: open the auth state, settle rows left in flight, start the runner (failures are the hook's to retry). */
   start: (fence: Fence) => Promise<void>;
   /** The lease is gone: stop the runner at once (no drain; the next owner settles rows in flight). */
   stopNow: (account: string, why: string) => void;
@@ -111,7 +111,8 @@ export class ClusterMember {
         hooks.dropped(account);
       },
       onStoreError: (err) => {
-        if (this.#storeOk) this.#log.error({ err }, 'cluster: the shared store does not answer; leases are not renewed');
+        if (!this.#storeOk) return; // said once, until it answers again
+        this.#log.error({ err }, 'cluster: the shared store does not answer; leases are not renewed');
         this.#storeOk = false;
         hooks.storeState(false, err.message);
       },
@@ -131,11 +132,7 @@ export class ClusterMember {
     const fence: Fence = { owner: this.me.id, lease };
     this.#fences.set(lease.account, fence);
     this.#log.info({ account: lease.account, epoch: lease.epoch }, 'cluster: lease taken; starting the account');
-    void this.#hooks!.start(fence).catch((err: unknown) => {
-      // Not started (the store failed while opening its auth state): stopped until the lease is
-      // lost or handed over; the next period does not take it again while it is held.
-      this.#log.error({ err, account: lease.account }, 'cluster: starting an account under its new lease failed');
-    });
+    void this.#hooks!.start(fence).catch((err: unknown) => this.#log.error({ err, account: lease.account }, 'cluster: starting an account under its new lease failed'));
   }
 
   /** Records an owned account's connection state beside its lease (status of any daemon shows it). */
@@ -232,7 +229,8 @@ export class ClusterMember {
     if (this.#listenRetry) clearTimeout(this.#listenRetry);
     const listener = this.#listener;
     this.#listener = null;
-    await listener?.end().catch(() => undefined);
+    // A black-holed connection never answers the goodbye: not waited for past a second.
+    if (listener) await Promise.race([listener.end().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
     await this.#keeper?.stop();
     await this.pool.end().catch(() => undefined);
   }

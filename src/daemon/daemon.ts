@@ -40,6 +40,7 @@ import { PgOutboxStore } from '../outbox/pg-store.js';
 import { ClusterConnector } from '../wa/cluster-connector.js';
 import type { WaConnector } from '../wa/types.js';
 import { ClusterMember } from './cluster.js';
+import type { Fence } from '../cluster/lease-store.js';
 import { recordStart, recordStop } from './runs.js';
 import { ensureStateDir } from './state-dir.js';
 
@@ -93,6 +94,8 @@ export class Daemon {
   readonly #metricsListener: MetricsListener | undefined;
   /** Membership of a cluster (store.type "postgres"), or undefined. */
   readonly cluster: ClusterMember | undefined;
+  /** In a cluster: folds the outbox's count deltas into the kept counts now and then. */
+  #fold: NodeJS.Timeout | undefined;
 
   private constructor(parts: {
     bus: EventBus;
@@ -201,6 +204,7 @@ export class Daemon {
         lidJidForPhone: (account, jid) => connector.lidJidForPhone(account, jid),
         settings: gateSettingsFromConfig(cfg),
         media: new MediaStore(join(cfg.stateDir, 'media'), mediaLimitsFromConfig(cfg)),
+        ...(clusterConnector ? { storedIdentities: (account: string) => clusterConnector!.storedIdentities(account) } : {}),
       });
       const inbox = new Inbox({
         store: new InboxStore(db),
@@ -415,31 +419,66 @@ export class Daemon {
   /** Takes this daemon's share of the accounts: a runner runs while its lease is held (docs/cluster.md). */
   async #joinCluster(cluster: ClusterMember, connector: ClusterConnector): Promise<void> {
     const log = this.#log;
+    // The outbox's counts are appended as deltas (a hot counts row would serialise every enqueue);
+    // any daemon folds them every few seconds, one at a time, so reads stay short.
+    const outbox = this.gate.store;
+    if (outbox instanceof ClusterOutbox) {
+      this.#fold = setInterval(() => void outbox.pg.foldCounts().catch((err: unknown) => log.warn({ err }, 'cluster: folding the outbox counts failed')), 5000);
+      this.#fold.unref();
+    }
     // The owner's view of each account's connection, beside its lease, for every daemon's status.
     this.bus.subscribe({ types: ['account.state'] }, (e) => {
       if (e.account && typeof e.state === 'string') cluster.noteState(e.account, e.state);
     });
-    await cluster.start({
-      accounts: () => this.#config.accounts.map((a) => a.id),
-      start: async (fence) => {
+    // One account's start, stop and hand-over run one after another: a hand-over (or a loss) that
+    // comes while the start is still opening the auth state waits for it, and a start under a new
+    // lease waits for the stop under the old one.
+    const steps = new Map<string, Promise<void>>();
+    const inOrder = (account: string, step: () => Promise<void>): Promise<void> => {
+      const next = (steps.get(account) ?? Promise.resolve()).then(step);
+      const settled = next.catch(() => undefined);
+      steps.set(account, settled);
+      void settled.then(() => {
+        if (steps.get(account) === settled) steps.delete(account);
+      });
+      return next;
+    };
+    const current = (fence: Fence) => cluster.fenceOf(fence.lease.account) === fence;
+    const startUnder = (fence: Fence, attempt: number): Promise<void> =>
+      inOrder(fence.lease.account, async () => {
         const account = fence.lease.account;
-        await connector.open(fence);
-        if (cluster.fenceOf(account) !== fence) return; // lost while opening
+        if (!current(fence)) return; // lost or handed over before it started
+        await connector.open(fence, () => current(fence));
+        if (!current(fence)) return;
         // Rows the previous owner had in flight are settled as after a restart.
         for (const r of await this.gate.store.releaseSending(account, Date.now())) this.gate.published(r, 'left in flight by the previous owner');
-        if (cluster.fenceOf(account) !== fence) return;
+        if (!current(fence)) return;
         this.accounts.find(account)?.start();
         this.bus.publish({ type: 'cluster.acquired', account, daemon: cluster.me.id, epoch: fence.lease.epoch });
-      },
+      }).catch((err: unknown) => {
+        // The store failed while the account was being opened: tried again while the lease is held
+        // (it is renewed meanwhile, so no other daemon takes the account and it would stay dark).
+        log.error({ err, account: fence.lease.account, attempt }, 'cluster: starting an account under its lease failed; trying again');
+        const retry = setTimeout(() => {
+          if (current(fence)) void startUnder(fence, attempt + 1);
+        }, Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5)));
+        retry.unref();
+      });
+    await cluster.start({
+      accounts: () => this.#config.accounts.map((a) => a.id),
+      start: (fence) => startUnder(fence, 0),
       stopNow: (account, why) => {
-        void this.accounts.find(account)?.stop(why);
+        // At once (the fence is already gone); a later start of the account waits for it.
+        const stopped = this.accounts.find(account)?.stop(why) ?? Promise.resolve();
+        void inOrder(account, () => stopped).catch(() => undefined);
       },
-      handOver: async (account) => {
-        await this.accounts.find(account)?.stop('handed over to another daemon');
-        for (const r of await this.gate.store.releaseSending(account, Date.now())) this.gate.published(r, 'handed over to another daemon');
-        await this.gate.eventsApplied(account);
-        this.bus.publish({ type: 'cluster.released', account, daemon: cluster.me.id });
-      },
+      handOver: (account) =>
+        inOrder(account, async () => {
+          await this.accounts.find(account)?.stop('handed over to another daemon');
+          for (const r of await this.gate.store.releaseSending(account, Date.now())) this.gate.published(r, 'handed over to another daemon');
+          await this.gate.eventsApplied(account);
+          this.bus.publish({ type: 'cluster.released', account, daemon: cluster.me.id });
+        }),
       dropped: (account) => connector.drop(account),
       wake: (account) => this.gate.kick(account),
       storeState: (ok, error) => {
@@ -533,6 +572,7 @@ export class Daemon {
       await this.#metricsListener?.close();
       this.#metrics.stop();
       await this.consumers.stop();
+      clearInterval(this.#fold);
       // In a cluster every account is handed over first: socket closed, rows in flight put back,
       // lease released, so another daemon takes it within a renewal period.
       await this.cluster?.stop();

@@ -62,9 +62,10 @@ export class DaemonMetrics {
       labelNames: ['state'],
       registers,
       async collect() {
-        const counts = await src.outboxByState();
+        // A shared store that does not answer: this gauge is left out, the other metrics still scraped.
+        const counts = await Promise.resolve(src.outboxByState()).catch(() => null);
         this.reset();
-        for (const [state, n] of Object.entries(counts)) this.set({ state }, n ?? 0);
+        if (counts) for (const [state, n] of Object.entries(counts)) this.set({ state }, n ?? 0);
       },
     });
     new Gauge({

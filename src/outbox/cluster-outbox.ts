@@ -8,6 +8,9 @@ import type { InsertOutcome, OutboxBackend } from './backend.js';
 import type { PgOutboxStore } from './pg-store.js';
 import type { AuditEntry, CallerRole, NewRow, OutboxRow, OutboxState, TransitionPatch } from './store.js';
 
+/** States a server ack or receipt moves a row to. */
+const SETTLED: readonly OutboxState[] = ['sent', 'delivered', 'read'];
+
 export class ClusterOutbox implements OutboxBackend {
   readonly pg: PgOutboxStore;
   readonly #fenceOf: (account: string) => Fence | null;
@@ -111,9 +114,13 @@ export class ClusterOutbox implements OutboxBackend {
     return fence ? this.pg.deferUnknown(fence, until, now) : [];
   }
 
-  /** A move out of `sending` is the owner's: made under its fence (refused once the lease is lost). */
+  /**
+   * A move out of `sending` is the owner's: made under its fence (refused once the lease is lost).
+   * Not a settling one (sent, delivered, read): that is the server's word on the row, true whoever
+   * holds the lease now, and dropping it would have the next owner send the row again.
+   */
   async transition(id: number, from: readonly OutboxState[], to: OutboxState, patch?: TransitionPatch, now?: number): Promise<OutboxRow | null> {
-    const fence = from.includes('sending') ? this.#fenceFor(id) : undefined;
+    const fence = from.includes('sending') && !SETTLED.includes(to) ? this.#fenceFor(id) : undefined;
     if (fence === null) return null;
     const row = await this.pg.transition(id, from, to, patch, now, fence);
     if (row && row.state !== 'sending') this.#inFlight.delete(id);

@@ -96,6 +96,7 @@ export class SendGate {
   readonly #log: Log;
   readonly #accounts: (id: string) => GateAccount | undefined;
   readonly #lookups: IdentityLookups;
+  readonly #storedIdentities: ((account: string) => IdentityResolver) | undefined;
   /** Files of media rows (null: media rows fail at send). */
   readonly media: MediaStore | null;
   #settings: GateSettings;
@@ -128,7 +129,13 @@ export class SendGate {
     settings: GateSettings;
     /** Where the files of media rows are kept (absent: media rows fail at send). */
     media?: MediaStore;
+    /**
+     * The mappings an account has learnt, read from a store that answers later (a cluster's
+     * PostgreSQL): asked when the open connection cannot answer (none here, or no answer).
+     */
+    storedIdentities?: (account: string) => IdentityResolver;
   }) {
+    this.#storedIdentities = opts.storedIdentities;
     this.media = opts.media ?? null;
     this.store = opts.store;
     this.#bus = opts.bus;
@@ -168,7 +175,11 @@ export class SendGate {
     for (const u of this.#attached.values()) u();
     this.#attached.clear();
     for (const d of this.#drains.values()) d.disconnected();
-    const released = this.store.releaseSending(null, Date.now());
+    // Caught at once: a store that cannot be reached leaves them for the next start (or the next owner).
+    const released = Promise.resolve(this.store.releaseSending(null, Date.now())).catch((err: unknown) => {
+      this.#log.error({ err }, 'outbox: rows in flight could not be put back at stop; they are settled at the next start');
+      return [] as OutboxRow[];
+    });
     await Promise.all(this.#serials.values());
     for (const r of await released) this.#published(r, 'daemon stopping');
   }
@@ -548,7 +559,7 @@ export class SendGate {
     const req = { account, peer, chatType, kind, ...knownIdentities(this.#lookups, account, peer) };
     const first = evaluate(this.#settings.policy, req);
     if (!first.unresolved) return first.decision;
-    const asked = await askIdentities(this.#accounts(account)?.resolver, peer);
+    const asked = (await askIdentities(this.#accounts(account)?.resolver, peer)) ?? (this.#storedIdentities ? await askIdentities(this.#storedIdentities(account), peer) : null);
     return asked ? decide(this.#settings.policy, { ...req, ...asked }) : first.decision;
   }
 
@@ -806,8 +817,6 @@ class AccountDrain {
     }
     try {
       await this.#gate.sendOnWire(conn, row).finally(release);
-      // On the wire: it stays `sending` until the server's ack (or `unknown` when the lease runs out).
-      await this.#gate.store.transition(row.id, ['sending'], 'sending', { leaseUntil: Date.now() + LEASE_MS });
     } catch (err) {
       const now = Date.now();
       // Nothing written: the row is as it was before this send (queued, or unknown after an
@@ -837,6 +846,15 @@ class AccountDrain {
         reason: `send error: ${(err as Error).message}`,
       }, now);
       if (back) this.#gate.published(back);
+      return;
+    }
+    // On the wire: it stays `sending` until the server's ack (or `unknown` when the lease runs out).
+    // Outside the send's error handling: the send happened, so a store error here is no send error
+    // (the row keeps the lease the wire-send mark gave it).
+    try {
+      await this.#gate.store.transition(row.id, ['sending'], 'sending', { leaseUntil: Date.now() + LEASE_MS });
+    } catch (err) {
+      this.#log.error({ err, account: this.account, id: row.id }, 'outbox: extending the lease of a sent row failed');
     }
   }
 

@@ -34,9 +34,14 @@ export class ClusterConnector implements WaConnector {
     this.#sentContent = opts.sentContent;
   }
 
-  /** Opens the account's auth state under its lease (reads the creds); before connect. */
-  async open(fence: Fence): Promise<void> {
-    this.#stores.set(fence.lease.account, await PgAuthStore.open(this.#pool, fence));
+  /**
+   * Opens the account's auth state under its lease (reads the creds); before connect. Kept only
+   * while `stillCurrent()` says the lease is still this daemon's: a store opened for a lease lost
+   * meanwhile (or replaced by a newer one) would only have its writes refused.
+   */
+  async open(fence: Fence, stillCurrent: () => boolean): Promise<void> {
+    const store = await PgAuthStore.open(this.#pool, fence);
+    if (stillCurrent()) this.#stores.set(fence.lease.account, store);
   }
 
   /** Forgets the account's auth state (its lease is gone; writes through it would be refused anyway). */
@@ -66,14 +71,29 @@ export class ClusterConnector implements WaConnector {
     return this.#stores.get(account)?.createdAt() ?? null;
   }
 
-  // A LID and a number are matched from what the open connection resolves (the gate asks it); the
-  // stored mappings are not read synchronously from PostgreSQL.
+  // The stored mappings are not read synchronously from PostgreSQL: the gate asks the open
+  // connection, then storedIdentities below.
   phoneJidForLid(): string | null {
     return null;
   }
 
   lidJidForPhone(): string | null {
     return null;
+  }
+
+  /** The account's learnt LID and number mappings in PostgreSQL, as a resolver the send gate asks (any daemon). */
+  storedIdentities(account: string): { resolveIdentity(jid: string): Promise<string | null> } {
+    return {
+      resolveIdentity: async (jid) => {
+        const [user, server] = jid.split('@') as [string, string | undefined];
+        if (server === 'lid') {
+          const phone = await PgAuthStore.mappedUser(this.#pool, account, { lid: user });
+          return phone ? `${phone}@s.whatsapp.net` : null;
+        }
+        const lid = await PgAuthStore.mappedUser(this.#pool, account, { phone: user });
+        return lid ? `${lid}@lid` : null;
+      },
+    };
   }
 
   archiveCreds(account: string, reason: string): boolean {

@@ -115,6 +115,21 @@ describe('LeaseKeeper', () => {
     expect(errors).toEqual(['onAcquired b: start failed']);
   });
 
+  it('an account removed from the config is handed over at the next period (socket closed, then the lease released)', async () => {
+    const store = fakeStore({ accounts: ['a', 'b'] });
+    let known = ['a', 'b'];
+    const handed: string[] = [];
+    const { k } = keeper(store, { accounts: () => known, onHandover: async (a) => void handed.push(a) });
+    await k.start();
+    expect(k.held().map((h) => h.account).sort()).toEqual(['a', 'b']);
+    known = ['a'];
+    await k.runNow();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(handed).toEqual(['b']);
+    expect(store.released).toEqual(['b']);
+    expect(k.held().map((h) => h.account)).toEqual(['a']);
+  });
+
   it('a lease answered after it could have expired is given back, not used', async () => {
     const store = fakeStore({ accounts: ['a'], acquireDelayMs: TTL - MARGIN });
     const started: string[] = [];

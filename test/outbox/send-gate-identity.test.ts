@@ -65,7 +65,7 @@ const gates: SendGate[] = [];
 function settings(policy: Policy): GateSettings {
   return { policy, pacing: () => ({ ...DEFAULT_PACING, enabled: false }), ttlMs: 600_000, maxAttempts: 5, retry: { initialMs: 1000, maxMs: 4000 }, settleMs: 0 };
 }
-function makeGate(policy: Policy): SendGate {
+function makeGate(policy: Policy, extra: Partial<ConstructorParameters<typeof SendGate>[0]> = {}): SendGate {
   const gate = new SendGate({
     store: new OutboxStore(db),
     bus,
@@ -74,6 +74,7 @@ function makeGate(policy: Policy): SendGate {
     phoneJidForLid: (_a, jid) => learnt.get(jid) ?? null,
     lidJidForPhone: (_a, jid) => learnt.get(jid) ?? null,
     settings: settings(policy),
+    ...extra,
   });
   void gate.start();
   gates.push(gate);
@@ -292,5 +293,25 @@ describe('read receipts', () => {
     const out = await gate.sendReadReceipts({ account: 'main', chat: '177290488036108:2@lid', messages: [{ id: 'X' }] });
     expect(out).toMatchObject({ sent: false, decision: { action: 'deny', rule: 'no-ticks' } });
     expect(conn.readReceipts).toEqual([]);
+  });
+});
+
+describe('mappings read from a store that answers later (a cluster)', () => {
+  // In a cluster the daemon that accepts a send may not own the account: no open connection to
+  // ask, and the learnt mappings are in PostgreSQL (read asynchronously).
+  it('with no connection, the stored mapping decides: a LID whose number a rule denies is denied by that rule, another is allowed', async () => {
+    const stored = new Map([[LID, NUMBER]]);
+    const asked: string[] = [];
+    const gate = makeGate(denyNumber, { storedIdentities: () => ({ resolveIdentity: async (jid) => (asked.push(jid), stored.get(jid) ?? null) }) });
+    const { row } = await gate.enqueue({ account: 'main', to: LID, text: 'hi' });
+    expect(row).toMatchObject({ state: 'denied', reason: expect.stringMatching(/blocked/) });
+    expect(row.reason).not.toMatch(/could not be resolved/);
+    expect(asked).toEqual([LID]);
+  });
+
+  it('without it the same send is refused as unresolved (fail closed), so the stored lookup is what decided above', async () => {
+    const gate = makeGate(denyNumber);
+    const { row } = await gate.enqueue({ account: 'main', to: LID, text: 'hi' });
+    expect(row).toMatchObject({ state: 'denied', reason: expect.stringMatching(/could not be resolved/) });
   });
 });
