@@ -47,7 +47,12 @@ try {
       await sleep(200);
     }
   };
-  const balancedOver = (n) => (s) => s.cluster.leases.length === ACCOUNTS && s.cluster.daemons.filter((d) => d.live && !d.stopping).length === n && s.cluster.leases.every((l) => l.live && l.state === 'open');
+  // Every account open, and spread: each live daemon holds its fair share (floor or ceil of accounts / n).
+  const balancedOver = (n) => (s) =>
+    s.cluster.leases.length === ACCOUNTS &&
+    s.cluster.daemons.filter((d) => d.live && !d.stopping).length === n &&
+    s.cluster.daemons.filter((d) => d.live).every((d) => d.accounts >= Math.floor(ACCOUNTS / n) && d.accounts <= Math.ceil(ACCOUNTS / n)) &&
+    s.cluster.leases.every((l) => l.live && l.state === 'open');
   await until((s) => s.cluster.leases.length === ACCOUNTS && s.cluster.daemons.filter((d) => d.live).length === 3 && s.cluster.daemons.every((d) => d.accounts >= Math.floor(ACCOUNTS / 3)), 'leases spread over three daemons');
   // Enqueue through the daemon while nothing is sent (the accounts are not paired yet, so rows
   // stay queued): a durable row in the store per request, cluster (PostgreSQL) beside one host (SQLite).
