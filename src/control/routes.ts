@@ -133,7 +133,7 @@ export function buildRoutes(deps: RouteDeps): Route[] {
         const limit = limitRaw === null ? null : Number(limitRaw);
         if (limit !== null && (!Number.isInteger(limit) || limit < 1 || limit > 10_000)) throw new HttpError(400, 'bad_request', `limit: expected 1-10000, got ${JSON.stringify(limitRaw)}`);
         const after = q.get('after');
-        let list = accountsJson(deps.accounts);
+        let list = withOwners(accountsJson(deps.accounts), deps.cluster ? await deps.cluster() : undefined);
         if (states.length) list = list.filter((a) => states.includes(a.state));
         // A page (limit or after): ordered by id, and `next` names the id to continue after.
         let next: string | undefined;
@@ -175,7 +175,11 @@ export function buildRoutes(deps: RouteDeps): Route[] {
     {
       method: 'GET',
       path: '/v1/accounts/:id',
-      handler: (req) => ({ body: deps.accounts.status(req.params.id!) }),
+      handler: async (req) => {
+        const status = deps.accounts.status(req.params.id!);
+        if (!deps.cluster) return { body: status };
+        return { body: { ...status, owner: ownerOf((await deps.cluster()).leases.find((l) => l.account === status.id)) } };
+      },
     },
     {
       method: 'DELETE',
@@ -244,11 +248,12 @@ export function parseEventFilter(params: URLSearchParams): EventFilter {
 function withOwners(accounts: AccountJson[], view: ClusterView | undefined): AccountJson[] {
   if (!view) return accounts;
   const leases = new Map(view.leases.map((l) => [l.account, l]));
-  return accounts.map((a) => {
-    const l = leases.get(a.id);
-    const owner = { daemon: l?.owner ?? null, since: l?.since ?? null, expiresAt: l?.expiresAt ?? null, epoch: l?.epoch ?? 0, state: l?.state ?? null };
-    return { ...a, json: `${a.json.slice(0, -1)},"owner":${JSON.stringify(owner)}}` };
-  });
+  return accounts.map((a) => ({ ...a, json: `${a.json.slice(0, -1)},"owner":${JSON.stringify(ownerOf(leases.get(a.id)))}}` }));
+}
+
+/** An account's `owner` from its lease in the cluster view (all null when it has none yet). */
+function ownerOf(l: ClusterView['leases'][number] | undefined): NonNullable<AccountSummary['owner']> {
+  return { daemon: l?.owner ?? null, since: l?.since ?? null, expiresAt: l?.expiresAt ?? null, epoch: l?.epoch ?? 0, state: l?.state ?? null };
 }
 
 /** Every account's summary as JSON (kept by the runners; a route test's fake is serialised). */

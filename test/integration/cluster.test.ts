@@ -71,9 +71,13 @@ describe('three daemons, thirty accounts', () => {
     const openAt = new Map<string, string[]>();
     for (const [d, accs] of open) for (const a of accs) openAt.set(a, [...(openAt.get(a) ?? []), d]);
     for (const l of s.cluster!.leases) expect(openAt.get(l.account)).toEqual([l.owner]);
-    // Status of any daemon shows the owner of each account.
+    // Status, the account list and one account, on any daemon, show the owner of each account.
     const accounts = (await w.status(w.daemons[0]!)).accounts;
     expect(accounts.map((a) => a.owner?.daemon).filter((o) => o)).toHaveLength(ACCOUNTS);
+    const listed = (await w.daemons[1]!.client.request<{ accounts: Array<{ id: string; owner?: { daemon: string | null; state: string | null } }> }>('GET', '/v1/accounts')).body.accounts;
+    for (const l of s.cluster!.leases) expect(listed.find((a) => a.id === l.account)?.owner).toMatchObject({ daemon: l.owner, state: 'open' });
+    const one = (await w.daemons[2]!.client.request<{ owner?: { daemon: string | null } }>('GET', `/v1/accounts/${s.cluster!.leases[0]!.account}`)).body;
+    expect(one.owner?.daemon).toBe(s.cluster!.leases[0]!.owner);
     expect(w.replaced()).toBe(0);
   });
 
