@@ -56,6 +56,8 @@ interface Held extends HeldLease {
   fenceAt: number;
   /** A hand-over of this account is under way. */
   handingOver: boolean;
+  /** Taken beyond the fair share because it stayed free (no daemon below its share knows it): not handed over as surplus. */
+  orphan: boolean;
 }
 
 export class LeaseKeeper {
@@ -171,13 +173,20 @@ export class LeaseKeeper {
         const sentAt = this.#o.now();
         const got = await store.acquire(me.id, Math.min(share - this.#held.size, this.#o.waveSize), ttlMs, known);
         const fenceAt = sentAt + ttlMs - this.#o.fenceMarginMs;
-        for (const lease of got) this.#granted(lease, fenceAt);
+        for (const lease of got) this.#granted(lease, fenceAt, false);
       } else {
         // Above the fair share (a daemon joined): hand the surplus over, a wave at a time, outside
-        // the period, so renewals go on while sockets close.
-        const settled = [...this.#held.values()].filter((h) => !h.handingOver);
+        // the period, so renewals go on while sockets close. Orphans last: no other daemon took them.
+        const settled = [...this.#held.values()].filter((h) => !h.handingOver).sort((a, b) => Number(a.orphan) - Number(b.orphan));
         const surplus = settled.length - share;
-        for (const h of settled.slice(0, Math.max(0, Math.min(surplus, this.#o.waveSize)))) this.#startHandOver(h);
+        for (const h of settled.filter((x) => !x.orphan).slice(0, Math.max(0, Math.min(surplus, this.#o.waveSize)))) this.#startHandOver(h);
+        // At its share, a daemon still takes an account it knows that has stayed free for two
+        // renewal periods: the daemons below their share do not know it (it is in this daemon's
+        // config only, as during a rolling config change), and it would otherwise stay dark.
+        const sentAt = this.#o.now();
+        const orphans = await store.acquire(me.id, this.#o.waveSize, ttlMs, known, 2 * this.#o.renewEveryMs);
+        const fenceAt = sentAt + ttlMs - this.#o.fenceMarginMs;
+        for (const lease of orphans) this.#granted(lease, fenceAt, true);
       }
       if (this.#failing) {
         this.#failing = false;
@@ -192,7 +201,7 @@ export class LeaseKeeper {
   }
 
   /** A lease the store granted, at a fence time computed before asking. */
-  #granted(lease: HeldLease, fenceAt: number): void {
+  #granted(lease: HeldLease, fenceAt: number, orphan: boolean): void {
     const { store, me } = this.#o;
     // Answered too late (the lease may already have expired), or after this daemon started stopping: given back.
     if (this.#stopped || this.#o.now() >= fenceAt) {
@@ -203,7 +212,7 @@ export class LeaseKeeper {
     // timers ran late), so the account stops before it starts again under the new epoch.
     const old = this.#held.get(lease.account);
     if (old) this.#lose(old, 'taken');
-    const held: Held = { ...lease, fenceAt, handingOver: false };
+    const held: Held = { ...lease, fenceAt, handingOver: false, orphan };
     this.#held.set(lease.account, held);
     this.#armFence();
     try {

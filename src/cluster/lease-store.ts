@@ -92,7 +92,8 @@ export class LeaseStore {
   async register(accounts: readonly string[]): Promise<void> {
     if (accounts.length === 0) return;
     await this.#pool.query(
-      'INSERT INTO wa_leases (account) SELECT unnest($1::text[]) ON CONFLICT (account) DO UPDATE SET removed = false WHERE wa_leases.removed',
+      // Free from now (not since ever): a daemon at its share waits before taking it as an orphan.
+      'INSERT INTO wa_leases (account, expires_at) SELECT unnest($1::text[]), now() ON CONFLICT (account) DO UPDATE SET removed = false WHERE wa_leases.removed',
       [accounts],
     );
   }
@@ -111,14 +112,16 @@ export class LeaseStore {
    * Takes up to `limit` free or expired leases of accounts `owner` knows (a row of an account it
    * has no config for is left to daemons that do), for `ttlMs`, in random order (so
    * daemons starting together do not all reach for the same accounts); each granted one has a
-   * new epoch. Rows another transaction is taking are skipped, not waited for.
+   * new epoch. Rows another transaction is taking are skipped, not waited for. With `freeForMs`,
+   * only leases free for at least that long (released, expired or never taken that long ago).
    */
-  async acquire(owner: string, limit: number, ttlMs: number, known: readonly string[]): Promise<HeldLease[]> {
+  async acquire(owner: string, limit: number, ttlMs: number, known: readonly string[], freeForMs = 0): Promise<HeldLease[]> {
     if (limit <= 0 || known.length === 0) return [];
     const r = await this.#pool.query<{ account: string; epoch: string }>(
       `WITH free AS (
          SELECT account FROM wa_leases
-          WHERE (owner IS NULL OR expires_at <= now()) AND NOT removed AND account = ANY($4::text[])
+          WHERE (owner IS NULL OR expires_at <= now()) AND expires_at <= now() - make_interval(secs => $5::double precision / 1000)
+            AND NOT removed AND account = ANY($4::text[])
           ORDER BY random() LIMIT $2
           FOR UPDATE SKIP LOCKED
        )
@@ -126,7 +129,7 @@ export class LeaseStore {
               expires_at = now() + make_interval(secs => $3::double precision / 1000)
          FROM free WHERE l.account = free.account
        RETURNING l.account, l.epoch`,
-      [owner, limit, ttlMs, known],
+      [owner, limit, ttlMs, known, freeForMs],
     );
     return r.rows.map((row) => ({ account: row.account, epoch: Number(row.epoch) }));
   }
@@ -149,7 +152,8 @@ export class LeaseStore {
 
   /** Gives a lease up (after its socket is closed): free at once for another daemon. False if it was no longer held. */
   async release(owner: string, lease: HeldLease): Promise<boolean> {
-    const r = await this.#pool.query("UPDATE wa_leases SET owner = NULL, expires_at = '-infinity' WHERE account = $1 AND owner = $2 AND epoch = $3", [lease.account, owner, lease.epoch]);
+    // Expiry now: free at once, and since when (a daemon at its share takes it only once it has stayed free a while).
+    const r = await this.#pool.query('UPDATE wa_leases SET owner = NULL, expires_at = now() WHERE account = $1 AND owner = $2 AND epoch = $3', [lease.account, owner, lease.epoch]);
     return (r.rowCount ?? 0) > 0;
   }
 

@@ -515,6 +515,7 @@ export class Daemon {
     for (const server of [this.#server, this.#clientServer]) server?.endStaleClientStreams(next.clients);
     const needsRestart: string[] = (['stateDir', 'socket', 'clientSocket'] as const).filter((k) => prev[k] !== next[k]);
     if (String(prev.metrics?.listen ?? '') !== String(next.metrics?.listen ?? '')) needsRestart.push('metrics.listen');
+    if (JSON.stringify(prev.store) !== JSON.stringify(next.store)) needsRestart.push('store');
     if (needsRestart.length) this.#log.warn({ keys: needsRestart }, 'these settings apply only after a restart');
     if (prev.alerts?.digest !== next.alerts?.digest) this.#log.warn('alerts.digest applies only after a restart');
     this.#log.level = next.log.level;

@@ -36,8 +36,11 @@ function fakeStore(o: { accounts: string[]; live?: number; acquireDelayMs?: numb
     },
     register: async () => s.gate(),
     heartbeat: async () => (await s.gate(), { liveDaemons: s.live, accounts: o.accounts.length, rank: 0 }),
-    acquire: async (_owner: string, limit: number): Promise<HeldLease[]> => {
+    /** Free accounts that have stayed free long enough to be taken beyond a fair share. */
+    orphans: [] as string[],
+    acquire: async (_owner: string, limit: number, _ttl?: number, _known?: readonly string[], freeForMs = 0): Promise<HeldLease[]> => {
       await s.gate();
+      if (freeForMs > 0) return s.orphans.splice(0, limit).map((account) => ({ account, epoch: ++s.epoch }));
       const got = s.free.splice(0, limit).map((account) => ({ account, epoch: ++s.epoch }));
       if (o.acquireDelayMs) await wait(o.acquireDelayMs);
       return got;
@@ -128,6 +131,21 @@ describe('LeaseKeeper', () => {
     expect(handed).toEqual(['b']);
     expect(store.released).toEqual(['b']);
     expect(k.held().map((h) => h.account)).toEqual(['a']);
+  });
+
+  it('at its share a daemon takes an account that stayed free (no daemon below its share knows it), and hands over another one, not it', async () => {
+    const store = fakeStore({ accounts: ['a', 'b', 'c', 'd'], live: 2 }); // share 2
+    const handed: string[] = [];
+    const { k } = keeper(store, { accounts: () => ['a', 'b', 'c', 'd', 'x'], onHandover: async (a) => void handed.push(a) });
+    await k.start();
+    expect(k.held().map((h) => h.account)).toEqual(['a', 'b']);
+    store.orphans.push('x'); // in this daemon's config only
+    await k.runNow();
+    expect(k.held().map((h) => h.account).sort()).toEqual(['a', 'b', 'x']);
+    await k.runNow(); // now above its share by one: a non-orphan goes
+    await vi.advanceTimersByTimeAsync(0);
+    expect(handed).toEqual(['a']);
+    expect(k.held().map((h) => h.account).sort()).toEqual(['b', 'x']);
   });
 
   it('a lease answered after it could have expired is given back, not used', async () => {

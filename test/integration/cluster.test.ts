@@ -3,6 +3,7 @@
 // over in seconds, one killed with -9 has them taken within a lease TTL and the reconnect, and no
 // send is lost or shown twice. The emulator counts every 440 (a newer login replacing a live
 // session): two daemons driving one account would show there.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StatusResponse } from '../../src/control/wire.js';
 import { startCluster, type ClusterDaemon, type ClusterWorld } from '../helpers/cluster-world.js';
@@ -142,6 +143,30 @@ describe('three daemons, thirty accounts', () => {
       }
       expect(copies).toBe(1);
     }
+    expect(w.replaced()).toBe(0);
+  });
+
+  it('a reload that adds an account gets it a lease on one daemon; removed from that daemon’s config alone, it is handed to another', async () => {
+    const live = [w.daemons[0]!, w.daemons[1]!]; // d3 was killed above
+    const edit = (d: ClusterDaemon, change: (accounts: Array<{ id: string }>) => Array<{ id: string }>) => {
+      const config = JSON.parse(readFileSync(d.configFile, 'utf8')) as { accounts: Array<{ id: string }> };
+      writeFileSync(d.configFile, JSON.stringify({ ...config, accounts: change(config.accounts) }));
+      process.kill(d.process!.pid, 'SIGHUP');
+    };
+    const wsUrl = w.emulator.url;
+    for (const d of live) edit(d, (accounts) => [...accounts, { id: 'acc31', wsUrl } as { id: string }]);
+    const leaseOf = (s: StatusResponse) => s.cluster!.leases.find((l) => l.account === 'acc31');
+    const added = await w.until((s) => !!leaseOf(s)?.live && leaseOf(s)?.state === 'needs_pairing', 'acc31 leased and started (waiting for pairing)', 20_000, live[0]);
+    const first = leaseOf(added)!.owner!;
+    const owner = live.find((d) => d.id === first)!;
+    const other = live.find((d) => d.id !== first)!;
+    edit(owner, (accounts) => accounts.filter((a) => a.id !== 'acc31'));
+    const moved = await w.until((s) => leaseOf(s)?.live === true && leaseOf(s)?.owner === other.id && leaseOf(s)?.state === 'needs_pairing', 'acc31 handed to the daemon that still lists it', 20_000, other);
+    expect(leaseOf(moved)!.epoch).toBeGreaterThan(leaseOf(added)!.epoch);
+    // The daemon that dropped it no longer lists it, and nothing else moved.
+    expect((await owner.client.request<{ accounts: Array<{ id: string }> }>('GET', '/v1/accounts')).body.accounts.map((a) => a.id)).not.toContain('acc31');
+    // Taking it put that daemon above its share: it hands another account over, which opens again.
+    await w.until((s) => s.cluster!.leases.filter((l) => l.account !== 'acc31').every((l) => l.live && l.state === 'open'), 'every other account open again', 30_000, other);
     expect(w.replaced()).toBe(0);
   });
 });
