@@ -182,7 +182,10 @@ export async function startPostgres({ fast = true } = {}) {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const pg = await startPostgres({ fast: false });
   console.log(`PostgreSQL is up: ${pg.url}  (data in ${pg.dataDir}; Ctrl-C stops it and removes the data)`);
-  const stop = () => void pg.stop().then(() => process.exit(0));
+  // The server is a detached child: without this the script would end at once, and its watchdog
+  // would stop the server with it.
+  const keepAlive = setInterval(() => {}, 2 ** 30);
+  const stop = () => void pg.stop().then(() => (clearInterval(keepAlive), process.exit(0)));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
 }

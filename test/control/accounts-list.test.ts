@@ -97,6 +97,43 @@ describe('the status table above a screenful', () => {
   });
 });
 
+describe('the status table of a daemon in a cluster', () => {
+  const cli = { version: '0', configPath: '/c.json', socket: '/s', socketSource: 'flag', configMatchesDaemon: true };
+  const target = { configPath: '/c.json', socket: { path: '/s', source: 'flag' } } as never;
+  const owned = (id: string, state: AccountSummary['state'], owner: AccountSummary['owner']): AccountSummary => ({ ...accountSummary({ id, state }), ...(owner ? { owner } : {}) });
+  const at = new Date().toISOString();
+  const cluster: NonNullable<StatusResponse['cluster']> = {
+    daemon: 'd1',
+    ttlMs: 10_000,
+    storeOk: true,
+    daemons: [
+      { id: 'd1', host: 'h', pid: 1, socket: '/s', startedAt: at, seenAt: at, stopping: false, live: true, accounts: 1 },
+      { id: 'd2', host: 'h', pid: 2, socket: '/t', startedAt: at, seenAt: at, stopping: false, live: true, accounts: 1 },
+      { id: 'd3', host: 'h', pid: 3, socket: '/u', startedAt: at, seenAt: at, stopping: false, live: false, accounts: 0 },
+    ],
+    leases: [],
+  };
+
+  it('names this daemon, the live ones and what each holds, and each account\'s owner and its state there', () => {
+    const list = [owned('sales', 'stopped', { daemon: 'd2', since: at, expiresAt: at, epoch: 3, state: 'open' }), owned('support', 'open', { daemon: 'd1', since: at, expiresAt: at, epoch: 1, state: 'open' }), owned('spare', 'stopped', { daemon: null, since: null, expiresAt: null, epoch: 4, state: null })];
+    const out = renderStatus({ daemon: DAEMON_INFO, summary: { accounts: 3, byState: {} }, cluster, accounts: list }, cli, target);
+    expect(out).toContain('cluster   this daemon is d1; 2 live daemon(s): d1 1, d2 1; lease TTL 10s');
+    expect(out).toMatch(/ACCOUNT\s.*\sOWNER$/m);
+    expect(out).toMatch(/^sales\s+stopped\s.*\sd2 \(open\)$/m);
+    expect(out).toMatch(/^support\s+open\s.*\sd1 \(open\)$/m);
+    expect(out).toMatch(/^spare\s.*\s-$/m);
+  });
+
+  it('says when the shared store does not answer; one host shows no cluster line and no OWNER column', () => {
+    const down = renderStatus({ daemon: DAEMON_INFO, summary: { accounts: 0, byState: {} }, cluster: { ...cluster, storeOk: false, error: 'the shared store did not answer: timeout', daemons: [] }, accounts: [] }, cli, target);
+    expect(down).toContain('cluster   this daemon is d1; ! the shared store did not answer: timeout');
+    expect(down).toContain('! the shared store does not answer: this daemon has fenced its accounts');
+    const single = renderStatus({ daemon: DAEMON_INFO, summary: { accounts: 1, byState: {} }, accounts: [accountSummary({ id: 'solo', state: 'open' })] }, cli, target);
+    expect(single).not.toContain('cluster');
+    expect(single).not.toContain('OWNER');
+  });
+});
+
 describe('GET /v1/status with an outbox', () => {
   it('each account shows its waiting rows and the totals by state count every row (finished ones and a removed account\'s too), from one read', async () => {
     const tmp = makeTmpDir('wal-db-');

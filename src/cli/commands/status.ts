@@ -86,6 +86,17 @@ export function renderStatus(s: StatusResponse, cli: CliSide, target: CliTarget,
     .map(([state, n]) => `${n} ${state}`)
     .join(', ');
   lines.push(`accounts  ${s.summary.accounts}${counts ? ` (${counts})` : ''}`);
+  if (s.cluster) {
+    // A cluster (store.type "postgres"): this daemon, the live daemons and what each holds.
+    const c = s.cluster;
+    const live = c.daemons.filter((x) => x.live && !x.stopping);
+    lines.push(
+      c.error
+        ? `cluster   this daemon is ${c.daemon}; ! ${c.error}`
+        : `cluster   this daemon is ${c.daemon}; ${live.length} live daemon(s): ${live.map((x) => `${x.id} ${x.accounts}`).join(', ') || 'none'}; lease TTL ${formatDuration(c.ttlMs)}`,
+    );
+    if (!c.storeOk) lines.push('          ! the shared store does not answer: this daemon has fenced its accounts');
+  }
   if (s.inbox) {
     const extra = [s.inbox.undecryptable ? `${s.inbox.undecryptable} undecryptable` : '', s.inbox.ignored ? `${s.inbox.ignored} ignored (allowFrom)` : ''].filter(Boolean);
     lines.push(`inbox     ${s.inbox.messages} messages${extra.length ? `, ${extra.join(', ')}` : ''}, last cursor ${s.inbox.lastCursor}`);
@@ -118,7 +129,10 @@ export function renderAccounts(accounts: AccountSummary[], now = Date.now()): st
     a.keepalive ? `${ago(a.keepalive.lastReceivedAt)}, max gap ${formatDuration(a.keepalive.largestSilentGapMs)}` : '-',
     a.queue ? String(a.queue.queued + a.queue.sending + a.queue.unknown) : '-',
   ]);
-  const lines = [table(['ACCOUNT', 'STATE', 'SINCE', 'NUMBER', 'LAST CLOSE', 'RETRY', 'LAST HEARD', 'QUEUE'], rows)];
+  // In a cluster, who runs each account and its state there (this daemon's own view is STATE).
+  const clustered = accounts.some((a) => a.owner);
+  if (clustered) rows.forEach((r, i) => r.push(ownerText(accounts[i]!.owner)));
+  const lines = [table(['ACCOUNT', 'STATE', 'SINCE', 'NUMBER', 'LAST CLOSE', 'RETRY', 'LAST HEARD', 'QUEUE', ...(clustered ? ['OWNER'] : [])], rows)];
   for (const a of accounts) {
     if (a.inbox?.undecryptable) lines.push(`! ${a.id}: ${a.inbox.undecryptable} inbound message(s) could not be decrypted (wa-supervisor inbox --status undecryptable)`);
     if (a.degraded?.regularIntervalMs) {
@@ -126,6 +140,12 @@ export function renderAccounts(accounts: AccountSummary[], now = Date.now()): st
     }
   }
   return lines.join('\n');
+}
+
+/** "d2 (open)", or "-" when no daemon holds the account's lease. */
+function ownerText(o: AccountSummary['owner']): string {
+  if (!o?.daemon) return '-';
+  return o.state ? `${o.daemon} (${o.state})` : o.daemon;
 }
 
 /** " after a 38 s local stall" when the daemon's own loop stalled for a second or more before a close. */
