@@ -2,7 +2,7 @@
 // outbox row with its audit entry per call, SQLite (WAL, synchronous=FULL, the daemon's pragmas)
 // beside PostgreSQL (a local server with fsync on, over loopback TCP), at concurrency 1 and 32, in
 // the same run on the same disk. What a daemon on PostgreSQL pays per enqueue before its own work;
-// the failover bench (issue 16) measures it through the daemon once the daemon runs on PostgreSQL.
+// bench/failover.mjs measures it through a daemon in a cluster.
 // Usage: node bench/store-enqueue.mjs [--n1 1000] [--n32 4000]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
