@@ -114,7 +114,10 @@ export async function startDaemon(emulator, config = {}, { nodeArgs = DAEMON_NOD
       abort.abort();
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
+      // A daemon that does not end within 15 s is killed, so a bench never leaves one behind.
+      const hard = setTimeout(() => child.kill('SIGKILL'), 15_000);
       await exited;
+      clearTimeout(hard);
       rmSync(dir, { recursive: true, force: true });
     },
   };
