@@ -10,6 +10,7 @@ import type { ClusterView } from '../control/wire.js';
 import type { Log } from '../log.js';
 import { OUTBOX_CHANNEL } from '../outbox/pg-store.js';
 import { createPgPool } from '../store/pg-pool.js';
+import { KeyedQueue } from '../keyed-queue.js';
 import { migratePg } from '../store/pg-migrations.js';
 
 /** Default lease time to live. */
@@ -41,7 +42,7 @@ export class ClusterMember {
   readonly ttlMs: number;
   readonly #leases: LeaseStore;
   readonly #fences = new Map<string, Fence>();
-  readonly #stateWrites = new Map<string, Promise<void>>();
+  readonly #stateWrites = new KeyedQueue();
   readonly #log: Log;
   readonly #url: string;
   #keeper: LeaseKeeper | null = null;
@@ -140,13 +141,7 @@ export class ClusterMember {
     const fence = this.#fences.get(account);
     if (!fence) return;
     // One account's writes one after another: on two pool connections a later state could commit first.
-    const next = (this.#stateWrites.get(account) ?? Promise.resolve())
-      .then(() => this.#leases.noteState(this.me.id, fence.lease, state))
-      .catch(() => undefined);
-    this.#stateWrites.set(account, next);
-    void next.then(() => {
-      if (this.#stateWrites.get(account) === next) this.#stateWrites.delete(account);
-    });
+    this.#stateWrites.run(account, () => this.#leases.noteState(this.me.id, fence.lease, state)).catch(() => undefined);
   }
 
   /** Runs a lease period now (after the config's accounts changed). */

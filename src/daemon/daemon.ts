@@ -40,6 +40,7 @@ import { PgOutboxStore } from '../outbox/pg-store.js';
 import { ClusterConnector } from '../wa/cluster-connector.js';
 import type { WaConnector } from '../wa/types.js';
 import { ClusterMember } from './cluster.js';
+import { KeyedQueue } from '../keyed-queue.js';
 import type { Fence } from '../cluster/lease-store.js';
 import { recordStart, recordStop } from './runs.js';
 import { ensureStateDir } from './state-dir.js';
@@ -433,16 +434,8 @@ export class Daemon {
     // One account's start, stop and hand-over run one after another: a hand-over (or a loss) that
     // comes while the start is still opening the auth state waits for it, and a start under a new
     // lease waits for the stop under the old one.
-    const steps = new Map<string, Promise<void>>();
-    const inOrder = (account: string, step: () => Promise<void>): Promise<void> => {
-      const next = (steps.get(account) ?? Promise.resolve()).then(step);
-      const settled = next.catch(() => undefined);
-      steps.set(account, settled);
-      void settled.then(() => {
-        if (steps.get(account) === settled) steps.delete(account);
-      });
-      return next;
-    };
+    const steps = new KeyedQueue();
+    const inOrder = (account: string, step: () => Promise<void>): Promise<void> => steps.run(account, step);
     const current = (fence: Fence) => cluster.fenceOf(fence.lease.account) === fence;
     const startUnder = (fence: Fence, attempt: number): Promise<void> =>
       inOrder(fence.lease.account, async () => {

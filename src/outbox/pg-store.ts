@@ -188,31 +188,29 @@ export class PgOutboxStore {
 
   /** Rows, newest first, optionally filtered. */
   async list(filter: { account?: string; accounts?: readonly string[]; state?: OutboxState; limit?: number; beforeId?: number } = {}): Promise<OutboxRow[]> {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    const add = (sql: string, v: unknown) => (args.push(v), where.push(sql.replace('?', `$${args.length}`)));
-    if (filter.account) add('account = ?', filter.account);
-    if (filter.accounts) add('account = ANY(?::text[])', [...filter.accounts]);
-    if (filter.state) add('state = ?', filter.state);
-    if (filter.beforeId) add('id < ?', filter.beforeId);
+    const { where, args } = conditions([
+      ['account = ?', filter.account || undefined],
+      ['account = ANY(?::text[])', filter.accounts && [...filter.accounts]],
+      ['state = ?', filter.state],
+      ['id < ?', filter.beforeId || undefined],
+    ]);
     args.push(filter.limit ?? 100);
-    const r = await this.#pool.query<PgRow>(`SELECT ${COLUMNS} FROM outbox${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${args.length}`, args);
+    const r = await this.#pool.query<PgRow>(`SELECT ${COLUMNS} FROM outbox${where} ORDER BY id DESC LIMIT $${args.length}`, args);
     return r.rows.map((row) => fromPg(row)!);
   }
 
   /** Audit entries, newest first. */
   async audit(filter: { account?: string; accounts?: readonly string[]; client?: string; role?: CallerRole; limit?: number } = {}): Promise<AuditEntry[]> {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    const add = (sql: string, v: unknown) => (args.push(v), where.push(sql.replace('?', `$${args.length}`)));
-    if (filter.account) add('account = ?', filter.account);
-    if (filter.accounts) add('account = ANY(?::text[])', [...filter.accounts]);
-    if (filter.client !== undefined) add('client = ?', filter.client);
-    if (filter.role !== undefined) add('client_role = ?', filter.role);
+    const { where, args } = conditions([
+      ['account = ?', filter.account || undefined],
+      ['account = ANY(?::text[])', filter.accounts && [...filter.accounts]],
+      ['client = ?', filter.client],
+      ['client_role = ?', filter.role],
+    ]);
     args.push(filter.limit ?? 100);
     const r = await this.#pool.query<Omit<AuditEntry, 'at' | 'outboxId'> & { at: string; outboxId: string | null }>(
       `SELECT at, account, recipient, kind, decision, rule, reason, stage, outbox_id AS "outboxId", client, client_role AS role, request_id AS "requestId"
-         FROM audit${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${args.length}`,
+         FROM audit${where} ORDER BY id DESC LIMIT $${args.length}`,
       args,
     );
     return r.rows.map(({ role, at, outboxId, ...e }) => ({ ...e, at: Number(at), outboxId: num(outboxId), ...(role ? { role } : {}) }));
@@ -446,6 +444,21 @@ export class PgOutboxStore {
       return Number(r.rows[0]!.n);
     });
   }
+}
+
+/**
+ * A WHERE clause (" WHERE …", or "") of the conditions whose value is given, each "?" numbered as
+ * a PostgreSQL parameter, and the parameters.
+ */
+function conditions(parts: Array<[sql: string, value: unknown]>): { where: string; args: unknown[] } {
+  const args: unknown[] = [];
+  const where: string[] = [];
+  for (const [sql, value] of parts) {
+    if (value === undefined) continue;
+    args.push(value);
+    where.push(sql.replace('?', `$${args.length}`));
+  }
+  return { where: where.length ? ` WHERE ${where.join(' AND ')}` : '', args };
 }
 
 /** The NOTIFY channel on which an account with new rows to send is named. */

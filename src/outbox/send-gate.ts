@@ -1,6 +1,7 @@
 // The send gate: the one place outbound messages enter (enqueue, from every entry point) and the
 // one place that calls the WhatsApp connection's send. Policy is checked at both ends: when the
 // row is stored, and again just before it goes out (the config may have changed meanwhile).
+import { KeyedQueue } from '../keyed-queue.js';
 import { Semaphore } from '../semaphore.js';
 import { HttpError } from '../control/http-error.js';
 import type { EventBus } from '../events/bus.js';
@@ -109,8 +110,8 @@ export class SendGate {
   readonly #settling = new Map<string, Set<number>>();
   /** Rows moved by an operator request, until they settle: later events name that request too. */
   readonly #causedBy = new Map<number, string>();
-  /** Per account, the tail of its connection events being applied (see #serially). */
-  readonly #serials = new Map<string, Promise<void>>();
+  /** Per account, its connection events applied one at a time (see #serially). */
+  readonly #serials = new KeyedQueue();
   #sweeping = false;
   #commits = 0;
   #committedRows = 0;
@@ -180,7 +181,7 @@ export class SendGate {
       this.#log.error({ err }, 'outbox: rows in flight could not be put back at stop; they are settled at the next start');
       return [] as OutboxRow[];
     });
-    await Promise.all(this.#serials.values());
+    await this.#serials.allIdle();
     for (const r of await released) this.#published(r, 'daemon stopping');
   }
 
@@ -208,18 +209,12 @@ export class SendGate {
 
   /** Runs an account's event handlers one at a time, in arrival order; a failure is logged. */
   #serially(account: string, fn: () => Promise<void>): void {
-    const next = (this.#serials.get(account) ?? Promise.resolve())
-      .then(fn)
-      .catch((err: unknown) => this.#log.error({ err, account }, 'outbox: applying a connection event failed'));
-    this.#serials.set(account, next);
-    void next.finally(() => {
-      if (this.#serials.get(account) === next) this.#serials.delete(account);
-    });
+    this.#serials.run(account, fn).catch((err: unknown) => this.#log.error({ err, account }, 'outbox: applying a connection event failed'));
   }
 
   /** Resolves once the account's connection events so far are applied (a drain claims only after the settle window is set). */
   eventsApplied(account: string): Promise<void> {
-    return this.#serials.get(account) ?? Promise.resolve();
+    return this.#serials.idle(account);
   }
 
   /** Stops listening to a removed account and drops its drain loop (its rows stay in the outbox). */

@@ -25,6 +25,8 @@ interface Outbox {
   fold(): Promise<void>;
   /** Counts from the rows themselves (what the kept counts must equal). */
   rowCounts(): Promise<Map<string, Partial<Record<OutboxState, number>>>>;
+  list(filter: Parameters<OutboxStore['list']>[0]): Promise<OutboxRow[]>;
+  audit(filter: Parameters<OutboxStore['audit']>[0]): Promise<AuditEntry[]>;
 }
 
 const db = migratedPostgres({ beforeAll, afterAll }, 10);
@@ -61,6 +63,8 @@ const sqlite = (): Outbox => {
     countsByState: async () => s.countsByState(),
     fold: async () => undefined,
     rowCounts: async () => byRows(db.prepare('SELECT account, state, count(*) AS n FROM outbox GROUP BY account, state').all() as Array<{ account: string; state: OutboxState; n: number }>),
+    list: async (f) => s.list(f),
+    audit: async (f) => s.audit(f),
   };
 };
 
@@ -85,6 +89,8 @@ const postgres = (): Outbox => {
     countsByState: () => s.countsByState(),
     fold: async () => void (await s.foldCounts()),
     rowCounts: async () => byRows((await db.pool.query('SELECT account, state, count(*) AS n FROM outbox GROUP BY account, state')).rows),
+    list: (f) => s.list(f),
+    audit: (f) => s.audit(f),
   };
 };
 
@@ -108,6 +114,24 @@ describe.each([
     expect(await o.insert(newRow({ idempotencyKey: 'k2', client: 'bob', clientRole: 'operator' }))).toEqual({ row: op, created: false });
     // The same key on another account is another message.
     expect(await o.insert(newRow({ account: 'second', idempotencyKey: 'k1', client: 'bot', clientRole: 'client' }))).toMatchObject({ created: true });
+  });
+
+  it('lists rows and audit entries newest first, filtered by account(s), state, client, role, before an id, up to a limit (the same on both stores)', async () => {
+    const o = backend();
+    const a1 = rowOf(await o.insert(newRow({ account: 'a', client: 'bot', clientRole: 'client' })));
+    const a2 = rowOf(await o.insert(newRow({ account: 'a', state: 'held' })));
+    const b1 = rowOf(await o.insert(newRow({ account: 'b', client: 'bot', clientRole: 'client' })));
+    const ids = (rows: OutboxRow[]) => rows.map((r) => r.id);
+    expect(ids(await o.list({}))).toEqual([b1.id, a2.id, a1.id]);
+    expect(ids(await o.list({ account: 'a' }))).toEqual([a2.id, a1.id]);
+    expect(ids(await o.list({ accounts: ['b'] }))).toEqual([b1.id]);
+    expect(ids(await o.list({ accounts: [] }))).toEqual([]);
+    expect(ids(await o.list({ state: 'held' }))).toEqual([a2.id]);
+    expect(ids(await o.list({ beforeId: b1.id, limit: 1 }))).toEqual([a2.id]);
+    expect((await o.audit({})).map((e) => e.outboxId)).toEqual([b1.id, a2.id, a1.id]);
+    expect((await o.audit({ accounts: ['a'], client: 'bot' })).map((e) => e.outboxId)).toEqual([a1.id]);
+    expect(await o.audit({ role: 'client' })).toEqual([]); // these entries carry no role
+    expect((await o.audit({ account: 'b', limit: 5 }))[0]).toMatchObject({ at: NOW, account: 'b', decision: 'allow', stage: 'enqueue', outboxId: b1.id, client: 'bot' });
   });
 
   it('claims in per-peer order: a later row to a peer waits while an earlier one is pending; other peers go on', async () => {
