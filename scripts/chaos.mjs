@@ -19,9 +19,9 @@
 // (docs/cluster.md): senders go through a random live daemon, --kill-every kills a random one, and
 // the run also counts double ownership: an account running on two daemons at once (from every
 // daemon's own account.state events, a killed daemon's ending at its kill) and 440 closes any
-// daemon saw (other than the final one the run injects). The inbox is not shared in a cluster
-// yet: inbound is checked over every daemon's inbox together, a copy stored by two daemons is
-// reported (not a failure), and the stream consumer is not run.
+// daemon saw (other than the final one the run injects). The inbox is shared: it is read through
+// one live daemon, and the stream consumer reads through a random live daemon on each connection
+// (a killed daemon's reader reconnects to another), acknowledging through the daemon it reads from.
 import { spawn } from 'node:child_process';
 import { startPostgres } from './postgres-server.mjs';
 import { parseArgs } from 'node:util';
@@ -285,9 +285,9 @@ const reader = { deliveries: [], connections: 0, cuts: 0, acks: 0, ackErrors: 0,
 const readerWaiters = new Set();
 let stopReader = false;
 let readerAbort = null;
-async function ack(cursor) {
+async function ack(via, cursor) {
   try {
-    const r = await daemon.client.request('POST', '/v1/inbox/ack', { consumer: CONSUMER, cursor });
+    const r = await via.client.request('POST', '/v1/inbox/ack', { consumer: CONSUMER, cursor });
     reader.acks++;
     reader.committed = Math.max(reader.committed, Number(r.body.cursor));
   } catch {
@@ -300,6 +300,8 @@ async function consumerReader() {
     const abort = new AbortController();
     readerAbort = abort;
     const connection = reader.connections + 1;
+    const live = HOSTS > 1 ? hosts.filter(isLive) : [];
+    const via = live.length ? pick(random, live) : daemon;
     const cutAfterRows = 1 + Math.floor(random() * 30);
     const cutAfterMs = 200 + random() * 3000;
     const acks = [];
@@ -312,13 +314,13 @@ async function consumerReader() {
       abort.abort();
     };
     try {
-      await daemon.client.stream(
+      await via.client.stream(
         `/v1/inbox/stream?consumer=${CONSUMER}`,
         (row) => {
           if (abort.signal.aborted) return; // a reader that was cut off handles nothing more
           reader.deliveries.push({ cursor: row.cursor, id: row.id, account: row.account, chat: row.chat, status: row.status, connection, committed: reader.committed });
           for (const w of readerWaiters) w();
-          if (random() < 0.35) acks.push(ack(row.cursor));
+          if (random() < 0.35) acks.push(ack(via, row.cursor));
           if (++handed >= cutAfterRows) cut();
         },
         {
@@ -331,7 +333,7 @@ async function consumerReader() {
         },
       );
     } catch {
-      // daemon down (kill -9), or 409: the daemon has not yet seen the last connection close
+      // daemon down (kill -9), or 409: the daemon (in a cluster, the one holding the consumer's lock) has not yet seen the last connection close
     }
     clearTimeout(timer);
     await Promise.allSettled(acks);
@@ -339,18 +341,15 @@ async function consumerReader() {
   }
 }
 
-/** Every daemon's inbox (in a cluster, each keeps what it received for now). */
+/** The inbox (in a cluster, the shared one, through a live daemon). */
 async function collectAllInboxes() {
-  const rows = [];
-  for (const d of hosts.filter(isLive)) rows.push(...(await collectInbox(d.client)));
-  return rows;
+  return collectInbox((hosts.find(isLive) ?? daemon).client);
 }
 
 const faults = faulter();
 const killing = killer();
 const writing = inbound();
-// In a cluster each daemon keeps its own inbox for now: one daemon's stream would miss the others'.
-const reading = HOSTS > 1 ? Promise.resolve() : consumerReader();
+const reading = consumerReader();
 await sender();
 stopFaults = true;
 await Promise.all([faults, killing, writing]);
@@ -419,7 +418,6 @@ const catchUpStart = Date.now();
 let inboxRows = [];
 for (;;) {
   inboxRows = await collectAllInboxes();
-  if (HOSTS > 1) break; // no consumer to wait for
   const handed = new Set(reader.deliveries.map((d) => d.cursor));
   const behind = inboxRows.filter((r) => (r.status === 'ok' || r.status === 'undecryptable') && !handed.has(r.cursor)).length;
   if (behind === 0 || Date.now() - catchUpStart > 60_000) break;
@@ -479,7 +477,7 @@ await emulator.stop();
 await pg?.stop();
 
 for (const f of check.findings.slice(0, 20)) progress(`  ${f.kind}: at ${f.peer} from ${f.from} id ${f.id} "${f.text}": ${f.reason}`);
-for (const f of inboxCheck.findings.filter((x) => HOSTS === 1 || !x.kind.startsWith('consumer')).slice(0, 20)) progress(`  ${f.kind}: ${f.account} chat ${f.chat} id ${f.id} cursor ${f.cursor} "${f.text}": ${f.reason}`);
+for (const f of inboxCheck.findings.slice(0, 20)) progress(`  ${f.kind}: ${f.account} chat ${f.chat} id ${f.id} cursor ${f.cursor} "${f.text}": ${f.reason}`);
 const gateMistakes = gate.refusedWrongly + gate.acceptedWrongly;
 const policyViolations = check.policyViolations + gateMistakes;
 const result = {
@@ -544,7 +542,6 @@ const result = {
     ? {
         doubleOwnership: ownership.overlaps.length,
         conflictsSeen: ownership.conflicts,
-        consumer: 'not run: each daemon keeps its own inbox in a cluster for now',
       }
     : {}),
 };
@@ -558,18 +555,14 @@ progress(
 progress(
   `inbound: peers sent ${result.inboundSent}, lost ${result.inboundLost} (of them receipted ${result.inboundLostReceipted}), stored twice ${result.inboundDuplicates}, ` +
     `from the offline queue ${result.inboundOffline}, ignored (allowFrom) ${result.inboundIgnored}, undecryptable ${result.inboundUndecryptable}, wrong status ${result.inboundWrongStatus}, unexpected in the inbox ${result.inboxUnexpected}; ` +
-    (HOSTS > 1
-      ? 'consumer: not run (each daemon keeps its own inbox in a cluster for now; stored by two daemons is counted above)'
-      : `consumer: handed ${result.consumerReceived} over ${result.consumerConnections} connections (${result.consumerCuts} cut off, ${result.consumerAcks} acks), ` +
-        `again before an ack ${result.consumerRedelivered}, missed ${result.consumerMissed}, again after an ack ${result.consumerDuplicatesAfterAck}, skipped on a connection ${result.consumerGaps}, ignored handed ${result.consumerIgnored}`),
+    `consumer: handed ${result.consumerReceived} over ${result.consumerConnections} connections (${result.consumerCuts} cut off, ${result.consumerAcks} acks), ` +
+    `again before an ack ${result.consumerRedelivered}, missed ${result.consumerMissed}, again after an ack ${result.consumerDuplicatesAfterAck}, skipped on a connection ${result.consumerGaps}, ignored handed ${result.consumerIgnored}`,
 );
 process.stdout.write(`${JSON.stringify(result)}\n`);
 const outboundOk = check.lost === 0 && check.peerDuplicates === 0 && check.alertsToPeers === 0 && policyViolations === 0 && check.unexpected === 0;
-// In a cluster a message a killed daemon stored but had not acknowledged is stored again by the
-// next owner (each daemon keeps its own inbox for now): reported, not a failure there.
-const inboundOk = inboxCheck.inboundLost === 0 && (HOSTS > 1 || inboxCheck.inboundDuplicates === 0) && inboxCheck.inboundWrongStatus === 0 && inboxCheck.inboxUnexpected === 0;
+const inboundOk = inboxCheck.inboundLost === 0 && inboxCheck.inboundDuplicates === 0 && inboxCheck.inboundWrongStatus === 0 && inboxCheck.inboxUnexpected === 0;
 const clusterOk = HOSTS === 1 || (ownership.overlaps.length === 0 && ownership.conflicts === 0);
-const consumerOk = HOSTS > 1 || inboxCheck.consumerMissed === 0 && inboxCheck.consumerDuplicatesAfterAck === 0 && inboxCheck.consumerGaps === 0 && inboxCheck.consumerIgnored === 0;
+const consumerOk = inboxCheck.consumerMissed === 0 && inboxCheck.consumerDuplicatesAfterAck === 0 && inboxCheck.consumerGaps === 0 && inboxCheck.consumerIgnored === 0;
 if (HOSTS > 1) {
   progress(`cluster: ${HOSTS} daemons, ${kills} killed; double ownership ${result.doubleOwnership}, 440s seen by a daemon (other than the final injected one) ${result.conflictsSeen}`);
 }

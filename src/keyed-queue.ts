@@ -31,4 +31,9 @@ export class KeyedQueue {
   async allIdle(): Promise<void> {
     await Promise.all(this.#tails.values());
   }
+
+  /** Resolves once no step is queued, including steps queued by the steps themselves. */
+  async drained(): Promise<void> {
+    while (this.#tails.size > 0) await this.allIdle();
+  }
 }

@@ -44,4 +44,27 @@ describe('KeyedQueue', () => {
     expect(idle).toBe(true);
     await expect(q.idle('never')).resolves.toBeUndefined();
   });
+
+  it('drained waits for steps that queued further steps; allIdle does not', async () => {
+    const q = new KeyedQueue();
+    const g = gate();
+    const ran: string[] = [];
+    void q.run('a', async () => {
+      ran.push('first');
+      void q.run('b', async () => {
+        await g.wait;
+        ran.push('queued by the first');
+        // A step queued while drained is already waiting, that takes a turn of the event loop.
+        void q.run('c', async () => (await new Promise((r) => setImmediate(r)), void ran.push('queued by the second')));
+      });
+    });
+    await q.allIdle(); // what was queued when it was asked: the first step only
+    let drained = false;
+    void q.drained().then(() => (drained = true));
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+    expect(drained).toBe(false);
+    g.open();
+    await q.drained();
+    expect(ran).toEqual(['first', 'queued by the first', 'queued by the second']);
+  });
 });

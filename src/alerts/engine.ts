@@ -4,6 +4,7 @@
 // path from here to a chat other than a configured operator sink.
 import { randomUUID } from 'node:crypto';
 import type { EventBus } from '../events/bus.js';
+import { KeyedQueue } from '../keyed-queue.js';
 import type { Log } from '../log.js';
 import { alertKind, type AlertContext, type Severity } from './kinds.js';
 
@@ -33,6 +34,23 @@ export interface AlertSink {
   close?(): void;
 }
 
+/**
+ * In a cluster: the raised conditions and the hourly cap, shared with the other daemons
+ * (pg-alert-state.ts). When the store does not answer, the engine notifies as one daemon would:
+ * an alert sent twice is better than one lost (the store being cut off is itself an alert).
+ */
+export interface SharedAlertState {
+  keyOf(code: string, account: string | undefined): string;
+  /** Records a raised condition; true when it is new to the cluster (this daemon notifies). */
+  claim(key: string, alert: Alert): Promise<boolean>;
+  /** Clears it; true when it was raised (its recovered notice is due). */
+  release(key: string): Promise<boolean>;
+  /** Counts a notification to a sink against the cluster's hourly cap; false when over it. */
+  takeSend(sink: string, capPerHour: number): Promise<boolean>;
+  /** The cluster's raised alerts. */
+  active(): Promise<Alert[]>;
+}
+
 /** Notifications per sink per hour by default. */
 export const DEFAULT_CAP_PER_HOUR = 30;
 const RECENT_LIMIT = 200;
@@ -57,6 +75,9 @@ export class AlertEngine {
   #sinks: AlertSink[];
   #capPerHour: number;
   #raisedCount = 0;
+  readonly #shared: SharedAlertState | undefined;
+  /** A condition's claim and release, and one sink's notifications, in the order they were made. */
+  readonly #inOrder = new KeyedQueue();
 
   constructor(opts: {
     bus: Pick<EventBus, 'publish'>;
@@ -64,7 +85,9 @@ export class AlertEngine {
     sinks: AlertSink[];
     capPerHour?: number;
     accountState: (account: string) => string | undefined;
+    shared?: SharedAlertState;
   }) {
+    this.#shared = opts.shared;
     this.#bus = opts.bus;
     this.#log = opts.log;
     this.#sinks = opts.sinks;
@@ -112,7 +135,16 @@ export class AlertEngine {
     if (existing.alert) {
       const kind = alertKind(code);
       const recovered: Alert = { ...existing.alert, text: kind.recovered(existing.context), recoveredAt: new Date().toISOString() };
-      this.#notify({ type: 'alert.recovered', alert: recovered });
+      const shared = this.#shared;
+      if (!shared) {
+        this.#notify({ type: 'alert.recovered', alert: recovered });
+        return;
+      }
+      // Recovered once for the cluster: by the daemon that clears it first.
+      const sharedKey = shared.keyOf(code, account);
+      void this.#inOrder.run(`condition ${sharedKey}`, async () => {
+        if (await this.#orLocal(() => shared.release(sharedKey), true, 'clearing an alert')) this.#notify({ type: 'alert.recovered', alert: recovered });
+      });
     }
   }
 
@@ -138,9 +170,24 @@ export class AlertEngine {
     return [...this.#conditions.values()].filter((c) => c.alert).map((c) => c.alert!);
   }
 
+  /** In a cluster, every daemon's raised alerts (with this daemon's own when the store does not answer). */
+  async activeInCluster(): Promise<Alert[]> {
+    const local = this.active();
+    if (!this.#shared) return local;
+    const shared = await this.#orLocal(() => this.#shared!.active(), [], 'listing alerts');
+    const keyOf = (a: Alert) => this.#shared!.keyOf(a.code, a.account);
+    const known = new Set(shared.map(keyOf));
+    return [...shared, ...local.filter((a) => !known.has(keyOf(a)))];
+  }
+
   /** Recent notifications, newest first. */
   recent(): AlertNotification[] {
     return [...this.#recent].reverse();
+  }
+
+  /** Resolves once every claim, release and capped delivery asked of the shared state has run (and what they started). */
+  async settled(): Promise<void> {
+    await this.#inOrder.drained();
   }
 
   /** Drops pending timers (shutdown). */
@@ -159,9 +206,29 @@ export class AlertEngine {
       this.#conditions.delete(c.key);
       return;
     }
-    c.alert = this.#alert(c.code, c.context);
+    const alert = this.#alert(c.code, c.context);
+    c.alert = alert;
     this.#raisedCount++;
-    this.#notify({ type: 'alert', alert: c.alert });
+    const shared = this.#shared;
+    if (!shared) {
+      this.#notify({ type: 'alert', alert });
+      return;
+    }
+    // Raised once for the cluster: a condition another live daemon raised already is adopted.
+    const sharedKey = shared.keyOf(c.code, account);
+    void this.#inOrder.run(`condition ${sharedKey}`, async () => {
+      if (await this.#orLocal(() => shared.claim(sharedKey, alert), true, 'raising an alert')) this.#notify({ type: 'alert', alert });
+    });
+  }
+
+  /** The shared store's answer, or `fallback` (what one daemon alone would do) when it does not answer. */
+  async #orLocal<T>(ask: () => Promise<T>, fallback: T, doing: string): Promise<T> {
+    try {
+      return await ask();
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, `alerts: the shared store did not answer while ${doing}; this daemon decides alone`);
+      return fallback;
+    }
   }
 
   #alert(code: string, context: AlertContext): Alert {
@@ -183,21 +250,40 @@ export class AlertEngine {
     const level = n.type === 'alert' && n.alert.severity === 'critical' ? 'error' : n.type === 'alert' ? 'warn' : 'info';
     this.#log[level]({ alert: n.alert, notification: n.type }, `${n.type}: ${n.alert.text}`);
     this.#bus.publish({ type: n.type, ...(n.alert.account ? { account: n.alert.account } : {}), alert: n.alert });
-    const now = Date.now();
     for (const sink of this.#sinks) {
-      const times = (this.#sent.get(sink.name) ?? []).filter((t) => now - t < 3_600_000);
-      if (times.length >= this.#capPerHour) {
-        this.#log.warn({ sink: sink.name, capPerHour: this.#capPerHour, alert: n.alert.code }, 'alert sink is over its hourly cap; notification dropped for this sink');
-        this.#sent.set(sink.name, times);
+      const shared = this.#shared;
+      if (!shared) {
+        if (this.#underLocalCap(sink.name, n)) this.#deliver(sink, n);
         continue;
       }
-      times.push(now);
-      this.#sent.set(sink.name, times);
-      try {
-        sink.deliver(n);
-      } catch (err) {
-        this.#log.error({ err, sink: sink.name }, 'alert sink failed');
-      }
+      // The cap counts every daemon's notifications to the sink; one sink's go out in order.
+      const cap = this.#capPerHour;
+      void this.#inOrder.run(`sink ${sink.name}`, async () => {
+        const under = await this.#orLocal(() => shared.takeSend(sink.name, cap), null, 'counting a notification');
+        if (under ?? this.#underLocalCap(sink.name, n)) this.#deliver(sink, n);
+        else if (under === false) this.#log.warn({ sink: sink.name, capPerHour: cap, alert: n.alert.code }, 'alert sink is over its hourly cap (cluster-wide); notification dropped for this sink');
+      });
+    }
+  }
+
+  /** Counts a notification against this daemon's own hourly cap of the sink; false when over it. */
+  #underLocalCap(sink: string, n: AlertNotification): boolean {
+    const now = Date.now();
+    const times = (this.#sent.get(sink) ?? []).filter((t) => now - t < 3_600_000);
+    this.#sent.set(sink, times);
+    if (times.length >= this.#capPerHour) {
+      this.#log.warn({ sink, capPerHour: this.#capPerHour, alert: n.alert.code }, 'alert sink is over its hourly cap; notification dropped for this sink');
+      return false;
+    }
+    times.push(now);
+    return true;
+  }
+
+  #deliver(sink: AlertSink, n: AlertNotification): void {
+    try {
+      sink.deliver(n);
+    } catch (err) {
+      this.#log.error({ err, sink: sink.name }, 'alert sink failed');
     }
   }
 }

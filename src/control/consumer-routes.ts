@@ -24,9 +24,9 @@ async function mapped<T>(fn: () => T | Promise<T>): Promise<T> {
 /** The consumer routes. */
 export function consumerRoutes(consumers: ConsumerService): Route[] {
   // A client reads a stream consumer only when every account the consumer covers is its own.
-  const mayRead = (caller: Caller, name: string) => {
+  const mayRead = async (caller: Caller, name: string) => {
     if (caller.role === 'operator') return;
-    const view = consumers.store.get(name);
+    const view = await consumers.store.get(name);
     if (!view) return; // the service answers 404
     if (!view.accounts?.length) {
       throw new HttpError(403, 'forbidden', `consumer "${name}" covers every account; reading it needs the operator role (give the consumer "accounts" within client "${caller.name}"'s)`);
@@ -41,16 +41,12 @@ export function consumerRoutes(consumers: ConsumerService): Route[] {
       path: '/v1/inbox/stream',
       subscriber: true,
       client: 'read',
-      handler: (req) => {
+      handler: async (req) => {
         rejectUnknownParams(req.url.searchParams, ['consumer']);
         const name = req.url.searchParams.get('consumer');
         if (!name) throw new HttpError(400, 'bad_request', 'consumer: required (the name of a stream consumer)');
-        mayRead(req.caller, name);
-        try {
-          consumers.openStream(name, () => inboxStreamSink(req.openStream()));
-        } catch (err) {
-          throw httpError(err);
-        }
+        await mayRead(req.caller, name);
+        await mapped(() => consumers.openStream(name, () => inboxStreamSink(req.openStream())));
       },
     },
     {
@@ -61,7 +57,7 @@ export function consumerRoutes(consumers: ConsumerService): Route[] {
         const b = objectBody(await req.json(), '{"consumer","cursor"}');
         rejectUnknownFields(b, ['consumer', 'cursor']);
         const consumer = nonEmptyString(b, 'consumer');
-        mayRead(req.caller, consumer);
+        await mayRead(req.caller, consumer);
         const cursor = cursorValue(b.cursor, 'cursor', 'as the stream gave it (digits)');
         const committed = await mapped(() => consumers.ack(consumer, cursor));
         return { body: { consumer, cursor: String(committed) } };
@@ -70,7 +66,7 @@ export function consumerRoutes(consumers: ConsumerService): Route[] {
     {
       method: 'GET',
       path: '/v1/consumers',
-      handler: () => ({ body: { consumers: consumers.list() } }),
+      handler: async () => ({ body: { consumers: await consumers.list() } }),
     },
     {
       method: 'POST',
@@ -102,7 +98,7 @@ export function consumerRoutes(consumers: ConsumerService): Route[] {
       path: '/v1/consumers/:name/dead-letters',
       handler: async (req) => {
         const view = await mapped(() => consumers.get(req.params.name!));
-        const letters = consumers.store.deadLetters(view.name).map((d) => ({ cursor: String(d.cursor), reason: d.reason, at: new Date(d.at).toISOString() }));
+        const letters = (await consumers.store.deadLetters(view.name)).map((d) => ({ cursor: String(d.cursor), reason: d.reason, at: new Date(d.at).toISOString() }));
         return { body: { consumer: view.name, deadLetters: letters } };
       },
     },

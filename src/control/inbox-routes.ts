@@ -88,9 +88,9 @@ export function inboxRoutes(inbox: Pick<Inbox, 'store' | 'follow' | 'chatsOf'>):
       method: 'GET',
       path: '/v1/inbox',
       client: 'read',
-      handler: (req) => {
+      handler: async (req) => {
         const q = query(req.url.searchParams, false, req.caller);
-        const rows = inbox.store.list(q);
+        const rows = await inbox.store.list(q);
         // `next` is where to go on from: the last row's cursor, or the cursor given when nothing came.
         const next = rows.length ? rows[rows.length - 1]!.cursor : (q.after ?? 0);
         return { body: { messages: rows.map(inboxRowToJson), next: String(next) } };
@@ -111,7 +111,7 @@ export function inboxRoutes(inbox: Pick<Inbox, 'store' | 'follow' | 'chatsOf'>):
           throw new HttpError(400, 'bad_request', `olderThan: expected a duration with a unit, such as "30d" or "12h" (this prune also deletes messages consumers have not acknowledged), got ${JSON.stringify(raw)}`);
         }
         const ms = olderThanMs(body);
-        return { body: { deleted: inbox.store.pruneAll(Date.now() - ms), olderThanMs: ms } };
+        return { body: { deleted: await inbox.store.pruneAll(Date.now() - ms), olderThanMs: ms } };
       },
     },
     {
@@ -165,7 +165,7 @@ export function chatReadRoute(inbox: Pick<Inbox, 'store' | 'chatsOf'>, gate: Pic
       // the chat its messages came in, every one through the gate. The chat asked for is always
       // decided (and audited), even with nothing to read.
       const chats = inbox.chatsOf(account, r.jid);
-      const rows = inbox.store.unread(account, chats, upTo);
+      const rows = await inbox.store.unread(account, chats, upTo);
       let marked = 0;
       let denial: { rule: string | null; reason: string } | null = null;
       for (const c of chats) {
@@ -181,7 +181,7 @@ export function chatReadRoute(inbox: Pick<Inbox, 'store' | 'chatsOf'>, gate: Pic
         });
         if (outcome.decision.action !== 'allow') denial ??= { rule: outcome.decision.rule, reason: outcome.decision.reason };
         if (outcome.sent) {
-          inbox.store.markRead(mine.map((row) => row.cursor));
+          await inbox.store.markRead(mine.map((row) => row.cursor));
           marked += mine.length;
         }
       }
@@ -239,7 +239,7 @@ export function inboxMediaRoute(inbox: Pick<Inbox, 'store' | 'chatsOf'>, media: 
       const rows =
         caller.role === 'client' && accounts.length === 0
           ? []
-          : inbox.store.byMessageId(id, {
+          : await inbox.store.byMessageId(id, {
               ...(accounts.length ? { accounts } : {}),
               ...(chats ? { chats } : {}),
               // What allowFrom refused is the operator's to see, never a client's.

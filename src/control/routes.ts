@@ -59,7 +59,7 @@ export interface RouteDeps {
   /** Inbox consumers (optional in route tests). */
   consumers?: ConsumerService;
   /** Operator alerts (optional in route tests). */
-  alerts?: Pick<AlertEngine, 'active' | 'recent'>;
+  alerts?: Pick<AlertEngine, 'active' | 'recent'> & Partial<Pick<AlertEngine, 'activeInCluster'>>;
   bus: Pick<EventBus, 'subscribe'>;
   /** Validates a config object with the daemon's schema; throws ConfigError when it is bad. */
   checkConfig: (raw: unknown) => void;
@@ -94,7 +94,7 @@ export function buildRoutes(deps: RouteDeps): Route[] {
           : counts.outboxError
             ? { byState: {}, commits: commits.commits, rowsCommitted: commits.rows, error: counts.outboxError }
             : undefined;
-        const inbox = counts.received ? inboxSummary(accounts, counts.received, deps.inbox!.store.lastCursor()) : undefined;
+        const inbox = counts.received ? inboxSummary(accounts, counts.received, counts.lastCursor!) : undefined;
         const head: Omit<StatusResponse, 'accounts'> = {
           daemon: deps.daemonInfo(),
           ...(outbox ? { outbox } : {}),
@@ -120,7 +120,7 @@ export function buildRoutes(deps: RouteDeps): Route[] {
     {
       method: 'GET',
       path: '/v1/alerts',
-      handler: () => ({ body: { active: deps.alerts?.active() ?? [], recent: deps.alerts?.recent() ?? [] } }),
+      handler: async () => ({ body: { active: (await deps.alerts?.activeInCluster?.()) ?? deps.alerts?.active() ?? [], recent: deps.alerts?.recent() ?? [] } }),
     },
     {
       method: 'GET',
@@ -270,7 +270,7 @@ async function accountCounts(
   gate: SendGate,
   inbox: RouteDeps['inbox'],
   states: 'waiting' | 'every state' = 'waiting',
-): Promise<AccountCounts & { queued?: Map<string, Partial<Record<OutboxState, number>>>; outboxError?: string }> {
+): Promise<AccountCounts & { queued?: Map<string, Partial<Record<OutboxState, number>>>; outboxError?: string; lastCursor?: number }> {
   let queued: Map<string, Partial<Record<OutboxState, number>>> | undefined;
   let outboxError: string | undefined;
   try {
@@ -279,10 +279,20 @@ async function accountCounts(
     // A shared store that does not answer (a cluster cut off from it): status still answers, without the counts.
     outboxError = `the outbox counts could not be read: ${(err as Error).message}`;
   }
+  let received: AccountCounts['received'];
+  let lastCursor: number | undefined;
+  if (inbox) {
+    try {
+      received = inbox.store.countsView ? inbox.store.countsView() : await inbox.store.countsByAccount();
+      lastCursor = await inbox.store.lastCursor();
+    } catch {
+      received = undefined; // the shared store did not answer: status goes on without the inbox
+    }
+  }
   return {
     ...(queued ? { queued } : {}),
     ...(outboxError ? { outboxError } : {}),
-    ...(inbox ? { received: inbox.store.countsView() } : {}),
+    ...(received && lastCursor !== undefined ? { received, lastCursor } : {}),
   };
 }
 

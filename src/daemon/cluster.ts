@@ -8,6 +8,7 @@ import { LeaseKeeper, type LossReason } from '../cluster/lease-keeper.js';
 import { LeaseStore, type DaemonInfo, type Fence, type HeldLease } from '../cluster/lease-store.js';
 import type { ClusterView } from '../control/wire.js';
 import type { Log } from '../log.js';
+import { INBOX_CHANNEL } from '../inbox/pg-store.js';
 import { OUTBOX_CHANNEL } from '../outbox/pg-store.js';
 import { createPgPool } from '../store/pg-pool.js';
 import { KeyedQueue } from '../keyed-queue.js';
@@ -30,6 +31,8 @@ export interface ClusterHooks {
   dropped: (account: string) => void;
   /** An account has new rows to send (NOTIFY from any daemon). */
   wake: (account: string) => void;
+  /** A daemon committed new inbox rows (NOTIFY): the tail reads them. */
+  inboxCommitted: () => void;
   /** The store stopped or started answering. */
   storeState: (ok: boolean, error?: string) => void;
   /** A lease was lost without a hand-over. */
@@ -189,7 +192,7 @@ export class ClusterMember {
     };
   }
 
-  /** LISTEN for accounts with new rows; a lost listening connection is opened again (the sweep covers the gap). */
+  /** LISTEN for accounts with new rows to send and for new inbox rows; a lost listening connection is opened again (the sweep covers the gap). */
   async #listen(): Promise<void> {
     if (this.#stopped) return;
     const client = new pg.Client({ connectionString: this.#url, connectionTimeoutMillis: Math.max(1000, Math.floor(this.ttlMs / 4)), keepAlive: true });
@@ -209,10 +212,11 @@ export class ClusterMember {
     client.on('end', again);
     client.on('notification', (n) => {
       if (n.channel === OUTBOX_CHANNEL && n.payload && this.#fences.has(n.payload)) this.#hooks?.wake(n.payload);
+      else if (n.channel === INBOX_CHANNEL) this.#hooks?.inboxCommitted();
     });
     try {
       await client.connect();
-      await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
+      await client.query(`LISTEN ${OUTBOX_CHANNEL}; LISTEN ${INBOX_CHANNEL}`);
     } catch {
       again();
     }

@@ -21,6 +21,10 @@ import { ConsumerStore } from '../inbox/consumers.js';
 import { OutboxChanges } from '../outbox/changes.js';
 import { Inbox } from '../inbox/inbox.js';
 import { InboxStore } from '../inbox/store.js';
+import { PgAlertState } from '../alerts/pg-alert-state.js';
+import { PgConsumerLocks } from '../inbox/pg-consumer-locks.js';
+import { PgConsumerStore } from '../inbox/pg-consumers.js';
+import { PgInboxStore } from '../inbox/pg-store.js';
 import { InboundMediaCache } from '../inbox/media-cache.js';
 import { InboxMedia } from '../inbox/media.js';
 import { join } from 'node:path';
@@ -161,7 +165,7 @@ export class Daemon {
     }
     const lock = lockStateDir(cfg.stateDir);
     let db: StateDb | undefined;
-    let started: { monitor: AlertMonitor; alerts: AlertEngine; consumers: ConsumerService; servers?: ControlServer[]; metricsListener?: MetricsListener } | undefined;
+    let started: { monitor: AlertMonitor; alerts: AlertEngine; consumers: ConsumerService; inbox: Inbox; servers?: ControlServer[]; metricsListener?: MetricsListener } | undefined;
     let cluster: ClusterMember | undefined;
     try {
       db = openStateDb(cfg.stateDir);
@@ -207,8 +211,9 @@ export class Daemon {
         media: new MediaStore(join(cfg.stateDir, 'media'), mediaLimitsFromConfig(cfg)),
         ...(clusterConnector ? { storedIdentities: (account: string) => clusterConnector!.storedIdentities(account) } : {}),
       });
+      // In a cluster the inbox and its consumers are shared too; only an account's owner stores its messages.
       const inbox = new Inbox({
-        store: new InboxStore(db),
+        store: cluster ? new PgInboxStore(cluster.pool, { fenceOf: (a) => cluster!.fenceOf(a) }) : new InboxStore(db),
         bus,
         log,
         allowFrom: allowFromFromConfig(cfg),
@@ -271,11 +276,15 @@ export class Daemon {
         sinks: buildSinks(cfg, gate, log),
         ...(cfg.alerts?.capPerHour ? { capPerHour: cfg.alerts.capPerHour } : {}),
         accountState: (account) => monitorRef?.stateOf(account),
+        // In a cluster an account's alert is raised once for all daemons, and the hourly cap is theirs together.
+        ...(cluster ? { shared: new PgAlertState(cluster.pool, { daemon: cluster.me.id, liveMs: cluster.ttlMs }) } : {}),
       });
       alertsRef = alerts;
       const outboxChanges = new OutboxChanges(db);
       const consumers = new ConsumerService({
-        store: new ConsumerStore(db),
+        store: cluster ? new PgConsumerStore(cluster.pool) : new ConsumerStore(db),
+        // Which daemon delivers a webhook consumer, and holds a stream consumer's reader.
+        ...(cluster && cfg.store.type === 'postgres' ? { locks: new PgConsumerLocks({ url: cfg.store.url, pingMs: Math.max(500, Math.floor(cluster.ttlMs / 4)), idleLimitMs: cluster.ttlMs }) } : {}),
         inbox,
         log,
         settings: webhookSettingsFromConfig(cfg),
@@ -295,7 +304,7 @@ export class Daemon {
         loop: () => loop.snapshot(),
       });
       metricsRef = metrics;
-      started = { monitor, alerts, consumers };
+      started = { monitor, alerts, consumers, inbox };
 
       const daemonInfo = (): DaemonInfo => ({
         version: VERSION,
@@ -398,6 +407,7 @@ export class Daemon {
       );
       bus.publish({ type: 'daemon.started', version: VERSION, pid: process.pid });
       await gate.start();
+      if (cluster) await inbox.startTail();
       await consumers.applyConfig(cfg.consumers, webhookSettingsFromConfig(cfg));
       daemon.#startRetention();
       accounts.startAll();
@@ -408,6 +418,7 @@ export class Daemon {
       started?.monitor.stop();
       started?.alerts.stop();
       await started?.consumers.stop();
+      started?.inbox.stopTail();
       for (const s of started?.servers ?? []) await s.close(0);
       await started?.metricsListener?.close();
       await cluster?.stop();
@@ -474,6 +485,7 @@ export class Daemon {
         }),
       dropped: (account) => connector.drop(account),
       wake: (account) => this.gate.kick(account),
+      inboxCommitted: () => this.inbox.poke(),
       storeState: (ok, error) => {
         this.alerts.set('store_unreachable', undefined, !ok, { ...(error ? { error } : {}) });
         this.bus.publish({ type: ok ? 'cluster.store_ok' : 'cluster.store_unreachable', daemon: cluster.me.id, ...(error ? { error } : {}) });
@@ -566,6 +578,7 @@ export class Daemon {
       await this.#metricsListener?.close();
       this.#metrics.stop();
       await this.consumers.stop();
+      this.inbox.stopTail();
       clearInterval(this.#fold);
       // In a cluster every account is handed over first: socket closed, rows in flight put back,
       // lease released, so another daemon takes it within a renewal period.

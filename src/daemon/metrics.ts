@@ -5,6 +5,7 @@
 // control socket (GET /v1/metrics) and, when `metrics.listen` is set, on a TCP address.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { BusEvent, EventBus } from '../events/bus.js';
+import type { Awaitable } from '../outbox/backend.js';
 import type { LoopHealthSnapshot } from './loop-health.js';
 import { slicePauses } from '../wa/loop-slices.js';
 
@@ -15,7 +16,7 @@ export interface MetricsSources {
   outboxByState: () => Partial<Record<string, number>> | Promise<Partial<Record<string, number>>>;
   /** When a row was enqueued (epoch ms), for the enqueue -> ack latency. */
   enqueuedAt: (rowId: number) => number | null | Promise<number | null>;
-  consumers: () => ReadonlyArray<{ name: string; lag: { unacknowledged: number; oldestAgeMs: number | null } }>;
+  consumers: () => Awaitable<ReadonlyArray<{ name: string; lag: { unacknowledged: number; oldestAgeMs: number | null } }>>;
   loop: () => LoopHealthSnapshot;
 }
 
@@ -73,9 +74,11 @@ export class DaemonMetrics {
       help: 'Inbox rows a consumer should see and has not acknowledged.',
       labelNames: ['consumer'],
       registers,
-      collect() {
+      async collect() {
+        // A shared store that does not answer: this gauge is left out, the other metrics still scraped.
+        const consumers = await Promise.resolve(src.consumers()).catch(() => []);
         this.reset();
-        for (const c of src.consumers()) this.set({ consumer: c.name }, c.lag.unacknowledged);
+        for (const c of consumers) this.set({ consumer: c.name }, c.lag.unacknowledged);
       },
     });
     new Gauge({
@@ -83,9 +86,11 @@ export class DaemonMetrics {
       help: 'Age of the oldest row a consumer has not acknowledged (0 when none).',
       labelNames: ['consumer'],
       registers,
-      collect() {
+      async collect() {
+        // A shared store that does not answer: this gauge is left out, the other metrics still scraped.
+        const consumers = await Promise.resolve(src.consumers()).catch(() => []);
         this.reset();
-        for (const c of src.consumers()) this.set({ consumer: c.name }, (c.lag.oldestAgeMs ?? 0) / 1000);
+        for (const c of consumers) this.set({ consumer: c.name }, (c.lag.oldestAgeMs ?? 0) / 1000);
       },
     });
     new Gauge({

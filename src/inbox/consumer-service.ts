@@ -1,7 +1,12 @@
 // Consumers at run time: the config's consumers kept in step with the database, a delivery loop
 // per webhook consumer, at most one open stream per stream consumer, and lag for status.
+//
+// In a cluster (docs/cluster.md) every daemon sees every consumer, and a consumer's lock (locks)
+// decides which daemon serves it: the one that delivers a webhook consumer, the one a stream
+// consumer's reader is connected to. Each daemon tries the webhook locks it lacks on a timer, so
+// the consumers of a daemon that died move to the others.
 import type { Log } from '../log.js';
-import { CONSUMED_STATUSES, type ConsumerRow, type ConsumerSpec, type ConsumerStore } from './consumers.js';
+import { CONSUMED_STATUSES, type ConsumerBackend, type ConsumerRow, type ConsumerSpec } from './consumers.js';
 import { type FollowSink, followInbox } from './follow.js';
 import type { Inbox } from './inbox.js';
 import { type Poster, type StuckContext, WebhookDelivery, type WebhookSettings } from './webhook.js';
@@ -36,13 +41,26 @@ export class ConsumerError extends Error {
   }
 }
 
+/** Which daemon of a cluster serves a consumer: at most one holds a consumer's lock. */
+export interface ConsumerLocks {
+  /** Takes the consumer's lock for this daemon; false when another daemon holds it. */
+  tryTake(name: string): Promise<boolean>;
+  release(name: string): Promise<void>;
+  /** `fn` runs when every lock this daemon held is gone (the connection holding them was lost). */
+  onLost(fn: () => void): void;
+  close(): Promise<void>;
+}
+
+/** How often a daemon of a cluster tries the webhook consumers' locks it lacks. */
+export const CONSUMER_LOCK_RETRY_MS = 5000;
+
 function accountsKey(accounts: readonly string[] | undefined): string | null {
   return accounts ? [...accounts].sort().join(',') : null;
 }
 
 /** Runs the consumers. */
 export class ConsumerService {
-  readonly store: ConsumerStore;
+  readonly store: ConsumerBackend;
   readonly #inbox: Inbox;
   readonly #log: Log;
   readonly #webhooks = new Map<string, WebhookDelivery>();
@@ -54,15 +72,24 @@ export class ConsumerService {
   readonly #post: Poster | undefined;
   readonly #onStuck: (context: StuckContext) => void;
   readonly #now: () => number;
+  readonly #locks: ConsumerLocks | undefined;
+  /** Changes to the consumers (config, add, remove) apply in the order they were asked for. */
+  #changes: Promise<void> = Promise.resolve();
+  #retry: NodeJS.Timeout | null = null;
+  /** The timer's reconcile in progress, if any (the timer skips a turn rather than pile up). */
+  #retrying: Promise<void> | null = null;
+  #stopped = false;
 
   constructor(opts: {
-    store: ConsumerStore;
+    store: ConsumerBackend;
     inbox: Inbox;
     log: Log;
     settings: WebhookSettings;
     onStuck: (context: StuckContext) => void;
     post?: Poster;
     now?: () => number;
+    /** In a cluster: the consumers' locks. */
+    locks?: ConsumerLocks;
   }) {
     this.store = opts.store;
     this.#inbox = opts.inbox;
@@ -71,40 +98,64 @@ export class ConsumerService {
     this.#onStuck = opts.onStuck;
     this.#post = opts.post;
     this.#now = opts.now ?? Date.now;
+    this.#locks = opts.locks;
+    if (this.#locks) {
+      this.#locks.onLost(() => {
+        // Another daemon may serve them now: this one stops at once, and tries again on the timer.
+        this.#log.warn('consumer locks lost (the store connection went away); webhook deliveries and streams of this daemon stop until they are taken again');
+        for (const [name, stream] of [...this.#streams]) {
+          this.#streams.delete(name);
+          stream.end();
+        }
+        for (const [name, loop] of [...this.#webhooks]) {
+          this.#webhooks.delete(name);
+          void loop.stop();
+        }
+      });
+      this.#retry = setInterval(() => {
+        if (this.#retrying) return;
+        this.#retrying = this.#reconcile()
+          .catch((err: unknown) => this.#log.warn({ err: (err as Error).message }, 'consumers: could not check the locks (the store did not answer); trying again'))
+          .finally(() => (this.#retrying = null));
+      }, CONSUMER_LOCK_RETRY_MS);
+      this.#retry.unref();
+    }
   }
 
   /** Applies the config's consumers and settings, and (re)starts the webhook loops to match. */
   async applyConfig(specs: readonly ConsumerSpec[], settings: WebhookSettings): Promise<{ added: string[]; removed: string[] }> {
     this.#settings = settings;
-    const changes = this.store.syncConfig(specs);
+    const changes = await this.#change(() => this.store.syncConfig(specs));
     await this.#reconcile();
     return changes;
   }
 
   /** Adds a consumer from the API. */
   async add(spec: ConsumerSpec): Promise<ConsumerView> {
-    if (!this.store.add(spec)) throw new ConsumerError('conflict', `consumer "${spec.name}" exists already`);
+    if (!(await this.#change(() => this.store.add(spec)))) throw new ConsumerError('conflict', `consumer "${spec.name}" exists already`);
     await this.#reconcile();
-    return this.view(this.store.get(spec.name)!);
+    return this.view((await this.store.get(spec.name))!);
   }
 
   /** Removes an API consumer (a config consumer is removed from the config). */
   async remove(name: string): Promise<void> {
-    const c = this.store.get(name);
-    if (!c) throw new ConsumerError('not_found', `no consumer "${name}"`);
-    if (c.origin === 'config') throw new ConsumerError('conflict', `consumer "${name}" is defined in the config file; remove it there and reload`);
-    this.store.remove(name);
+    await this.#change(async () => {
+      const c = await this.store.get(name);
+      if (!c) throw new ConsumerError('not_found', `no consumer "${name}"`);
+      if (c.origin === 'config') throw new ConsumerError('conflict', `consumer "${name}" is defined in the config file; remove it there and reload`);
+      await this.store.remove(name);
+    });
     await this.#reconcile();
   }
 
   /** Every consumer with its lag. */
-  list(): ConsumerView[] {
-    return this.store.list().map((c) => this.view(c));
+  async list(): Promise<ConsumerView[]> {
+    return Promise.all((await this.store.list()).map((c) => this.view(c)));
   }
 
   /** One consumer with its lag. */
-  get(name: string): ConsumerView {
-    const c = this.store.get(name);
+  async get(name: string): Promise<ConsumerView> {
+    const c = await this.store.get(name);
     if (!c) throw new ConsumerError('not_found', `no consumer "${name}"`);
     return this.view(c);
   }
@@ -112,18 +163,31 @@ export class ConsumerService {
   /**
    * Streams a stream consumer's messages from its committed cursor into the sink `open` makes
    * (called once the consumer is known to be free) until it closes.
-   * One reader per consumer at a time: a second is refused, so "after an ack, never again" holds.
+   * One reader per consumer at a time (in a cluster, on any daemon): a second is refused, so
+   * "after an ack, never again" holds.
    */
-  openStream(name: string, open: () => FollowSink): void {
-    const c = this.store.get(name);
+  async openStream(name: string, open: () => FollowSink): Promise<void> {
+    const c = await this.store.get(name);
     if (!c) throw new ConsumerError('not_found', `no consumer "${name}"`);
     if (c.type !== 'stream') throw new ConsumerError('conflict', `consumer "${name}" is a ${c.type} consumer; the daemon delivers to it`);
     if (this.#streams.has(name)) throw new ConsumerError('conflict', `consumer "${name}" already has a reader connected`);
+    if (this.#locks) {
+      const placeholder = { accounts: accountsKey(c.accounts), end: () => undefined };
+      this.#streams.set(name, placeholder); // no second reader here while the lock is asked for
+      let taken = false;
+      try {
+        taken = await this.#locks.tryTake(name);
+      } finally {
+        if (this.#streams.get(name) === placeholder) this.#streams.delete(name);
+      }
+      if (!taken) throw new ConsumerError('conflict', `consumer "${name}" already has a reader connected (to another daemon of the cluster)`);
+    }
     const sink = open();
     const stream = { accounts: accountsKey(c.accounts), end: () => sink.close?.() };
     this.#streams.set(name, stream);
     sink.onClose(() => {
       if (this.#streams.get(name) === stream) this.#streams.delete(name);
+      if (this.#locks) void this.#locks.release(name).catch(() => undefined);
     });
     const counting: FollowSink = {
       write: (row) => {
@@ -140,25 +204,29 @@ export class ConsumerService {
   }
 
   /** Commits a stream consumer's cursor; answers the committed one (it never moves back). */
-  ack(name: string, cursor: number): number {
-    const c = this.store.get(name);
+  async ack(name: string, cursor: number): Promise<number> {
+    const c = await this.store.get(name);
     if (!c) throw new ConsumerError('not_found', `no consumer "${name}"`);
     if (c.type !== 'stream') throw new ConsumerError('conflict', `consumer "${name}" is a ${c.type} consumer; the daemon acknowledges its deliveries`);
     // Only what this consumer's reader was handed can be acknowledged: acking "the newest
     // cursor" must not skip rows it never saw (retention would then delete them).
     const given = Math.max(c.cursor, this.#given.get(name) ?? 0);
     if (cursor > given) throw new ConsumerError('bad_request', `cursor: ${cursor} was never given to consumer "${name}" (the last it was given is ${given})`);
-    return this.store.ack(name, cursor)!;
+    return (await this.store.ack(name, cursor))!;
   }
 
   /** Stops every webhook loop (daemon stop). */
   async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#retry) clearInterval(this.#retry);
+    await this.#retrying;
     await Promise.all([...this.#webhooks.values()].map((w) => w.stop()));
     this.#webhooks.clear();
+    await this.#locks?.close();
   }
 
-  view(c: ConsumerRow): ConsumerView {
-    const lag = this.store.lag(c);
+  async view(c: ConsumerRow): Promise<ConsumerView> {
+    const [lag, deadLetters] = await Promise.all([this.store.lag(c), this.store.deadLetterCount(c.name)]);
     const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
     return {
       name: c.name,
@@ -178,33 +246,52 @@ export class ConsumerService {
       nextAttemptAt: iso(c.nextAttemptAt),
       lastError: c.lastError,
       lastErrorAt: iso(c.lastErrorAt),
-      deadLetters: this.store.deadLetterCount(c.name),
+      deadLetters,
     };
   }
 
-  /** One delivery loop per webhook consumer in the database; a changed consumer restarts its loop. */
+  #change<T>(fn: () => T | Promise<T>): Promise<T> {
+    const run = this.#changes.then(fn);
+    this.#changes = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** One delivery loop per webhook consumer in the database (in a cluster, per lock held); a changed consumer restarts its loop. */
   async #reconcile(): Promise<void> {
+    if (this.#stopped) return;
+    const all = new Map((await this.store.list()).map((c) => [c.name, c]));
     // An open stream whose consumer is gone or now reads other accounts (or is no stream) ends;
     // its reader reconnects under the consumer as it now is.
     for (const [name, stream] of [...this.#streams]) {
-      const c = this.store.get(name);
+      const c = all.get(name);
       if (!c || c.type !== 'stream' || accountsKey(c.accounts) !== stream.accounts) {
         this.#streams.delete(name);
         stream.end();
       }
     }
-    for (const name of [...this.#given.keys()]) if (!this.store.get(name)) this.#given.delete(name);
-    const wanted = new Map(this.store.list().filter((c) => c.type === 'webhook').map((c) => [c.name, c]));
+    for (const name of [...this.#given.keys()]) if (!all.has(name)) this.#given.delete(name);
+    const wanted = new Map([...all.values()].filter((c) => c.type === 'webhook').map((c) => [c.name, c]));
     const stopping: Promise<void>[] = [];
     for (const [name, loop] of this.#webhooks) {
       if (!wanted.has(name)) {
-        stopping.push(loop.stop());
+        stopping.push(loop.stop().then(() => this.#locks?.release(name)));
         this.#webhooks.delete(name);
       }
     }
     await Promise.all(stopping);
     for (const name of wanted.keys()) {
       if (this.#webhooks.has(name)) continue;
+      if (this.#locks) {
+        if (!(await this.#locks.tryTake(name))) continue; // another daemon delivers it
+        // A reconcile that ran meanwhile started it (a session's locks stack: this take is given back).
+        if (this.#stopped || this.#webhooks.has(name)) {
+          await this.#locks.release(name);
+          continue;
+        }
+      }
       const loop = new WebhookDelivery({
         name,
         consumers: this.store,

@@ -3,6 +3,7 @@
 // config (origin `config`, kept in step with it) or from the API (origin `api`, kept until removed).
 import type { StateDb } from '../store/db.js';
 import { writeTx } from '../store/db.js';
+import type { Awaitable } from '../outbox/backend.js';
 import { numberOrNull as num } from '../store/row-values.js';
 
 /** How a consumer reads: an NDJSON stream it acknowledges, or webhook POSTs the daemon makes. */
@@ -83,7 +84,22 @@ const fromDb = consumerRowFrom;
 export const CONSUMED_STATUSES = ['ok', 'undecryptable'] as const;
 
 /** Reads and writes consumers and their dead letters. */
-export class ConsumerStore {
+/** What the consumer service needs of a store: SQLite answers at once, PostgreSQL (pg-consumers.ts) with a promise. */
+export interface ConsumerBackend {
+  get(name: string): Awaitable<ConsumerRow | null>;
+  list(): Awaitable<ConsumerRow[]>;
+  syncConfig(specs: readonly ConsumerSpec[]): Awaitable<{ added: string[]; removed: string[] }>;
+  add(spec: ConsumerSpec): Awaitable<boolean>;
+  remove(name: string): Awaitable<boolean>;
+  ack(name: string, cursor: number): Awaitable<number | null>;
+  recordFailure(name: string, error: string, nextAttemptAt: number): Awaitable<void>;
+  deadLetter(name: string, cursor: number, reason: string): Awaitable<void>;
+  deadLetters(name: string): Awaitable<DeadLetter[]>;
+  deadLetterCount(name: string): Awaitable<number>;
+  lag(c: Pick<ConsumerRow, 'cursor' | 'accounts'>): Awaitable<{ unacknowledged: number; oldestReceivedAt: number | null }>;
+}
+
+export class ConsumerStore implements ConsumerBackend {
   readonly #db: StateDb;
   readonly #now: () => number;
 

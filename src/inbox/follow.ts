@@ -28,7 +28,8 @@ export function matchesQuery(q: Omit<InboxQuery, 'limit' | 'after'>, row: InboxR
  * is committed, until the sink closes. Each row is written once. During the catch-up nothing is
  * held in memory: rows are committed before they are published, so a row that arrives meanwhile
  * is found by a later page; the switch to live happens only after a page read with nothing
- * arriving since, with no await in between (commits and publishing are synchronous).
+ * arriving since, with no await in between (a row is published only after its commit, so one
+ * committed after the page's read is either published later, or arrived and set `arrived`).
  */
 export async function followInbox(inbox: Pick<Inbox, 'store' | 'follow'>, q: Omit<InboxQuery, 'limit'>, sink: FollowSink): Promise<void> {
   let last = q.after ?? 0;
@@ -46,7 +47,7 @@ export async function followInbox(inbox: Pick<Inbox, 'store' | 'follow'>, q: Omi
   sink.onClose(unfollow);
   for (;;) {
     arrived = false;
-    const page = inbox.store.list({ ...q, after: last, limit: FOLLOW_PAGE });
+    const page = await inbox.store.list({ ...q, after: last, limit: FOLLOW_PAGE });
     for (const row of page) {
       if (!send(row)) await sink.drained();
       if (sink.closed) return;

@@ -1,10 +1,22 @@
 // The inbound half of the daemon: every message an account receives is committed here before
 // anything else happens to it (the connection emits it between decryption and the delivery
 // receipt, see src/wa/inbound-capture.ts), then published, then handed to followers.
+//
+// On one host the daemon that stores a row publishes it at once. In a cluster (docs/cluster.md)
+// rows are stored by whichever daemon owns the account, and every daemon publishes every row
+// through its tail: it reads the shared inbox in cursor order after the last row it published,
+// when a commit anywhere notifies it (`poke`) and on a sweep. Cursors are given in commit order,
+// so the tail never skips a row, and each daemon publishes each row once.
 import type { EventBus } from '../events/bus.js';
 import type { Log } from '../log.js';
+import type { Awaitable } from '../outbox/backend.js';
 import type { InboundMessage, WaEvent } from '../wa/types.js';
-import { type InboxRow, type InboxStore, type StoreResult, inboxRowToJson } from './store.js';
+import type { InboxBackend } from './backend.js';
+import { type InboxRow, type InboxStatus, type StoreResult, inboxRowToJson } from './store.js';
+
+/** Rows the tail reads per query. */
+const TAIL_PAGE = 500;
+const ALL_STATUSES: readonly InboxStatus[] = ['ok', 'undecryptable', 'ignored'];
 
 /** What the inbox listens to: an account runner's connection events. */
 export interface InboxAccount {
@@ -15,8 +27,8 @@ export interface InboxAccount {
 export type AllowFrom = Readonly<Record<string, readonly string[]>>;
 
 /** Receives, stores and publishes inbound messages. */
-export class Inbox {
-  readonly store: InboxStore;
+export class Inbox<S extends InboxBackend = InboxBackend> {
+  readonly store: S;
   readonly #bus: Pick<EventBus, 'publish'>;
   readonly #log: Log;
   readonly #phoneJidForLid: (account: string | undefined, lidJid: string) => string | null;
@@ -24,9 +36,11 @@ export class Inbox {
   readonly #attached = new Map<string, () => void>();
   readonly #followers = new Set<(row: InboxRow) => void>();
   #allowFrom = new Map<string, Set<string>>();
+  /** In a cluster: the last cursor published, and the tail's state. */
+  #tail: { after: number; running: boolean; again: boolean; sweep: NodeJS.Timeout | null } | null = null;
 
   constructor(opts: {
-    store: InboxStore;
+    store: S;
     bus: Pick<EventBus, 'publish'>;
     log: Log;
     allowFrom?: AllowFrom;
@@ -69,7 +83,12 @@ export class Inbox {
   attach(accountId: string, account: InboxAccount): void {
     this.#attached.get(accountId)?.();
     const unsubscribe = account.onConnectionEvent((e) => {
-      if (e.type === 'inbound') this.receive(accountId, e.message);
+      if (e.type !== 'inbound') return;
+      const stored = this.receive(accountId, e.message);
+      // An async store: the delivery receipt waits for the commit (and is not sent if it fails).
+      if (!(stored instanceof Promise)) return;
+      if (e.waitFor) e.waitFor(stored);
+      else stored.catch(() => undefined); // nothing waits (already said in the log)
     });
     this.#attached.set(accountId, unsubscribe);
   }
@@ -87,22 +106,93 @@ export class Inbox {
 
   /**
    * Stores a message (one commit), then publishes it and hands it to followers when it is new
-   * to readers. Throws when the commit fails: the caller must then not acknowledge the message.
+   * to readers. Throws (or rejects, with an async store) when the commit fails: the caller must
+   * then not acknowledge the message.
    */
-  receive(account: string, message: InboundMessage): StoreResult {
-    let result: StoreResult;
+  receive(account: string, message: InboundMessage): ReturnType<S['store']> {
+    return this.#receive(account, message) as ReturnType<S['store']>;
+  }
+
+  #receive(account: string, message: InboundMessage): Awaitable<StoreResult> {
+    const failed = (err: unknown): never => {
+      this.#log.error({ err, account, id: message.id }, 'could not store an inbound message; it is not acknowledged, so WhatsApp will offer it again');
+      throw err;
+    };
+    let result: Awaitable<StoreResult>;
     try {
       result = this.store.store(account, message, this.#allowed(account, message) ? 'ok' : 'ignored');
     } catch (err) {
-      this.#log.error({ err, account, id: message.id }, 'could not store an inbound message; it is not acknowledged, so WhatsApp will offer it again');
-      throw err;
+      return failed(err);
     }
-    if (!result.changed) return result;
-    const row = result.row;
+    if (result instanceof Promise) {
+      return result.then((r) => {
+        if (r.changed) this.#stored(r.row);
+        return r;
+      }, failed);
+    }
+    if (result.changed) this.#stored(result.row);
+    return result;
+  }
+
+  /**
+   * Publishes rows stored anywhere in a cluster, in cursor order, from the next cursor on (see
+   * the top of this file); `sweepMs` covers a notification that never came.
+   */
+  async startTail(sweepMs = 2000): Promise<void> {
+    const after = await this.store.lastCursor();
+    const sweep = setInterval(() => this.poke(), sweepMs);
+    sweep.unref();
+    this.#tail = { after, running: false, again: false, sweep };
+  }
+
+  /** A commit somewhere: the tail reads what is new (runs are never concurrent). */
+  poke(): void {
+    const tail = this.#tail;
+    if (!tail) return;
+    if (tail.running) {
+      tail.again = true;
+      return;
+    }
+    tail.running = true;
+    void (async () => {
+      try {
+        do {
+          tail.again = false;
+          for (;;) {
+            const page = await this.store.list({ after: tail.after, limit: TAIL_PAGE, statuses: ALL_STATUSES });
+            for (const row of page) {
+              tail.after = row.cursor;
+              this.#publish(row);
+            }
+            if (page.length < TAIL_PAGE) break;
+          }
+        } while (tail.again && this.#tail === tail);
+      } catch (err) {
+        this.#log.warn({ err: (err as Error).message }, 'inbox tail: the shared store did not answer; trying again at the next notification or sweep');
+      } finally {
+        tail.running = false;
+      }
+    })();
+  }
+
+  /** Stops the tail (daemon stop). */
+  stopTail(): void {
+    if (this.#tail?.sweep) clearInterval(this.#tail.sweep);
+    this.#tail = null;
+  }
+
+  /** A row new to readers was committed by this daemon: published now, or by the tail in a cluster. */
+  #stored(row: InboxRow): void {
+    if (this.#tail) this.poke();
+    else this.#publish(row);
+  }
+
+  #publish(row: InboxRow): void {
+    const account = row.account;
     if (row.status === 'ignored') {
       // The operator sees that something was refused, and from whom; never what it said.
       this.#bus.publish({ type: 'message.ignored', account, cursor: String(row.cursor), id: row.id, chat: row.chat, from: row.from, kind: row.kind });
-      return result;
+      return;
     }
     const { account: _a, ...fields } = inboxRowToJson(row);
     this.#bus.publish({ type: 'message.inbound', account, ...fields });
@@ -113,7 +203,6 @@ export class Inbox {
         this.#log.error({ err }, 'inbox follower failed');
       }
     }
-    return result;
   }
 
   /** Calls `listener` with every row readers should see, right after it is committed. */

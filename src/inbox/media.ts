@@ -4,7 +4,8 @@
 import type { Log } from '../log.js';
 import type { InboundMediaRef, WaConnector } from '../wa/types.js';
 import { type CachedMedia, type InboundMediaCache, MediaHashMismatchError, MediaTooLargeError } from './media-cache.js';
-import type { InboxRow, InboxStore } from './store.js';
+import type { InboxBackend } from './backend.js';
+import type { InboxRow } from './store.js';
 
 /** How long one download (request and body) may take before it is given up. */
 export const MEDIA_DOWNLOAD_TIMEOUT_MS = 60_000;
@@ -41,7 +42,7 @@ export interface InboxMediaFile extends CachedMedia {
 /** Serves the files of stored media messages. */
 export class InboxMedia {
   readonly cache: InboundMediaCache;
-  readonly #store: Pick<InboxStore, 'mediaRef' | 'updateMediaRef'>;
+  readonly #store: Pick<InboxBackend, 'mediaRef' | 'updateMediaRef'>;
   readonly #download: WaConnector['downloadMedia'];
   readonly #reupload: Reupload | undefined;
   readonly #timeoutMs: number;
@@ -50,7 +51,7 @@ export class InboxMedia {
   readonly #inflight = new Map<string, Promise<void>>();
 
   constructor(opts: {
-    store: Pick<InboxStore, 'mediaRef' | 'updateMediaRef'>;
+    store: Pick<InboxBackend, 'mediaRef' | 'updateMediaRef'>;
     cache: InboundMediaCache;
     download: WaConnector['downloadMedia'];
     /** Asks the sender's phone to upload an expired file again (through the send gate). */
@@ -70,7 +71,7 @@ export class InboxMedia {
   async file(row: InboxRow): Promise<InboxMediaFile> {
     const what = `message ${row.id} (cursor ${row.cursor})`;
     if (!MEDIA_KINDS.has(row.kind)) throw new InboxMediaError('not_media', `${what} is ${row.kind === 'undecryptable' ? 'undecryptable' : `a ${row.kind} message`}, not media: it has no file`);
-    const ref = this.#store.mediaRef(row.cursor);
+    const ref = await this.#store.mediaRef(row.cursor);
     if (!ref) {
       throw new InboxMediaError('no_reference', `${what} is a ${row.kind}, but stored without what a download needs (it arrived before the daemon kept media references, or carried no media key): its file cannot be downloaded`);
     }
@@ -116,7 +117,7 @@ export class InboxMedia {
       this.#log.info({ account: row.account, id: row.id, status }, "inbound media gone from the server; asking the sender's phone to upload it again");
       const moved = await this.#reupload(row, ref);
       const fresh = { ...ref, ...moved };
-      this.#store.updateMediaRef(row.cursor, fresh);
+      await this.#store.updateMediaRef(row.cursor, fresh);
       return this.#download(fresh, { signal });
     }
   }

@@ -6,12 +6,12 @@
 import type { Pool, PoolClient } from 'pg';
 import { numberOrNull as num } from '../store/row-values.js';
 import { withTx } from '../store/pg-tx.js';
-import { consumerRowFrom, type ConsumerRow, type ConsumerSpec, type DeadLetter, type StoredConsumerRow } from './consumers.js';
+import { consumerRowFrom, type ConsumerBackend, type ConsumerRow, type ConsumerSpec, type DeadLetter, type StoredConsumerRow } from './consumers.js';
 
 type PgRow = StoredConsumerRow;
 const fromPg = consumerRowFrom;
 
-export class PgConsumerStore {
+export class PgConsumerStore implements ConsumerBackend {
   readonly #pool: Pool;
   readonly #now: () => number;
 

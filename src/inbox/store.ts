@@ -3,6 +3,7 @@
 // rows get the next one, and a row that changes in a way a reader must see again (an
 // undecryptable message that a retry decrypted) moves to a new cursor.
 import type { StateDb } from '../store/db.js';
+import type { InboxBackend } from './backend.js';
 import { writeTx } from '../store/db.js';
 import type { InboundChatType, InboundKind, InboundMediaRef, InboundMessage } from '../wa/types.js';
 
@@ -121,7 +122,7 @@ export function replaces(m: InboundMessage, stored: { kind: string }): boolean {
 }
 
 /** Reads and writes the inbox table. */
-export class InboxStore {
+export class InboxStore implements InboxBackend {
   readonly #db: StateDb;
   readonly #now: () => number;
   readonly #get;

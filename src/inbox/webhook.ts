@@ -7,7 +7,7 @@
 // delivery moves on: never a silent drop.
 import { createHmac } from 'node:crypto';
 import type { Log } from '../log.js';
-import { CONSUMED_STATUSES, type ConsumerStore } from './consumers.js';
+import { CONSUMED_STATUSES, type ConsumerBackend } from './consumers.js';
 import type { Inbox } from './inbox.js';
 import { type InboxRow, inboxRowToJson } from './store.js';
 
@@ -67,7 +67,7 @@ export interface StuckContext {
 /** One webhook consumer's delivery loop. */
 export class WebhookDelivery {
   readonly name: string;
-  readonly #consumers: ConsumerStore;
+  readonly #consumers: ConsumerBackend;
   readonly #inbox: Pick<Inbox, 'store' | 'follow'>;
   readonly #settings: () => WebhookSettings;
   readonly #post: Poster;
@@ -79,13 +79,15 @@ export class WebhookDelivery {
   /** Aborts the POST in flight when the loop stops, so a hanging receiver cannot hold up shutdown. */
   readonly #abort = new AbortController();
   #wake: (() => void) | null = null;
+  /** A poke that came while nothing slept (during a read of the store): the next sleep returns at once. */
+  #poked = false;
   #timer: NodeJS.Timeout | null = null;
   #loop: Promise<void> | null = null;
   #unfollow: (() => void) | null = null;
 
   constructor(opts: {
     name: string;
-    consumers: ConsumerStore;
+    consumers: ConsumerBackend;
     inbox: Pick<Inbox, 'store' | 'follow'>;
     settings: () => WebhookSettings;
     log: Log;
@@ -129,12 +131,18 @@ export class WebhookDelivery {
     this.#timer = null;
     const wake = this.#wake;
     this.#wake = null;
-    wake?.();
+    if (wake) wake();
+    else this.#poked = true;
   }
 
   /** Waits until poked (a new message, stop) or, with `ms`, until then. */
   #sleep(ms?: number): Promise<void> {
     return new Promise((resolve) => {
+      if (this.#poked) {
+        this.#poked = false;
+        resolve();
+        return;
+      }
       this.#wake = resolve;
       if (ms !== undefined) this.#timer = setTimeout(() => this.#poke(), Math.max(0, ms));
     });
@@ -150,7 +158,7 @@ export class WebhookDelivery {
         this.#log.error({ err, consumer: this.name }, 'webhook delivery failed; will retry');
         const wait = Math.max(1, this.#settings().retryInitialMs);
         try {
-          this.#consumers.recordFailure(this.name, error, this.#now() + wait);
+          await this.#consumers.recordFailure(this.name, error, this.#now() + wait);
         } catch {
           // the database is still failing; the wait below paces the next try
         }
@@ -162,9 +170,10 @@ export class WebhookDelivery {
   /** One delivery step; false when this consumer is gone (the loop ends). */
   async #step(): Promise<boolean> {
     {
-      const c = this.#consumers.get(this.name);
+      this.#poked = false; // what arrives from here on is either in the read below or pokes again
+      const c = await this.#consumers.get(this.name);
       if (!c || c.type !== 'webhook' || !c.url || !c.secret) return false;
-      const [row] = this.#inbox.store.list({ after: c.cursor, ...(c.accounts ? { accounts: c.accounts } : {}), statuses: CONSUMED_STATUSES, limit: 1 });
+      const [row] = await this.#inbox.store.list({ after: c.cursor, ...(c.accounts ? { accounts: c.accounts } : {}), statuses: CONSUMED_STATUSES, limit: 1 });
       if (!row) {
         await this.#sleep();
         return true;
@@ -191,20 +200,20 @@ export class WebhookDelivery {
       // Stopped or removed meanwhile: neither a 2xx nor the abort is this consumer's to record.
       if (this.#stopped) return false;
       if (error === null) {
-        this.#consumers.ack(this.name, row.cursor);
+        await this.#consumers.ack(this.name, row.cursor);
         return true;
       }
       const ageMs = this.#now() - row.receivedAt;
       // Old rows (a consumer added over a long backlog) get a few tries too, not one.
       if (ageMs >= s.deadLetterAfterMs && c.attempts + 1 >= DEAD_LETTER_MIN_ATTEMPTS) {
-        this.#consumers.deadLetter(this.name, row.cursor, error);
+        await this.#consumers.deadLetter(this.name, row.cursor, error);
         this.#log.warn({ consumer: this.name, cursor: row.cursor, id: row.id, error }, 'webhook consumer gave up on a message (dead letter)');
         this.#onStuck({ consumer: this.name, cursor: row.cursor, id: row.id, account: row.account, ageMs, error });
         return true;
       }
       const ceiling = Math.min(s.retryMaxMs, s.retryInitialMs * 2 ** Math.min(c.attempts, 30));
       const wait = Math.max(1, Math.floor(this.#random() * ceiling));
-      this.#consumers.recordFailure(this.name, error, this.#now() + wait);
+      await this.#consumers.recordFailure(this.name, error, this.#now() + wait);
       this.#log.debug({ consumer: this.name, cursor: row.cursor, error, waitMs: wait }, 'webhook delivery failed; will retry');
       return true;
     }

@@ -241,6 +241,25 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       ALTER TABLE wa_leases ADD COLUMN state_at timestamptz;
     `,
   },
+  {
+    version: 7,
+    name: 'alert state shared by the cluster',
+    // Raised conditions (an account's is one for the cluster; a daemon's own is keyed by it) and
+    // each sink's notifications in the last hour, so the hourly cap holds over every daemon.
+    sql: `
+      CREATE TABLE wa_alerts_active (
+        key        text PRIMARY KEY,
+        daemon     text NOT NULL,
+        alert      text NOT NULL,
+        raised_at  timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE wa_alert_sends (
+        sink  text NOT NULL,
+        at    timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX wa_alert_sends_by_sink ON wa_alert_sends (sink, at);
+    `,
+  },
 ];
 
 /** Applies the migrations not applied yet; returns the versions it applied. */

@@ -149,7 +149,14 @@ export class BaileysConnection implements WaConnection {
     const auth = store.state();
     // Inbound messages are emitted between decryption and the delivery receipt (inbound-capture.ts).
     // Emitted even after a close was reported: a message decrypted then is still kept.
-    const capture = new InboundCapture({ emit: (message) => this.#emit({ type: 'inbound', message }), me: () => auth.creds.me ?? undefined });
+    const capture = new InboundCapture({
+      emit: (message) => {
+        const commits: Promise<unknown>[] = [];
+        this.#emit({ type: 'inbound', message, waitFor: (commit) => commits.push(commit) });
+        return commits.length ? Promise.all(commits).then(() => undefined) : undefined;
+      },
+      me: () => auth.creds.me ?? undefined,
+    });
     this.#capture = capture;
     this.#sock = makeWASocket({
       auth,

@@ -40,13 +40,13 @@ interface Envelope {
 
 type Repository = SignalRepositoryWithLIDStore;
 
-/** Watches stanzas and decryptions of one socket; `emit` must commit before it returns. */
+/** Watches stanzas and decryptions of one socket; `emit` must commit before it returns (or its promise settles). */
 export class InboundCapture {
   readonly #envelopes = new WeakMap<Uint8Array, Envelope>();
-  readonly #emit: (message: InboundMessage) => void;
+  readonly #emit: (message: InboundMessage) => void | Promise<void>;
   readonly #me: () => { id?: string; lid?: string } | undefined;
 
-  constructor(opts: { emit: (message: InboundMessage) => void; me: () => { id?: string; lid?: string } | undefined }) {
+  constructor(opts: { emit: (message: InboundMessage) => void | Promise<void>; me: () => { id?: string; lid?: string } | undefined }) {
     this.#emit = opts.emit;
     this.#me = opts.me;
   }
@@ -105,7 +105,7 @@ export class InboundCapture {
     } catch (err) {
       // Kept, marked, and replaced if a retry later decrypts it. Baileys sends a retry receipt
       // (not a delivery receipt) after this.
-      if (!envelope.emitted) this.#emit(inboundFrom(envelope.key, envelope.timestamp, undecryptable((err as Error)?.message), envelope.offline));
+      if (!envelope.emitted) await this.#emit(inboundFrom(envelope.key, envelope.timestamp, undecryptable((err as Error)?.message), envelope.offline));
       throw err;
     }
     let part: proto.IMessage;
@@ -114,7 +114,7 @@ export class InboundCapture {
       part = decoded.deviceSentMessage?.message ?? decoded;
     } catch (err) {
       // Baileys fails the same way on this plaintext and marks the message as a ciphertext stub.
-      this.#emit(inboundFrom(envelope.key, envelope.timestamp, undecryptable(`undecodable content: ${(err as Error).message}`), envelope.offline));
+      await this.#emit(inboundFrom(envelope.key, envelope.timestamp, undecryptable(`undecodable content: ${(err as Error).message}`), envelope.offline));
       return plaintext;
     }
     envelope.content = envelope.content ? Object.assign(envelope.content, part) : part;
@@ -122,7 +122,7 @@ export class InboundCapture {
     // A group message's first part may carry only the sender key: the message comes with the next.
     if (content) {
       envelope.emitted = true;
-      this.#emit(inboundFrom(envelope.key, envelope.timestamp, content, envelope.offline));
+      await this.#emit(inboundFrom(envelope.key, envelope.timestamp, content, envelope.offline));
     }
     return plaintext;
   }

@@ -118,10 +118,11 @@ export type WaEvent =
   /**
    * A message from a peer, emitted after it was decrypted and before WhatsApp is sent its
    * delivery receipt. Listeners run synchronously, and a listener that stores it must commit
-   * before returning: the receipt waits for that, and a listener that throws stops the receipt
-   * (Baileys then asks for the message again).
+   * before returning, or hand its commit to `waitFor`: the receipt waits for that, and a listener
+   * that throws (or a commit that rejects) stops the receipt (Baileys then asks for the message
+   * again). `waitFor` is absent where nothing waits (a message reported after its receipt).
    */
-  | { type: 'inbound'; message: InboundMessage }
+  | { type: 'inbound'; message: InboundMessage; waitFor?: (commit: Promise<unknown>) => void }
   | { type: 'ack'; messageId: string; chat: string; status: AckStatus; error?: string }
   /** Our own message seen coming back from the server (another device, or our own send echoed). */
   | { type: 'echo'; messageId: string; chat: string }

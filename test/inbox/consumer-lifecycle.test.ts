@@ -13,8 +13,8 @@ import { SECRET, consumerService, inboundMessage, type ServiceOptions, silentLog
 let tmp: { dir: string; cleanup: () => void };
 let db: StateDb;
 let inboxStore: InboxStore;
-let inbox: Inbox;
-let service: ConsumerService | undefined;
+let inbox: Inbox<InboxStore>;
+let service: ReturnType<typeof consumerService> | undefined;
 let clock = 1_700_000_000_000;
 
 beforeEach(() => {
@@ -34,7 +34,7 @@ function receive(account = 'main'): InboxRow {
   return inbox.receive(account, inboundMessage()).row;
 }
 
-function makeService(opts: Omit<ServiceOptions, 'now'> = {}): ConsumerService {
+function makeService(opts: Omit<ServiceOptions, 'now'> = {}): ReturnType<typeof consumerService> {
   service = consumerService(db, inbox, { ...opts, now: () => clock });
   return service;
 }
@@ -45,17 +45,17 @@ describe('stream consumer acks', () => {
     await svc.add({ name: 'bot', type: 'stream', accounts: ['main'] });
     const given = receive('main'); // the only row of its account
     const s = sink();
-    svc.openStream('bot', () => s);
+    await svc.openStream('bot', () => s);
     await until(() => s.rows.length === 1);
     // rows of another account push the global cursor on; none of them is this consumer's
     for (let i = 0; i < 5; i++) receive('other');
     const newest = inboxStore.lastCursor();
     // a bot acks "the newest cursor" (from GET /v1/inbox, status, or a guess): refused
-    expect(() => svc.ack('bot', newest)).toThrow(/never given/);
-    expect(svc.ack('bot', given.cursor)).toBe(given.cursor);
+    await expect(svc.ack('bot', newest)).rejects.toThrow(/never given/);
+    expect(await svc.ack('bot', given.cursor)).toBe(given.cursor);
     s.close();
     // a reader gone does not widen what can be acknowledged
-    expect(() => svc.ack('bot', newest)).toThrow(/never given/);
+    await expect(svc.ack('bot', newest)).rejects.toThrow(/never given/);
   });
 });
 
@@ -64,7 +64,7 @@ describe('open streams across config changes', () => {
     const svc = makeService();
     await svc.applyConfig([{ name: 'bot', type: 'stream' }], { ...DEFAULT_WEBHOOK_SETTINGS });
     const s = sink();
-    svc.openStream('bot', () => s);
+    await svc.openStream('bot', () => s);
     receive('main');
     // the operator takes the sensitive account away from this bot and reloads
     await svc.applyConfig([{ name: 'bot', type: 'stream', accounts: ['main'] }], { ...DEFAULT_WEBHOOK_SETTINGS });
@@ -79,7 +79,7 @@ describe('open streams across config changes', () => {
     await svc.add({ name: 'bot', type: 'stream' });
     for (let i = 0; i < 3; i++) receive();
     const s = sink();
-    svc.openStream('bot', () => s);
+    await svc.openStream('bot', () => s);
     await until(() => s.rows.length === 3);
     await svc.remove('bot');
     const stillOpen = !s.closed;
@@ -87,12 +87,12 @@ describe('open streams across config changes', () => {
     await svc.add({ name: 'bot', type: 'stream' });
     let newReader = 'opened';
     try {
-      svc.openStream('bot', () => sink());
+      await svc.openStream('bot', () => sink());
     } catch (err) {
       newReader = (err as Error).message;
     }
     // the old reader's late ack lands on the new consumer
-    const movedTo = svc.ack('bot', s.rows[2]!.cursor);
+    const movedTo = await svc.ack('bot', s.rows[2]!.cursor);
     console.log(JSON.stringify({ oldReaderStillOpen: stillOpen, newReader, newConsumerCursorAfterOldAck: movedTo }));
     expect(stillOpen).toBe(false);
   });
@@ -153,7 +153,7 @@ describe('webhook loop after a failed commit', () => {
     db.exec('UPDATE fail_once SET n = 0'); // the disk has room again
     receive();
     await new Promise((r) => setTimeout(r, 100));
-    const c = svc.get('hook');
+    const c = await svc.get('hook');
     console.log(JSON.stringify({ posted, cursor: c.cursor, lag: c.lag.unacknowledged, lastError: c.lastError }));
     expect(c.lag.unacknowledged).toBe(0);
   });

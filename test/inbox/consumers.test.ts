@@ -15,8 +15,8 @@ const OTHER = '15550003333@s.whatsapp.net';
 
 let tmp: { dir: string; cleanup: () => void };
 let db: StateDb;
-let inbox: Inbox;
-let service: ConsumerService | undefined;
+let inbox: Inbox<InboxStore>;
+let service: ReturnType<typeof consumerService> | undefined;
 
 beforeEach(() => {
   tmp = makeTmpDir('wa-consumers-');
@@ -34,7 +34,7 @@ function receive(over: Partial<InboundMessage> = {}, account = 'main'): InboxRow
   return inbox.receive(account, inboundMessage(over)).row;
 }
 
-function makeService(opts: ServiceOptions & { db?: StateDb } = {}): ConsumerService {
+function makeService(opts: ServiceOptions & { db?: StateDb } = {}): ReturnType<typeof consumerService> {
   service = consumerService(opts.db ?? db, inbox, opts);
   return service;
 }
@@ -50,7 +50,7 @@ describe('stream consumers', () => {
     // Five lives; each reads a random number of rows, acks some of them, and dies.
     for (let life = 0; life < 5; life++) {
       const s = sink();
-      svc.openStream('bot', () => s);
+      await svc.openStream('bot', () => s);
       await new Promise((r) => setImmediate(r));
       for (let i = 0; i < 7; i++) ids.push(receive().id); // live ones arrive while it reads
       for (const row of s.rows) {
@@ -58,18 +58,18 @@ describe('stream consumers', () => {
         seen.set(row.id, (seen.get(row.id) ?? 0) + 1);
       }
       const ackUpTo = s.rows[Math.floor(s.rows.length / 2)];
-      if (ackUpTo) committed = svc.ack('bot', ackUpTo.cursor);
+      if (ackUpTo) committed = await svc.ack('bot', ackUpTo.cursor);
       s.close();
     }
     const s = sink();
-    svc.openStream('bot', () => s);
+    await svc.openStream('bot', () => s);
     await new Promise((r) => setImmediate(r));
     const rest = s.rows.map((r) => r.id);
     const delivered = new Set([...seen.keys(), ...rest]);
     expect([...ids].filter((id) => !delivered.has(id))).toEqual([]);
     // rows at or below the committed cursor were never handed out again
     expect(s.rows.every((r) => r.cursor > committed)).toBe(true);
-    expect(svc.get('bot').lag.unacknowledged).toBe(inbox.store.list({ limit: 1000, statuses: ['ok'], after: committed }).length);
+    expect((await svc.get('bot')).lag.unacknowledged).toBe(inbox.store.list({ limit: 1000, statuses: ['ok'], after: committed }).length);
     s.close();
   });
 
@@ -80,15 +80,15 @@ describe('stream consumers', () => {
     const b = receive();
     receive({}, 'second'); // not this consumer's account
     const first = sink();
-    svc.openStream('bot', () => first);
-    expect(() => svc.openStream('bot', () => sink())).toThrow(ConsumerError);
-    expect(svc.get('bot').connected).toBe(true);
-    expect(svc.ack('bot', b.cursor)).toBe(b.cursor);
-    expect(svc.ack('bot', a.cursor)).toBe(b.cursor);
-    expect(() => svc.ack('bot', b.cursor + 100)).toThrow(/never given/);
+    await svc.openStream('bot', () => first);
+    await expect(svc.openStream('bot', () => sink())).rejects.toThrow(ConsumerError);
+    expect((await svc.get('bot')).connected).toBe(true);
+    expect(await svc.ack('bot', b.cursor)).toBe(b.cursor);
+    expect(await svc.ack('bot', a.cursor)).toBe(b.cursor);
+    await expect(svc.ack('bot', b.cursor + 100)).rejects.toThrow(/never given/);
     first.close();
-    expect(svc.get('bot').connected).toBe(false);
-    expect(svc.get('bot').lag.unacknowledged).toBe(0);
+    expect((await svc.get('bot')).connected).toBe(false);
+    expect((await svc.get('bot')).lag.unacknowledged).toBe(0);
     closeStateDb(db);
     db = openStateDb(tmp.dir);
     const again = new ConsumerStore(db);
@@ -101,18 +101,18 @@ describe('stream consumers', () => {
     await svc.add({ name: 'api', type: 'stream' });
     await expect(svc.add({ name: 'api', type: 'stream' })).rejects.toThrow(/exists/);
     const reader = sink();
-    svc.openStream('a', () => reader);
-    svc.ack('a', receive().cursor);
+    await svc.openStream('a', () => reader);
+    await svc.ack('a', receive().cursor);
     reader.close();
     expect(await svc.applyConfig([{ name: 'a', type: 'stream', accounts: ['main'] }], DEFAULT_WEBHOOK_SETTINGS)).toEqual({ added: [], removed: ['b'] });
-    expect(svc.list().map((c) => [c.name, c.origin, c.accounts])).toEqual([
+    expect((await svc.list()).map((c) => [c.name, c.origin, c.accounts])).toEqual([
       ['a', 'config', ['main']],
       ['api', 'api', null],
     ]);
-    expect(svc.get('a').cursor).not.toBe('0');
+    expect((await svc.get('a')).cursor).not.toBe('0');
     await expect(svc.remove('a')).rejects.toThrow(/config file/);
     await svc.remove('api');
-    expect(svc.list().map((c) => c.name)).toEqual(['a']);
+    expect((await svc.list()).map((c) => c.name)).toEqual(['a']);
   });
 });
 
@@ -136,7 +136,7 @@ describe('webhook consumers', () => {
     for (let i = 0; i < 5; i++) receive({ chat: i % 2 ? PEER : OTHER, from: i % 2 ? PEER : OTHER });
     receive({ text: 'last' });
     await finished;
-    await until(() => svc.get('hook').lag.unacknowledged === 0);
+    await until(async () => (await svc.get('hook')).lag.unacknowledged === 0);
     for (const c of calls) {
       expect(c.headers['X-WA-Supervisor-Signature']).toBe(`sha256=${createHmac('sha256', SECRET).update(c.body).digest('hex')}`);
       expect(c.headers['X-WA-Supervisor-Delivery']).toBe(JSON.parse(c.body).deliveryId);
@@ -146,7 +146,7 @@ describe('webhook consumers', () => {
     expect(delivered).toEqual(expected);
     // the three failures were all the first message, with the same delivery id
     expect(new Set(calls.slice(0, 4).map((c) => c.headers['X-WA-Supervisor-Delivery'])).size).toBe(1);
-    expect(svc.get('hook')).toMatchObject({ lag: { unacknowledged: 0 }, attempts: 0, lastError: 'HTTP 503' });
+    expect(await svc.get('hook')).toMatchObject({ lag: { unacknowledged: 0 }, attempts: 0, lastError: 'HTTP 503' });
   });
 
   it('a message still refused past deadLetterAfterMs goes to the dead-letter list with an alert, and delivery moves on', async () => {
@@ -164,10 +164,10 @@ describe('webhook consumers', () => {
     const poison = receive({ text: 'poison' });
     receive({ text: 'fine' });
     await finished;
-    await until(() => svc.get('hook').lag.unacknowledged === 0);
+    await until(async () => (await svc.get('hook')).lag.unacknowledged === 0);
     expect(stuck).toEqual([expect.objectContaining({ consumer: 'hook', cursor: poison.cursor, id: poison.id, error: 'connect ECONNREFUSED' })]);
     expect(svc.store.deadLetters('hook')).toEqual([expect.objectContaining({ cursor: poison.cursor, reason: 'connect ECONNREFUSED' })]);
-    expect(svc.get('hook').deadLetters).toBe(1);
+    expect((await svc.get('hook')).deadLetters).toBe(1);
   });
 
   it('stop aborts a POST that hangs: shutdown does not wait for the receiver, and the message stays for the next run', async () => {
@@ -184,7 +184,7 @@ describe('webhook consumers', () => {
     await svc.stop(); // would wait for the hour-long timeout if the POST were not aborted
     expect(signal!.aborted).toBe(true);
     // the abort is not the receiver's failure: no attempt counted, no error, still unacknowledged
-    expect(svc.get('hook')).toMatchObject({ attempts: 0, lastError: null, lag: { unacknowledged: 1 } });
+    expect(await svc.get('hook')).toMatchObject({ attempts: 0, lastError: null, lag: { unacknowledged: 1 } });
   });
 
   it('the backoff survives a restart: the next attempt time is kept on the consumer row', async () => {

@@ -32,7 +32,10 @@ describe('hosted senders', () => {
   it('one message from a hosted device is one row, under the JID allowFrom lists', async () => {
     const inbox = new Inbox({ store: new InboxStore(db), bus: new EventBus(), log: pino({ level: 'silent' }), allowFrom: { main: [`${BUSINESS}@s.whatsapp.net`] } });
     const emitted: InboundMessage[] = [];
-    const capture = new InboundCapture({ emit: (m) => (emitted.push(m), inbox.receive('main', m)), me: () => ({ id: ME }) });
+    const capture = new InboundCapture({ emit: (m) => {
+      emitted.push(m);
+      inbox.receive('main', m);
+    }, me: () => ({ id: ME }) });
     const ciphertext = new Uint8Array([1, 2, 3]);
     const stanza = {
       tag: 'message',

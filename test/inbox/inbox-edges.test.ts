@@ -20,7 +20,7 @@ const STRANGER = '15550009999@s.whatsapp.net';
 
 let tmp: { dir: string; cleanup: () => void };
 let db: StateDb;
-let inbox: Inbox;
+let inbox: Inbox<InboxStore>;
 
 beforeEach(() => {
   tmp = makeTmpDir('wa-inbox-');
@@ -115,7 +115,7 @@ describe('allowFrom with a LID entry', () => {
 
 describe('a person known by number and by LID', () => {
   // Baileys reports many contacts' messages in their LID chat; a reader asks by phone number.
-  function lidAwareInbox(): Inbox {
+  function lidAwareInbox(): Inbox<InboxStore> {
     return new Inbox({
       store: new InboxStore(db),
       bus: new EventBus(),

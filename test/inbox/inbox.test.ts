@@ -17,7 +17,7 @@ let tmp: { dir: string; cleanup: () => void };
 let db: StateDb;
 let bus: EventBus;
 let events: BusEvent[];
-let inbox: Inbox;
+let inbox: Inbox<InboxStore>;
 
 beforeEach(() => {
   tmp = makeTmpDir('wa-inbox-');

@@ -43,9 +43,9 @@ export function sink(): FollowSink & { rows: InboxRow[]; close(): void } {
 }
 
 /** Lets the service's loops run (a few event-loop turns at a time) until `pred` holds. */
-export async function until(pred: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000 && !pred(); i++) await new Promise((r) => setImmediate(r));
-  expect(pred()).toBe(true);
+export async function until(pred: () => boolean | Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 1000 && !(await pred()); i++) await new Promise((r) => setImmediate(r));
+  expect(await pred()).toBe(true);
 }
 
 export interface ServiceOptions {
@@ -55,8 +55,11 @@ export interface ServiceOptions {
   now?: () => number;
 }
 
+/** The service as the tests use it: its store is the SQLite one, answering at once. */
+export type SqliteConsumerService = Omit<ConsumerService, 'store'> & { readonly store: ConsumerStore };
+
 /** A consumer service over `db` and `inbox` with short webhook backoff; the caller stops it. */
-export function consumerService(db: StateDb, inbox: Inbox, opts: ServiceOptions = {}): ConsumerService {
+export function consumerService(db: StateDb, inbox: Inbox, opts: ServiceOptions = {}): SqliteConsumerService {
   return new ConsumerService({
     store: new ConsumerStore(db, opts.now ? { now: opts.now } : {}),
     inbox,
@@ -65,5 +68,5 @@ export function consumerService(db: StateDb, inbox: Inbox, opts: ServiceOptions 
     onStuck: opts.onStuck ?? (() => {}),
     ...(opts.post ? { post: opts.post } : {}),
     ...(opts.now ? { now: opts.now } : {}),
-  });
+  }) as unknown as SqliteConsumerService;
 }

@@ -49,12 +49,16 @@ it('the cut-off daemon stops its sockets before its leases expire; the others ta
   const lost = () => d1.events.slice(from).filter((e) => e.type === 'cluster.lost');
   while (lost().length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   expect(lost().map((e) => [e.account, e.reason]).sort()).toEqual(leases.map((l) => [l.account, 'fenced']).sort());
+  // The runner's stop is reported once its socket is closed, which may come just after the loss.
+  const stoppedOf = (account: string) => d1.events.slice(from).find((x) => x.type === 'account.state' && x.account === account && x.state === 'stopped');
+  while (!lost().every((e) => stoppedOf(e.account!)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   for (const e of lost()) {
     const lease = leases.find((l) => l.account === e.account)!;
     // The lease as last renewed can only have been extended: it expires no earlier than this.
     expect(Date.parse(e.at)).toBeLessThan(Date.parse(lease.expiresAt!));
-    const stopped = d1.events.slice(from).find((x) => x.type === 'account.state' && x.account === e.account && x.state === 'stopped');
+    const stopped = stoppedOf(e.account!);
     expect(stopped).toBeDefined();
+    expect(Date.parse(stopped!.at)).toBeLessThan(Date.parse(lease.expiresAt!));
   }
   // The daemon itself says so: status and the operator alert.
   const s1 = await w.status(d1);

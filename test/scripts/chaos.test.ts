@@ -66,10 +66,10 @@ describe('chaos soak (short, seeded)', () => {
     expectAWorldThatCouldFail(r.result);
   }, 180_000);
 
-  it('on a cluster of 3 daemons sharing PostgreSQL, one killed with -9 now and then: no loss, no repeat, no alert to a peer, no policy broken, no account run by two daemons at once', async () => {
+  it('on a cluster of 3 daemons sharing PostgreSQL, one killed with -9 now and then: no loss, no repeat, no alert to a peer, no policy broken, no account run by two daemons at once; the shared inbox stores each message once and its consumer misses nothing', async () => {
     const r = await runChaos(['--hosts', '3', '--accounts', '3', '--messages', '60', '--seconds', '15', '--seed', '3', '--kill-every', '5']);
     expect(r.code, r.stderr.slice(-2000)).toBe(0);
-    expect(r.result).toMatchObject({ hosts: 3, lost: 0, peerDuplicates: 0, alertsToPeers: 0, policyViolations: 0, doubleOwnership: 0, conflictsSeen: 0, inboundLost: 0 });
+    expect(r.result).toMatchObject({ hosts: 3, lost: 0, peerDuplicates: 0, alertsToPeers: 0, policyViolations: 0, doubleOwnership: 0, conflictsSeen: 0, ...INBOX_CLEAN });
     // It could have failed: daemons were killed while sending, refused sends were tried and
     // refused, the operator got the final conflict's alert through the cluster, peers wrote in.
     expect(r.result.kills).toBeGreaterThanOrEqual(1);
@@ -79,6 +79,10 @@ describe('chaos soak (short, seeded)', () => {
     expect(r.result.alertsRaised).toContain('conflict(a2)');
     expect(r.result.alertsToOperators).toBeGreaterThanOrEqual(1);
     expect(r.result.inboundSent).toBeGreaterThan(0);
+    // The shared inbox's stream consumer read through more than one daemon's connection and acknowledged.
+    expect(r.result.consumerReceived).toBeGreaterThan(0);
+    expect(r.result.consumerConnections).toBeGreaterThan(1);
+    expect(r.result.consumerAcks).toBeGreaterThan(0);
     expect(r.result).toMatchObject({ policyViolationsAtPeers: 0, unexpectedAtPeers: 0, refusedWrongly: 0, acceptedWrongly: 0 });
   }, 240_000);
 });

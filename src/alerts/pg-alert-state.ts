@@ -1,0 +1,62 @@
+// Alert state shared by the daemons of a cluster (docs/cluster.md): which conditions are raised, and
+// how many notifications each sink was sent in the last hour. An account's condition is one alert
+// for the cluster, whichever daemon sees it (after a hand-over the new owner adopts what the old
+// one raised instead of raising it again); a daemon's own condition (the store cut off, its event
+// loop stalled) is keyed by the daemon. The hourly cap is counted over every daemon's sends.
+import type { Pool } from 'pg';
+import { withTx } from '../store/pg-tx.js';
+import type { Alert, SharedAlertState } from './engine.js';
+
+export class PgAlertState implements SharedAlertState {
+  readonly #pool: Pool;
+  readonly #daemon: string;
+  readonly #liveMs: number;
+
+  /** `liveMs`: how recently a daemon must have been seen for the alerts it raised to stand. */
+  constructor(pool: Pool, opts: { daemon: string; liveMs: number }) {
+    this.#pool = pool;
+    this.#daemon = opts.daemon;
+    this.#liveMs = opts.liveMs;
+  }
+
+  keyOf(code: string, account: string | undefined): string {
+    return account ? `${code}:${account}` : `${code}@${this.#daemon}`;
+  }
+
+  async claim(key: string, alert: Alert): Promise<boolean> {
+    // New: this daemon notifies. Raised by a daemon that is gone: adopted (its notification stands).
+    const r = await this.#pool.query<{ fresh: boolean }>(
+      `INSERT INTO wa_alerts_active AS a (key, daemon, alert) VALUES ($1, $2, $3)
+       ON CONFLICT (key) DO UPDATE SET daemon = $2
+         WHERE NOT EXISTS (SELECT 1 FROM wa_daemons d WHERE d.id = a.daemon AND d.id <> $2 AND d.seen_at > now() - make_interval(secs => $4::double precision / 1000))
+       RETURNING (xmax = 0) AS fresh`,
+      [key, this.#daemon, JSON.stringify(alert), this.#liveMs],
+    );
+    return r.rows[0]?.fresh === true;
+  }
+
+  async release(key: string): Promise<boolean> {
+    return ((await this.#pool.query('DELETE FROM wa_alerts_active WHERE key = $1', [key])).rowCount ?? 0) > 0;
+  }
+
+  async takeSend(sink: string, capPerHour: number): Promise<boolean> {
+    return withTx(this.#pool, async (c) => {
+      // One sink's count and insert at a time across the cluster.
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`wa-supervisor alert sink ${sink}`]);
+      await c.query("DELETE FROM wa_alert_sends WHERE sink = $1 AND at < now() - interval '1 hour'", [sink]);
+      const n = Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM wa_alert_sends WHERE sink = $1', [sink])).rows[0]!.n);
+      if (n >= capPerHour) return false;
+      await c.query('INSERT INTO wa_alert_sends (sink) VALUES ($1)', [sink]);
+      return true;
+    });
+  }
+
+  async active(): Promise<Alert[]> {
+    const r = await this.#pool.query<{ alert: string }>(
+      `SELECT a.alert FROM wa_alerts_active a JOIN wa_daemons d ON d.id = a.daemon
+       WHERE d.seen_at > now() - make_interval(secs => $1::double precision / 1000) ORDER BY a.raised_at`,
+      [this.#liveMs],
+    );
+    return r.rows.map((row) => JSON.parse(row.alert) as Alert);
+  }
+}
