@@ -5,7 +5,7 @@ import { type InboxMedia, InboxMediaError, type InboxMediaFile, type MediaFailur
 import { createReadStream } from 'node:fs';
 import { type InboxQuery, type InboxStatus, inboxRowToJson } from '../inbox/store.js';
 import { normaliseRecipient } from '../outbox/recipient.js';
-import { type OutboxChanges, changeToJson } from '../outbox/changes.js';
+import { type OutboxChangesBackend, changeToJson } from '../outbox/changes.js';
 import type { SendGate } from '../outbox/send-gate.js';
 import { HttpError } from './http-error.js';
 import { cursorValue, inboxStreamSink, listParam, nonEmptyString, objectBody, rejectUnknownFields, rejectUnknownParams } from './request-input.js';
@@ -129,17 +129,17 @@ export function inboxRoutes(inbox: Pick<Inbox, 'store' | 'follow' | 'chatsOf'>):
 }
 
 /** `GET /v1/messages/changes`: what happened to our own messages, by cursor. */
-export function outboxChangesRoute(changes: OutboxChanges): Route {
+export function outboxChangesRoute(changes: OutboxChangesBackend): Route {
   return {
     method: 'GET',
     path: '/v1/messages/changes',
     client: 'read',
-    handler: (req) => {
+    handler: async (req) => {
       const params = req.url.searchParams;
       rejectUnknownParams(params, ['account', 'after', 'limit']);
       const accounts = scopedAccounts(req.caller, listParam(params, 'account')) ?? [];
       const after = afterParam(params);
-      const rows = changes.list({ ...(after !== undefined ? { after } : {}), accounts, limit: limitParam(params) });
+      const rows = await changes.list({ ...(after !== undefined ? { after } : {}), accounts, limit: limitParam(params) });
       const next = rows.length ? rows[rows.length - 1]!.cursor : (after ?? 0);
       return { body: { changes: rows.map(changeToJson), next: String(next) } };
     },

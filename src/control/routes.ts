@@ -13,7 +13,7 @@ import type { AlertEngine } from '../alerts/engine.js';
 import { messageRoutes } from './message-routes.js';
 import { chatReadRoute, inboxMediaRoute, inboxRoutes, outboxChangesRoute } from './inbox-routes.js';
 import type { InboxMedia } from '../inbox/media.js';
-import type { OutboxChanges } from '../outbox/changes.js';
+import type { OutboxChangesBackend } from '../outbox/changes.js';
 import type { MediaStore } from '../outbox/media-store.js';
 import type { DaemonMetrics } from '../daemon/metrics.js';
 import { consumerRoutes } from './consumer-routes.js';
@@ -55,7 +55,7 @@ export interface RouteDeps {
   /** Prometheus metrics (optional in route tests). */
   metrics?: Pick<DaemonMetrics, 'scrape'>;
   /** The journal of outbox state changes (optional in route tests). */
-  outboxChanges?: OutboxChanges;
+  outboxChanges?: OutboxChangesBackend;
   /** Inbox consumers (optional in route tests). */
   consumers?: ConsumerService;
   /** Operator alerts (optional in route tests). */

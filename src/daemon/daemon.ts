@@ -18,7 +18,8 @@ import { BaileysConnector } from '../wa/baileys-connection.js';
 import { allowFromFromConfig, gateSettingsFromConfig, mediaLimitsFromConfig, webhookSettingsFromConfig } from '../config/gate-settings.js';
 import { ConsumerService } from '../inbox/consumer-service.js';
 import { ConsumerStore } from '../inbox/consumers.js';
-import { OutboxChanges } from '../outbox/changes.js';
+import { OutboxChanges, type OutboxChangesBackend } from '../outbox/changes.js';
+import { PgOutboxChanges } from '../outbox/pg-changes.js';
 import { Inbox } from '../inbox/inbox.js';
 import { InboxStore } from '../inbox/store.js';
 import { PgAlertState } from '../alerts/pg-alert-state.js';
@@ -93,7 +94,7 @@ export class Daemon {
   readonly #platform: PlatformEnv;
   #stopping: Promise<void> | undefined;
   #retention: NodeJS.Timeout | undefined;
-  readonly #outboxChanges: OutboxChanges;
+  readonly #outboxChanges: OutboxChangesBackend;
   readonly #loop: LoopHealth;
   readonly #metrics: DaemonMetrics;
   readonly #metricsListener: MetricsListener | undefined;
@@ -116,7 +117,7 @@ export class Daemon {
     gate: SendGate;
     inbox: Inbox;
     consumers: ConsumerService;
-    outboxChanges: OutboxChanges;
+    outboxChanges: OutboxChangesBackend;
     alerts: AlertEngine;
     monitor: AlertMonitor;
     config: EffectiveConfig;
@@ -280,7 +281,7 @@ export class Daemon {
         ...(cluster ? { shared: new PgAlertState(cluster.pool, { daemon: cluster.me.id, liveMs: cluster.ttlMs }) } : {}),
       });
       alertsRef = alerts;
-      const outboxChanges = new OutboxChanges(db);
+      const outboxChanges: OutboxChangesBackend = cluster ? new PgOutboxChanges(cluster.pool) : new OutboxChanges(db);
       const consumers = new ConsumerService({
         store: cluster ? new PgConsumerStore(cluster.pool) : new ConsumerStore(db),
         // Which daemon delivers a webhook consumer, and holds a stream consumer's reader.
@@ -330,8 +331,7 @@ export class Daemon {
           ...(gate.media ? { media: gate.media } : {}),
           stateDir: cfg.stateDir,
           consumers,
-          // The journal of state changes is kept by the SQLite outbox only (not yet in a cluster).
-          ...(cluster ? {} : { outboxChanges }),
+          outboxChanges,
           ...(cluster ? { cluster: () => cluster!.view() } : {}),
           alerts,
           bus,
@@ -551,7 +551,7 @@ export class Daemon {
       try {
         const cutoff = Date.now() - days * 86_400_000;
         const deleted = await this.inbox.store.pruneAcknowledged(cutoff);
-        const changes = this.#outboxChanges.prune(cutoff);
+        const changes = await this.#outboxChanges.prune(cutoff);
         if (deleted || changes) this.#log.info({ deleted, outboxChanges: changes, retentionDays: days }, 'inbox retention pruned acknowledged messages and old outbox changes');
         // Media files no outbox row refers to any more (pruned rows, uploads never sent).
         const files = this.gate.media ? this.gate.media.collect(await this.gate.store.referencedMedia()) : 0;

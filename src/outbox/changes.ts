@@ -2,6 +2,7 @@
 // transaction of the change): queued or held at enqueue, then sent, delivered, read, failed,
 // denied, expired, cancelled. Read by cursor, like the inbox.
 import type { StateDb } from '../store/db.js';
+import type { Awaitable } from './backend.js';
 import { writeTx } from '../store/db.js';
 
 /** One state change of an outbox row. */
@@ -17,8 +18,14 @@ export interface OutboxChange {
   at: number;
 }
 
+/** What the route and retention need of the journal, whichever store keeps it. */
+export interface OutboxChangesBackend {
+  list(q: { after?: number; accounts?: readonly string[]; limit: number }): Awaitable<OutboxChange[]>;
+  prune(cutoff: number): Awaitable<number>;
+}
+
 /** Reads and prunes the journal. */
-export class OutboxChanges {
+export class OutboxChanges implements OutboxChangesBackend {
   readonly #db: StateDb;
 
   constructor(db: StateDb) {

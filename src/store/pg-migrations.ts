@@ -260,6 +260,57 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       CREATE INDEX wa_alert_sends_by_sink ON wa_alert_sends (sink, at);
     `,
   },
+  {
+    version: 8,
+    name: 'outbox changes journal with commit-ordered cursors',
+    // The SQLite store's outbox_changes (its migration 9): the states a sender cares about,
+    // written by trigger in the transaction of the change. A reader pages by cursor, so cursors
+    // are given in commit order, as the inbox's are: a deferred trigger numbers the transaction's
+    // journal rows at its commit from one counter row, whose lock makes the next transaction's
+    // numbering wait for this commit (docs/cluster.md). Until then a row has no cursor and no
+    // reader sees it.
+    sql: `
+      CREATE TABLE outbox_changes (
+        id          bigserial PRIMARY KEY,
+        cursor      bigint UNIQUE,
+        outbox_id   bigint NOT NULL,
+        account     text NOT NULL,
+        message_id  text NOT NULL,
+        recipient   text NOT NULL,
+        state       text NOT NULL,
+        reason      text,
+        at          bigint NOT NULL
+      );
+      CREATE INDEX outbox_changes_by_account ON outbox_changes (account, cursor);
+      CREATE INDEX outbox_changes_by_at ON outbox_changes (at);
+      CREATE TABLE outbox_changes_cursor (
+        one  boolean PRIMARY KEY DEFAULT true CHECK (one),
+        n    bigint NOT NULL
+      );
+      INSERT INTO outbox_changes_cursor (n) VALUES (0);
+      CREATE FUNCTION outbox_journal() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP = 'UPDATE' AND (NEW.state IS NOT DISTINCT FROM OLD.state OR NEW.state IN ('sending', 'unknown')
+            OR (NEW.state = 'queued' AND OLD.state IN ('sending', 'unknown'))) THEN
+          RETURN NULL;
+        END IF;
+        INSERT INTO outbox_changes (outbox_id, account, message_id, recipient, state, reason, at)
+          VALUES (NEW.id, NEW.account, NEW.message_id, NEW.recipient, NEW.state, NEW.reason, NEW.updated_at);
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER outbox_journal_insert AFTER INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_journal();
+      CREATE TRIGGER outbox_journal_update AFTER UPDATE OF state ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_journal();
+      CREATE FUNCTION outbox_changes_number() RETURNS trigger LANGUAGE plpgsql AS $$
+      DECLARE c bigint;
+      BEGIN
+        UPDATE outbox_changes_cursor SET n = n + 1 RETURNING n INTO c;
+        UPDATE outbox_changes SET cursor = c WHERE id = NEW.id;
+        RETURN NULL;
+      END $$;
+      CREATE CONSTRAINT TRIGGER outbox_changes_number AFTER INSERT ON outbox_changes
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION outbox_changes_number();
+    `,
+  },
 ];
 
 /** Applies the migrations not applied yet; returns the versions it applied. */

@@ -97,10 +97,19 @@ describe('three daemons, thirty accounts', () => {
     expect(w.replaced()).toBe(0);
   });
 
-  it('any daemon accepts a send for any account; its owner sends it', async () => {
+  it('any daemon accepts a send for any account; its owner sends it; any daemon tells what became of it', async () => {
     const accepted = await burst(w.daemons[0]!, 'any', 1);
     await expectDeliveredOnce(accepted);
     expect(w.replaced()).toBe(0);
+    // The journal of our messages' states is the cluster's: read through another daemon, each
+    // message's changes in order, from queued on, whichever daemon made them.
+    const ids = new Set([...accepted.values()].flat());
+    const journal = async () => (await w.daemons[1]!.client.request<{ changes: Array<{ messageId: string; state: string; cursor: string }> }>('GET', '/v1/messages/changes?limit=1000')).body.changes.filter((c) => ids.has(c.messageId));
+    const changes = await until(async () => {
+      const all = await journal();
+      return [...ids].every((id) => all.some((c) => c.messageId === id && c.state === 'delivered')) ? all : undefined;
+    }, 'every accepted message journalled as delivered');
+    for (const id of ids) expect(changes.filter((c) => c.messageId === id).map((c) => c.state).slice(0, 3)).toEqual(['queued', 'sent', 'delivered']);
   });
 
   it('the inbox is shared: a message its owner stored is read, streamed and acknowledged through any daemon, and published on every daemon', async () => {

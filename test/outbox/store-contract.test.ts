@@ -4,6 +4,8 @@
 // also fenced by the account's lease and never hand one row to two racing drains.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FencedError, type Fence } from '../../src/cluster/lease-store.js';
+import { OutboxChanges, type OutboxChange } from '../../src/outbox/changes.js';
+import { PgOutboxChanges } from '../../src/outbox/pg-changes.js';
 import { PgOutboxStore } from '../../src/outbox/pg-store.js';
 import { OutboxStore, type AuditEntry, type NewRow, type OutboxRow, type OutboxState, type TransitionPatch } from '../../src/outbox/store.js';
 import { closeStateDb, openStateDb } from '../../src/store/db.js';
@@ -27,13 +29,16 @@ interface Outbox {
   rowCounts(): Promise<Map<string, Partial<Record<OutboxState, number>>>>;
   list(filter: Parameters<OutboxStore['list']>[0]): Promise<OutboxRow[]>;
   audit(filter: Parameters<OutboxStore['audit']>[0]): Promise<AuditEntry[]>;
+  /** The journal of state changes (GET /v1/messages/changes). */
+  changes(q: { after?: number; accounts?: readonly string[]; limit: number }): Promise<OutboxChange[]>;
+  pruneChanges(cutoff: number): Promise<number>;
 }
 
 const db = migratedPostgres({ beforeAll, afterAll }, 10);
 const cleanups: Array<() => void> = [];
 afterEach(async () => {
   cleanups.splice(0).reverse().forEach((c) => c());
-  await db.pool.query('TRUNCATE outbox, audit, outbox_counts, outbox_count_deltas, wa_leases');
+  await db.pool.query('TRUNCATE outbox, audit, outbox_counts, outbox_count_deltas, wa_leases, outbox_changes; UPDATE outbox_changes_cursor SET n = 0');
 });
 
 let seq = 0;
@@ -65,6 +70,8 @@ const sqlite = (): Outbox => {
     rowCounts: async () => byRows(db.prepare('SELECT account, state, count(*) AS n FROM outbox GROUP BY account, state').all() as Array<{ account: string; state: OutboxState; n: number }>),
     list: async (f) => s.list(f),
     audit: async (f) => s.audit(f),
+    changes: async (q) => new OutboxChanges(db).list(q),
+    pruneChanges: async (cutoff) => new OutboxChanges(db).prune(cutoff),
   };
 };
 
@@ -91,6 +98,8 @@ const postgres = (): Outbox => {
     rowCounts: async () => byRows((await db.pool.query('SELECT account, state, count(*) AS n FROM outbox GROUP BY account, state')).rows),
     list: (f) => s.list(f),
     audit: (f) => s.audit(f),
+    changes: (q) => new PgOutboxChanges(db.pool).list(q),
+    pruneChanges: (cutoff) => new PgOutboxChanges(db.pool).prune(cutoff),
   };
 };
 
@@ -195,7 +204,58 @@ describe.each([
   });
 });
 
+describe.each([
+  ['SQLite', sqlite],
+  ['PostgreSQL', postgres],
+])('outbox changes journal on %s', (_name, backend) => {
+  it('journals what a sender cares about, by cursor: queued, sent, delivered, read; not the sending/unknown churn nor a put-back', async () => {
+    const o = backend();
+    const a = rowOf(await o.insert(newRow()));
+    const b = rowOf(await o.insert(newRow({ account: 'second', to: BOB })));
+    const claimed = await o.claim('main', NOW);
+    expect(claimed?.id).toBe(a.id);
+    await o.release('main', NOW + 1); // sending -> queued: not journalled
+    await o.claim('main', NOW + 2);
+    await o.transition(a.id, ['sending'], 'sent', {}, NOW + 3);
+    await o.transition(a.id, ['sent'], 'delivered', {}, NOW + 4);
+    await o.transition(b.id, ['queued'], 'cancelled', { reason: 'cancelled by the operator' }, NOW + 5);
+    const all = await o.changes({ limit: 100 });
+    expect(all.map((c) => [c.id, c.state])).toEqual([
+      [a.id, 'queued'],
+      [b.id, 'queued'],
+      [a.id, 'sent'],
+      [a.id, 'delivered'],
+      [b.id, 'cancelled'],
+    ]);
+    expect(all.map((c) => c.cursor)).toEqual([...all.map((c) => c.cursor)].sort((x, y) => x - y));
+    expect(all[4]).toMatchObject({ account: 'second', messageId: b.messageId, to: BOB, reason: 'cancelled by the operator', at: NOW + 5 });
+    expect((await o.changes({ limit: 100, after: all[1]!.cursor, accounts: ['main'] })).map((c) => c.state)).toEqual(['sent', 'delivered']);
+    expect((await o.changes({ limit: 1, after: all[1]!.cursor })).map((c) => c.state)).toEqual(['sent']);
+    expect(await o.pruneChanges(NOW + 3)).toBe(2); // the two enqueues (stamped NOW)
+    expect((await o.changes({ limit: 100 })).map((c) => c.state)).toEqual(['sent', 'delivered', 'cancelled']);
+  });
+});
+
 describe('outbox on PostgreSQL, shared', () => {
+  it('a change committed after a later one still reaches a reader that read past the later one', async () => {
+    const o = postgres();
+    const a = rowOf(await o.insert(newRow()));
+    // A transaction changes row a and stays open; meanwhile another change commits.
+    const slow = await db.pool.connect();
+    try {
+      await slow.query('BEGIN');
+      await slow.query("UPDATE outbox SET state = 'cancelled', updated_at = $2 WHERE id = $1", [a.id, NOW + 1]);
+      rowOf(await o.insert(newRow({ to: BOB })));
+      const seen = await o.changes({ limit: 100 });
+      expect(seen.map((c) => c.state)).toEqual(['queued', 'queued']); // the open change is not read
+      await slow.query('COMMIT');
+      // Numbered at its commit: after what the reader has already read, so not skipped.
+      expect((await o.changes({ limit: 100, after: seen[1]!.cursor })).map((c) => [c.id, c.state])).toEqual([[a.id, 'cancelled']]);
+    } finally {
+      slow.release();
+    }
+  });
+
   it('eight drains racing on one account claim each row once, in per-peer order', async () => {
     const s = new PgOutboxStore(db.pool);
     const peers = [ALICE, BOB, '15550004444@s.whatsapp.net', '15550005555@s.whatsapp.net'];
