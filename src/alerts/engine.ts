@@ -43,6 +43,8 @@ export interface SharedAlertState {
   keyOf(code: string, account: string | undefined): string;
   /** Records a raised condition; true when it is new to the cluster (this daemon notifies). */
   claim(key: string, alert: Alert): Promise<boolean>;
+  /** Keeps the rows of conditions this daemon still sees from going stale. */
+  refresh(keys: readonly string[]): Promise<void>;
   /** Clears it; true when it was raised (its recovered notice is due). */
   release(key: string): Promise<boolean>;
   /** Counts a notification to a sink against the cluster's hourly cap; false when over it. */
@@ -50,6 +52,9 @@ export interface SharedAlertState {
   /** The cluster's raised alerts. */
   active(): Promise<Alert[]>;
 }
+
+/** How often a daemon of a cluster refreshes the conditions it still sees; a row is stale after three periods. */
+export const ALERT_REFRESH_MS = 20_000;
 
 /** Notifications per sink per hour by default. */
 export const DEFAULT_CAP_PER_HOUR = 30;
@@ -62,6 +67,10 @@ interface Condition {
   since: number;
   timer: NodeJS.Timeout | null;
   alert: Alert | null;
+  /** This daemon sent the alert (in a cluster another daemon may have, and this one adopted it). */
+  notified: boolean;
+  /** In a cluster: the condition is recorded in the shared store (false when raised with the store cut off). */
+  inStore: boolean;
 }
 
 /** The engine. `accountState` lets suppressed kinds stay quiet while an account is in a terminal state. */
@@ -78,6 +87,7 @@ export class AlertEngine {
   readonly #shared: SharedAlertState | undefined;
   /** A condition's claim and release, and one sink's notifications, in the order they were made. */
   readonly #inOrder = new KeyedQueue();
+  #refresh: NodeJS.Timeout | null = null;
 
   constructor(opts: {
     bus: Pick<EventBus, 'publish'>;
@@ -86,8 +96,18 @@ export class AlertEngine {
     capPerHour?: number;
     accountState: (account: string) => string | undefined;
     shared?: SharedAlertState;
+    /** In a cluster: how often the conditions still seen are refreshed (ALERT_REFRESH_MS). */
+    refreshMs?: number;
   }) {
     this.#shared = opts.shared;
+    if (this.#shared) {
+      const shared = this.#shared;
+      this.#refresh = setInterval(() => {
+        const keys = [...this.#conditions.values()].filter((c) => c.alert).map((c) => shared.keyOf(c.code, c.context.account as string | undefined));
+        void this.#orLocal(() => shared.refresh(keys), undefined, 'refreshing raised alerts');
+      }, opts.refreshMs ?? ALERT_REFRESH_MS);
+      this.#refresh.unref();
+    }
     this.#bus = opts.bus;
     this.#log = opts.log;
     this.#sinks = opts.sinks;
@@ -120,7 +140,7 @@ export class AlertEngine {
         return;
       }
       const kind = alertKind(code);
-      const c: Condition = { key, code, context: { ...context, ...(account ? { account } : {}) }, since: Date.now(), timer: null, alert: null };
+      const c: Condition = { key, code, context: { ...context, ...(account ? { account } : {}) }, since: Date.now(), timer: null, alert: null, notified: false, inStore: false };
       this.#conditions.set(key, c);
       if (kind.timeToVisibleMs <= 0) this.#fire(c);
       else {
@@ -140,10 +160,13 @@ export class AlertEngine {
         this.#notify({ type: 'alert.recovered', alert: recovered });
         return;
       }
-      // Recovered once for the cluster: by the daemon that clears it first.
+      // Recovered once for the cluster, by the daemon that clears it first; a daemon that sent
+      // the alert alone (the store cut off) sends its recovered notice alone too.
       const sharedKey = shared.keyOf(code, account);
       void this.#inOrder.run(`condition ${sharedKey}`, async () => {
-        if (await this.#orLocal(() => shared.release(sharedKey), true, 'clearing an alert')) this.#notify({ type: 'alert.recovered', alert: recovered });
+        const released = await this.#orLocal<boolean | null>(() => shared.release(sharedKey), null, 'clearing an alert');
+        const due = released === true || (existing.notified && (released === null || !existing.inStore));
+        if (due) this.#notify({ type: 'alert.recovered', alert: recovered });
       });
     }
   }
@@ -192,6 +215,7 @@ export class AlertEngine {
 
   /** Drops pending timers (shutdown). */
   stop(): void {
+    if (this.#refresh) clearInterval(this.#refresh);
     for (const c of this.#conditions.values()) if (c.timer) clearTimeout(c.timer);
     for (const s of this.#sinks) s.close?.();
   }
@@ -211,13 +235,18 @@ export class AlertEngine {
     this.#raisedCount++;
     const shared = this.#shared;
     if (!shared) {
+      c.notified = true;
       this.#notify({ type: 'alert', alert });
       return;
     }
-    // Raised once for the cluster: a condition another live daemon raised already is adopted.
+    // Raised once for the cluster: a condition another daemon raised and still sees is adopted.
     const sharedKey = shared.keyOf(c.code, account);
     void this.#inOrder.run(`condition ${sharedKey}`, async () => {
-      if (await this.#orLocal(() => shared.claim(sharedKey, alert), true, 'raising an alert')) this.#notify({ type: 'alert', alert });
+      const claimed = await this.#orLocal<boolean | null>(() => shared.claim(sharedKey, alert), null, 'raising an alert');
+      c.inStore = claimed !== null;
+      if (claimed === false) return; // adopted
+      c.notified = true;
+      this.#notify({ type: 'alert', alert });
     });
   }
 

@@ -2,7 +2,9 @@
 // how many notifications each sink was sent in the last hour. An account's condition is one alert
 // for the cluster, whichever daemon sees it (after a hand-over the new owner adopts what the old
 // one raised instead of raising it again); a daemon's own condition (the store cut off, its event
-// loop stalled) is keyed by the daemon. The hourly cap is counted over every daemon's sends.
+// loop stalled) is keyed by the daemon. Every daemon that still sees a condition refreshes its row;
+// a row nobody refreshed for `staleMs` (its daemon died, or its clear never reached the store) is
+// gone: no longer listed, and the next daemon that sees the condition raises it anew.
 import type { Pool } from 'pg';
 import { withTx } from '../store/pg-tx.js';
 import type { Alert, SharedAlertState } from './engine.js';
@@ -10,13 +12,12 @@ import type { Alert, SharedAlertState } from './engine.js';
 export class PgAlertState implements SharedAlertState {
   readonly #pool: Pool;
   readonly #daemon: string;
-  readonly #liveMs: number;
+  readonly #staleMs: number;
 
-  /** `liveMs`: how recently a daemon must have been seen for the alerts it raised to stand. */
-  constructor(pool: Pool, opts: { daemon: string; liveMs: number }) {
+  constructor(pool: Pool, opts: { daemon: string; staleMs: number }) {
     this.#pool = pool;
     this.#daemon = opts.daemon;
-    this.#liveMs = opts.liveMs;
+    this.#staleMs = opts.staleMs;
   }
 
   keyOf(code: string, account: string | undefined): string {
@@ -24,15 +25,19 @@ export class PgAlertState implements SharedAlertState {
   }
 
   async claim(key: string, alert: Alert): Promise<boolean> {
-    // New: this daemon notifies. Raised by a daemon that is gone: adopted (its notification stands).
-    const r = await this.#pool.query<{ fresh: boolean }>(
+    // New, or in place of a stale row: this daemon notifies. A fresh row: adopted (its notification stands).
+    const r = await this.#pool.query(
       `INSERT INTO wa_alerts_active AS a (key, daemon, alert) VALUES ($1, $2, $3)
-       ON CONFLICT (key) DO UPDATE SET daemon = $2
-         WHERE NOT EXISTS (SELECT 1 FROM wa_daemons d WHERE d.id = a.daemon AND d.id <> $2 AND d.seen_at > now() - make_interval(secs => $4::double precision / 1000))
-       RETURNING (xmax = 0) AS fresh`,
-      [key, this.#daemon, JSON.stringify(alert), this.#liveMs],
+       ON CONFLICT (key) DO UPDATE SET daemon = $2, alert = $3, raised_at = now(), seen_at = now()
+         WHERE a.seen_at < now() - make_interval(secs => $4::double precision / 1000)
+       RETURNING key`,
+      [key, this.#daemon, JSON.stringify(alert), this.#staleMs],
     );
-    return r.rows[0]?.fresh === true;
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async refresh(keys: readonly string[]): Promise<void> {
+    if (keys.length) await this.#pool.query('UPDATE wa_alerts_active SET seen_at = now() WHERE key = ANY($1::text[])', [[...keys]]);
   }
 
   async release(key: string): Promise<boolean> {
@@ -53,9 +58,8 @@ export class PgAlertState implements SharedAlertState {
 
   async active(): Promise<Alert[]> {
     const r = await this.#pool.query<{ alert: string }>(
-      `SELECT a.alert FROM wa_alerts_active a JOIN wa_daemons d ON d.id = a.daemon
-       WHERE d.seen_at > now() - make_interval(secs => $1::double precision / 1000) ORDER BY a.raised_at`,
-      [this.#liveMs],
+      'SELECT alert FROM wa_alerts_active WHERE seen_at >= now() - make_interval(secs => $1::double precision / 1000) ORDER BY raised_at',
+      [this.#staleMs],
     );
     return r.rows.map((row) => JSON.parse(row.alert) as Alert);
   }

@@ -122,7 +122,7 @@ export function inboxRoutes(inbox: Pick<Inbox, 'store' | 'follow' | 'chatsOf'>):
       handler: (req) => {
         const q = query(req.url.searchParams, true, req.caller);
         const stream = req.openStream();
-        void followInbox(inbox, q, inboxStreamSink(stream));
+        void followInbox(inbox, q, inboxStreamSink(stream), () => undefined);
       },
     },
   ];

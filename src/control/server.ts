@@ -368,6 +368,8 @@ export class ControlServer {
     res.on('close', finish);
     this.#streams.add(stream);
     this.#streamCallers.set(stream, caller);
+    // A reader that left while the handler was still awaiting (its close came before this listener).
+    if (res.destroyed || res.socket?.destroyed !== false) finish();
     return stream;
   }
 

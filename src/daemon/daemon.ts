@@ -35,7 +35,7 @@ import { DaemonMetrics } from './metrics.js';
 import { MetricsListener } from './metrics-listener.js';
 import { parseListen } from '../config/listen-address.js';
 import { MediaStore } from '../outbox/media-store.js';
-import { AlertEngine } from '../alerts/engine.js';
+import { ALERT_REFRESH_MS, AlertEngine } from '../alerts/engine.js';
 import { AlertMonitor } from '../alerts/monitor.js';
 import { buildSinks } from '../alerts/build-sinks.js';
 import { OutboxStore } from '../outbox/store.js';
@@ -278,12 +278,12 @@ export class Daemon {
         ...(cfg.alerts?.capPerHour ? { capPerHour: cfg.alerts.capPerHour } : {}),
         accountState: (account) => monitorRef?.stateOf(account),
         // In a cluster an account's alert is raised once for all daemons, and the hourly cap is theirs together.
-        ...(cluster ? { shared: new PgAlertState(cluster.pool, { daemon: cluster.me.id, liveMs: cluster.ttlMs }) } : {}),
+        ...(cluster ? { shared: new PgAlertState(cluster.pool, { daemon: cluster.me.id, staleMs: 3 * ALERT_REFRESH_MS }) } : {}),
       });
       alertsRef = alerts;
       const outboxChanges: OutboxChangesBackend = cluster ? new PgOutboxChanges(cluster.pool) : new OutboxChanges(db);
       const consumers = new ConsumerService({
-        store: cluster ? new PgConsumerStore(cluster.pool) : new ConsumerStore(db),
+        store: cluster ? new PgConsumerStore(cluster.pool, { keepUnlisted: true }) : new ConsumerStore(db),
         // Which daemon delivers a webhook consumer, and holds a stream consumer's reader.
         ...(cluster && cfg.store.type === 'postgres' ? { locks: new PgConsumerLocks({ url: cfg.store.url, pingMs: Math.max(500, Math.floor(cluster.ttlMs / 4)), idleLimitMs: cluster.ttlMs }) } : {}),
         inbox,

@@ -79,6 +79,8 @@ export class ConsumerService {
   /** The timer's reconcile in progress, if any (the timer skips a turn rather than pile up). */
   #retrying: Promise<void> | null = null;
   #stopped = false;
+  /** The consumers this daemon's config lists. */
+  #configured = new Set<string>();
 
   constructor(opts: {
     store: ConsumerBackend;
@@ -125,6 +127,7 @@ export class ConsumerService {
   /** Applies the config's consumers and settings, and (re)starts the webhook loops to match. */
   async applyConfig(specs: readonly ConsumerSpec[], settings: WebhookSettings): Promise<{ added: string[]; removed: string[] }> {
     this.#settings = settings;
+    this.#configured = new Set(specs.map((c) => c.name));
     const changes = await this.#change(() => this.store.syncConfig(specs));
     await this.#reconcile();
     return changes;
@@ -142,7 +145,16 @@ export class ConsumerService {
     await this.#change(async () => {
       const c = await this.store.get(name);
       if (!c) throw new ConsumerError('not_found', `no consumer "${name}"`);
-      if (c.origin === 'config') throw new ConsumerError('conflict', `consumer "${name}" is defined in the config file; remove it there and reload`);
+      // In a cluster a config consumer no daemon's config lists any more is removed here (a
+      // config sync there keeps what another daemon's config may still list).
+      if (c.origin === 'config' && (!this.#locks || this.#configured.has(name))) {
+        throw new ConsumerError(
+          'conflict',
+          this.#locks
+            ? `consumer "${name}" is defined in this daemon's config file; remove it from every daemon's config, reload them, then remove it`
+            : `consumer "${name}" is defined in the config file; remove it there and reload`,
+        );
+      }
       await this.store.remove(name);
     });
     await this.#reconcile();
@@ -182,7 +194,13 @@ export class ConsumerService {
       }
       if (!taken) throw new ConsumerError('conflict', `consumer "${name}" already has a reader connected (to another daemon of the cluster)`);
     }
-    const sink = open();
+    let sink: FollowSink;
+    try {
+      sink = open();
+    } catch (err) {
+      if (this.#locks) await this.#locks.release(name).catch(() => undefined);
+      throw err;
+    }
     const stream = { accounts: accountsKey(c.accounts), end: () => sink.close?.() };
     this.#streams.set(name, stream);
     sink.onClose(() => {
@@ -199,8 +217,11 @@ export class ConsumerService {
         return sink.closed;
       },
       onClose: (fn) => sink.onClose(fn),
+      close: () => sink.close?.(),
     };
-    void followInbox(this.#inbox, { after: c.cursor, ...(c.accounts ? { accounts: c.accounts } : {}), statuses: CONSUMED_STATUSES }, counting);
+    void followInbox(this.#inbox, { after: c.cursor, ...(c.accounts ? { accounts: c.accounts } : {}), statuses: CONSUMED_STATUSES }, counting, (err) =>
+      this.#log.warn({ err: (err as Error).message, consumer: name }, 'consumer stream: the store did not answer; the stream ends and its reader reconnects'),
+    );
   }
 
   /** Commits a stream consumer's cursor; answers the committed one (it never moves back). */
@@ -274,6 +295,13 @@ export class ConsumerService {
     }
     for (const name of [...this.#given.keys()]) if (!all.has(name)) this.#given.delete(name);
     const wanted = new Map([...all.values()].filter((c) => c.type === 'webhook').map((c) => [c.name, c]));
+    // A loop that ended by itself (its consumer was gone at one step) gives its lock back; if the
+    // consumer is wanted (again), it starts anew below, here or on another daemon.
+    for (const [name, loop] of [...this.#webhooks]) {
+      if (!loop.ended) continue;
+      this.#webhooks.delete(name);
+      await this.#locks?.release(name);
+    }
     const stopping: Promise<void>[] = [];
     for (const [name, loop] of this.#webhooks) {
       if (!wanted.has(name)) {

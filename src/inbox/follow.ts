@@ -30,8 +30,9 @@ export function matchesQuery(q: Omit<InboxQuery, 'limit' | 'after'>, row: InboxR
  * is found by a later page; the switch to live happens only after a page read with nothing
  * arriving since, with no await in between (a row is published only after its commit, so one
  * committed after the page's read is either published later, or arrived and set `arrived`).
+ * Never rejects: a store that fails ends the stream (`sink.close`) after telling `onError`.
  */
-export async function followInbox(inbox: Pick<Inbox, 'store' | 'follow'>, q: Omit<InboxQuery, 'limit'>, sink: FollowSink): Promise<void> {
+export async function followInbox(inbox: Pick<Inbox, 'store' | 'follow'>, q: Omit<InboxQuery, 'limit'>, sink: FollowSink, onError?: (err: unknown) => void): Promise<void> {
   let last = q.after ?? 0;
   let live = false;
   let arrived = false;
@@ -45,14 +46,23 @@ export async function followInbox(inbox: Pick<Inbox, 'store' | 'follow'>, q: Omi
     else if (row.cursor > last) send(row);
   });
   sink.onClose(unfollow);
-  for (;;) {
-    arrived = false;
-    const page = await inbox.store.list({ ...q, after: last, limit: FOLLOW_PAGE });
-    for (const row of page) {
-      if (!send(row)) await sink.drained();
-      if (sink.closed) return;
+  try {
+    for (;;) {
+      arrived = false;
+      const page = await inbox.store.list({ ...q, after: last, limit: FOLLOW_PAGE });
+      for (const row of page) {
+        if (!send(row)) await sink.drained();
+        if (sink.closed) return;
+      }
+      if (page.length < FOLLOW_PAGE && !arrived) break;
     }
-    if (page.length < FOLLOW_PAGE && !arrived) break;
+  } catch (err) {
+    // The store did not answer (a shared store cut off): the stream ends, and its reader reconnects
+    // from what it acknowledged. Never a rejection nobody handles.
+    unfollow();
+    onError?.(err);
+    sink.close?.();
+    return;
   }
   live = true;
 }

@@ -160,6 +160,7 @@ export class Inbox<S extends InboxBackend = InboxBackend> {
           tail.again = false;
           for (;;) {
             const page = await this.store.list({ after: tail.after, limit: TAIL_PAGE, statuses: ALL_STATUSES });
+            if (this.#tail !== tail) return; // stopped meanwhile
             for (const row of page) {
               tail.after = row.cursor;
               this.#publish(row);

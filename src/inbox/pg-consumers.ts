@@ -14,10 +14,17 @@ const fromPg = consumerRowFrom;
 export class PgConsumerStore implements ConsumerBackend {
   readonly #pool: Pool;
   readonly #now: () => number;
+  readonly #keepUnlisted: boolean;
 
-  constructor(pool: Pool, opts: { now?: () => number } = {}) {
+  /**
+   * `keepUnlisted` (a cluster): a config sync keeps the config consumers this daemon's config does
+   * not list. Daemons' configs differ during a rolling change, and one started with an older file
+   * must not delete the others' consumers with their cursors (re-added, they would start over at 0).
+   */
+  constructor(pool: Pool, opts: { now?: () => number; keepUnlisted?: boolean } = {}) {
     this.#pool = pool;
     this.#now = opts.now ?? Date.now;
+    this.#keepUnlisted = opts.keepUnlisted ?? false;
   }
 
   /** One consumer, or null. */
@@ -58,6 +65,7 @@ export class PgConsumerStore implements ConsumerBackend {
         }
       }
       for (const existingConsumer of existing.values()) {
+        if (this.#keepUnlisted) break;
         if (existingConsumer.origin === 'config' && !wanted.has(existingConsumer.name)) {
           await this.#delete(c, existingConsumer.name);
           removed.push(existingConsumer.name);

@@ -83,6 +83,7 @@ export class WebhookDelivery {
   #poked = false;
   #timer: NodeJS.Timeout | null = null;
   #loop: Promise<void> | null = null;
+  #ended = false;
   #unfollow: (() => void) | null = null;
 
   constructor(opts: {
@@ -111,7 +112,17 @@ export class WebhookDelivery {
   start(): void {
     if (this.#loop) return;
     this.#unfollow = this.#inbox.follow(() => this.#poke());
-    this.#loop = this.#run().catch((err) => this.#log.error({ err, consumer: this.name }, 'webhook delivery stopped'));
+    this.#loop = this.#run()
+      .catch((err) => this.#log.error({ err, consumer: this.name }, 'webhook delivery stopped'))
+      .finally(() => {
+        this.#ended = true;
+        this.#unfollow?.();
+      });
+  }
+
+  /** True once the loop has ended (stopped, or its consumer was gone or changed at a step). */
+  get ended(): boolean {
+    return this.#ended;
   }
 
   /**

@@ -244,14 +244,16 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   {
     version: 7,
     name: 'alert state shared by the cluster',
-    // Raised conditions (an account's is one for the cluster; a daemon's own is keyed by it) and
-    // each sink's notifications in the last hour, so the hourly cap holds over every daemon.
+    // Raised conditions (an account's is one for the cluster; a daemon's own is keyed by it), each
+    // kept fresh by the daemons that still see it (seen_at), and each sink's notifications in the
+    // last hour, so the hourly cap holds over every daemon.
     sql: `
       CREATE TABLE wa_alerts_active (
         key        text PRIMARY KEY,
         daemon     text NOT NULL,
         alert      text NOT NULL,
-        raised_at  timestamptz NOT NULL DEFAULT now()
+        raised_at  timestamptz NOT NULL DEFAULT now(),
+        seen_at    timestamptz NOT NULL DEFAULT now()
       );
       CREATE TABLE wa_alert_sends (
         sink  text NOT NULL,

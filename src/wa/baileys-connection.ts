@@ -152,7 +152,13 @@ export class BaileysConnection implements WaConnection {
     const capture = new InboundCapture({
       emit: (message) => {
         const commits: Promise<unknown>[] = [];
-        this.#emit({ type: 'inbound', message, waitFor: (commit) => commits.push(commit) });
+        try {
+          this.#emit({ type: 'inbound', message, waitFor: (commit) => commits.push(commit) });
+        } catch (err) {
+          // A listener threw after another handed over its commit: that commit is not waited for.
+          for (const c of commits) c.catch(() => undefined);
+          throw err;
+        }
         return commits.length ? Promise.all(commits).then(() => undefined) : undefined;
       },
       me: () => auth.creds.me ?? undefined,

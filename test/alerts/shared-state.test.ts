@@ -1,8 +1,9 @@
 // Alert state shared by a cluster's daemons, on a real PostgreSQL server: two engines (two daemons)
 // on one store. An account's condition seen by both is one alert and one recovered notice; a
 // daemon's own condition is its own; the hourly cap counts both daemons' notifications; a
-// condition raised by a daemon that is gone is adopted, not raised again; and with the store
-// unreachable each daemon notifies alone rather than lose an alert.
+// condition another daemon still sees is adopted, one nobody refreshes any more is raised anew;
+// and with the store unreachable each daemon notifies alone, alert and recovered notice, rather
+// than lose either.
 import pino from 'pino';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -14,19 +15,17 @@ const db = migratedPostgres({ beforeAll, afterAll });
 const engines: AlertEngine[] = [];
 afterEach(async () => {
   engines.splice(0).forEach((e) => e.stop());
-  await db.pool.query('TRUNCATE wa_alerts_active, wa_alert_sends, wa_daemons');
+  await db.pool.query('TRUNCATE wa_alerts_active, wa_alert_sends');
 });
 
-/** A daemon seen just now (or `agoMs` ago) by the cluster. */
-async function seen(id: string, agoMs = 0): Promise<void> {
-  await db.pool.query(
-    `INSERT INTO wa_daemons (id, host, pid, socket, stopping, seen_at) VALUES ($1, 'h', 1, null, false, now() - make_interval(secs => $2::double precision / 1000))
-     ON CONFLICT (id) DO UPDATE SET seen_at = EXCLUDED.seen_at`,
-    [id, agoMs],
-  );
+const STALE_MS = 60_000;
+
+/** Ages every raised condition's row past the stale bound, as if no daemon had refreshed it. */
+async function ageRows(): Promise<void> {
+  await db.pool.query("UPDATE wa_alerts_active SET seen_at = now() - interval '2 minutes'");
 }
 
-function daemon(id: string, opts: { capPerHour?: number; pool?: pg.Pool } = {}): { engine: AlertEngine; got: AlertNotification[] } {
+function daemon(id: string, opts: { capPerHour?: number; pool?: pg.Pool; refreshMs?: number } = {}): { engine: AlertEngine; got: AlertNotification[] } {
   const got: AlertNotification[] = [];
   const sink: AlertSink = { name: 'ops', deliver: (n) => void got.push(n) };
   const engine = new AlertEngine({
@@ -35,7 +34,8 @@ function daemon(id: string, opts: { capPerHour?: number; pool?: pg.Pool } = {}):
     sinks: [sink],
     ...(opts.capPerHour ? { capPerHour: opts.capPerHour } : {}),
     accountState: () => 'open',
-    shared: new PgAlertState(opts.pool ?? db.pool, { daemon: id, liveMs: 10_000 }),
+    shared: new PgAlertState(opts.pool ?? db.pool, { daemon: id, staleMs: STALE_MS }),
+    ...(opts.refreshMs ? { refreshMs: opts.refreshMs } : {}),
   });
   engines.push(engine);
   return { engine, got };
@@ -45,7 +45,6 @@ const codes = (got: AlertNotification[]) => got.map((n) => `${n.type} ${n.alert.
 
 describe('alert state shared by a cluster', () => {
   it("an account's condition seen by two daemons is one alert, and one recovered notice", async () => {
-    await Promise.all([seen('A'), seen('B')]);
     const [a, b] = [daemon('A'), daemon('B')];
     a.engine.set('conflict', 'acc1', true);
     await a.engine.settled();
@@ -63,7 +62,6 @@ describe('alert state shared by a cluster', () => {
   });
 
   it("a daemon's own condition is its own: two daemons cut off from the store are two alerts", async () => {
-    await Promise.all([seen('A'), seen('B')]);
     const [a, b] = [daemon('A'), daemon('B')];
     a.engine.set('event_loop_stalled', undefined, true, { maxMs: 900, thresholdMs: 500 });
     b.engine.set('event_loop_stalled', undefined, true, { maxMs: 800, thresholdMs: 500 });
@@ -73,7 +71,6 @@ describe('alert state shared by a cluster', () => {
   });
 
   it('the hourly cap counts every daemon’s notifications to a sink', async () => {
-    await Promise.all([seen('A'), seen('B')]);
     const [a, b] = [daemon('A', { capPerHour: 3 }), daemon('B', { capPerHour: 3 })];
     for (let i = 0; i < 2; i++) {
       a.engine.once('lease_lost', `a${i}`, { reason: 'fenced' });
@@ -83,30 +80,42 @@ describe('alert state shared by a cluster', () => {
     expect(a.got.length + b.got.length).toBe(3); // four raised, three sent: the cap is the cluster's
   });
 
-  it('a condition raised by a daemon that is gone is adopted, not raised again; its recovered notice still comes', async () => {
-    await Promise.all([seen('A'), seen('B')]);
-    const a = daemon('A');
+  it('a condition nobody refreshes any more (its daemon died) is not listed, and is raised anew by a daemon that sees it; one still refreshed is adopted', async () => {
+    const a = daemon('A', { refreshMs: 20 });
     a.engine.set('conflict', 'acc1', true);
     await a.engine.settled();
-    await seen('A', 60_000); // A died
+    // A keeps its row fresh while it sees the condition: aged rows come back.
+    await ageRows();
+    for (let i = 0; i < 500 && (await daemon('probe').engine.activeInCluster()).length === 0; i++) await new Promise((r) => setImmediate(r));
     const b = daemon('B');
     b.engine.set('conflict', 'acc1', true);
     await b.engine.settled();
-    expect(codes(b.got)).toEqual([]);
-    expect((await b.engine.activeInCluster()).map((x) => x.code)).toEqual(['conflict']);
-    b.engine.set('conflict', 'acc1', false);
-    await b.engine.settled();
-    expect(codes(b.got)).toEqual(['alert.recovered conflict acc1']);
+    expect(codes(b.got)).toEqual([]); // adopted: A still sees it
+    // A dies (stops refreshing): the row goes stale, and a third daemon that sees it raises it anew.
+    a.engine.stop();
+    await ageRows();
+    expect(await b.engine.activeInCluster()).toHaveLength(1); // B's own, from memory
+    expect(await daemon('probe2').engine.activeInCluster()).toEqual([]);
+    const c = daemon('C');
+    c.engine.set('conflict', 'acc1', true);
+    await c.engine.settled();
+    expect(codes(c.got)).toEqual(['alert conflict acc1']);
+    c.engine.set('conflict', 'acc1', false);
+    await c.engine.settled();
+    expect(codes(c.got)).toEqual(['alert conflict acc1', 'alert.recovered conflict acc1']);
   });
 
-  it('with the store unreachable, a daemon notifies alone rather than lose an alert', async () => {
+  it('with the store unreachable, a daemon notifies alone rather than lose an alert or its recovered notice', async () => {
     const dead = new pg.Pool({ connectionString: 'postgres://nobody@127.0.0.1:1/none', connectionTimeoutMillis: 500 });
     try {
       const a = daemon('A', { pool: dead });
-      a.engine.set('conflict', 'acc1', true);
+      a.engine.set('store_unreachable', undefined, true, { error: 'connect ECONNREFUSED' });
       await a.engine.settled();
-      expect(codes(a.got)).toEqual(['alert conflict acc1']);
-      expect((await a.engine.activeInCluster()).map((x) => x.code)).toEqual(['conflict']);
+      expect(codes(a.got)).toEqual(['alert store_unreachable']);
+      expect((await a.engine.activeInCluster()).map((x) => x.code)).toEqual(['store_unreachable']);
+      a.engine.set('store_unreachable', undefined, false);
+      await a.engine.settled();
+      expect(codes(a.got)).toEqual(['alert store_unreachable', 'alert.recovered store_unreachable']);
     } finally {
       await dead.end();
     }

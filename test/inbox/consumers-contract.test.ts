@@ -146,4 +146,15 @@ describe('consumer store on PostgreSQL, shared', () => {
     await Promise.all(acks);
     expect((await a.get('bot'))?.cursor).toBe(Math.max(...Array.from({ length: 40 }, (_, i) => (i * 7919) % 97)));
   });
+
+  it("in a cluster (keepUnlisted) a daemon started with an older config keeps the consumers it does not list, with their cursors", async () => {
+    const current = new PgConsumerStore(db.pool, { keepUnlisted: true });
+    const older = new PgConsumerStore(db.pool, { keepUnlisted: true });
+    await current.syncConfig([{ name: 'bot', type: 'stream' }, { name: 'new-hook', type: 'webhook', url: 'http://127.0.0.1:9/x', secret: 'a-secret-of-sixteen+' }]);
+    await current.ack('new-hook', 41);
+    expect(await older.syncConfig([{ name: 'bot', type: 'stream' }])).toEqual({ added: [], removed: [] });
+    expect((await current.get('new-hook'))?.cursor).toBe(41);
+    // Without it (one host), an unlisted config consumer goes.
+    expect((await new PgConsumerStore(db.pool).syncConfig([{ name: 'bot', type: 'stream' }])).removed).toEqual(['new-hook']);
+  });
 });

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../src/events/bus.js';
-import { ConsumerError, type ConsumerService } from '../../src/inbox/consumer-service.js';
+import { ConsumerError, type ConsumerLocks } from '../../src/inbox/consumer-service.js';
 import { ConsumerStore } from '../../src/inbox/consumers.js';
 import { Inbox } from '../../src/inbox/inbox.js';
 import { InboxStore, type InboxRow } from '../../src/inbox/store.js';
@@ -114,9 +114,56 @@ describe('stream consumers', () => {
     await svc.remove('api');
     expect((await svc.list()).map((c) => c.name)).toEqual(['a']);
   });
+
+  it('in a cluster, a config consumer this daemon does not list (no daemon does any more) is removed through the API; one it lists is not', async () => {
+    // One daemon's locks, always granted: the removal rule, not the locking, is under test here.
+    const locks: ConsumerLocks = { tryTake: async () => true, release: async () => undefined, onLost: () => undefined, close: async () => undefined };
+    const svc = consumerService(db, inbox, { locks });
+    service = svc;
+    await svc.applyConfig([{ name: 'a', type: 'stream' }], DEFAULT_WEBHOOK_SETTINGS);
+    await svc.add({ name: 'gone', type: 'stream' });
+    db.prepare("UPDATE inbox_consumers SET origin = 'config' WHERE name = 'gone'").run(); // listed by another daemon's older config
+    await expect(svc.remove('a')).rejects.toThrow(/every daemon's config/);
+    await svc.remove('gone');
+    expect((await svc.list()).map((c) => c.name)).toEqual(['a']);
+  });
 });
 
 describe('webhook consumers', () => {
+  it('a loop that ended by itself (its consumer gone at a step) gives its lock back, and the consumer, back again, is delivered', async () => {
+    const held = new Map<string, number>(); // locks stack per session, as PostgreSQL's do
+    const locks: ConsumerLocks = {
+      tryTake: async (n) => (held.set(n, (held.get(n) ?? 0) + 1), true),
+      release: async (n) => void held.set(n, (held.get(n) ?? 0) - 1),
+      onLost: () => undefined,
+      close: async () => undefined,
+    };
+    const posted: string[] = [];
+    const svc = consumerService(db, inbox, {
+      locks,
+      post: async (_url, body) => {
+        const text = JSON.parse(body).message.text;
+        posted.push(text);
+        // Removed through another daemon while this POST was out: the loop finds it gone at its next step and ends.
+        if (text === 'first' && posted.length === 1) db.prepare("DELETE FROM inbox_consumers WHERE name = 'hook'").run();
+        return 200;
+      },
+    });
+    service = svc;
+    const spec = { name: 'hook', type: 'webhook' as const, url: 'http://127.0.0.1:1/x', secret: SECRET };
+    await svc.add(spec);
+    expect(held.get('hook')).toBe(1);
+    receive({ text: 'first' });
+    await until(() => posted.includes('first'));
+    await new Promise((r) => setImmediate(r)); // its next step (the store answers at once here) ends the loop
+    // ...and added again.
+    db.prepare("INSERT INTO inbox_consumers (name, type, url, secret, origin, cursor, created_at) VALUES ('hook', 'webhook', ?, ?, 'api', 0, 0)").run(spec.url, spec.secret);
+    await svc.applyConfig([], DEFAULT_WEBHOOK_SETTINGS); // any reconcile (here, a reload; in a cluster also the lock timer)
+    receive({ text: 'back' });
+    await until(() => posted.includes('back'));
+    expect(held.get('hook')).toBe(1); // the ended loop's lock was given back before the new loop took it
+  });
+
   it('POSTs each message once in cursor order with a valid signature and a stable delivery id; retries failures, keeping order', async () => {
     const calls: Array<{ body: string; headers: Record<string, string> }> = [];
     let failNext = 3;

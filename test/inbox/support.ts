@@ -2,7 +2,7 @@
 // consumer service wired to a test database, and a wait for the service's loops.
 import { pino } from 'pino';
 import { expect } from 'vitest';
-import { ConsumerService } from '../../src/inbox/consumer-service.js';
+import { ConsumerService, type ConsumerLocks } from '../../src/inbox/consumer-service.js';
 import { ConsumerStore } from '../../src/inbox/consumers.js';
 import type { FollowSink } from '../../src/inbox/follow.js';
 import type { Inbox } from '../../src/inbox/inbox.js';
@@ -53,6 +53,7 @@ export interface ServiceOptions {
   settings?: Partial<WebhookSettings>;
   onStuck?: (c: StuckContext) => void;
   now?: () => number;
+  locks?: ConsumerLocks;
 }
 
 /** The service as the tests use it: its store is the SQLite one, answering at once. */
@@ -68,5 +69,6 @@ export function consumerService(db: StateDb, inbox: Inbox, opts: ServiceOptions 
     onStuck: opts.onStuck ?? (() => {}),
     ...(opts.post ? { post: opts.post } : {}),
     ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.locks ? { locks: opts.locks } : {}),
   }) as unknown as SqliteConsumerService;
 }
