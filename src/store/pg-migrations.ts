@@ -302,11 +302,18 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       END $$;
       CREATE TRIGGER outbox_journal_insert AFTER INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_journal();
       CREATE TRIGGER outbox_journal_update AFTER UPDATE OF state ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_journal();
+      -- Rows without a cursor that a transaction can see are its own (a committed row has one):
+      -- the first of its deferred calls numbers them all, in insertion order, in one step.
+      CREATE INDEX outbox_changes_unnumbered ON outbox_changes (id) WHERE cursor IS NULL;
       CREATE FUNCTION outbox_changes_number() RETURNS trigger LANGUAGE plpgsql AS $$
-      DECLARE c bigint;
+      DECLARE k bigint; last bigint;
       BEGIN
-        UPDATE outbox_changes_cursor SET n = n + 1 RETURNING n INTO c;
-        UPDATE outbox_changes SET cursor = c WHERE id = NEW.id;
+        SELECT count(*) INTO k FROM outbox_changes WHERE cursor IS NULL;
+        IF k = 0 THEN RETURN NULL; END IF;
+        UPDATE outbox_changes_cursor SET n = n + k RETURNING n INTO last;
+        UPDATE outbox_changes o SET cursor = last - k + u.rn
+          FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM outbox_changes WHERE cursor IS NULL) u
+          WHERE o.id = u.id;
         RETURN NULL;
       END $$;
       CREATE CONSTRAINT TRIGGER outbox_changes_number AFTER INSERT ON outbox_changes

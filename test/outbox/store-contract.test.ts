@@ -237,6 +237,15 @@ describe.each([
 });
 
 describe('outbox on PostgreSQL, shared', () => {
+  it("one transaction's changes take consecutive cursors in the order they were made", async () => {
+    const s = new PgOutboxStore(db.pool);
+    const rows = [newRow(), newRow({ to: BOB }), newRow({ account: 'second' })];
+    const made = (await s.insertMany(rows.map((row) => ({ row, audit: auditFor(row) })), NOW)).map(rowOf);
+    const journal = await new PgOutboxChanges(db.pool).list({ limit: 10 });
+    expect(journal.map((c) => c.id)).toEqual(made.map((r) => r.id));
+    expect(journal.map((c) => c.cursor - journal[0]!.cursor)).toEqual([0, 1, 2]);
+  });
+
   it('a change committed after a later one still reaches a reader that read past the later one', async () => {
     const o = postgres();
     const a = rowOf(await o.insert(newRow()));
