@@ -41,7 +41,16 @@ export function olderThanMs(raw: unknown): number {
 export function messageRoutes(
   gate: SendGate,
   bus: Pick<EventBus, 'subscribe'>,
-  deps: { inbox?: Pick<Inbox, 'store' | 'chatsOf'> | undefined; media?: MediaStore | undefined; stateDir?: string | undefined } = {},
+  deps: {
+    inbox?: Pick<Inbox, 'store' | 'chatsOf'> | undefined;
+    media?: MediaStore | undefined;
+    stateDir?: string | undefined;
+    /**
+     * In a cluster: how often `?wait` reads the row from the shared store. Another daemon (the
+     * account's owner) sends it, and its events are on that daemon's bus, not this one's.
+     */
+    followStoreMs?: number | undefined;
+  } = {},
 ): Route[] {
   const id = (req: ApiRequest) => {
     const n = Number(req.params.id);
@@ -84,6 +93,7 @@ export function messageRoutes(
         // request's id, so the subscription is by account and the stream filters by row id.
         const events: BusEvent[] = [];
         let onEvent: ((e: BusEvent) => void) | null = null;
+        const follow = deps.followStoreMs ? { everyMs: deps.followStoreMs, read: async (rowId: number) => gate.store.get(rowId) } : undefined;
         const unsubscribe = wait
           ? bus.subscribe({ accounts: [b.account as string], types: ['message.*'] }, (e) => (onEvent ? onEvent(e) : events.push(e)))
           : () => {};
@@ -106,7 +116,7 @@ export function messageRoutes(
         const accepted = acceptedBody(result.row);
         if (!wait) return { status: result.created ? 202 : 200, body: accepted };
         if (result.created) {
-          streamUntil(req, accepted, events, (fn) => (onEvent = fn), unsubscribe, wait as WaitTarget, result.row);
+          streamUntil(req, accepted, events, (fn) => (onEvent = fn), unsubscribe, wait as WaitTarget, result.row, follow);
           return;
         }
         // A replay: the row may have moved since it was read, and the buffered events are older
@@ -115,7 +125,7 @@ export function messageRoutes(
         // Events that arrive while it is read again are kept and passed on after it.
         events.length = 0;
         const current = (await gate.store.get(result.row.id)) ?? result.row;
-        streamUntil(req, { ...acceptedBody(current), replayed: true }, events, (fn) => (onEvent = fn), unsubscribe, wait as WaitTarget, current);
+        streamUntil(req, { ...acceptedBody(current), replayed: true }, events, (fn) => (onEvent = fn), unsubscribe, wait as WaitTarget, current, follow);
       },
     },
     {
@@ -235,16 +245,26 @@ function streamUntil(
   unsubscribe: () => void,
   target: WaitTarget,
   row: OutboxRow,
+  follow?: { everyMs: number; read: (id: number) => Promise<OutboxRow | null> },
 ): void {
   const stream = req.openStream();
   stream.onClose(unsubscribe);
   stream.write({ type: 'accepted', ...accepted });
   const done = (state: string) =>
     (PROGRESS[state] ?? 0) >= PROGRESS[target]! || ['held', 'denied', 'failed', 'expired', 'cancelled'].includes(state);
+  // The bus's events as they come; in a cluster also the row as the store has it, each state the
+  // bus has not shown yet, forward only (the owner's events are on its own bus).
+  let shown: string = row.state;
+  const show = (state: string, event: Record<string, unknown>) => {
+    shown = state;
+    stream.write(event);
+    if (done(state)) stream.end();
+  };
   const onEvent = (e: BusEvent) => {
-    if (stream.closed || e.id !== row.id) return;
-    stream.write(e);
-    if (done(String(e.state))) stream.end();
+    if (!stream.closed && e.id === row.id) show(String(e.state), e);
+  };
+  const onStored = (state: string, event: Record<string, unknown>) => {
+    if (!stream.closed && state !== shown && (PROGRESS[state] ?? 0) >= (PROGRESS[shown] ?? 0)) show(state, event);
   };
   setListener(onEvent);
   if (done(row.state)) {
@@ -252,4 +272,16 @@ function streamUntil(
     return;
   }
   for (const e of early) onEvent(e);
+  if (!follow || stream.closed) return;
+  const timer = setInterval(() => {
+    follow.read(row.id).then(
+      (r) => {
+        if (!r) return;
+        const { account, messageId, to, kind, state, reason, wireSends } = r;
+        onStored(state, { type: `message.${state}`, at: new Date().toISOString(), account, id: r.id, messageId, to, kind, state, ...(reason ? { reason } : {}), wireSends });
+      },
+      () => undefined, // the store did not answer: the next turn asks again
+    );
+  }, follow.everyMs);
+  stream.onClose(() => clearInterval(timer));
 }

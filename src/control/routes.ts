@@ -74,7 +74,7 @@ export function buildRoutes(deps: RouteDeps): Route[] {
   return [
     // Before messageRoutes, whose /v1/messages/:id would take "changes" for an id.
     ...(deps.outboxChanges ? [outboxChangesRoute(deps.outboxChanges)] : []),
-    ...messageRoutes(deps.gate, deps.bus, { inbox: deps.inbox, media: deps.media, stateDir: deps.stateDir }),
+    ...messageRoutes(deps.gate, deps.bus, { inbox: deps.inbox, media: deps.media, stateDir: deps.stateDir, ...(deps.cluster ? { followStoreMs: 500 } : {}) }),
     ...(deps.inbox ? [...inboxRoutes(deps.inbox), chatReadRoute(deps.inbox, deps.gate)] : []),
     ...(deps.inbox && deps.inboxMedia ? [inboxMediaRoute(deps.inbox, deps.inboxMedia)] : []),
     ...(deps.consumers ? consumerRoutes(deps.consumers) : []),

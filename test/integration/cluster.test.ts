@@ -110,6 +110,18 @@ describe('three daemons, thirty accounts', () => {
       return [...ids].every((id) => all.some((c) => c.messageId === id && c.state === 'delivered')) ? all : undefined;
     }, 'every accepted message journalled as delivered');
     for (const id of ids) expect(changes.filter((c) => c.messageId === id).map((c) => c.state).slice(0, 3)).toEqual(['queued', 'sent', 'delivered']);
+    // A send that waits, through a daemon that does not own the account: it follows the row in the
+    // store (the owner's events are on the owner's bus) and ends once it is delivered.
+    const via = w.daemons[1]!;
+    const account = [...(await w.owners(via))].find(([, o]) => o !== via.id)![0];
+    const seen: Array<{ type: string; state?: string }> = [];
+    await via.client.stream('/v1/messages?wait=delivered', (e) => void seen.push(e as { type: string; state?: string }), {
+      method: 'POST',
+      body: { account, to: peerOf(account), text: 'waited for through another daemon' },
+    });
+    expect(seen[0]?.type).toBe('accepted');
+    expect(seen.at(-1)).toMatchObject({ type: 'message.delivered', state: 'delivered' });
+    expect(seen.map((e) => e.state).filter((x) => x === 'delivered')).toHaveLength(1);
   });
 
   it('the inbox is shared: a message its owner stored is read, streamed and acknowledged through any daemon, and published on every daemon', async () => {
