@@ -98,12 +98,19 @@ export class AlertEngine {
     shared?: SharedAlertState;
     /** In a cluster: how often the conditions still seen are refreshed (ALERT_REFRESH_MS). */
     refreshMs?: number;
+    /** In a cluster: whether this daemon holds the account (only its own accounts' conditions are refreshed). */
+    owns?: (account: string) => boolean;
   }) {
     this.#shared = opts.shared;
     if (this.#shared) {
       const shared = this.#shared;
+      const owns = opts.owns ?? (() => true);
       this.#refresh = setInterval(() => {
-        const keys = [...this.#conditions.values()].filter((c) => c.alert).map((c) => shared.keyOf(c.code, c.context.account as string | undefined));
+        // Only what this daemon still sees: an account it handed over keeps its local conditions
+        // (nothing clears them here), and refreshing them would silence the new owner's next incident.
+        const keys = [...this.#conditions.values()]
+          .filter((c) => c.alert && c.inStore && (c.context.account === undefined || owns(String(c.context.account))))
+          .map((c) => shared.keyOf(c.code, c.context.account as string | undefined));
         void this.#orLocal(() => shared.refresh(keys), undefined, 'refreshing raised alerts');
       }, opts.refreshMs ?? ALERT_REFRESH_MS);
       this.#refresh.unref();
@@ -165,7 +172,9 @@ export class AlertEngine {
       const sharedKey = shared.keyOf(code, account);
       void this.#inOrder.run(`condition ${sharedKey}`, async () => {
         const released = await this.#orLocal<boolean | null>(() => shared.release(sharedKey), null, 'clearing an alert');
-        const due = released === true || (existing.notified && (released === null || !existing.inStore));
+        // Store answered: due when the row was there, or when this daemon sent the alert alone (no
+        // row was made). Store cut off: as one daemon alone would, for an alert it sent or adopted.
+        const due = released === null ? existing.notified || existing.inStore : released || (existing.notified && !existing.inStore);
         if (due) this.#notify({ type: 'alert.recovered', alert: recovered });
       });
     }

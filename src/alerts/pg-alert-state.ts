@@ -37,7 +37,13 @@ export class PgAlertState implements SharedAlertState {
   }
 
   async refresh(keys: readonly string[]): Promise<void> {
-    if (keys.length) await this.#pool.query('UPDATE wa_alerts_active SET seen_at = now() WHERE key = ANY($1::text[])', [[...keys]]);
+    // A row already stale stays so: a claim may be replacing it (its condition is raised anew).
+    if (keys.length) {
+      await this.#pool.query(
+        'UPDATE wa_alerts_active SET seen_at = now() WHERE key = ANY($1::text[]) AND seen_at >= now() - make_interval(secs => $2::double precision / 1000)',
+        [[...keys], this.#staleMs],
+      );
+    }
   }
 
   async release(key: string): Promise<boolean> {

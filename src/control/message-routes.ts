@@ -124,7 +124,13 @@ export function messageRoutes(
         // these lines), so the row as stored now plus what follows is its whole progress.
         // Events that arrive while it is read again are kept and passed on after it.
         events.length = 0;
-        const current = (await gate.store.get(result.row.id)) ?? result.row;
+        let current: OutboxRow;
+        try {
+          current = (await gate.store.get(result.row.id)) ?? result.row;
+        } catch (err) {
+          unsubscribe(); // no stream opened: nothing else would end the subscription
+          throw err;
+        }
         streamUntil(req, { ...acceptedBody(current), replayed: true }, events, (fn) => (onEvent = fn), unsubscribe, wait as WaitTarget, current, follow);
       },
     },
@@ -261,10 +267,17 @@ function streamUntil(
     if (done(state)) stream.end();
   };
   const onEvent = (e: BusEvent) => {
-    if (!stream.closed && e.id === row.id) show(String(e.state), e);
+    if (stream.closed || e.id !== row.id) return;
+    // With the store followed too, a progress state it showed already is not shown again.
+    if (follow && e.state === shown && PROGRESS[shown]) return;
+    show(String(e.state), e);
   };
+  // From the store only what moves the wait on: more progress (sent, delivered, read) or an end.
+  // The states in between (sending, a put-back to queued) are the owner's to tell, and a read
+  // that answers late must not show a step back.
   const onStored = (state: string, event: Record<string, unknown>) => {
-    if (!stream.closed && state !== shown && (PROGRESS[state] ?? 0) >= (PROGRESS[shown] ?? 0)) show(state, event);
+    if (stream.closed || state === shown) return;
+    if ((PROGRESS[state] ?? 0) > (PROGRESS[shown] ?? 0) || (!PROGRESS[state] && done(state))) show(state, event);
   };
   setListener(onEvent);
   if (done(row.state)) {
@@ -273,15 +286,26 @@ function streamUntil(
   }
   for (const e of early) onEvent(e);
   if (!follow || stream.closed) return;
-  const timer = setInterval(() => {
-    follow.read(row.id).then(
-      (r) => {
-        if (!r) return;
-        const { account, messageId, to, kind, state, reason, wireSends } = r;
-        onStored(state, { type: `message.${state}`, at: new Date().toISOString(), account, id: r.id, messageId, to, kind, state, ...(reason ? { reason } : {}), wireSends });
-      },
-      () => undefined, // the store did not answer: the next turn asks again
-    );
-  }, follow.everyMs);
-  stream.onClose(() => clearInterval(timer));
+  // One read at a time, the next `everyMs` after the last answered.
+  let timer: NodeJS.Timeout | null = null;
+  const next = () => {
+    timer = setTimeout(() => {
+      follow.read(row.id).then(
+        (r) => {
+          if (r) {
+            const { account, messageId, to, kind, state, reason, wireSends } = r;
+            onStored(state, { type: `message.${state}`, at: new Date().toISOString(), account, id: r.id, messageId, to, kind, state, ...(reason ? { reason } : {}), wireSends });
+          }
+          if (!stream.closed) next();
+        },
+        () => {
+          if (!stream.closed) next(); // the store did not answer: asked again at the next turn
+        },
+      );
+    }, follow.everyMs);
+  };
+  next();
+  stream.onClose(() => {
+    if (timer) clearTimeout(timer);
+  });
 }

@@ -278,7 +278,7 @@ export class Daemon {
         ...(cfg.alerts?.capPerHour ? { capPerHour: cfg.alerts.capPerHour } : {}),
         accountState: (account) => monitorRef?.stateOf(account),
         // In a cluster an account's alert is raised once for all daemons, and the hourly cap is theirs together.
-        ...(cluster ? { shared: new PgAlertState(cluster.pool, { daemon: cluster.me.id, staleMs: 3 * ALERT_REFRESH_MS }) } : {}),
+        ...(cluster ? { shared: new PgAlertState(cluster.pool, { daemon: cluster.me.id, staleMs: 3 * ALERT_REFRESH_MS }), owns: (account: string) => cluster!.fenceOf(account) !== null } : {}),
       });
       alertsRef = alerts;
       const outboxChanges: OutboxChangesBackend = cluster ? new PgOutboxChanges(cluster.pool) : new OutboxChanges(db);

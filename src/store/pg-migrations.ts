@@ -244,16 +244,14 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   {
     version: 7,
     name: 'alert state shared by the cluster',
-    // Raised conditions (an account's is one for the cluster; a daemon's own is keyed by it), each
-    // kept fresh by the daemons that still see it (seen_at), and each sink's notifications in the
-    // last hour, so the hourly cap holds over every daemon.
+    // Raised conditions (an account's is one for the cluster; a daemon's own is keyed by it) and
+    // each sink's notifications in the last hour, so the hourly cap holds over every daemon.
     sql: `
       CREATE TABLE wa_alerts_active (
         key        text PRIMARY KEY,
         daemon     text NOT NULL,
         alert      text NOT NULL,
-        raised_at  timestamptz NOT NULL DEFAULT now(),
-        seen_at    timestamptz NOT NULL DEFAULT now()
+        raised_at  timestamptz NOT NULL DEFAULT now()
       );
       CREATE TABLE wa_alert_sends (
         sink  text NOT NULL,
@@ -302,22 +300,42 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       END $$;
       CREATE TRIGGER outbox_journal_insert AFTER INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_journal();
       CREATE TRIGGER outbox_journal_update AFTER UPDATE OF state ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_journal();
-      -- Rows without a cursor that a transaction can see are its own (a committed row has one):
-      -- the first of its deferred calls numbers them all, in insertion order, in one step.
-      CREATE INDEX outbox_changes_unnumbered ON outbox_changes (id) WHERE cursor IS NULL;
       CREATE FUNCTION outbox_changes_number() RETURNS trigger LANGUAGE plpgsql AS $$
+      DECLARE c bigint;
+      BEGIN
+        UPDATE outbox_changes_cursor SET n = n + 1 RETURNING n INTO c;
+        UPDATE outbox_changes SET cursor = c WHERE id = NEW.id;
+        RETURN NULL;
+      END $$;
+      CREATE CONSTRAINT TRIGGER outbox_changes_number AFTER INSERT ON outbox_changes
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION outbox_changes_number();
+    `,
+  },
+  {
+    version: 9,
+    name: 'alert rows kept fresh; the journal numbered in one step per transaction',
+    // Alert rows carry when a daemon last saw the condition: a row nobody refreshed for a while
+    // (its daemon died, or its clear never reached the store) is stale, no longer listed, and
+    // raised anew. The journal's numbering: rows without a cursor that a transaction can see are
+    // its own (a committed row has one), so the first of its deferred calls numbers them all, in
+    // insertion order, in one step; each later call finds its own row numbered by its primary key
+    // and returns (a count there would read every row of a large transaction again, under the
+    // counter's lock).
+    sql: `
+      ALTER TABLE wa_alerts_active ADD COLUMN seen_at timestamptz NOT NULL DEFAULT now();
+      CREATE INDEX outbox_changes_unnumbered ON outbox_changes (id) WHERE cursor IS NULL;
+      CREATE OR REPLACE FUNCTION outbox_changes_number() RETURNS trigger LANGUAGE plpgsql AS $$
       DECLARE k bigint; last bigint;
       BEGIN
+        PERFORM 1 FROM outbox_changes WHERE id = NEW.id AND cursor IS NULL;
+        IF NOT FOUND THEN RETURN NULL; END IF;
         SELECT count(*) INTO k FROM outbox_changes WHERE cursor IS NULL;
-        IF k = 0 THEN RETURN NULL; END IF;
         UPDATE outbox_changes_cursor SET n = n + k RETURNING n INTO last;
         UPDATE outbox_changes o SET cursor = last - k + u.rn
           FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM outbox_changes WHERE cursor IS NULL) u
           WHERE o.id = u.id;
         RETURN NULL;
       END $$;
-      CREATE CONSTRAINT TRIGGER outbox_changes_number AFTER INSERT ON outbox_changes
-        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION outbox_changes_number();
     `,
   },
 ];

@@ -7,7 +7,7 @@
 import pino from 'pino';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AlertEngine, type AlertNotification, type AlertSink } from '../../src/alerts/engine.js';
+import { AlertEngine, type AlertNotification, type AlertSink, type SharedAlertState } from '../../src/alerts/engine.js';
 import { PgAlertState } from '../../src/alerts/pg-alert-state.js';
 import { migratedPostgres } from '../helpers/postgres.js';
 
@@ -25,7 +25,18 @@ async function ageRows(): Promise<void> {
   await db.pool.query("UPDATE wa_alerts_active SET seen_at = now() - interval '2 minutes'");
 }
 
-function daemon(id: string, opts: { capPerHour?: number; pool?: pg.Pool; refreshMs?: number } = {}): { engine: AlertEngine; got: AlertNotification[] } {
+/** Ages the rows by half the stale bound (still fresh), and waits until a refresh has made them new again. */
+async function refreshedAfterAging(): Promise<boolean> {
+  await db.pool.query("UPDATE wa_alerts_active SET seen_at = now() - interval '30 seconds'");
+  const fresh = async () => (await db.pool.query("SELECT count(*)::int AS n FROM wa_alerts_active WHERE seen_at > now() - interval '10 seconds'")).rows[0].n > 0;
+  for (let i = 0; i < 2000 && !(await fresh()); i++) await new Promise((r) => setImmediate(r));
+  return fresh();
+}
+
+function daemon(
+  id: string,
+  opts: { capPerHour?: number; pool?: pg.Pool; refreshMs?: number; owns?: (account: string) => boolean; shared?: SharedAlertState } = {},
+): { engine: AlertEngine; got: AlertNotification[] } {
   const got: AlertNotification[] = [];
   const sink: AlertSink = { name: 'ops', deliver: (n) => void got.push(n) };
   const engine = new AlertEngine({
@@ -34,8 +45,9 @@ function daemon(id: string, opts: { capPerHour?: number; pool?: pg.Pool; refresh
     sinks: [sink],
     ...(opts.capPerHour ? { capPerHour: opts.capPerHour } : {}),
     accountState: () => 'open',
-    shared: new PgAlertState(opts.pool ?? db.pool, { daemon: id, staleMs: STALE_MS }),
+    shared: opts.shared ?? new PgAlertState(opts.pool ?? db.pool, { daemon: id, staleMs: STALE_MS }),
     ...(opts.refreshMs ? { refreshMs: opts.refreshMs } : {}),
+    ...(opts.owns ? { owns: opts.owns } : {}),
   });
   engines.push(engine);
   return { engine, got };
@@ -84,9 +96,8 @@ describe('alert state shared by a cluster', () => {
     const a = daemon('A', { refreshMs: 20 });
     a.engine.set('conflict', 'acc1', true);
     await a.engine.settled();
-    // A keeps its row fresh while it sees the condition: aged rows come back.
-    await ageRows();
-    for (let i = 0; i < 500 && (await daemon('probe').engine.activeInCluster()).length === 0; i++) await new Promise((r) => setImmediate(r));
+    // A keeps its row fresh while it sees the condition.
+    expect(await refreshedAfterAging()).toBe(true);
     const b = daemon('B');
     b.engine.set('conflict', 'acc1', true);
     await b.engine.settled();
@@ -119,5 +130,40 @@ describe('alert state shared by a cluster', () => {
     } finally {
       await dead.end();
     }
+  });
+
+  it('a daemon that handed an account over stops refreshing its leftover condition, so the new owner raises the next incident', async () => {
+    let owned = true;
+    const a = daemon('A', { refreshMs: 20, owns: () => owned });
+    a.engine.set('degraded', 'acc1', true);
+    await a.engine.settled();
+    expect(await refreshedAfterAging()).toBe(true);
+    owned = false; // handed over; A's local condition stays (nothing clears it there)
+    expect(await refreshedAfterAging()).toBe(false);
+    await ageRows(); // time passes
+    const b = daemon('B');
+    b.engine.set('degraded', 'acc1', true);
+    await b.engine.settled();
+    expect(codes(b.got)).toEqual(['alert degraded acc1']);
+  });
+
+  it('an alert raised with the store cut off gets its recovered notice when the store answers again at the clear', async () => {
+    const store = new PgAlertState(db.pool, { daemon: 'A', staleMs: STALE_MS });
+    let down = true;
+    const flaky: SharedAlertState = {
+      keyOf: (code, account) => store.keyOf(code, account),
+      claim: (key, alert) => (down ? Promise.reject(new Error('connection refused')) : store.claim(key, alert)),
+      refresh: (keys) => store.refresh(keys),
+      release: (key) => (down ? Promise.reject(new Error('connection refused')) : store.release(key)),
+      takeSend: (sink, cap) => store.takeSend(sink, cap),
+      active: () => store.active(),
+    };
+    const a = daemon('A', { shared: flaky });
+    a.engine.set('conflict', 'acc1', true);
+    await a.engine.settled();
+    down = false;
+    a.engine.set('conflict', 'acc1', false); // no row was made: the release finds nothing
+    await a.engine.settled();
+    expect(codes(a.got)).toEqual(['alert conflict acc1', 'alert.recovered conflict acc1']);
   });
 });
