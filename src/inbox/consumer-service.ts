@@ -5,6 +5,7 @@
 // decides which daemon serves it: the one that delivers a webhook consumer, the one a stream
 // consumer's reader is connected to. Each daemon tries the webhook locks it lacks on a timer, so
 // the consumers of a daemon that died move to the others.
+import { KeyedQueue } from '../keyed-queue.js';
 import type { Log } from '../log.js';
 import { CONSUMED_STATUSES, type ConsumerBackend, type ConsumerRow, type ConsumerSpec } from './consumers.js';
 import { type FollowSink, followInbox } from './follow.js';
@@ -74,7 +75,7 @@ export class ConsumerService {
   readonly #now: () => number;
   readonly #locks: ConsumerLocks | undefined;
   /** Changes to the consumers (config, add, remove) apply in the order they were asked for. */
-  #changes: Promise<void> = Promise.resolve();
+  readonly #changes = new KeyedQueue();
   #retry: NodeJS.Timeout | null = null;
   /** The timer's reconcile in progress, if any (the timer skips a turn rather than pile up). */
   #retrying: Promise<void> | null = null;
@@ -272,12 +273,7 @@ export class ConsumerService {
   }
 
   #change<T>(fn: () => T | Promise<T>): Promise<T> {
-    const run = this.#changes.then(fn);
-    this.#changes = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
+    return this.#changes.run('consumers', async () => fn());
   }
 
   /** One delivery loop per webhook consumer in the database (in a cluster, per lock held); a changed consumer restarts its loop. */

@@ -8,7 +8,7 @@ import type { Pool, PoolClient } from 'pg';
 import { fencedTx, type Fence } from '../cluster/lease-store.js';
 import type { InboundMediaRef, InboundMessage } from '../wa/types.js';
 import type { InboxBackend } from './backend.js';
-import { effectiveStatus, inboxRowFrom, replaces, type InboxCounts, type InboxQuery, type InboxRow, type InboxStatus, type StoreResult, type StoredInboxRow } from './store.js';
+import { effectiveStatus, inboxRowFrom, messageIdFilters, replaces, type InboxCounts, type InboxQuery, type InboxRow, type InboxStatus, type StoreResult, type StoredInboxRow } from './store.js';
 
 const COLUMNS = 'cursor, account, chat, id, sender, chat_type, kind, text, detail, status, offline, timestamp, received_at';
 const INSERT_SQL = `INSERT INTO inbox (cursor, account, chat, id, sender, chat_type, kind, text, detail, status, offline, timestamp, received_at, media)
@@ -116,12 +116,7 @@ export class PgInboxStore implements InboxBackend {
   async byMessageId(id: string, q: { accounts?: readonly string[]; chats?: readonly string[]; statuses: readonly InboxStatus[] }): Promise<InboxRow[]> {
     const where = ['id = $1'];
     const params: unknown[] = [id];
-    for (const [column, values] of [
-      ['account', q.accounts],
-      ['chat', q.chats],
-      ['status', q.statuses],
-    ] as const) {
-      if (!values?.length) continue;
+    for (const [column, values] of messageIdFilters(q)) {
       params.push([...values]);
       where.push(`${column} = ANY($${params.length}::text[])`);
     }

@@ -121,6 +121,16 @@ export function replaces(m: InboundMessage, stored: { kind: string }): boolean {
   return stored.kind === 'undecryptable' && m.kind !== 'undecryptable';
 }
 
+/** The column filters of a lookup by message id that narrow it (absent or empty lists do not). */
+export function messageIdFilters(q: { accounts?: readonly string[]; chats?: readonly string[]; statuses: readonly InboxStatus[] }): Array<[column: string, values: readonly string[]]> {
+  const all: Array<[string, readonly string[] | undefined]> = [
+    ['account', q.accounts],
+    ['chat', q.chats],
+    ['status', q.statuses],
+  ];
+  return all.filter((f): f is [string, readonly string[]] => !!f[1]?.length);
+}
+
 /** Reads and writes the inbox table. */
 export class InboxStore implements InboxBackend {
   readonly #db: StateDb;
@@ -231,12 +241,7 @@ export class InboxStore implements InboxBackend {
   byMessageId(id: string, q: { accounts?: readonly string[]; chats?: readonly string[]; statuses: readonly InboxStatus[] }): InboxRow[] {
     const where: string[] = ['id = ?'];
     const params: unknown[] = [id];
-    for (const [column, values] of [
-      ['account', q.accounts],
-      ['chat', q.chats],
-      ['status', q.statuses],
-    ] as const) {
-      if (!values?.length) continue;
+    for (const [column, values] of messageIdFilters(q)) {
       where.push(`${column} IN (${values.map(() => '?').join(', ')})`);
       params.push(...values);
     }

@@ -3,7 +3,7 @@
 // cursor back, retries, dead letters and lag behave the same on each; on PostgreSQL, two daemons
 // syncing the config at once and acknowledgements racing through two daemons keep the same rules.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ConsumerStore, type ConsumerRow, type ConsumerSpec, type DeadLetter } from '../../src/inbox/consumers.js';
+import { ConsumerStore, type ConsumerBackend, type ConsumerSpec } from '../../src/inbox/consumers.js';
 import { PgConsumerStore } from '../../src/inbox/pg-consumers.js';
 import { closeStateDb, openStateDb } from '../../src/store/db.js';
 import { migratedPostgres } from '../helpers/postgres.js';
@@ -11,21 +11,11 @@ import { makeTmpDir } from '../helpers/tmp.js';
 
 const NOW = 1_700_000_000_000;
 
-interface Consumers {
-  get(name: string): Promise<ConsumerRow | null>;
-  list(): Promise<ConsumerRow[]>;
-  syncConfig(specs: readonly ConsumerSpec[]): Promise<{ added: string[]; removed: string[] }>;
-  add(spec: ConsumerSpec): Promise<boolean>;
-  remove(name: string): Promise<boolean>;
-  ack(name: string, cursor: number): Promise<number | null>;
-  recordFailure(name: string, error: string, nextAttemptAt: number): Promise<void>;
-  deadLetter(name: string, cursor: number, reason: string): Promise<void>;
-  deadLetters(name: string): Promise<DeadLetter[]>;
-  deadLetterCount(name: string): Promise<number>;
-  lag(c: Pick<ConsumerRow, 'cursor' | 'accounts'>): Promise<{ unacknowledged: number; oldestReceivedAt: number | null }>;
+/** Either store, every answer a promise. */
+type Consumers = { [K in keyof ConsumerBackend]: (...a: Parameters<ConsumerBackend[K]>) => Promise<Awaited<ReturnType<ConsumerBackend[K]>>> } & {
   /** Puts an inbox row in place (the inbox stores are tested elsewhere). */
   inboxRow(cursor: number, account: string, status: string, receivedAt: number): Promise<void>;
-}
+};
 
 const db = migratedPostgres({ beforeAll, afterAll });
 const cleanups: Array<() => void> = [];
