@@ -5,6 +5,7 @@ import { ConsumerError, type ConsumerService } from '../inbox/consumer-service.j
 import { HttpError } from './http-error.js';
 import { cursorValue, inboxStreamSink, nonEmptyString, objectBody, rejectUnknownFields, rejectUnknownParams } from './request-input.js';
 import type { Caller } from './roles.js';
+import { inboxRowToJson } from '../inbox/store.js';
 import type { Route } from './server.js';
 
 const STATUS: Record<ConsumerError['code'], number> = { not_found: 404, conflict: 409, bad_request: 400 };
@@ -47,6 +48,24 @@ export function consumerRoutes(consumers: ConsumerService): Route[] {
         if (!name) throw new HttpError(400, 'bad_request', 'consumer: required (the name of a stream consumer)');
         await mayRead(req.caller, name);
         await mapped(() => consumers.openStream(name, () => inboxStreamSink(req.openStream())));
+      },
+    },
+    {
+      // A pull read of a stream consumer (for callers that cannot hold a stream open); acknowledge as for a stream.
+      method: 'GET',
+      path: '/v1/inbox/next',
+      client: 'read',
+      handler: async (req) => {
+        const q = req.url.searchParams;
+        rejectUnknownParams(q, ['consumer', 'limit']);
+        const name = q.get('consumer');
+        if (!name) throw new HttpError(400, 'bad_request', 'consumer: required (the name of a stream consumer)');
+        const limitRaw = q.get('limit');
+        const limit = limitRaw === null ? 100 : Number(limitRaw);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'bad_request', `limit: expected 1-1000, got ${JSON.stringify(limitRaw)}`);
+        await mayRead(req.caller, name);
+        const { rows, committed } = await mapped(() => consumers.next(name, limit));
+        return { body: { consumer: name, committed: String(committed), messages: rows.map(inboxRowToJson), next: String(rows.at(-1)?.cursor ?? committed) } };
       },
     },
     {

@@ -3,7 +3,7 @@
 import { ConfigError } from '../config/errors.js';
 import type { EventBus, EventFilter } from '../events/bus.js';
 import { HttpError } from './http-error.js';
-import { clientMaySee, scopedAccounts } from './roles.js';
+import { CLIENT_PERMISSIONS, clientMaySee, scopedAccounts } from './roles.js';
 import { RuntimeAccountPolicySchema, type RuntimeAccountPolicy } from '../config/schema.js';
 import { listParam, objectBody, rejectUnknownFields, rejectUnknownParams, stringField } from './request-input.js';
 import type { PairEvent, PairRequest } from '../accounts/runner.js';
@@ -78,6 +78,17 @@ export function buildRoutes(deps: RouteDeps): Route[] {
     ...(deps.inbox ? [...inboxRoutes(deps.inbox), chatReadRoute(deps.inbox, deps.gate)] : []),
     ...(deps.inbox && deps.inboxMedia ? [inboxMediaRoute(deps.inbox, deps.inboxMedia)] : []),
     ...(deps.consumers ? consumerRoutes(deps.consumers) : []),
+    {
+      // Who the caller is: a client learns its name, accounts and permissions (any client may ask).
+      method: 'GET',
+      path: '/v1/me',
+      client: 'any',
+      handler: (req) => {
+        rejectUnknownParams(req.url.searchParams, []);
+        const c = req.caller;
+        return { body: c.role === 'operator' ? { role: 'operator' } : { role: 'client', name: c.name, accounts: [...c.accounts].sort(), may: CLIENT_PERMISSIONS.filter((p) => c.may.has(p)) } };
+      },
+    },
     {
       method: 'GET',
       path: '/v1/status',

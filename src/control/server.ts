@@ -85,7 +85,7 @@ export interface Route {
    * client is refused them with 403 before the handler runs. Handlers of client routes check the
    * accounts a request touches (roles.ts).
    */
-  client?: ClientPermission;
+  client?: ClientPermission | 'any';
 }
 
 /** A response being streamed as newline-delimited JSON, flushed per line. */
@@ -237,8 +237,8 @@ export class ControlServer {
       const { route, params } = this.#match(req.method ?? 'GET', url.pathname);
       const caller = authenticate(headerValue(req.headers.authorization), this.#clients(), this.#kind);
       const what = `${req.method ?? 'GET'} ${route.path}`;
-      if (route.client) requirePermission(caller, route.client, what);
-      else operatorOnly(caller, what);
+      if (!route.client) operatorOnly(caller, what);
+      else if (route.client !== 'any') requirePermission(caller, route.client, what);
       if (route.subscriber && req.method === 'HEAD') {
         // A stream's headers, and no body that never ends.
         res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' }).end();

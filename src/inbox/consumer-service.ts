@@ -10,6 +10,7 @@ import type { Log } from '../log.js';
 import { CONSUMED_STATUSES, type ConsumerBackend, type ConsumerRow, type ConsumerSpec } from './consumers.js';
 import { type FollowSink, followInbox } from './follow.js';
 import type { Inbox } from './inbox.js';
+import type { InboxRow } from './store.js';
 import { type Poster, type StuckContext, WebhookDelivery, type WebhookSettings } from './webhook.js';
 
 /** A consumer as `GET /v1/consumers` and `consumers list --json` show it (never the secret). */
@@ -223,6 +224,35 @@ export class ConsumerService {
     void followInbox(this.#inbox, { after: c.cursor, ...(c.accounts ? { accounts: c.accounts } : {}), statuses: CONSUMED_STATUSES }, counting, (err) =>
       this.#log.warn({ err: (err as Error).message, consumer: name }, 'consumer stream: the store did not answer; the stream ends and its reader reconnects'),
     );
+  }
+
+  /**
+   * A stream consumer's next rows, from its committed cursor, without a stream: a pull read for
+   * readers that cannot hold a connection open (an agent's tool call). What it hands out can be
+   * acknowledged like a stream's. Refused while a stream reader is connected (anywhere in a
+   * cluster): two readers would break "after an ack, never again".
+   */
+  async next(name: string, limit: number): Promise<{ rows: InboxRow[]; committed: number }> {
+    const c = await this.store.get(name);
+    if (!c) throw new ConsumerError('not_found', `no consumer "${name}"`);
+    if (c.type !== 'stream') throw new ConsumerError('conflict', `consumer "${name}" is a ${c.type} consumer; the daemon delivers to it`);
+    const busy = () => new ConsumerError('conflict', `consumer "${name}" has a stream reader connected; read it there, or close that stream first`);
+    if (this.#streams.has(name)) throw busy();
+    const placeholder = { accounts: accountsKey(c.accounts), end: () => undefined };
+    this.#streams.set(name, placeholder); // no stream opens while this read runs
+    try {
+      if (this.#locks && !(await this.#locks.tryTake(name))) throw busy();
+      try {
+        const rows = await this.#inbox.store.list({ after: c.cursor, ...(c.accounts ? { accounts: c.accounts } : {}), statuses: CONSUMED_STATUSES, limit });
+        const last = rows.at(-1)?.cursor;
+        if (last !== undefined) this.#given.set(name, Math.max(this.#given.get(name) ?? 0, last));
+        return { rows, committed: c.cursor };
+      } finally {
+        if (this.#locks) await this.#locks.release(name).catch(() => undefined);
+      }
+    } finally {
+      if (this.#streams.get(name) === placeholder) this.#streams.delete(name);
+    }
   }
 
   /** Commits a stream consumer's cursor; answers the committed one (it never moves back). */
