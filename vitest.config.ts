@@ -1,6 +1,9 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // The package's own export, as the examples import it: the source, so tests need no build of it.
+  resolve: { alias: { 'wa-supervisor/client': fileURLToPath(new URL('./src/client/index.ts', import.meta.url)) } },
   test: {
     include: ['test/**/*.test.ts'],
     setupFiles: ['test/setup/emulator-root.ts'],

@@ -148,6 +148,14 @@ export class ControlClient {
     return decodeReply<T>(res);
   }
 
+  /**
+   * Sends one request and answers the raw response, whatever its status, for callers that read
+   * the body themselves (the typed client's streams). `signal` aborts the request.
+   */
+  open(method: string, path: string, opts: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<IncomingMessage> {
+    return this.#open(method, path, opts.body, opts.headers ?? {}, opts.signal);
+  }
+
   /** Opens an NDJSON stream (GET, or POST with a body) and calls onEvent per line until it ends or signal aborts. */
   async stream(
     path: string,
