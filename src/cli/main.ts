@@ -36,6 +36,7 @@ Commands:
   consumers      named inbox readers with a kept cursor: list (lag), add, remove
   read           mark a chat's messages read (read receipts pass the send policy)
   clients        new-token: make a client token and the hash the config lists
+  mcp            serve the Model Context Protocol on stdio for an agent (as a client only)
   emulator       run the WhatsApp server emulator on loopback (offline testing)
   version        print the version
 
@@ -63,6 +64,11 @@ const COMMANDS: Record<string, Command> = {
   consumers: consumersCommand,
   read: readCommand,
   clients: clientsCommand,
+  mcp: async (args, io) => {
+    // Loaded on demand like the emulator: the MCP SDK would slow every other command's start.
+    const { mcpCommand } = await import('./commands/mcp.js');
+    return mcpCommand(args, io);
+  },
   audit: auditCommand,
   alerts: alertsCommand,
   service: serviceCommand,

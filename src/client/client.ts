@@ -19,6 +19,12 @@ export interface ClientOptions {
   name?: string;
   /** Time limit of each call, in ms (default 30 000). Streams are bounded until they open. */
   timeoutMs?: number;
+  /**
+   * How long a call that could not connect (no socket file, or nothing listening: a daemon
+   * restarting) keeps trying before it throws DaemonUnreachableError, in ms (default 10 000;
+   * within `timeoutMs`). Such a request never reached the daemon, so trying again is safe.
+   */
+  waitForDaemonMs?: number;
 }
 
 export type WaitTarget = 'sent' | 'delivered' | 'read';
@@ -47,6 +53,7 @@ export class Client {
   readonly socket: string;
   readonly #control: ControlClient;
   readonly #timeoutMs: number;
+  readonly #waitForDaemonMs: number;
 
   constructor(opts: ClientOptions = {}) {
     const target = resolveCliTarget({ socket: opts.socket, config: opts.config });
@@ -54,6 +61,7 @@ export class Client {
     const token = (opts.token ?? process.env[TOKEN_ENV])?.trim();
     this.#control = new ControlClient({ socket: target.socket, clientName: opts.name ?? 'wa-supervisor-client', ...(token ? { token } : {}) });
     this.#timeoutMs = opts.timeoutMs ?? 30_000;
+    this.#waitForDaemonMs = opts.waitForDaemonMs ?? 10_000;
   }
 
   /** Who this client is to the daemon: its name, accounts and permissions (or the operator). */
@@ -171,14 +179,17 @@ export class Client {
     let acked = 0;
     let delay = 100;
     let busySince: number | null = null;
-    const ack = async (cursor: number) => {
+    /** Acknowledges; false when the daemon that handed the rows out is gone (its stream's other rows are stale). */
+    const ack = async (cursor: number): Promise<boolean> => {
       try {
         await this.ack(consumer, cursor);
         acked = Math.max(acked, cursor);
+        return true;
       } catch (err) {
         // The daemon restarted (the cursor was handed by its previous run) or went away: the
-        // acknowledgement is made again once the new stream hands that cursor out.
+        // acknowledgement is made again once a new stream hands that cursor out.
         if (!(err instanceof DaemonUnreachableError || err instanceof TimeoutError || err instanceof DaemonRefusedError) || err instanceof ForbiddenError) throw err;
+        return false;
       }
     };
     while (!signal.aborted) {
@@ -207,7 +218,9 @@ export class Client {
           }
           yield message;
           handled = cursor;
-          await ack(cursor);
+          // Not acknowledged: rows this stream still holds were handed by a daemon run that is
+          // gone; a new stream hands them again.
+          if (!(await ack(cursor))) break;
         }
       } catch (err) {
         if (!(err instanceof StreamCut)) throw err;
@@ -287,17 +300,32 @@ export class Client {
     }
   }
 
+  /** The error to throw for a request that failed before it was answered. */
+  #failure(err: unknown, signal: AbortSignal, what: string): unknown {
+    if (err instanceof SocketUnreachable) return new DaemonUnreachableError(this.socket, err.errno);
+    if (signal.aborted) return err;
+    const code = (err as NodeJS.ErrnoException).code;
+    // The daemon went away with the request in flight: whether it took effect is not known.
+    if (code === 'ECONNRESET' || code === 'EPIPE') return new DaemonUnreachableError(this.socket, code);
+    return new WaSupervisorError(`${what}: ${(err as Error).message}`);
+  }
+
   /** A response with a success status; error statuses throw the matching DaemonRefusedError. */
   async #open(method: string, path: string, body: unknown, signal: AbortSignal, what: string): Promise<IncomingMessage> {
     let res: IncomingMessage;
-    try {
-      res = await this.#control.open(method, path, { body, signal });
-    } catch (err) {
-      if (err instanceof SocketUnreachable) throw new DaemonUnreachableError(this.socket, err.errno);
-      if (signal.aborted) throw err;
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ECONNRESET' || code === 'EPIPE') throw new DaemonUnreachableError(this.socket, code);
-      throw new WaSupervisorError(`${what}: ${(err as Error).message}`);
+    const deadline = Date.now() + this.#waitForDaemonMs;
+    for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+      try {
+        res = await this.#control.open(method, path, { body, signal });
+        break;
+      } catch (err) {
+        const notReached = err instanceof SocketUnreachable && (err.errno === 'ENOENT' || err.errno === 'ECONNREFUSED');
+        if (notReached && Date.now() + delay <= deadline && !signal.aborted) {
+          await abortableSleep(delay, signal);
+          continue;
+        }
+        throw this.#failure(err, signal, what);
+      }
     }
     const status = res.statusCode ?? 0;
     if (status < 400) return res;

@@ -5,59 +5,16 @@
 // one the account has in that chat, so an agent cannot point at an id it made up.
 import { createReadStream, realpathSync } from 'node:fs';
 import { isAbsolute, relative, sep } from 'node:path';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { Inbox } from '../inbox/inbox.js';
-import { MEDIA_KINDS, type MediaKind, type MessageRef, type OutboundContent, type QuotedRef } from '../outbox/content.js';
+import type { MediaKind, MessageRef, OutboundContent, QuotedRef } from '../outbox/content.js';
 import type { MediaStore, StoredMedia } from '../outbox/media-store.js';
 import { normalisePhone, normaliseRecipient } from '../outbox/recipient.js';
 import type { OutboxBackend } from '../outbox/backend.js';
+import { ContactInput, LocationInput, MAX_CAPTION, MediaInput, ReactionInput, messageId } from './api-schema/messages.js';
 import { HttpError } from './http-error.js';
+import { parseInput } from './request-input.js';
 import type { Caller } from './roles.js';
-
-/** Fields of POST /v1/messages. */
-export const MESSAGE_FIELDS = ['account', 'to', 'text', 'idempotencyKey', 'kind', 'media', 'replyTo', 'location', 'contact', 'reaction', 'edit', 'delete'] as const;
-
-const messageId = z.string().regex(/^[A-Za-z0-9_-]{4,128}$/, 'expected a WhatsApp message id (4-128 letters, digits, "_" or "-")');
-/** Longest caption, in characters. */
-const MAX_CAPTION = 4096;
-const shortText = (max: number) => z.string().max(max, `expected at most ${max} characters`);
-
-const MediaInput = z
-  .strictObject({
-    path: z.string().min(1).optional(),
-    base64: z.string().min(1).optional(),
-    sha256: z.string().optional(),
-    kind: z.enum(MEDIA_KINDS).optional(),
-    mimetype: z.string().min(3).max(255).optional(),
-    fileName: shortText(255).min(1).optional(),
-    caption: z.string().optional(),
-    voice: z.boolean().optional(),
-  })
-  .refine((m) => [m.path, m.base64, m.sha256].filter((v) => v !== undefined).length === 1, 'give exactly one of path, base64 or sha256 (from POST /v1/media)');
-
-const LocationInput = z.strictObject({
-  latitude: z.number().min(-90).max(90),
-  longitude: z.number().min(-180).max(180),
-  name: shortText(256).optional(),
-  address: shortText(512).optional(),
-});
-
-const ContactInput = z
-  .strictObject({
-    name: z.string().min(1).max(256),
-    phone: z.string().optional(),
-    vcard: z.string().max(16_384).optional(),
-  })
-  .refine((c) => (c.phone === undefined) !== (c.vcard === undefined), 'give exactly one of phone or vcard');
-
-/** One emoji (a single grapheme with a pictographic character or a flag), or "" to remove a reaction. */
-function isEmoji(v: string): boolean {
-  if (v === '') return true;
-  const graphemes = [...new Intl.Segmenter(undefined, { granularity: 'grapheme' }).segment(v)];
-  return graphemes.length === 1 && /\p{Extended_Pictographic}|\p{Regional_Indicator}{2}|[#*0-9]\uFE0F?\u20E3/u.test(v);
-}
-
-const ReactionInput = z.strictObject({ messageId, emoji: z.string().max(32).refine(isEmoji, 'expected one emoji (or "" to remove the reaction)') });
 
 /** What composing needs: the stores targets are looked up in, the media store, the caller. */
 export interface ComposeDeps {
@@ -126,12 +83,12 @@ export async function composeContent(body: Record<string, unknown>, caller: Call
   }
 }
 
+/**
+ * A content field parsed by its schema. POST /v1/messages has checked it already (SendBody); it is
+ * checked here too so that no caller of composeContent can hand in an unchecked one.
+ */
 function parse<T>(schema: z.ZodType<T>, raw: unknown, field: string): T {
-  const r = schema.safeParse(raw);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
-  const where = [field, ...issue.path.map(String)].join('.');
-  throw new HttpError(400, 'bad_request', `${where}: ${issue.message}`);
+  return parseInput(schema, raw, { prefix: field });
 }
 
 function noText(text: string | undefined, kind: string): void {

@@ -2,8 +2,10 @@
 // consumers (list with lag, add, remove, dead letters).
 import { ConsumerSpecSchema } from '../config/schema.js';
 import { ConsumerError, type ConsumerService } from '../inbox/consumer-service.js';
+import { AckBody, AckResult, ConsumerList, ConsumerParams, ConsumerRemoved, ConsumerView, DeadLetters, NextPage, NextQuery, StreamQuery } from './api-schema/consumers.js';
+import { InboxMessage } from './api-schema/inbox.js';
 import { HttpError } from './http-error.js';
-import { cursorValue, inboxStreamSink, nonEmptyString, objectBody, rejectUnknownFields, rejectUnknownParams } from './request-input.js';
+import { inboxStreamSink, route } from './request-input.js';
 import type { Caller } from './roles.js';
 import { inboxRowToJson } from '../inbox/store.js';
 import type { Route } from './server.js';
@@ -37,89 +39,100 @@ export function consumerRoutes(consumers: ConsumerService): Route[] {
     }
   };
   return [
-    {
+    route({
       method: 'GET',
       path: '/v1/inbox/stream',
       subscriber: true,
       client: 'read',
-      handler: async (req) => {
-        rejectUnknownParams(req.url.searchParams, ['consumer']);
-        const name = req.url.searchParams.get('consumer');
-        if (!name) throw new HttpError(400, 'bad_request', 'consumer: required (the name of a stream consumer)');
-        await mayRead(req.caller, name);
-        await mapped(() => consumers.openStream(name, () => inboxStreamSink(req.openStream())));
+      schema: {
+        summary: 'Read a stream consumer: every message after its committed cursor, then new ones (NDJSON)',
+        description: 'One reader per consumer at a time. A client reads only consumers whose accounts are all its own.',
+        query: StreamQuery,
+        stream: InboxMessage,
+        errors: { 409: 'a reader is already connected' },
       },
-    },
-    {
+      handler: async (req, { query }) => {
+        await mayRead(req.caller, query.consumer);
+        await mapped(() => consumers.openStream(query.consumer, () => inboxStreamSink(req.openStream())));
+      },
+    }),
+    route({
       // A pull read of a stream consumer (for callers that cannot hold a stream open); acknowledge as for a stream.
       method: 'GET',
       path: '/v1/inbox/next',
       client: 'read',
-      handler: async (req) => {
-        const q = req.url.searchParams;
-        rejectUnknownParams(q, ['consumer', 'limit']);
-        const name = q.get('consumer');
-        if (!name) throw new HttpError(400, 'bad_request', 'consumer: required (the name of a stream consumer)');
-        const limitRaw = q.get('limit');
-        const limit = limitRaw === null ? 100 : Number(limitRaw);
-        if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'bad_request', `limit: expected 1-1000, got ${JSON.stringify(limitRaw)}`);
-        await mayRead(req.caller, name);
-        const { rows, committed } = await mapped(() => consumers.next(name, limit));
+      schema: {
+        summary: 'Read a page of a stream consumer after its committed cursor (a pull read)',
+        description: 'Acknowledge with POST /v1/inbox/ack, as for the stream; refused while a stream reader is connected.',
+        query: NextQuery,
+        response: NextPage,
+        errors: { 409: 'a stream reader is connected' },
+      },
+      handler: async (req, { query }) => {
+        await mayRead(req.caller, query.consumer);
+        const name = query.consumer;
+        const { rows, committed } = await mapped(() => consumers.next(name, query.limit));
         return { body: { consumer: name, committed: String(committed), messages: rows.map(inboxRowToJson), next: String(rows.at(-1)?.cursor ?? committed) } };
       },
-    },
-    {
+    }),
+    route({
       method: 'POST',
       path: '/v1/inbox/ack',
       client: 'read',
-      handler: async (req) => {
-        const b = objectBody(await req.json(), '{"consumer","cursor"}');
-        rejectUnknownFields(b, ['consumer', 'cursor']);
-        const consumer = nonEmptyString(b, 'consumer');
-        await mayRead(req.caller, consumer);
-        const cursor = cursorValue(b.cursor, 'cursor', 'as the stream gave it (digits)');
-        const committed = await mapped(() => consumers.ack(consumer, cursor));
-        return { body: { consumer, cursor: String(committed) } };
+      schema: {
+        summary: 'Acknowledge a stream consumer up to a cursor',
+        description: 'An older cursor than the committed one changes nothing; a cursor this consumer\'s readers were never handed is a 400.',
+        body: AckBody,
+        response: AckResult,
       },
-    },
-    {
+      handler: async (req, { body }) => {
+        await mayRead(req.caller, body.consumer);
+        const committed = await mapped(() => consumers.ack(body.consumer, body.cursor));
+        return { body: { consumer: body.consumer, cursor: String(committed) } };
+      },
+    }),
+    route({
       method: 'GET',
       path: '/v1/consumers',
+      schema: { summary: 'List the inbox consumers with their lag', response: ConsumerList },
       handler: async () => ({ body: { consumers: await consumers.list() } }),
-    },
-    {
+    }),
+    route({
       method: 'POST',
       path: '/v1/consumers',
-      handler: async (req) => {
-        const parsed = ConsumerSpecSchema.safeParse(await req.json());
-        if (!parsed.success) {
-          const issue = parsed.error.issues[0]!;
-          throw new HttpError(400, 'bad_request', `${issue.path.length ? `${issue.path.join('.')}: ` : ''}${issue.message}`);
-        }
-        return { status: 201, body: await mapped(() => consumers.add(parsed.data)) };
+      schema: {
+        summary: 'Add a consumer (a `consumers[]` entry of the config)',
+        body: ConsumerSpecSchema,
+        status: 201,
+        response: ConsumerView,
+        errors: { 409: 'the name is taken' },
       },
-    },
-    {
+      handler: async (_req, { body }) => ({ status: 201, body: await mapped(() => consumers.add(body)) }),
+    }),
+    route({
       method: 'GET',
       path: '/v1/consumers/:name',
-      handler: async (req) => ({ body: await mapped(() => consumers.get(req.params.name!)) }),
-    },
-    {
+      schema: { summary: 'One consumer with its lag', params: ConsumerParams, response: ConsumerView },
+      handler: async (_req, { params }) => ({ body: await mapped(() => consumers.get(params.name)) }),
+    }),
+    route({
       method: 'DELETE',
       path: '/v1/consumers/:name',
-      handler: async (req) => {
-        await mapped(() => consumers.remove(req.params.name!));
-        return { body: { removed: req.params.name } };
+      schema: { summary: 'Remove a consumer added through the API', params: ConsumerParams, response: ConsumerRemoved, errors: { 409: 'the consumer is in the config' } },
+      handler: async (_req, { params }) => {
+        await mapped(() => consumers.remove(params.name));
+        return { body: { removed: params.name } };
       },
-    },
-    {
+    }),
+    route({
       method: 'GET',
       path: '/v1/consumers/:name/dead-letters',
-      handler: async (req) => {
-        const view = await mapped(() => consumers.get(req.params.name!));
+      schema: { summary: 'The messages a webhook consumer gave up on', params: ConsumerParams, response: DeadLetters },
+      handler: async (_req, { params }) => {
+        const view = await mapped(() => consumers.get(params.name));
         const letters = (await consumers.store.deadLetters(view.name)).map((d) => ({ cursor: String(d.cursor), reason: d.reason, at: new Date(d.at).toISOString() }));
         return { body: { consumer: view.name, deadLetters: letters } };
       },
-    },
+    }),
   ];
 }

@@ -7,73 +7,48 @@ import { type InboxQuery, type InboxStatus, inboxRowToJson } from '../inbox/stor
 import { normaliseRecipient } from '../outbox/recipient.js';
 import { type OutboxChangesBackend, changeToJson } from '../outbox/changes.js';
 import type { SendGate } from '../outbox/send-gate.js';
+import type { z } from 'zod';
+import {
+  ChatReadBody,
+  ChatReadResult,
+  INBOX_DEFAULT_LIMIT,
+  InboxFollowQuery,
+  InboxMediaParams,
+  InboxMediaQuery,
+  InboxMessage,
+  InboxPage,
+  InboxPruneBody,
+  InboxQuery as InboxQuerySchema,
+} from './api-schema/inbox.js';
+import { ChangeList, ChangesQuery, PruneResult } from './api-schema/messages.js';
 import { HttpError } from './http-error.js';
-import { cursorValue, inboxStreamSink, listParam, nonEmptyString, objectBody, rejectUnknownFields, rejectUnknownParams } from './request-input.js';
-import { olderThanMs } from './message-routes.js';
+import { inboxStreamSink, parseQuery, route } from './request-input.js';
 import { requireAccount, scopedAccounts, type Caller } from './roles.js';
 import type { ApiRawReply, Route } from './server.js';
 
-/** Rows per page unless `limit` says otherwise, and the most one page holds. */
-export const INBOX_DEFAULT_LIMIT = 100;
-export const INBOX_MAX_LIMIT = 1000;
-
-const STATUSES: readonly InboxStatus[] = ['ok', 'undecryptable', 'ignored'];
 /** What a reader sees unless it asks for `status`: everything but what allowFrom refused. */
 const DEFAULT_STATUSES: readonly InboxStatus[] = ['ok', 'undecryptable'];
 
-/** `after=CURSOR` of a cursor-paged route (undefined when absent); anything but digits is a 400. */
-export function afterParam(params: URLSearchParams): number | undefined {
-  const after = params.get('after');
-  return after === null ? undefined : cursorValue(after, 'after', '(digits, as "cursor" or "next" gave it)');
-}
-
-/** `limit=N` of a cursor-paged route: 1 to INBOX_MAX_LIMIT, INBOX_DEFAULT_LIMIT when absent. */
-export function limitParam(params: URLSearchParams): number {
-  const limit = params.get('limit');
-  if (limit === null) return INBOX_DEFAULT_LIMIT;
-  const n = Number(limit);
-  if (!/^\d+$/.test(limit) || n < 1 || n > INBOX_MAX_LIMIT) throw new HttpError(400, 'bad_request', `limit: expected 1 to ${INBOX_MAX_LIMIT}, got ${JSON.stringify(limit)}`);
-  return n;
-}
-
 /** Parses the inbox query string; unknown parameters and bad values are a 400 naming them. */
 export function parseInboxQuery(params: URLSearchParams, opts: { follow: boolean }): InboxQuery {
-  const known = opts.follow ? ['account', 'chat', 'after', 'status'] : ['account', 'chat', 'after', 'limit', 'status'];
-  rejectUnknownParams(params, known);
-  const q: InboxQuery = { limit: INBOX_DEFAULT_LIMIT, statuses: DEFAULT_STATUSES };
-  const accounts = listParam(params, 'account');
-  if (accounts.length) q.accounts = accounts;
-  const chat = params.get('chat');
-  if (chat !== null) {
-    // Chats nobody can send to (status updates, broadcast lists, channels) can still be read.
-    if (/^[^@\s]+@(broadcast|newsletter)$/i.test(chat.trim())) q.chats = [chat.trim().toLowerCase()];
-    else {
-      const r = normaliseRecipient(chat);
-      if ('error' in r) throw new HttpError(400, 'bad_request', `chat: ${r.error}`);
-      q.chats = [r.jid];
-    }
-  }
-  const after = afterParam(params);
-  if (after !== undefined) q.after = after;
-  q.limit = limitParam(params);
-  const statuses = listParam(params, 'status');
-  if (statuses.length) {
-    const wanted = statuses.includes('all') ? [...STATUSES] : statuses;
-    for (const s of wanted) {
-      if (!(STATUSES as readonly string[]).includes(s)) throw new HttpError(400, 'bad_request', `status: expected ${STATUSES.join(', ')} or all, got ${JSON.stringify(s)}`);
-    }
-    // Followers, like consumers, are never handed what allowFrom refused.
-    if (opts.follow && wanted.includes('ignored')) throw new HttpError(400, 'bad_request', 'status: ignored messages are not followed (list them with GET /v1/inbox?status=ignored)');
-    q.statuses = wanted as InboxStatus[];
-  }
-  return q;
+  return inboxQuery(opts.follow ? parseQuery(InboxFollowQuery, params) : parseQuery(InboxQuerySchema, params));
+}
+
+/** The store's query from the parsed query string (a follower reads pages of the default size). */
+function inboxQuery(p: z.output<typeof InboxQuerySchema> | z.output<typeof InboxFollowQuery>): InboxQuery {
+  return {
+    limit: 'limit' in p ? p.limit : INBOX_DEFAULT_LIMIT,
+    statuses: p.status?.length ? p.status : DEFAULT_STATUSES,
+    ...(p.account ? { accounts: p.account } : {}),
+    ...(p.chat !== undefined ? { chats: [p.chat] } : {}),
+    ...(p.after !== undefined ? { after: p.after } : {}),
+  };
 }
 
 /** The inbox routes. */
 export function inboxRoutes(inbox: Pick<Inbox, 'store' | 'follow' | 'chatsOf'>): Route[] {
   // A chat asked for by number also finds that person's LID chat (and the reverse).
-  const query = (params: URLSearchParams, follow: boolean, caller: Caller): InboxQuery => {
-    const q = parseInboxQuery(params, { follow });
+  const scoped = (q: InboxQuery, caller: Caller): InboxQuery => {
     // What allowFrom refused is the operator's to see, never a client's (it would undo allowFrom).
     if (caller.role === 'client' && q.statuses.includes('ignored')) {
       throw new HttpError(403, 'forbidden', `status=ignored: messages allowFrom refused need the operator role; client "${caller.name}" reads ok and undecryptable ones`);
@@ -84,83 +59,92 @@ export function inboxRoutes(inbox: Pick<Inbox, 'store' | 'follow' | 'chatsOf'>):
     return q;
   };
   return [
-    {
+    route({
       method: 'GET',
       path: '/v1/inbox',
       client: 'read',
-      handler: async (req) => {
-        const q = query(req.url.searchParams, false, req.caller);
+      schema: {
+        summary: 'Stored inbound messages after a cursor, oldest first',
+        description: 'A client never reads status=ignored (what allowFrom refused is the operator\'s).',
+        query: InboxQuerySchema,
+        response: InboxPage,
+      },
+      handler: async (req, { query }) => {
+        const q = scoped(inboxQuery(query), req.caller);
         const rows = await inbox.store.list(q);
         // `next` is where to go on from: the last row's cursor, or the cursor given when nothing came.
         const next = rows.length ? rows[rows.length - 1]!.cursor : (q.after ?? 0);
         return { body: { messages: rows.map(inboxRowToJson), next: String(next) } };
       },
-    },
-    {
+    }),
+    route({
       method: 'POST',
       path: '/v1/inbox/prune',
-      handler: async (req) => {
-        // The operator's prune: unlike retention, it does not wait for consumers to acknowledge.
-        const sent = await req.json();
-        const body = sent === undefined ? undefined : objectBody(sent, '{"olderThan"}');
-        if (body) rejectUnknownFields(body, ['olderThan']);
-        // Unacknowledged rows go too, so a bare "30" (30 ms, not 30 days) must not empty the inbox:
-        // the string form needs a unit here.
-        const raw = body?.olderThan;
-        if (typeof raw === 'string' && !/^\s*\d+\s*(ms|s|m|h|d)\s*$/.test(raw)) {
-          throw new HttpError(400, 'bad_request', `olderThan: expected a duration with a unit, such as "30d" or "12h" (this prune also deletes messages consumers have not acknowledged), got ${JSON.stringify(raw)}`);
-        }
-        const ms = olderThanMs(body);
-        return { body: { deleted: await inbox.store.pruneAll(Date.now() - ms), olderThanMs: ms } };
+      schema: {
+        summary: 'Delete inbound messages older than an age, acknowledged by consumers or not',
+        body: InboxPruneBody,
+        bodyOptional: true,
+        response: PruneResult,
       },
-    },
-    {
+      // The operator's prune: unlike retention, it does not wait for consumers to acknowledge.
+      handler: async (_req, { body }) => ({ body: { deleted: await inbox.store.pruneAll(Date.now() - body.olderThan), olderThanMs: body.olderThan } }),
+    }),
+    route({
       method: 'GET',
       path: '/v1/inbox/follow',
       subscriber: true,
       client: 'read',
-      handler: (req) => {
-        const q = query(req.url.searchParams, true, req.caller);
+      schema: {
+        summary: 'The stored messages after a cursor, then each new one as it is stored (NDJSON)',
+        description: 'None missed or repeated between the two; never status=ignored.',
+        query: InboxFollowQuery,
+        stream: InboxMessage,
+      },
+      handler: (req, { query }) => {
+        const q = scoped(inboxQuery(query), req.caller);
         const stream = req.openStream();
         void followInbox(inbox, q, inboxStreamSink(stream), () => undefined);
       },
-    },
+    }),
   ];
 }
 
 /** `GET /v1/messages/changes`: what happened to our own messages, by cursor. */
 export function outboxChangesRoute(changes: OutboxChangesBackend): Route {
-  return {
+  return route({
     method: 'GET',
     path: '/v1/messages/changes',
     client: 'read',
-    handler: async (req) => {
-      const params = req.url.searchParams;
-      rejectUnknownParams(params, ['account', 'after', 'limit']);
-      const accounts = scopedAccounts(req.caller, listParam(params, 'account')) ?? [];
-      const after = afterParam(params);
-      const rows = await changes.list({ ...(after !== undefined ? { after } : {}), accounts, limit: limitParam(params) });
+    schema: {
+      summary: 'Every state our messages reached that a sender cares about, oldest first, by cursor',
+      query: ChangesQuery,
+      response: ChangeList,
+    },
+    handler: async (req, { query }) => {
+      const accounts = scopedAccounts(req.caller, query.account ?? []) ?? [];
+      const after = query.after;
+      const rows = await changes.list({ ...(after !== undefined ? { after } : {}), accounts, limit: query.limit });
       const next = rows.length ? rows[rows.length - 1]!.cursor : (after ?? 0);
       return { body: { changes: rows.map(changeToJson), next: String(next) } };
     },
-  };
+  });
 }
 
 /** `POST /v1/chats/read`: read receipts for a chat's messages, through the send gate (kind `receipt`). */
 export function chatReadRoute(inbox: Pick<Inbox, 'store' | 'chatsOf'>, gate: Pick<SendGate, 'sendReadReceipts'>): Route {
-  return {
+  return route({
     method: 'POST',
     path: '/v1/chats/read',
     client: 'send',
-    handler: async (req) => {
-      const b = objectBody(await req.json(), '{"account","chat","upTo"?}');
-      rejectUnknownFields(b, ['account', 'chat', 'upTo']);
-      const account = nonEmptyString(b, 'account');
+    schema: {
+      summary: 'Read receipts (blue ticks) for a chat\'s stored messages, through the send policy as kind receipt',
+      body: ChatReadBody,
+      response: ChatReadResult,
+      errors: { 409: 'the account is not connected' },
+    },
+    handler: async (req, { body }) => {
+      const { account, chat: r, upTo } = body;
       requireAccount(req.caller, account);
-      const chat = nonEmptyString(b, 'chat');
-      const upTo = b.upTo === undefined ? undefined : cursorValue(b.upTo, 'upTo');
-      const r = normaliseRecipient(chat);
-      if ('error' in r) throw new HttpError(400, 'bad_request', `chat: ${r.error}`);
       // The person's messages may sit in two chats (number and LID): each chat's receipt goes to
       // the chat its messages came in, every one through the gate. The chat asked for is always
       // decided (and audited), even with nothing to read.
@@ -197,7 +181,7 @@ export function chatReadRoute(inbox: Pick<Inbox, 'store' | 'chatsOf'>, gate: Pic
         },
       };
     },
-  };
+  });
 }
 
 /** How each media failure is answered. */
@@ -216,20 +200,31 @@ const MEDIA_FAILURES: Record<MediaFailure, { status: number; code: 'not_found' |
  * finds only rows of its accounts that it may read: anything else is a 404, as an unknown id.
  */
 export function inboxMediaRoute(inbox: Pick<Inbox, 'store' | 'chatsOf'>, media: Pick<InboxMedia, 'file'>): Route {
-  return {
+  return route({
     method: 'GET',
     path: '/v1/inbox/:id/media',
     client: 'read',
-    handler: async (req): Promise<ApiRawReply> => {
-      const params = req.url.searchParams;
-      rejectUnknownParams(params, ['account', 'chat']);
-      const id = req.params.id!;
-      const asked = listParam(params, 'account');
-      if (asked.length > 1) throw new HttpError(400, 'bad_request', 'account: give one account');
+    schema: {
+      summary: 'The file of a received media message (downloaded, decrypted and checked on first use, then cached)',
+      description:
+        'The raw bytes: content-type the message\'s mimetype, content-disposition attachment for documents, x-wa-media-sha256 (hex, checked) and x-wa-media-cache: hit or miss.',
+      params: InboxMediaParams,
+      query: InboxMediaQuery,
+      raw: { response: 'application/octet-stream' },
+      errors: {
+        404: 'no such message, not media, or stored without a download reference',
+        409: 'the id is in several chats: name one with account and chat',
+        502: 'download_failed, or media_corrupt (the file does not hash to the message\'s fileSha256)',
+        504: 'download_timeout',
+      },
+    },
+    handler: async (req, { params, query }): Promise<ApiRawReply> => {
+      const id = params.id;
+      const asked = query.account ?? [];
       const caller = req.caller;
       // A client asking for another account's message learns nothing about it: 404, not 403.
       const accounts = caller.role === 'client' ? (asked.length ? asked.filter((a) => caller.accounts.has(a)) : [...caller.accounts]) : asked;
-      const chat = params.get('chat');
+      const chat = query.chat ?? null;
       let chats: string[] | undefined;
       if (chat !== null) {
         const r = normaliseRecipient(chat);
@@ -272,7 +267,7 @@ export function inboxMediaRoute(inbox: Pick<Inbox, 'store' | 'chatsOf'>, media: 
         },
       };
     },
-  };
+  });
 }
 
 /** The message's mimetype when it is one (the sender chose it), else application/octet-stream. */

@@ -3,39 +3,32 @@ import type { EventBus, BusEvent } from '../events/bus.js';
 import type { Inbox } from '../inbox/inbox.js';
 import type { MediaStore } from '../outbox/media-store.js';
 import type { SendGate } from '../outbox/send-gate.js';
-import { MESSAGE_FIELDS, composeContent } from './compose-message.js';
-import { FINAL_STATES, rowToJson, type OutboxRow, type OutboxState } from '../outbox/store.js';
+import {
+  Accepted,
+  AuditList,
+  AuditQuery,
+  MediaUploaded,
+  MessageIdParams,
+  MessageList,
+  MessagePruneBody,
+  MessageRow,
+  MessagesQuery,
+  PruneResult,
+  SendBody,
+  SendQuery,
+  WAIT_TARGETS,
+  WaitLine,
+} from './api-schema/messages.js';
+import { NoQuery } from './api-schema/daemon.js';
+import { composeContent } from './compose-message.js';
+import { FINAL_STATES, rowToJson, type OutboxRow } from '../outbox/store.js';
 import { HttpError } from './http-error.js';
-import { listParam, objectBody, rejectUnknownParams, stringField } from './request-input.js';
+import { route } from './request-input.js';
 import { requireAccount, scopedAccounts } from './roles.js';
 import type { ApiRequest, Route } from './server.js';
 
-const STATES: readonly OutboxState[] = ['queued', 'sending', 'unknown', 'sent', 'delivered', 'read', 'held', 'denied', 'failed', 'expired', 'cancelled'];
-const WAIT_TARGETS = ['sent', 'delivered', 'read'] as const;
 type WaitTarget = (typeof WAIT_TARGETS)[number];
 const PROGRESS: Record<string, number> = { sent: 1, delivered: 2, read: 3 };
-
-/** Parses durations like "90s", "15m", "12h", "7d" or plain milliseconds. */
-export function parseDuration(v: string): number | null {
-  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(v.trim());
-  if (!m) return null;
-  const n = Number(m[1]);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms'];
-  return n * unit;
-}
-
-/**
- * The `olderThan` of a prune body in milliseconds. A negative age would put the cut-off in the
- * future and delete everything; a fraction is not a number of milliseconds: both are a 400.
- */
-export function olderThanMs(raw: unknown): number {
-  const body = (raw ?? {}) as { olderThan?: unknown };
-  const ms = typeof body.olderThan === 'string' ? parseDuration(body.olderThan) : typeof body.olderThan === 'number' ? body.olderThan : null;
-  if (ms === null || !Number.isSafeInteger(ms) || ms < 0) {
-    throw new HttpError(400, 'bad_request', `olderThan: expected a duration such as "7d", "12h" or a whole number of milliseconds (0 or more), got ${JSON.stringify(body.olderThan) ?? 'nothing'}`);
-  }
-  return ms;
-}
 
 /** The outbox routes. */
 export function messageRoutes(
@@ -52,42 +45,44 @@ export function messageRoutes(
     followStoreMs?: number | undefined;
   } = {},
 ): Route[] {
-  const id = (req: ApiRequest) => {
-    const n = Number(req.params.id);
-    if (!Number.isInteger(n) || n <= 0) throw new HttpError(400, 'bad_request', `id: expected a message id (a positive integer), got ${JSON.stringify(req.params.id)}`);
-    return n;
-  };
   // A row on an account the client may not use is, to that client, a row that does not exist:
   // answering 403 would tell it which ids (and accounts) are there.
-  const visibleRow = async (req: ApiRequest) => {
-    const row = await gate.store.get(id(req));
+  const visibleRow = async (req: ApiRequest, id: number) => {
+    const row = await gate.store.get(id);
     if (!row || (req.caller.role === 'client' && !req.caller.accounts.has(row.account))) throw new HttpError(404, 'not_found', `no message ${req.params.id}`);
     return row;
   };
   const who = (req: ApiRequest) => ({ client: req.clientName, role: req.caller.role, requestId: req.requestId });
+  const command = (verb: 'retry' | 'approve' | 'reject', summary: string): Route =>
+    route({
+      method: 'POST',
+      path: `/v1/messages/:id/${verb}`,
+      schema: { summary, params: MessageIdParams, response: MessageRow, errors: { 409: `the message is in a state it cannot ${verb === 'retry' ? 'be retried' : `be ${verb}d`} from` } },
+      handler: async (req, { params }) => ({ body: rowToJson(await gate[verb](params.id, who(req))) }),
+    });
   return [
-    {
+    route({
       method: 'POST',
       path: '/v1/messages',
       client: 'send',
-      handler: async (req) => {
-        const b = objectBody(await req.json());
-        for (const k of Object.keys(b)) {
-          // `kind` is accepted but not advertised: the kind follows from the content.
-          if (!(MESSAGE_FIELDS as readonly string[]).includes(k)) throw new HttpError(400, 'bad_request', `${k}: unknown field (expected ${MESSAGE_FIELDS.filter((f) => f !== 'kind').join(', ')})`);
-        }
-        for (const k of ['account', 'to'] as const) stringField(b, k, true);
-        stringField(b, 'text', false);
-        requireAccount(req.caller, b.account as string);
-        if (b.kind !== undefined && b.kind !== 'message') throw new HttpError(400, 'bad_request', 'kind: only "message" can be sent through the API (leave it out: the kind follows from what the message carries)');
-        if (b.idempotencyKey !== undefined && typeof b.idempotencyKey !== 'string') throw new HttpError(400, 'bad_request', 'idempotencyKey: expected a string');
-        rejectUnknownParams(req.url.searchParams, ['wait']);
+      schema: {
+        summary: 'Send a message: enqueued, committed, then answered',
+        description:
+          'Besides text, one of media, location, contact, reaction, edit, delete; replyTo quotes a message of the chat. With ?wait= the answer is an NDJSON stream: first {"type":"accepted",...}, then the message\'s events until it reaches the state asked for or one it cannot leave.',
+        body: SendBody,
+        query: SendQuery,
+        status: 202,
+        answer: 'Accepted: the message is committed to the outbox',
+        response: Accepted,
+        stream: WaitLine,
+        alternatives: [{ status: 200, answer: 'A repeated idempotency key: the message it first enqueued', response: Accepted }],
+        errors: { 409: 'a message pointed at has not been sent', 503: 'media: the daemon has no media store' },
+      },
+      handler: async (req, { body: b, query }) => {
+        requireAccount(req.caller, b.account);
         const content = await composeContent(b, req.caller, { outbox: gate.store, inbox: deps.inbox, media: deps.media, stateDir: deps.stateDir });
         if (!content && b.text === undefined) throw new HttpError(400, 'bad_request', 'text: required (or one of media, location, contact, reaction, edit, delete)');
-        const wait = req.url.searchParams.get('wait');
-        if (wait !== null && !(WAIT_TARGETS as readonly string[]).includes(wait)) {
-          throw new HttpError(400, 'bad_request', `wait: expected one of ${WAIT_TARGETS.join(', ')}, got ${JSON.stringify(wait)}`);
-        }
+        const wait = query.wait;
         // Subscribe before enqueueing, so no event of this row can be missed. The row's id is not
         // known yet, and a repeated idempotency key names a row whose events carry the first
         // request's id, so the subscription is by account and the stream filters by row id.
@@ -95,16 +90,16 @@ export function messageRoutes(
         let onEvent: ((e: BusEvent) => void) | null = null;
         const follow = deps.followStoreMs ? { everyMs: deps.followStoreMs, read: async (rowId: number) => gate.store.get(rowId) } : undefined;
         const unsubscribe = wait
-          ? bus.subscribe({ accounts: [b.account as string], types: ['message.*'] }, (e) => (onEvent ? onEvent(e) : events.push(e)))
+          ? bus.subscribe({ accounts: [b.account], types: ['message.*'] }, (e) => (onEvent ? onEvent(e) : events.push(e)))
           : () => {};
         let result;
         try {
           result = await gate.enqueue({
-            account: b.account as string,
-            to: b.to as string,
+            account: b.account,
+            to: b.to,
             text: b.text as string,
             ...(content ? { content } : {}),
-            idempotencyKey: b.idempotencyKey as string | undefined,
+            idempotencyKey: b.idempotencyKey,
             requestId: req.requestId,
             client: req.clientName,
             role: req.caller.role,
@@ -116,7 +111,7 @@ export function messageRoutes(
         const accepted = acceptedBody(result.row);
         if (!wait) return { status: result.created ? 202 : 200, body: accepted };
         if (result.created) {
-          streamUntil(req, accepted, events, (fn) => (onEvent = fn), unsubscribe, wait as WaitTarget, result.row, follow);
+          streamUntil(req, accepted, events, (fn) => (onEvent = fn), unsubscribe, wait, result.row, follow);
           return;
         }
         // A replay: the row may have moved since it was read, and the buffered events are older
@@ -131,16 +126,25 @@ export function messageRoutes(
           unsubscribe(); // no stream opened: nothing else would end the subscription
           throw err;
         }
-        streamUntil(req, { ...acceptedBody(current), replayed: true }, events, (fn) => (onEvent = fn), unsubscribe, wait as WaitTarget, current, follow);
+        streamUntil(req, { ...acceptedBody(current), replayed: true }, events, (fn) => (onEvent = fn), unsubscribe, wait, current, follow);
       },
-    },
-    {
+    }),
+    route({
       // The bytes of a file to send, streamed into the media store; a message then names it by sha256.
       method: 'POST',
       path: '/v1/media',
       client: 'send',
+      schema: {
+        summary: 'Upload a file to send: the raw bytes, streamed into the media store',
+        description: 'A message then names it by media.sha256; a file no message names is deleted after an hour.',
+        query: NoQuery,
+        raw: { request: 'application/octet-stream' },
+        status: 201,
+        answer: 'Stored',
+        response: MediaUploaded,
+        errors: { 413: 'larger than media.maxBytes', 503: 'the daemon has no media store', 507: 'the media store is full' },
+      },
       handler: async (req) => {
-        rejectUnknownParams(req.url.searchParams, []);
         const store = deps.media;
         if (!store) throw new HttpError(503, 'unavailable', 'media: the daemon has no media store');
         const declared = Number(req.header('content-length') ?? NaN);
@@ -150,88 +154,86 @@ export function messageRoutes(
         const stored = await store.put(req.body());
         return { status: 201, body: { sha256: stored.sha256, bytes: stored.bytes, mimetype: stored.detected } };
       },
-    },
-    {
+    }),
+    route({
       method: 'GET',
       path: '/v1/messages',
       client: 'read',
-      handler: async (req) => {
-        const q = req.url.searchParams;
-        rejectUnknownParams(q, ['account', 'state', 'limit', 'before']);
-        const state = q.get('state');
-        if (state !== null && !(STATES as readonly string[]).includes(state)) throw new HttpError(400, 'bad_request', `state: expected one of ${STATES.join(', ')}`);
-        const limit = q.get('limit') === null ? 100 : Number(q.get('limit'));
-        if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new HttpError(400, 'bad_request', 'limit: expected 1-10000');
-        const before = q.get('before');
-        if (before !== null && !/^[1-9]\d{0,14}$/.test(before)) {
-          throw new HttpError(400, 'bad_request', `before: expected a message id (a positive integer), got ${JSON.stringify(before)}`);
-        }
-        const accounts = scopedAccounts(req.caller, listParam(q, 'account'));
+      schema: { summary: 'Outbound messages, newest first', query: MessagesQuery, response: MessageList },
+      handler: async (req, { query }) => {
+        const accounts = scopedAccounts(req.caller, query.account ?? []);
         const rows = await gate.store.list({
           ...(accounts ? { accounts } : {}),
-          ...(state ? { state: state as OutboxState } : {}),
-          limit,
-          ...(before !== null ? { beforeId: Number(before) } : {}),
+          ...(query.state ? { state: query.state } : {}),
+          limit: query.limit,
+          ...(query.before !== undefined ? { beforeId: query.before } : {}),
         });
         return { body: { messages: rows.map(rowToJson) } };
       },
-    },
-    {
+    }),
+    route({
       method: 'GET',
       path: '/v1/messages/:id',
       client: 'read',
-      handler: async (req) => {
-        const row = await visibleRow(req);
-        return { body: rowToJson(row) };
-      },
-    },
-    {
+      schema: { summary: 'One outbound message with its state, attempts and times', params: MessageIdParams, response: MessageRow },
+      handler: async (req, { params }) => ({ body: rowToJson(await visibleRow(req, params.id)) }),
+    }),
+    route({
       method: 'POST',
       path: '/v1/messages/:id/cancel',
       client: 'send',
-      handler: async (req) => {
+      schema: {
+        summary: 'Cancel a message not sent yet',
+        description: 'A client cancels only what it enqueued itself.',
+        params: MessageIdParams,
+        response: MessageRow,
+        errors: { 409: 'the message is past cancelling' },
+      },
+      handler: async (req, { params }) => {
         const caller = req.caller;
         if (caller.role === 'client') {
           // A client cancels only what it enqueued itself (by its authenticated name).
-          const row = await visibleRow(req);
+          const row = await visibleRow(req, params.id);
           if (row.clientRole !== 'client' || row.client !== caller.name) {
             throw new HttpError(403, 'forbidden', `message ${row.id} was not enqueued by client "${caller.name}"; cancelling another's message needs the operator role`);
           }
         }
-        return { body: rowToJson(await gate.cancel(id(req), who(req))) };
+        return { body: rowToJson(await gate.cancel(params.id, who(req))) };
       },
-    },
-    { method: 'POST', path: '/v1/messages/:id/retry', handler: async (req) => ({ body: rowToJson(await gate.retry(id(req), who(req))) }) },
-    { method: 'POST', path: '/v1/messages/:id/approve', handler: async (req) => ({ body: rowToJson(await gate.approve(id(req), who(req))) }) },
-    { method: 'POST', path: '/v1/messages/:id/reject', handler: async (req) => ({ body: rowToJson(await gate.reject(id(req), who(req))) }) },
-    {
+    }),
+    command('retry', 'Send a failed or expired message again'),
+    command('approve', 'Approve a held message: it is sent'),
+    command('reject', 'Reject a held message: it is not sent'),
+    route({
       method: 'POST',
       path: '/v1/messages/prune',
-      handler: async (req) => {
+      schema: {
+        summary: 'Delete finished messages older than an age (and forget their idempotency keys)',
+        body: MessagePruneBody,
+        response: PruneResult,
+      },
+      handler: async (_req, { body }) => {
         // Finished rows only; pruning also forgets their idempotency keys.
-        const ms = olderThanMs(await req.json());
+        const ms = body.olderThan;
         const deleted = await gate.store.prune(Date.now() - ms, FINAL_STATES);
         // Their media files go too once no row refers to them (and no upload is on its way).
         gate.media?.collect(await gate.store.referencedMedia());
         return { body: { deleted, olderThanMs: ms } };
       },
-    },
-    {
+    }),
+    route({
       method: 'GET',
       path: '/v1/audit',
       client: 'read',
-      handler: async (req) => {
-        const q = req.url.searchParams;
-        rejectUnknownParams(q, ['account', 'limit']);
-        const limit = q.get('limit') === null ? 100 : Number(q.get('limit'));
-        if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new HttpError(400, 'bad_request', 'limit: expected 1-10000');
-        const accounts = scopedAccounts(req.caller, listParam(q, 'account'));
+      schema: { summary: 'Policy decisions, newest first', description: 'A client reads only the decisions taken on its own requests.', query: AuditQuery, response: AuditList },
+      handler: async (req, { query }) => {
+        const accounts = scopedAccounts(req.caller, query.account ?? []);
         // A client reads only the decisions taken on its own requests, on its accounts of now.
         const mine = req.caller.role === 'client' ? { client: req.caller.name, role: 'client' as const } : {};
-        const entries = await gate.store.audit({ ...(accounts ? { accounts } : {}), ...mine, limit });
+        const entries = await gate.store.audit({ ...(accounts ? { accounts } : {}), ...mine, limit: query.limit });
         return { body: { audit: entries.map((e) => ({ ...e, at: new Date(e.at).toISOString() })) } };
       },
-    },
+    }),
   ];
 }
 

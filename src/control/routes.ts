@@ -4,8 +4,11 @@ import { ConfigError } from '../config/errors.js';
 import type { EventBus, EventFilter } from '../events/bus.js';
 import { HttpError } from './http-error.js';
 import { CLIENT_PERMISSIONS, clientMaySee, scopedAccounts } from './roles.js';
-import { RuntimeAccountPolicySchema, type RuntimeAccountPolicy } from '../config/schema.js';
-import { listParam, objectBody, rejectUnknownFields, rejectUnknownParams, stringField } from './request-input.js';
+import type { RuntimeAccountPolicy } from '../config/schema.js';
+import { route } from './request-input.js';
+import { AccountList, AccountParams, AccountRemoved, AccountsQuery, AccountSummary as AccountSchema, AddAccountBody, PairBody, PairLine, PolicyBody, PolicyResult } from './api-schema/accounts.js';
+import { Alerts, ConfigCheck, ConfigCheckBody, Event, EventsQuery, Me, NoQuery, OpenApiDocument, StatusResponse as StatusSchema } from './api-schema/daemon.js';
+import { openApiDocument, openApiJson } from './openapi.js';
 import type { PairEvent, PairRequest } from '../accounts/runner.js';
 import type { SendGate } from '../outbox/send-gate.js';
 import type { OutboxState } from '../outbox/store.js';
@@ -19,8 +22,8 @@ import type { DaemonMetrics } from '../daemon/metrics.js';
 import { consumerRoutes } from './consumer-routes.js';
 import type { Inbox } from '../inbox/inbox.js';
 import type { ConsumerService } from '../inbox/consumer-service.js';
-import { normalisePhone } from '../outbox/recipient.js';
 import type { ApiRequest, NdjsonStream, Route } from './server.js';
+import type { z } from 'zod';
 import type { AccountSummary, ClusterView, ConfigCheckResponse, DaemonInfo, InboxSummary, StatusResponse } from './wire.js';
 import { AccountEntries, type AccountCounts, type AccountJson } from './account-json.js';
 
@@ -71,27 +74,32 @@ export interface RouteDeps {
 export function buildRoutes(deps: RouteDeps): Route[] {
   // Each account's entry in the lists, kept as bytes between changes (account-json.ts).
   const entries = new AccountEntries();
-  return [
+  const routes: Route[] = [
     // Before messageRoutes, whose /v1/messages/:id would take "changes" for an id.
     ...(deps.outboxChanges ? [outboxChangesRoute(deps.outboxChanges)] : []),
     ...messageRoutes(deps.gate, deps.bus, { inbox: deps.inbox, media: deps.media, stateDir: deps.stateDir, ...(deps.cluster ? { followStoreMs: 500 } : {}) }),
     ...(deps.inbox ? [...inboxRoutes(deps.inbox), chatReadRoute(deps.inbox, deps.gate)] : []),
     ...(deps.inbox && deps.inboxMedia ? [inboxMediaRoute(deps.inbox, deps.inboxMedia)] : []),
     ...(deps.consumers ? consumerRoutes(deps.consumers) : []),
-    {
+    route({
       // Who the caller is: a client learns its name, accounts and permissions (any client may ask).
       method: 'GET',
       path: '/v1/me',
       client: 'any',
+      schema: { summary: 'Who the caller is: the operator, or a client with its accounts and permissions', query: NoQuery, response: Me },
       handler: (req) => {
-        rejectUnknownParams(req.url.searchParams, []);
         const c = req.caller;
         return { body: c.role === 'operator' ? { role: 'operator' } : { role: 'client', name: c.name, accounts: [...c.accounts].sort(), may: CLIENT_PERMISSIONS.filter((p) => c.may.has(p)) } };
       },
-    },
-    {
+    }),
+    route({
       method: 'GET',
       path: '/v1/status',
+      schema: {
+        summary: 'The daemon, the outbox and inbox counts, and every account',
+        description: 'In a cluster also `cluster` (the daemons and leases as the shared store has them) and each account\'s `owner`.',
+        response: StatusSchema,
+      },
       handler: async () => {
         const view = deps.cluster ? await deps.cluster() : undefined;
         const accounts = withOwners(accountsJson(deps.accounts), view);
@@ -115,35 +123,42 @@ export function buildRoutes(deps: RouteDeps): Route[] {
         };
         return jsonPartsReply([Buffer.from(`${JSON.stringify(head).slice(0, -1)},"accounts":`), entries.array(accounts, counts), CLOSE_LINE]);
       },
-    },
-    {
+    }),
+    route({
       // Prometheus text exposition (operators only, like status).
       method: 'GET',
       path: '/v1/metrics',
-      handler: async (req) => {
-        rejectUnknownParams(req.url.searchParams, []);
+      schema: {
+        summary: 'Prometheus metrics (text exposition format)',
+        query: NoQuery,
+        raw: { response: 'text/plain; version=0.0.4' },
+        errors: { 404: 'this daemon collects no metrics' },
+      },
+      handler: async () => {
         if (!deps.metrics) throw new HttpError(404, 'not_found', 'metrics are not collected by this daemon');
         const { text, contentType } = await deps.metrics.scrape();
         const body = Buffer.from(text);
         return { raw: body, headers: { 'content-type': contentType, 'content-length': body.length, 'cache-control': 'no-store' } };
       },
-    },
-    {
+    }),
+    route({
       method: 'GET',
       path: '/v1/alerts',
+      schema: {
+        summary: 'The active alerts and recent notifications',
+        description: 'In a cluster `active` is every live daemon\'s raised alerts, `recent` this daemon\'s notifications.',
+        response: Alerts,
+      },
       handler: async () => ({ body: { active: (await deps.alerts?.activeInCluster?.()) ?? deps.alerts?.active() ?? [], recent: deps.alerts?.recent() ?? [] } }),
-    },
-    {
+    }),
+    route({
       method: 'GET',
       path: '/v1/accounts',
-      handler: async (req) => {
-        const q = req.url.searchParams;
-        rejectUnknownParams(q, ['state', 'limit', 'after']);
-        const states = listParam(q, 'state');
-        const limitRaw = q.get('limit');
-        const limit = limitRaw === null ? null : Number(limitRaw);
-        if (limit !== null && (!Number.isInteger(limit) || limit < 1 || limit > 10_000)) throw new HttpError(400, 'bad_request', `limit: expected 1-10000, got ${JSON.stringify(limitRaw)}`);
-        const after = q.get('after');
+      schema: { summary: 'Every account (a page of them, in id order, with limit or after)', query: AccountsQuery, response: AccountList },
+      handler: async (_req, { query }) => {
+        const states = query.state ?? [];
+        const limit = query.limit ?? null;
+        const after = query.after ?? null;
         let list = withOwners(accountsJson(deps.accounts), deps.cluster ? await deps.cluster() : undefined);
         if (states.length) list = list.filter((a) => states.includes(a.state));
         // A page (limit or after): ordered by id, and `next` names the id to continue after.
@@ -159,99 +174,131 @@ export function buildRoutes(deps: RouteDeps): Route[] {
         const array = entries.array(list, await accountCounts(deps.gate, deps.inbox));
         return jsonPartsReply([ACCOUNTS_OPEN, array, next !== undefined ? Buffer.from(`,"next":${JSON.stringify(next)}}\n`) : CLOSE_LINE]);
       },
-    },
-    {
+    }),
+    route({
       method: 'POST',
       path: '/v1/accounts',
-      handler: async (req) => {
-        const body = objectBody(await req.json());
-        rejectUnknownFields(body, ['id', 'wsUrl', 'allowTo', 'rules', 'fresh']);
-        const id = stringField(body, 'id', true)!;
-        const wsUrl = stringField(body, 'wsUrl', false);
-        if (body.fresh !== undefined && typeof body.fresh !== 'boolean') throw new HttpError(400, 'bad_request', `fresh: expected true or false, got ${JSON.stringify(body.fresh)}`);
-        const { allowTo, rules } = body;
-        const policy = allowTo === undefined && rules === undefined ? undefined : runtimePolicy({ allowTo, rules });
-        return { status: 201, body: deps.accounts.add(id, wsUrl, { ...(policy ? { policy } : {}), ...(body.fresh ? { fresh: true } : {}) }) };
+      schema: {
+        summary: 'Add an account, kept in the state database; its policy is in force before it connects',
+        body: AddAccountBody,
+        status: 201,
+        answer: 'Added',
+        response: AccountSchema,
+        errors: { 409: 'the id is taken, or creds a config account left behind are there (fresh: true archives them)' },
       },
-    },
-    {
+      handler: (_req, { body }) => {
+        const { id, wsUrl, allowTo, rules, fresh } = body;
+        const policy = allowTo === undefined && rules === undefined ? undefined : { allowTo, rules };
+        return { status: 201, body: deps.accounts.add(id, wsUrl ?? undefined, { ...(policy ? { policy } : {}), ...(fresh ? { fresh: true } : {}) }) };
+      },
+    }),
+    route({
       method: 'PUT',
       path: '/v1/accounts/:id/policy',
-      handler: async (req) => {
-        // No body must not read as "no allowTo": clearing the policy is an explicit {}.
-        const body = objectBody(await req.json(), '{"allowTo"?,"rules"?} ({} clears both)');
-        return { body: { account: req.params.id, ...deps.accounts.setPolicy(req.params.id!, runtimePolicy(body)) } };
+      schema: {
+        summary: 'Replace a runtime account\'s policy ({} clears it)',
+        params: AccountParams,
+        body: PolicyBody,
+        response: PolicyResult,
+        errors: { 409: 'a config account\'s policy is in the config' },
       },
-    },
-    {
+      // No body must not read as "no allowTo": clearing the policy is an explicit {}.
+      handler: (_req, { params, body }) => ({ body: { account: params.id, ...deps.accounts.setPolicy(params.id, body) } }),
+    }),
+    route({
       method: 'GET',
       path: '/v1/accounts/:id',
-      handler: async (req) => {
-        const status = deps.accounts.status(req.params.id!);
+      schema: { summary: 'One account', params: AccountParams, response: AccountSchema },
+      handler: async (_req, { params }) => {
+        const status = deps.accounts.status(params.id);
         if (!deps.cluster) return { body: status };
         return { body: { ...status, owner: ownerOf((await deps.cluster()).leases.find((l) => l.account === status.id)) } };
       },
-    },
-    {
+    }),
+    route({
       method: 'DELETE',
       path: '/v1/accounts/:id',
-      handler: async (req) => {
-        await deps.accounts.remove(req.params.id!);
-        return { body: { removed: req.params.id } };
+      schema: { summary: 'Remove an account added at runtime', params: AccountParams, response: AccountRemoved, errors: { 409: 'the account is defined in the config file' } },
+      handler: async (_req, { params }) => {
+        await deps.accounts.remove(params.id);
+        return { body: { removed: params.id } };
       },
-    },
-    {
+    }),
+    route({
       method: 'POST',
       path: '/v1/accounts/:id/reconnect',
-      handler: async (req) => ({ body: await deps.accounts.reconnect(req.params.id!) }),
-    },
-    {
+      schema: { summary: 'Close the account\'s connection and connect again', params: AccountParams, response: AccountSchema },
+      handler: async (_req, { params }) => ({ body: await deps.accounts.reconnect(params.id) }),
+    }),
+    route({
       method: 'POST',
       path: '/v1/accounts/:id/logout',
-      handler: async (req) => ({ body: await deps.accounts.logout(req.params.id!) }),
-    },
-    {
+      schema: { summary: 'Log the account out (it must pair again)', params: AccountParams, response: AccountSchema },
+      handler: async (_req, { params }) => ({ body: await deps.accounts.logout(params.id) }),
+    }),
+    route({
       method: 'POST',
       path: '/v1/accounts/:id/pair',
-      handler: (req) => pairStream(req, deps.accounts),
-    },
-    {
+      schema: {
+        summary: 'Pair the account: a QR code, or a pairing code for a phone number, then paired or error (NDJSON)',
+        params: AccountParams,
+        body: PairBody,
+        bodyOptional: true,
+        stream: PairLine,
+      },
+      handler: (req, { params, body }) => pairStream(req, params.id, body.phone, deps.accounts),
+    }),
+    route({
       method: 'GET',
       path: '/v1/events',
       subscriber: true,
       client: 'events',
-      handler: (req) => streamEvents(req, deps.bus),
-    },
-    {
+      schema: {
+        summary: 'Events as they happen, one per line (NDJSON), filtered by the query',
+        description: 'A client hears only its accounts, never alerts or digests; message and group events need read as well.',
+        query: EventsQuery,
+        stream: Event,
+      },
+      handler: (req, { query }) => streamEvents(req, eventFilter(query), deps.bus),
+    }),
+    route({
       method: 'POST',
       path: '/v1/config/check',
-      handler: async (req): Promise<{ body: ConfigCheckResponse }> => {
-        const raw = await req.json();
-        if (raw === undefined) throw new HttpError(400, 'bad_request', 'request body must be the config object to check');
+      schema: { summary: 'Check a config object with the daemon\'s schema, without applying it', body: ConfigCheckBody, response: ConfigCheck },
+      handler: (_req, { body }): { body: ConfigCheckResponse } => {
         try {
-          deps.checkConfig(raw);
+          deps.checkConfig(body);
           return { body: { ok: true, problems: [] } };
         } catch (err) {
           if (err instanceof ConfigError) return { body: { ok: false, problems: [...err.problems] } };
           throw err;
         }
       },
-    },
+    }),
   ];
+  // The document of this very table, built once when first asked for (the table does not change).
+  let document: Buffer | undefined;
+  routes.push(
+    route({
+      method: 'GET',
+      path: '/v1/openapi.json',
+      client: 'any',
+      schema: { summary: 'This document: the control API in OpenAPI 3.1', query: NoQuery, response: OpenApiDocument },
+      handler: () => {
+        document ??= Buffer.from(openApiJson(openApiDocument(routes)));
+        return { raw: document, headers: { 'content-type': 'application/json', 'content-length': document.length } };
+      },
+    }),
+  );
+  return routes;
 }
 
-const EVENT_QUERY_KEYS = ['account', 'type', 'requestId'];
-
-/** Parses `?account=a,b&type=x.*&requestId=r` into a filter; unknown parameters are an error, not ignored. */
-export function parseEventFilter(params: URLSearchParams): EventFilter {
-  rejectUnknownParams(params, EVENT_QUERY_KEYS);
+/** The bus's filter from `?account=a,b&type=x.*&requestId=r` (unknown parameters were refused). */
+function eventFilter(q: z.output<typeof EventsQuery>): EventFilter {
   const filter: EventFilter = {};
-  const accounts = listParam(params, 'account');
-  const types = listParam(params, 'type');
-  const requestId = params.get('requestId');
-  if (accounts.length) filter.accounts = accounts;
-  if (types.length) filter.types = types;
-  if (requestId) filter.requestId = requestId;
+  if (q.account?.length) filter.accounts = q.account;
+  if (q.type?.length) filter.types = q.type;
+  if (q.requestId) filter.requestId = q.requestId;
   return filter;
 }
 
@@ -337,17 +384,7 @@ function jsonPartsReply(parts: Buffer[]): { raw: Buffer[]; headers: Record<strin
   return { raw: parts, headers: { 'content-type': 'application/json', 'content-length': length } };
 }
 
-async function pairStream(req: ApiRequest, accounts: AccountsApi): Promise<void> {
-  const id = req.params.id!;
-  const raw = await req.json();
-  const body = raw === undefined ? {} : objectBody(raw);
-  rejectUnknownFields(body, ['phone']);
-  const phoneRaw = stringField(body, 'phone', false);
-  let phone: string | undefined;
-  if (phoneRaw !== undefined) {
-    phone = normalisePhone(phoneRaw) ?? undefined;
-    if (!phone) throw new HttpError(400, 'bad_request', `phone: expected an international number with 7-15 digits, got ${JSON.stringify(phoneRaw)}`);
-  }
+async function pairStream(req: ApiRequest, id: string, phone: string | undefined, accounts: AccountsApi): Promise<void> {
   accounts.status(id); // 404 before the stream starts
   let stream: NdjsonStream | null = null;
   let finished = false;
@@ -375,18 +412,7 @@ async function pairStream(req: ApiRequest, accounts: AccountsApi): Promise<void>
   for (const e of pending.splice(0)) onEvent(e);
 }
 
-/** An account's `allowTo` and `rules` from a request body, checked like the config's. */
-function runtimePolicy(raw: unknown): RuntimeAccountPolicy {
-  const parsed = RuntimeAccountPolicySchema.safeParse(raw ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new HttpError(400, 'bad_request', `${issue.path.length ? `${issue.path.join('.')}: ` : ''}${issue.message}`);
-  }
-  return parsed.data;
-}
-
-function streamEvents(req: ApiRequest, bus: Pick<EventBus, 'subscribe'>): void {
-  const filter = parseEventFilter(req.url.searchParams);
+function streamEvents(req: ApiRequest, filter: EventFilter, bus: Pick<EventBus, 'subscribe'>): void {
   // A client hears only its accounts (and never alerts or digests, which are the operators').
   const accounts = scopedAccounts(req.caller, filter.accounts ?? []);
   if (accounts) filter.accounts = accounts;

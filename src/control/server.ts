@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Log } from '../log.js';
+import type { RouteSchema } from './api-schema/common.js';
 import { VERSION, VERSION_HEADER } from '../version.js';
 import { HttpError, type ApiErrorBody } from './http-error.js';
 import { readJsonBody } from './json-body.js';
@@ -86,6 +87,11 @@ export interface Route {
    * accounts a request touches (roles.ts).
    */
   client?: ClientPermission | 'any';
+  /**
+   * The route's request and answer as zod schemas (api-schema/): its input is parsed with them
+   * (request-input.ts `route`), and the OpenAPI document (openapi.ts) is built from them.
+   */
+  schema?: RouteSchema;
 }
 
 /** A response being streamed as newline-delimited JSON, flushed per line. */
