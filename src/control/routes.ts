@@ -86,10 +86,14 @@ export function buildRoutes(deps: RouteDeps): Route[] {
       method: 'GET',
       path: '/v1/me',
       client: 'any',
-      schema: { summary: 'Who the caller is: the operator, or a client with its accounts and permissions', query: NoQuery, response: Me },
-      handler: (req) => {
+      schema: { summary: 'Who the caller is: the operator, or a client with its accounts, permissions and the stream consumers it may read', query: NoQuery, response: Me },
+      handler: async (req) => {
         const c = req.caller;
-        return { body: c.role === 'operator' ? { role: 'operator' } : { role: 'client', name: c.name, accounts: [...c.accounts].sort(), may: CLIENT_PERMISSIONS.filter((p) => c.may.has(p)) } };
+        if (c.role === 'operator') return { body: { role: 'operator' } };
+        // The stream consumers it may read: every account they cover is its own (consumer-routes.ts).
+        const mine = (await deps.consumers?.store.list()) ?? [];
+        const consumers = c.may.has('read') ? mine.filter((k) => k.type === 'stream' && k.accounts?.length && k.accounts.every((a) => c.accounts.has(a))).map((k) => k.name).sort() : [];
+        return { body: { role: 'client', name: c.name, accounts: [...c.accounts].sort(), may: CLIENT_PERMISSIONS.filter((p) => c.may.has(p)), consumers } };
       },
     }),
     route({

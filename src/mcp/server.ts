@@ -35,7 +35,7 @@ const messageId = z.union([z.string().regex(/^[1-9]\d{0,15}$/, 'expected a messa
 type SendAnswer = { id: number; messageId: string | null; state: string; reason?: string };
 type InboxPage = { messages: unknown[]; next: string };
 type ConsumerPage = { consumer: string; committed: string; messages: unknown[]; next: string };
-type Me = { role: string; name?: string; accounts?: string[]; may?: string[] };
+type Me = { role: string; name?: string; accounts?: string[]; may?: string[]; consumers?: string[] };
 
 /** Builds the server; connect it to a transport to serve. */
 export function buildMcpServer(opts: McpServerOptions): McpServer {
@@ -83,7 +83,7 @@ export function buildMcpServer(opts: McpServerOptions): McpServer {
     },
     guarded(async ({ account, to, text }) => {
       const { body } = await daemon.request<SendAnswer>('POST', '/v1/messages', { account, to, text });
-      if (body.state === 'denied') return errorResult(`denied: ${body.reason ?? 'refused by the send policy'}`);
+      if (body.state === 'denied') return errorResult(`denied: ${body.reason ? phoneNumbers(body.reason) : 'refused by the send policy'}`);
       const row = { id: body.id, messageId: body.messageId, state: body.state, ...(body.reason ? { reason: body.reason } : {}) };
       if (body.state === 'held') {
         return jsonResult({ ...row, note: 'held: the message waits for an operator\'s approval before it is sent; it is not refused. message_status shows when it moves on.' });
@@ -178,7 +178,7 @@ export function buildMcpServer(opts: McpServerOptions): McpServer {
     'list_accounts',
     {
       title: 'Your accounts and permissions',
-      description: 'The WhatsApp accounts this server may use and what it may do with them (send, read, events).',
+      description: 'The WhatsApp accounts this server may use, what it may do with them (send, read, events), and the stream consumers it may read with read_inbox.',
       inputSchema: z.strictObject({}),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
@@ -186,9 +186,14 @@ export function buildMcpServer(opts: McpServerOptions): McpServer {
       // Asked each time: a config reload can change the accounts and permissions.
       const { body } = await daemon.request<Me>('GET', '/v1/me');
       if (body.role !== 'client') return errorResult('forbidden: the daemon no longer sees this server as a client');
-      return jsonResult({ client: body.name, accounts: body.accounts ?? [], may: body.may ?? [], ...(defaultConsumer ? { defaultConsumer } : {}) });
+      return jsonResult({ client: body.name, accounts: body.accounts ?? [], may: body.may ?? [], consumers: body.consumers ?? [], ...(defaultConsumer ? { defaultConsumer } : {}) });
     }),
   );
 
   return server;
+}
+
+/** A reason's person JIDs as the numbers a model wrote (`15550003333@s.whatsapp.net` reads `15550003333`). */
+export function phoneNumbers(reason: string): string {
+  return reason.replace(/\b(\d{7,15})@s\.whatsapp\.net\b/g, '$1');
 }

@@ -143,7 +143,11 @@ function routeTable(): Route[] {
       list: async () => [CONSUMER],
       get: async () => CONSUMER,
       next: async () => ({ rows: [INBOX_ROW], committed: 41 }),
-      store: { get: async () => ({ accounts: ['main'] }), deadLetters: async () => [{ cursor: 40, reason: 'gone', at: NOW }] },
+      store: {
+        get: async () => ({ accounts: ['main'] }),
+        list: async () => [{ name: 'bot-inbox', type: 'stream', accounts: ['main'] }],
+        deadLetters: async () => [{ cursor: 40, reason: 'gone', at: NOW }],
+      },
     } as unknown as ConsumerService,
     alerts: { active: () => [ALERT], recent: () => [{ type: 'alert', alert: ALERT }] },
     bus: new EventBus(),

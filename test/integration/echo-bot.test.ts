@@ -42,7 +42,12 @@ beforeAll(async () => {
     config: (url) => ({
       clientSocket,
       clients: [{ name: 'echo-bot', tokenSha256: createHash('sha256').update(TOKEN).digest('hex'), accounts: ['bot'] }],
-      consumers: [{ name: 'echo', type: 'stream', accounts: ['bot'] }],
+      // Only "echo" is the client's to read: the others cover accounts that are not all its own.
+      consumers: [
+        { name: 'echo', type: 'stream', accounts: ['bot'] },
+        { name: 'everyone', type: 'stream' },
+        { name: 'both', type: 'stream', accounts: ['bot', 'other'] },
+      ],
       policy: {
         default: 'allow',
         rules: [
@@ -124,7 +129,7 @@ describe('the echo bot', () => {
 
 describe('the typed client', () => {
   it('says who the client is', async () => {
-    expect(await client.me()).toEqual({ role: 'client', name: 'echo-bot', accounts: ['bot'], may: ['send', 'read', 'events'] });
+    expect(await client.me()).toEqual({ role: 'client', name: 'echo-bot', accounts: ['bot'], may: ['send', 'read', 'events'], consumers: ['echo'] });
   });
 
   it('send() answers the stored row, and waitFor follows it to delivered', async () => {

@@ -103,7 +103,7 @@ describe('wa-supervisor mcp', () => {
     expect(tools.map((t) => t.name).sort()).toEqual(['acknowledge', 'list_accounts', 'message_status', 'read_inbox', 'send_message']);
     for (const t of tools) expect(t.name).not.toMatch(/approve|reject|retry|cancel|^status$|pair|logout|reconnect|prune|consumers|config|alert/);
     expect(serverStderr).toContain('serving client "agent"');
-    expect((await tool('list_accounts', {})).json).toEqual({ client: 'agent', accounts: ['sales'], may: ['send', 'read', 'events'] });
+    expect((await tool('list_accounts', {})).json).toEqual({ client: 'agent', accounts: ['sales'], may: ['send', 'read', 'events'], consumers: [CONSUMER] });
   });
 
   it('sends to a peer on allowTo, and the message arrives', async () => {
@@ -117,7 +117,7 @@ describe('wa-supervisor mcp', () => {
 
   it('refuses a peer not on allowTo, an unknown LID, a forged kind and another account, each as a tool error, and none of them arrives', async () => {
     const refused = await tool('send_message', { account: 'sales', to: REFUSED, text: 'refused peer' });
-    expect(refused).toMatchObject({ isError: true, text: expect.stringMatching(new RegExp(`^denied: ${REFUSED}\\S* is not in allowTo of account sales`)) });
+    expect(refused).toMatchObject({ isError: true, text: `denied: ${REFUSED} is not in allowTo of account sales` });
     const lid = await tool('send_message', { account: 'sales', to: UNKNOWN_LID, text: 'unknown lid' });
     expect(lid).toMatchObject({ isError: true, text: expect.stringMatching(/^denied: 999999999999999@lid is not in allowTo of account sales/) });
     const forged = await tool('send_message', { account: 'sales', to: ALLOWED, text: 'forged receipt', kind: 'receipt' });

@@ -125,7 +125,7 @@ describe('what a model reads when a call fails', () => {
   }
 
   it('denied: the daemon\'s reason, as a tool error', async () => {
-    const client = await connect(fakeDaemon(async () => ({ status: 202, body: { id: 3, messageId: 'X', state: 'denied', reason: '15550003333 is not in allowTo of account sales' } })));
+    const client = await connect(fakeDaemon(async () => ({ status: 202, body: { id: 3, messageId: 'X', state: 'denied', reason: '15550003333@s.whatsapp.net is not in allowTo of account sales' } })));
     const r = await call(client, 'send_message', { account: 'sales', to: '15550003333', text: 'hi' });
     expect(r).toMatchObject({ isError: true, text: 'denied: 15550003333 is not in allowTo of account sales' });
   });

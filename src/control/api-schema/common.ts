@@ -81,7 +81,7 @@ export const cursorText = z.string().meta({ pattern: '^[0-9]+$', description: 'a
 export function strictQuery<T extends z.ZodRawShape>(shape: T) {
   const known = Object.keys(shape);
   return z.strictObject(shape, {
-    error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown query parameter "${String(iss.keys[0])}" (use ${known.join(', ')})` : undefined),
+    error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown query parameter "${String(iss.keys[0])}" (${known.length ? `use ${known.join(', ')}` : 'this route takes none'})` : undefined),
   });
 }
 

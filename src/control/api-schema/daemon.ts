@@ -13,7 +13,13 @@ export const NoQuery = strictQuery({});
 
 export const Me = z.discriminatedUnion('role', [
   z.object({ role: z.literal('operator') }),
-  z.object({ role: z.literal('client'), name: z.string(), accounts: z.array(z.string()), may: z.array(z.enum(CLIENT_PERMISSIONS)) }),
+  z.object({
+    role: z.literal('client'),
+    name: z.string(),
+    accounts: z.array(z.string()),
+    may: z.array(z.enum(CLIENT_PERMISSIONS)),
+    consumers: z.array(z.string()).meta({ description: 'the stream consumers this client may read (every account they cover is its own)' }),
+  }),
 ]);
 
 const loopWindow = z.object({ p99Ms: z.number(), maxMs: z.number() });
