@@ -2,7 +2,7 @@
 // when given a token. It resolves the socket as the CLI does, bounds every call by a timeout, and
 // throws errors that say who failed (errors.ts).
 import type { IncomingMessage } from 'node:http';
-import { ControlClient, DaemonUnreachableError as SocketUnreachable } from '../control/client.js';
+import { ControlClient, DaemonUnreachableError as SocketUnreachable, readAll } from '../control/client.js';
 import { resolveCliTarget, TOKEN_ENV } from '../cli/target.js';
 import { abortableSleep } from '../accounts/abortable-sleep.js';
 import { DaemonRefusedError, DaemonUnreachableError, ConflictError, ForbiddenError, MessageEndedError, PolicyDeniedError, TimeoutError, WaSupervisorError, refusal } from './errors.js';
@@ -272,7 +272,7 @@ export class Client {
     const timer = setTimeout(() => controller.abort(), this.#timeoutMs);
     try {
       const res = await this.#open(method, path, body, controller.signal, `${method} ${path.split('?')[0]}`);
-      const text = await readText(res);
+      const text = await readAll(res);
       return JSON.parse(text) as T;
     } catch (err) {
       if (controller.signal.aborted && !(err instanceof WaSupervisorError)) throw new TimeoutError(this.#timeoutMs, `${method} ${path.split('?')[0]}`);
@@ -329,7 +329,7 @@ export class Client {
     }
     const status = res.statusCode ?? 0;
     if (status < 400) return res;
-    const text = await readText(res).catch(() => '');
+    const text = await readAll(res).catch(() => '');
     let error: { code?: string; message?: string } | undefined;
     try {
       error = (JSON.parse(text) as { error?: typeof error }).error;
@@ -378,13 +378,4 @@ async function* ndjson<T>(res: IncomingMessage): AsyncGenerator<T> {
     if (err instanceof SyntaxError) throw err;
     throw new StreamCut((err as Error).message);
   }
-}
-
-function readText(res: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    res.on('data', (c: Buffer) => chunks.push(c));
-    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    res.on('error', reject);
-  });
 }

@@ -262,7 +262,8 @@ async function decodeReply<T>(res: IncomingMessage): Promise<ApiResponse<T>> {
   return { status, body: parsed as T, requestId: header(res, REQUEST_ID_HEADER), daemonVersion: header(res, VERSION_HEADER) };
 }
 
-function readAll(res: IncomingMessage): Promise<string> {
+/** A response's whole body as text. */
+export function readAll(res: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     res.on('data', (c: Buffer) => chunks.push(c));
