@@ -5,6 +5,8 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import { ContactInput, LocationInput, MAX_CAPTION, ReactionInput, messageId as waMessageId } from '../control/api-schema/messages.js';
+import { MEDIA_KINDS } from '../outbox/content.js';
 import { VERSION } from '../version.js';
 import type { ClientIdentity } from './client-identity.js';
 import { type DaemonPort, withDeadline } from './daemon-port.js';
@@ -67,7 +69,7 @@ export function buildMcpServer(opts: McpServerOptions): McpServer {
     {
       title: 'Send a WhatsApp message',
       description:
-        'Send a text message from one of your WhatsApp accounts. The daemon decides whether it may go out: ' +
+        'Send a message from one of your WhatsApp accounts: text, or a reply, reaction, location, contact card, edit, delete or file. The daemon decides whether it may go out: ' +
         'the result is either accepted (state "queued"; follow it with message_status), "held" (it waits for a person to approve it; not an error), ' +
         'or a tool error starting "denied:" that says which rule refused it. A denied message is never sent; do not retry it in another spelling.',
       inputSchema: z.strictObject({
@@ -77,12 +79,36 @@ export function buildMcpServer(opts: McpServerOptions): McpServer {
           .min(1)
           .max(128)
           .describe('The recipient: a phone number in international format (e.g. +15551234567), or a WhatsApp JID (…@s.whatsapp.net, …@lid, a group …@g.us).'),
-        text: z.string().min(1).max(65_536).describe('The message text.'),
+        text: z
+          .string()
+          .min(1)
+          .max(65_536)
+          .optional()
+          .describe('The message text (with media: its caption; with edit: the new text). Required unless the message is a location, contact, reaction, delete or media.'),
+        // The kinds beyond text, with the control API's own schemas; a file only as bytes (never a path on the daemon's host).
+        replyTo: waMessageId.optional().describe('Quote this message of the chat (its WhatsApp message id, as read_inbox shows it).'),
+        reaction: ReactionInput.optional().describe('React to a message of the chat with one emoji ("" removes the reaction); no text.'),
+        location: LocationInput.optional().describe('Send a location; no text.'),
+        contact: ContactInput.optional().describe('Send a contact card: a name and exactly one of phone or vcard; no text.'),
+        edit: waMessageId.optional().describe('Replace the text of a message this account sent (its WhatsApp message id) with text.'),
+        delete: waMessageId.optional().describe('Delete a message this account sent, for everyone; no text.'),
+        media: z
+          .strictObject({
+            base64: z.string().min(1).describe('The file\'s bytes, base64 (standard alphabet, padded); the whole request is at most 1 MiB.'),
+            kind: z.enum(MEDIA_KINDS).optional().describe('How it is sent; from the file\'s type when left out.'),
+            mimetype: z.string().min(3).max(255).optional(),
+            fileName: z.string().min(1).max(255).optional(),
+            caption: z.string().max(MAX_CAPTION).optional(),
+            voice: z.boolean().optional().describe('An audio file sent as a voice note.'),
+          })
+          .optional()
+          .describe('Send a file (image, video, audio, document, sticker).'),
       }),
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
     },
-    guarded(async ({ account, to, text }) => {
-      const { body } = await daemon.request<SendAnswer>('POST', '/v1/messages', { account, to, text });
+    guarded(async (args) => {
+      const message = Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined));
+      const { body } = await daemon.request<SendAnswer>('POST', '/v1/messages', message);
       if (body.state === 'denied') return errorResult(`denied: ${body.reason ? phoneNumbers(body.reason) : 'refused by the send policy'}`);
       const row = { id: body.id, messageId: body.messageId, state: body.state, ...(body.reason ? { reason: body.reason } : {}) };
       if (body.state === 'held') {

@@ -113,6 +113,10 @@ describe('wa-supervisor mcp', () => {
     await world.emulator.waitForDecrypted(ALLOWED, (m) => m.text === 'hello from the agent');
     const status = await tool('message_status', { id: sent.json!.id });
     expect(status.json).toMatchObject({ id: sent.json!.id, account: 'sales', text: 'hello from the agent' });
+    // A kind beyond text, through the same gate: a reaction to that message.
+    const reacted = await tool('send_message', { account: 'sales', to: `+${ALLOWED}`, reaction: { messageId: sent.json!.messageId, emoji: '👍' } });
+    expect(reacted.isError, reacted.text).toBe(false);
+    await world.emulator.waitForDecrypted(ALLOWED, (m) => m.detail?.reaction === '👍');
   });
 
   it('refuses a peer not on allowTo, an unknown LID, a forged kind and another account, each as a tool error, and none of them arrives', async () => {
@@ -130,7 +134,7 @@ describe('wa-supervisor mcp', () => {
     for (const to of [ALLOWED, REFUSED, UNKNOWN_LID]) await tool('send_message', { account: 'sales', to, text: 'after the refusals' });
     await world.emulator.waitForDecrypted(ALLOWED, (m) => m.text === 'after the refusals');
     expect(world.emulator.peers().map((p) => p.phone)).toEqual([ALLOWED]);
-    expect(world.emulator.peerMessages(ALLOWED).map((m) => m.text)).toEqual(['hello from the agent', 'after the refusals']);
+    expect(world.emulator.peerMessages(ALLOWED).filter((m) => m.text !== null).map((m) => m.text)).toEqual(['hello from the agent', 'after the refusals']);
     // and the daemon kept the refusals as denied rows, the forged and the foreign one not at all
     const rows = (await world.client.request<{ messages: Array<{ text: string | null; state: string }> }>('GET', '/v1/messages?account=sales&limit=100')).body.messages;
     expect(rows.filter((r) => r.state === 'denied').map((r) => r.text).sort()).toEqual(['after the refusals', 'after the refusals', 'refused peer', 'unknown lid']);

@@ -55,7 +55,7 @@ describe('the tools', () => {
       expect(t.inputSchema.additionalProperties, t.name).toBe(false);
       expect(t.description, t.name).toBeTruthy();
     }
-    expect(tools.find((t) => t.name === 'send_message')!.inputSchema.required).toEqual(['account', 'to', 'text']);
+    expect(tools.find((t) => t.name === 'send_message')!.inputSchema.required).toEqual(['account', 'to']);
   });
 
   it('send_message posts exactly account, to and text; a forged field is refused before the daemon is asked', async () => {
@@ -70,6 +70,31 @@ describe('the tools', () => {
     expect(forged.isError).toBe(true);
     expect(forged.text).toMatch(/kind/);
     expect(daemon.calls).toHaveLength(1);
+  });
+
+  it('send_message takes the other kinds with the API\'s own checks, and a file only as bytes, never a path on the daemon\'s host', async () => {
+    const daemon = fakeDaemon(async () => ({ status: 202, body: { id: 8, messageId: 'DEF', state: 'queued' } }));
+    const client = await connect(daemon);
+    const reaction = await call(client, 'send_message', { account: 'sales', to: '+15550001234', reaction: { messageId: 'ABCD1234', emoji: '👍' } });
+    expect(reaction.isError).toBe(false);
+    const location = await call(client, 'send_message', { account: 'sales', to: '+15550001234', location: { latitude: 52.37, longitude: 4.89, name: 'Dam' } });
+    expect(location.isError).toBe(false);
+    expect(daemon.calls.map((c) => c.body)).toEqual([
+      { account: 'sales', to: '+15550001234', reaction: { messageId: 'ABCD1234', emoji: '👍' } },
+      { account: 'sales', to: '+15550001234', location: { latitude: 52.37, longitude: 4.89, name: 'Dam' } },
+    ]);
+    for (const bad of [
+      { media: { path: '/etc/passwd' } },
+      { media: { sha256: 'a'.repeat(64) } },
+      { media: { base64: 'aGk=', path: '/etc/passwd' } },
+      { reaction: { messageId: 'ABCD1234', emoji: 'not one emoji' } },
+      { location: { latitude: 91, longitude: 0 } },
+      { contact: { name: 'Ann', phone: '+15550001111', vcard: 'BEGIN:VCARD' } },
+    ]) {
+      const r = await call(client, 'send_message', { account: 'sales', to: '+15550001234', ...bad });
+      expect(r.isError, JSON.stringify(bad)).toBe(true);
+    }
+    expect(daemon.calls).toHaveLength(2);
   });
 
   it('read_inbox reads by cursor, or a consumer (the default one when none is named); acknowledge commits', async () => {
