@@ -5,8 +5,9 @@
 //
 //   WA_SUPERVISOR_SOCKET=/run/wa-supervisor-clients/clients.sock WA_SUPERVISOR_TOKEN=wst_... \
 //     node examples/echo-bot.ts echo
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
-import { Client, PolicyDeniedError, type InboxMessage, type Message } from 'wa-supervisor/client';
+import { Client, ConnectionLostError, DaemonUnreachableError, PolicyDeniedError, TimeoutError, type InboxMessage, type Message, type SendRequest } from 'wa-supervisor/client';
 
 export interface EchoBotOptions {
   /** The stream consumer to read (the operator adds it, with accounts that are this client's). */
@@ -22,17 +23,30 @@ export async function echoBot({ consumer, client = new Client(), signal, onReply
     // Text in a direct chat; groups, status updates and channels are left alone.
     if (message.kind !== 'text' || message.chatType !== 'direct' || !message.text) continue;
     try {
-      const reply = await client.send({
+      const reply = await sendThroughRestarts(client, {
         account: message.account,
         to: message.chat,
         text: `echo: ${message.text}`,
         idempotencyKey: `echo:${message.account}:${message.chat}:${message.id}`,
-      });
+      }, signal);
       onReply?.(message, reply);
     } catch (err) {
       // The policy refused to answer this person: that is the operator's decision, not a failure.
       if (!(err instanceof PolicyDeniedError)) throw err;
       onReply?.(message, err);
+    }
+  }
+}
+
+/** Sends, and again while the daemon restarts: with the same idempotency key a repeat is the same message. */
+async function sendThroughRestarts(client: Client, message: SendRequest, signal?: AbortSignal): Promise<Message> {
+  for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
+    try {
+      return await client.send(message);
+    } catch (err) {
+      const transient = err instanceof ConnectionLostError || err instanceof DaemonUnreachableError || err instanceof TimeoutError;
+      if (!transient || signal?.aborted) throw err;
+      await sleep(delay, undefined, signal ? { signal } : {});
     }
   }
 }

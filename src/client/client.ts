@@ -5,7 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import { ControlClient, DaemonUnreachableError as SocketUnreachable, readAll } from '../control/client.js';
 import { resolveCliTarget, TOKEN_ENV } from '../cli/target.js';
 import { abortableSleep } from '../accounts/abortable-sleep.js';
-import { DaemonRefusedError, DaemonUnreachableError, ConflictError, ForbiddenError, MessageEndedError, PolicyDeniedError, TimeoutError, WaSupervisorError, refusal } from './errors.js';
+import { ConnectionLostError, DaemonRefusedError, DaemonUnreachableError, ConflictError, ForbiddenError, MessageEndedError, PolicyDeniedError, TimeoutError, WaSupervisorError, refusal } from './errors.js';
 import type { DaemonEvent, InboxMessage, Me, Message, MessageState, SendRequest } from './types.js';
 
 export interface ClientOptions {
@@ -79,16 +79,16 @@ export class Client {
     if (accepted.state === 'denied') throw new PolicyDeniedError(accepted);
     try {
       return await this.message(accepted.id);
-    } catch (err) {
-      // A client that may send but not read gets what the send answered.
-      if (err instanceof ForbiddenError) return accepted as Message;
-      throw err;
+    } catch {
+      // The message is stored: a failed read of it (no read permission, the daemon going away)
+      // must not look like a failed send, which a caller would repeat. It gets what the send answered.
+      return accepted as Message;
     }
   }
 
   /** A message as stored now. */
-  message(id: number): Promise<Message> {
-    return this.#json('GET', `/v1/messages/${encodeURIComponent(String(id))}`);
+  message(id: number, opts: { signal?: AbortSignal } = {}): Promise<Message> {
+    return this.#json('GET', `/v1/messages/${encodeURIComponent(String(id))}`, undefined, opts.signal);
   }
 
   /** Cancels a message this client enqueued that has not gone out. */
@@ -106,20 +106,22 @@ export class Client {
   async waitFor(id: number, target: WaitTarget, opts: { timeoutMs?: number; pollMs?: number; signal?: AbortSignal } = {}): Promise<Message> {
     if (!PROGRESS[target]) throw new TypeError(`waitFor: target must be sent, delivered or read, not ${JSON.stringify(target)}`);
     const timeoutMs = opts.timeoutMs ?? 60_000;
+    opts.signal?.throwIfAborted();
     const stop = new AbortController();
     const onAbort = () => stop.abort(opts.signal?.reason);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     const timer = setTimeout(() => stop.abort(new TimeoutError(timeoutMs, `waiting for message ${id} to be ${target}`)), timeoutMs);
     const reached = (state: MessageState) => (PROGRESS[state] ?? 0) >= PROGRESS[target]! || ENDS.includes(state);
     try {
-      let row = await this.message(id);
+      let row = await this.message(id, { signal: stop.signal });
       if (reached(row.state)) return settled(row, target);
       // Nudged by the row's events when the client may follow them; the row is read on each nudge and on a timer.
       // Subscribed before the row is read again, so no step in between is missed; without the
       // events permission the timer alone reads on.
       const events = await this.events({ account: row.account, type: 'message.*' }, { signal: stop.signal }).catch((err: unknown) => {
         if (stop.signal.aborted) throw stop.signal.reason;
-        if (err instanceof ForbiddenError) return null;
+        // No events permission, or the daemon's subscriber slots are all taken: the timer reads on.
+        if (err instanceof ForbiddenError || (err instanceof DaemonRefusedError && err.status === 503)) return null;
         throw err;
       });
       let nudged = true;
@@ -140,7 +142,7 @@ export class Client {
         });
         nudged = false;
         nudge = () => (nudged = true);
-        row = await this.message(id);
+        row = await this.message(id, { signal: stop.signal });
         if (reached(row.state)) return settled(row, target);
       }
     } finally {
@@ -188,7 +190,7 @@ export class Client {
       } catch (err) {
         // The daemon restarted (the cursor was handed by its previous run) or went away: the
         // acknowledgement is made again once a new stream hands that cursor out.
-        if (!(err instanceof DaemonUnreachableError || err instanceof TimeoutError || err instanceof DaemonRefusedError) || err instanceof ForbiddenError) throw err;
+        if (!(err instanceof DaemonUnreachableError || err instanceof ConnectionLostError || err instanceof TimeoutError || err instanceof DaemonRefusedError) || err instanceof ForbiddenError) throw err;
         return false;
       }
     };
@@ -197,12 +199,12 @@ export class Client {
       try {
         res = await this.#stream('GET', `/v1/inbox/stream${query({ consumer })}`, signal);
         busySince = null;
-        delay = 100;
       } catch (err) {
         if (signal.aborted) return;
         const busy = err instanceof ConflictError;
         if (busy) busySince ??= Date.now();
-        const retry = err instanceof DaemonUnreachableError || err instanceof TimeoutError || (busy && Date.now() - busySince! < (opts.busyMs ?? 10_000));
+        const transient = err instanceof DaemonUnreachableError || err instanceof ConnectionLostError || err instanceof TimeoutError || (err instanceof DaemonRefusedError && err.status === 503);
+        const retry = transient || (busy && Date.now() - busySince! < (opts.busyMs ?? 10_000));
         if (!retry) throw err;
         await abortableSleep(delay, signal).catch(() => undefined);
         delay = Math.min(delay * 2, 2000);
@@ -210,6 +212,7 @@ export class Client {
       }
       try {
         for await (const message of ndjson<InboxMessage>(res)) {
+          delay = 100; // the stream works: a later cut starts the backoff over
           const cursor = Number(message.cursor);
           if (cursor <= handled) {
             // Handed again after a restart: handled already. Acknowledge it now that this run handed it.
@@ -228,6 +231,7 @@ export class Client {
         res.destroy();
       }
       if (!signal.aborted) await abortableSleep(delay, signal).catch(() => undefined);
+      delay = Math.min(delay * 2, 2000); // a stream that ends at once (a store that fails) is not reopened at full speed
     }
   }
 
@@ -267,30 +271,49 @@ export class Client {
   }
 
   /** One JSON call within the time limit. */
-  async #json<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async #json<T>(method: string, path: string, body?: unknown, outer?: AbortSignal): Promise<T> {
+    outer?.throwIfAborted();
+    const what = `${method} ${path.split('?')[0]}`;
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.#timeoutMs);
+    let timedOut = false;
+    const timer = setTimeout(() => ((timedOut = true), controller.abort()), this.#timeoutMs);
+    const onOuter = () => controller.abort();
+    outer?.addEventListener('abort', onOuter, { once: true });
     try {
-      const res = await this.#open(method, path, body, controller.signal, `${method} ${path.split('?')[0]}`);
+      const res = await this.#open(method, path, body, controller.signal, what);
       const text = await readAll(res);
-      return JSON.parse(text) as T;
+      try {
+        return JSON.parse(text) as T;
+      } catch {
+        throw new DaemonRefusedError(res.statusCode ?? 0, 'bad_response', `${what}: the daemon's answer is not JSON`);
+      }
     } catch (err) {
-      if (controller.signal.aborted && !(err instanceof WaSupervisorError)) throw new TimeoutError(this.#timeoutMs, `${method} ${path.split('?')[0]}`);
+      if (outer?.aborted) throw outer.reason;
+      if (timedOut && !(err instanceof WaSupervisorError)) throw new TimeoutError(this.#timeoutMs, what);
       throw err;
     } finally {
       clearTimeout(timer);
+      outer?.removeEventListener('abort', onOuter);
     }
   }
 
   /** Opens a stream within the time limit; the stream itself runs until it ends or `signal` aborts. */
   async #stream(method: string, path: string, signal: AbortSignal): Promise<IncomingMessage> {
+    signal.throwIfAborted();
     const controller = new AbortController();
     const onAbort = () => controller.abort();
     signal.addEventListener('abort', onAbort, { once: true });
     let timedOut = false;
     const timer = setTimeout(() => ((timedOut = true), controller.abort()), this.#timeoutMs);
     try {
-      return await this.#open(method, path, undefined, controller.signal, `${method} ${path.split('?')[0]}`);
+      const res = await this.#open(method, path, undefined, controller.signal, `${method} ${path.split('?')[0]}`);
+      // Aborted while it opened: close it now (the listener has fired already).
+      if (signal.aborted) {
+        res.destroy();
+        signal.throwIfAborted();
+      }
+      res.once('close', () => signal.removeEventListener('abort', onAbort));
+      return res;
     } catch (err) {
       signal.removeEventListener('abort', onAbort);
       if (timedOut) throw new TimeoutError(this.#timeoutMs, `${method} ${path.split('?')[0]}`);
@@ -306,7 +329,7 @@ export class Client {
     if (signal.aborted) return err;
     const code = (err as NodeJS.ErrnoException).code;
     // The daemon went away with the request in flight: whether it took effect is not known.
-    if (code === 'ECONNRESET' || code === 'EPIPE') return new DaemonUnreachableError(this.socket, code);
+    if (code === 'ECONNRESET' || code === 'EPIPE') return new ConnectionLostError(this.socket, code);
     return new WaSupervisorError(`${what}: ${(err as Error).message}`);
   }
 

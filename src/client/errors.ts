@@ -41,7 +41,7 @@ export class PolicyDeniedError extends DaemonRefusedError {
   }
 }
 
-/** The daemon could not be reached on its socket (not running, restarting, wrong path or permissions). */
+/** The daemon could not be reached on its socket (not running, restarting, wrong path or permissions): the call did not reach it. */
 export class DaemonUnreachableError extends WaSupervisorError {
   constructor(
     readonly socket: string,
@@ -51,7 +51,20 @@ export class DaemonUnreachableError extends WaSupervisorError {
   }
 }
 
-/** The call did not finish within its time limit. */
+/**
+ * The connection broke with the request in flight (the daemon was killed or restarted while it
+ * answered): whether the call took effect is not known. Repeat a send only with its idempotencyKey.
+ */
+export class ConnectionLostError extends WaSupervisorError {
+  constructor(
+    readonly socket: string,
+    readonly errno: string,
+  ) {
+    super(`the connection to the wa-supervisor daemon at ${socket} broke before it answered (${errno}); the call may or may not have taken effect`);
+  }
+}
+
+/** The call did not finish within its time limit (it may still take effect). */
 export class TimeoutError extends WaSupervisorError {
   constructor(
     readonly ms: number,

@@ -74,7 +74,8 @@ export function parseQuery<S extends z.ZodObject>(schema: S, params: URLSearchPa
  */
 export function queryObject(params: URLSearchParams, schema: z.ZodObject): Record<string, string | string[]> {
   const lists = listKeys(schema);
-  const out: Record<string, string | string[]> = {};
+  // No prototype: `?__proto__=1` must be a key the schema sees (and refuses), not a no-op.
+  const out: Record<string, string | string[]> = Object.create(null);
   for (const key of new Set(params.keys())) {
     if (!lists.has(key)) {
       out[key] = params.get(key)!;

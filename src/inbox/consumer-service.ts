@@ -245,7 +245,9 @@ export class ConsumerService {
       try {
         const rows = await this.#inbox.store.list({ after: c.cursor, ...(c.accounts ? { accounts: c.accounts } : {}), statuses: CONSUMED_STATUSES, limit });
         const last = rows.at(-1)?.cursor;
-        if (last !== undefined) this.#given.set(name, Math.max(this.#given.get(name) ?? 0, last));
+        // Counted only while this read is still the consumer's: a removal or a change of its
+        // accounts meanwhile (reconcile) ends it, and the consumer after that was given nothing.
+        if (last !== undefined && this.#streams.get(name) === placeholder) this.#given.set(name, Math.max(this.#given.get(name) ?? 0, last));
         return { rows, committed: c.cursor };
       } finally {
         if (this.#locks) await this.#locks.release(name).catch(() => undefined);

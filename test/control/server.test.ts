@@ -127,6 +127,8 @@ describe('routes', () => {
     ['malformed JSON', 'POST', '/v1/config/check', '{"a": ', 400, 'bad_json', undefined],
     ['empty body where one is needed', 'POST', '/v1/config/check', '', 400, 'bad_request', 'request body must be the config object to check'],
     ['unknown event filter', 'GET', '/v1/events?acount=a', undefined, 400, 'bad_request', 'unknown query parameter "acount" (use account, type, requestId)'],
+    ['a parameter named like a prototype', 'GET', '/v1/events?__proto__=a', undefined, 400, 'bad_request', 'unknown query parameter "__proto__" (use account, type, requestId)'],
+    ['a parameter on a route that takes none', 'GET', '/v1/me?x=1', undefined, 400, 'bad_request', 'unknown query parameter "x" (this route takes none)'],
   ])('%s -> JSON error, and the server keeps serving', async (_name, method, path, body, status, code, message) => {
     const r = await httpUnix(sock, method, path, body, body !== undefined ? { 'content-type': 'application/json' } : {});
     expect(r.status).toBe(status);

@@ -164,6 +164,9 @@ describe('the typed client', () => {
     expect((invalid as ValidationError).message).toMatch(/^text: required/);
 
     await expect(client.message(999_999)).rejects.toBeInstanceOf(NotFoundError);
+    // A consumer that covers another account is not this client's to read, by stream or by pull.
+    await expect(client.next('both')).rejects.toBeInstanceOf(ForbiddenError);
+    await expect(client.next('everyone')).rejects.toBeInstanceOf(ForbiddenError);
 
     const nobody = new Client({ socket: join(tmp.dir, 'nobody.sock'), token: TOKEN, waitForDaemonMs: 0 });
     await expect(nobody.me()).rejects.toBeInstanceOf(DaemonUnreachableError);
