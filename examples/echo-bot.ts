@@ -31,6 +31,7 @@ export async function echoBot({ consumer, client = new Client(), signal, onReply
       }, signal);
       onReply?.(message, reply);
     } catch (err) {
+      if (signal?.aborted) return; // stopped while the daemon was away
       // The policy refused to answer this person: that is the operator's decision, not a failure.
       if (!(err instanceof PolicyDeniedError)) throw err;
       onReply?.(message, err);

@@ -181,6 +181,7 @@ export class Client {
     let acked = 0;
     let delay = 100;
     let busySince: number | null = null;
+    let openedAt = 0;
     /** Acknowledges; false when the daemon that handed the rows out is gone (its stream's other rows are stale). */
     const ack = async (cursor: number): Promise<boolean> => {
       try {
@@ -199,6 +200,7 @@ export class Client {
       try {
         res = await this.#stream('GET', `/v1/inbox/stream${query({ consumer })}`, signal);
         busySince = null;
+        openedAt = Date.now();
       } catch (err) {
         if (signal.aborted) return;
         const busy = err instanceof ConflictError;
@@ -212,7 +214,6 @@ export class Client {
       }
       try {
         for await (const message of ndjson<InboxMessage>(res)) {
-          delay = 100; // the stream works: a later cut starts the backoff over
           const cursor = Number(message.cursor);
           if (cursor <= handled) {
             // Handed again after a restart: handled already. Acknowledge it now that this run handed it.
@@ -230,8 +231,10 @@ export class Client {
       } finally {
         res.destroy();
       }
+      // A stream that lasted starts the backoff over; one that ends at once (a store that fails)
+      // is not reopened at full speed.
+      delay = Date.now() - openedAt > 2000 ? 100 : Math.min(delay * 2, 2000);
       if (!signal.aborted) await abortableSleep(delay, signal).catch(() => undefined);
-      delay = Math.min(delay * 2, 2000); // a stream that ends at once (a store that fails) is not reopened at full speed
     }
   }
 
@@ -245,7 +248,7 @@ export class Client {
   async events(filter: EventFilter = {}, opts: { signal?: AbortSignal } = {}): Promise<AsyncGenerator<DaemonEvent, void, undefined>> {
     const signal = opts.signal ?? new AbortController().signal;
     const res = await this.#stream('GET', `/v1/events${query({ account: filter.account, type: filter.type, requestId: filter.requestId })}`, signal);
-    return (async function* () {
+    const events = (async function* () {
       try {
         for await (const e of ndjson<DaemonEvent>(res)) yield e;
       } catch (err) {
@@ -254,6 +257,10 @@ export class Client {
         res.destroy();
       }
     })();
+    // A generator's `finally` runs only once it has started: closing one never iterated must close the stream too.
+    const close = events.return.bind(events);
+    events.return = (value) => (res.destroy(), close(value));
+    return events;
   }
 
   /** Read receipts for a chat's messages up to a cursor (all unread ones by default), through the gate. */
@@ -290,6 +297,9 @@ export class Client {
     } catch (err) {
       if (outer?.aborted) throw outer.reason;
       if (timedOut && !(err instanceof WaSupervisorError)) throw new TimeoutError(this.#timeoutMs, what);
+      // Cut while the answer was read: the daemon went away after it had the request.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (!(err instanceof WaSupervisorError) && (code === 'ECONNRESET' || code === 'EPIPE')) throw new ConnectionLostError(this.socket, code);
       throw err;
     } finally {
       clearTimeout(timer);
@@ -316,6 +326,7 @@ export class Client {
       return res;
     } catch (err) {
       signal.removeEventListener('abort', onAbort);
+      if (signal.aborted) throw signal.reason;
       if (timedOut) throw new TimeoutError(this.#timeoutMs, `${method} ${path.split('?')[0]}`);
       throw err;
     } finally {

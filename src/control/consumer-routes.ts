@@ -71,8 +71,8 @@ export function consumerRoutes(consumers: ConsumerService): Route[] {
       handler: async (req, { query }) => {
         await mayRead(req.caller, query.consumer);
         const name = query.consumer;
-        // HEAD answers whether the read would be allowed; it hands nothing out (nothing to acknowledge).
-        if (req.method === 'HEAD') return { body: { consumer: name } };
+        // A HEAD would run the read (GET handlers answer HEAD) and hand out rows nobody sees.
+        if (req.method === 'HEAD') throw new HttpError(405, 'method_not_allowed', 'HEAD is not allowed on /v1/inbox/next (a read hands messages out); use GET');
         const { rows, committed } = await mapped(() => consumers.next(name, query.limit));
         return { body: { consumer: name, committed: String(committed), messages: rows.map(inboxRowToJson), next: String(rows.at(-1)?.cursor ?? committed) } };
       },

@@ -244,6 +244,13 @@ export class ConsumerService {
       if (this.#locks && !(await this.#locks.tryTake(name))) throw busy();
       try {
         const rows = await this.#inbox.store.list({ after: c.cursor, ...(c.accounts ? { accounts: c.accounts } : {}), statuses: CONSUMED_STATUSES, limit });
+        // Replaced while it was read (removed and added again, its accounts changed; in a cluster
+        // on another daemon, which this one's reconcile would see only later): the rows are the
+        // old consumer's and could not be acknowledged, so none is handed out.
+        const now = await this.store.get(name);
+        if (!now || now.type !== 'stream' || now.createdAt !== c.createdAt || accountsKey(now.accounts) !== accountsKey(c.accounts)) {
+          throw new ConsumerError('conflict', `consumer "${name}" changed while it was read; read it again`);
+        }
         const last = rows.at(-1)?.cursor;
         // Counted only while this read is still the consumer's: a removal or a change of its
         // accounts meanwhile (reconcile) ends it, and the consumer after that was given nothing.

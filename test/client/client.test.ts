@@ -75,3 +75,28 @@ describe('send', () => {
     expect(await client.send({ account: 'a', to: '1', text: 'x' })).toMatchObject({ id: 9, state: 'queued' });
   });
 });
+
+describe('streams', () => {
+  it('an event iterator closed before it was read closes its connection (a subscriber slot of the daemon)', async () => {
+    let closed!: () => void;
+    const gone = new Promise<void>((r) => (closed = r));
+    handle = (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.write('');
+      req.socket.once('close', () => closed());
+    };
+    const client = new Client({ socket, token: 't' });
+    const events = await client.events({ account: 'a' });
+    await events.return(undefined);
+    await gone;
+  });
+
+  it('a connection cut while the answer is read is ConnectionLostError', async () => {
+    handle = (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': 1000 });
+      res.write('{"messages":[', () => req.socket.destroy());
+    };
+    const client = new Client({ socket, token: 't' });
+    await expect(client.inbox()).rejects.toBeInstanceOf(ConnectionLostError);
+  });
+});

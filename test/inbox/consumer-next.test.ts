@@ -70,8 +70,25 @@ describe('a pull read', () => {
     await service.remove('bot');
     await service.add({ name: 'bot', type: 'stream', accounts: ['main'] });
     answer();
-    expect((await reading).rows).toHaveLength(3);
+    await expect(reading).rejects.toThrow(/changed while it was read/);
     // The consumer now is a new one at cursor 0 that was handed nothing.
     await expect(service.ack('bot', rows[2]!.cursor)).rejects.toThrow(/never given/);
+  });
+
+  it('a consumer replaced in the store alone (by another daemon of a cluster) is noticed too', async () => {
+    let clock = 1_700_000_000_000;
+    service = consumerService(db, inbox, { now: () => clock++ });
+    await service.add({ name: 'bot', type: 'stream', accounts: ['main'] });
+    receive();
+    const list = inboxStore.list.bind(inboxStore);
+    let answer!: () => void;
+    (inboxStore as unknown as { list: (q: InboxQuery) => Promise<InboxRow[]> }).list = (q) => new Promise((resolve) => (answer = () => resolve(list(q))));
+    const reading = service.next('bot', 10);
+    await until(() => answer !== undefined);
+    // This daemon's reconcile does not run: the change is in the shared store only.
+    service.store.remove('bot');
+    service.store.add({ name: 'bot', type: 'stream', accounts: ['main'] });
+    answer();
+    await expect(reading).rejects.toThrow(/changed while it was read/);
   });
 });
