@@ -244,17 +244,14 @@ export class ConsumerService {
       if (this.#locks && !(await this.#locks.tryTake(name))) throw busy();
       try {
         const rows = await this.#inbox.store.list({ after: c.cursor, ...(c.accounts ? { accounts: c.accounts } : {}), statuses: CONSUMED_STATUSES, limit });
-        // Replaced while it was read (removed and added again, its accounts changed; in a cluster
-        // on another daemon, which this one's reconcile would see only later): the rows are the
-        // old consumer's and could not be acknowledged, so none is handed out.
+        // Replaced while it was read (removed and added again, its accounts changed: this
+        // daemon's reconcile ended the read, or in a cluster another daemon changed the store):
+        // the rows are the old consumer's and could not be acknowledged, so none is handed out.
         const now = await this.store.get(name);
-        if (!now || now.type !== 'stream' || now.createdAt !== c.createdAt || accountsKey(now.accounts) !== accountsKey(c.accounts)) {
-          throw new ConsumerError('conflict', `consumer "${name}" changed while it was read; read it again`);
-        }
+        const same = now && now.type === 'stream' && now.createdAt === c.createdAt && accountsKey(now.accounts) === accountsKey(c.accounts);
+        if (!same || this.#streams.get(name) !== placeholder) throw new ConsumerError('conflict', `consumer "${name}" changed while it was read; read it again`);
         const last = rows.at(-1)?.cursor;
-        // Counted only while this read is still the consumer's: a removal or a change of its
-        // accounts meanwhile (reconcile) ends it, and the consumer after that was given nothing.
-        if (last !== undefined && this.#streams.get(name) === placeholder) this.#given.set(name, Math.max(this.#given.get(name) ?? 0, last));
+        if (last !== undefined) this.#given.set(name, Math.max(this.#given.get(name) ?? 0, last));
         return { rows, committed: c.cursor };
       } finally {
         if (this.#locks) await this.#locks.release(name).catch(() => undefined);

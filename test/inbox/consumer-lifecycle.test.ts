@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../src/events/bus.js';
 import type { ConsumerService } from '../../src/inbox/consumer-service.js';
 import { Inbox } from '../../src/inbox/inbox.js';
-import { InboxStore, type InboxRow } from '../../src/inbox/store.js';
+import { InboxStore, type InboxQuery, type InboxRow } from '../../src/inbox/store.js';
 import { DEFAULT_WEBHOOK_SETTINGS, type Poster, type StuckContext } from '../../src/inbox/webhook.js';
 import { closeStateDb, openStateDb, type StateDb } from '../../src/store/db.js';
 import { makeTmpDir } from '../helpers/tmp.js';
@@ -156,5 +156,70 @@ describe('webhook loop after a failed commit', () => {
     const c = await svc.get('hook');
     console.log(JSON.stringify({ posted, cursor: c.cursor, lag: c.lag.unacknowledged, lastError: c.lastError }));
     expect(c.lag.unacknowledged).toBe(0);
+  });
+});
+
+// Pull reads (GET /v1/inbox/next): what they hand out is what can be acknowledged, never while a
+// stream reader is connected, and never for a consumer that was replaced while the read ran.
+describe('a pull read', () => {
+  it('hands its accounts\' rows after the committed cursor, a page at a time, and what it handed can be acknowledged', async () => {
+    const svc = makeService();
+    await svc.add({ name: 'bot', type: 'stream', accounts: ['main'] });
+    const mine = [receive(), receive('other'), receive(), receive()];
+    const first = await svc.next('bot', 2);
+    expect(first.rows.map((r) => r.cursor)).toEqual([mine[0]!.cursor, mine[2]!.cursor]);
+    expect(first.committed).toBe(0);
+    // Not past what was handed out (the fourth row was not).
+    await expect(svc.ack('bot', mine[3]!.cursor)).rejects.toThrow(/never given/);
+    expect(await svc.ack('bot', mine[2]!.cursor)).toBe(mine[2]!.cursor);
+    const second = await svc.next('bot', 10);
+    expect(second).toEqual({ rows: [expect.objectContaining({ cursor: mine[3]!.cursor })], committed: mine[2]!.cursor });
+  });
+
+  it('is refused while a stream reader is connected, and allowed once it left', async () => {
+    const svc = makeService();
+    await svc.add({ name: 'bot', type: 'stream', accounts: ['main'] });
+    receive();
+    const reader = sink();
+    await svc.openStream('bot', () => reader);
+    await until(() => reader.rows.length === 1);
+    await expect(svc.next('bot', 10)).rejects.toThrow(/has a stream reader connected/);
+    reader.close();
+    expect((await svc.next('bot', 10)).rows).toHaveLength(1);
+  });
+
+  it('a read that was running while its consumer was removed and added again counts for nothing', async () => {
+    const svc = makeService();
+    await svc.add({ name: 'bot', type: 'stream', accounts: ['main'] });
+    const rows = [receive(), receive(), receive()];
+    // The store answers the read only when told to.
+    const list = inboxStore.list.bind(inboxStore);
+    let answer!: () => void;
+    (inboxStore as unknown as { list: (q: InboxQuery) => Promise<InboxRow[]> }).list = (q) => new Promise((resolve) => (answer = () => resolve(list(q))));
+    const reading = svc.next('bot', 10);
+    await until(() => answer !== undefined);
+    await svc.remove('bot');
+    await svc.add({ name: 'bot', type: 'stream', accounts: ['main'] });
+    answer();
+    await expect(reading).rejects.toThrow(/changed while it was read/);
+    // The consumer now is a new one at cursor 0 that was handed nothing.
+    await expect(svc.ack('bot', rows[2]!.cursor)).rejects.toThrow(/never given/);
+  });
+
+  it('a consumer replaced in the store alone (by another daemon of a cluster) is noticed too', async () => {
+    const svc = makeService();
+    await svc.add({ name: 'bot', type: 'stream', accounts: ['main'] });
+    receive();
+    const list = inboxStore.list.bind(inboxStore);
+    let answer!: () => void;
+    (inboxStore as unknown as { list: (q: InboxQuery) => Promise<InboxRow[]> }).list = (q) => new Promise((resolve) => (answer = () => resolve(list(q))));
+    const reading = svc.next('bot', 10);
+    await until(() => answer !== undefined);
+    // This daemon's reconcile does not run: the change is in the shared store only.
+    svc.store.remove('bot');
+    clock += 1; // another daemon, later
+    svc.store.add({ name: 'bot', type: 'stream', accounts: ['main'] });
+    answer();
+    await expect(reading).rejects.toThrow(/changed while it was read/);
   });
 });
