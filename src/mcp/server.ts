@@ -85,6 +85,12 @@ export function buildMcpServer(opts: McpServerOptions): McpServer {
           .max(65_536)
           .optional()
           .describe('The message text (with media: its caption; with edit: the new text). Required unless the message is a location, contact, reaction, delete or media.'),
+        idempotencyKey: z
+          .string()
+          .min(1)
+          .max(128)
+          .optional()
+          .describe('Any unique string for this message. Give the same key again when retrying after a timeout or a broken connection: the daemon then answers with the first message instead of sending a second.'),
         // The kinds beyond text, with the control API's own schemas; a file only as bytes (never a path on the daemon's host).
         replyTo: waMessageId.optional().describe('Quote this message of the chat (its WhatsApp message id, as read_inbox shows it).'),
         reaction: ReactionInput.optional().describe('React to a message of the chat with one emoji ("" removes the reaction); no text.'),

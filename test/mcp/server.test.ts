@@ -95,6 +95,9 @@ describe('the tools', () => {
       expect(r.isError, JSON.stringify(bad)).toBe(true);
     }
     expect(daemon.calls).toHaveLength(2);
+    // A retry after a timeout can name the message it means: the key goes to the daemon as given.
+    await call(client, 'send_message', { account: 'sales', to: '+15550001234', text: 'once', idempotencyKey: 'order-1042-shipped' });
+    expect(daemon.calls.at(-1)?.body).toEqual({ account: 'sales', to: '+15550001234', text: 'once', idempotencyKey: 'order-1042-shipped' });
   });
 
   it('read_inbox reads by cursor, or a consumer (the default one when none is named); acknowledge commits', async () => {
