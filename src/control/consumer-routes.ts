@@ -6,7 +6,7 @@ import { AckBody, AckResult, ConsumerList, ConsumerParams, ConsumerRemoved, Cons
 import { InboxMessage } from './api-schema/inbox.js';
 import { HttpError } from './http-error.js';
 import { inboxStreamSink, route } from './request-input.js';
-import type { Caller } from './roles.js';
+import { consumerReadRefusal, type Caller } from './roles.js';
 import { inboxRowToJson } from '../inbox/store.js';
 import type { Route } from './server.js';
 
@@ -31,12 +31,8 @@ export function consumerRoutes(consumers: ConsumerService): Route[] {
     if (caller.role === 'operator') return;
     const view = await consumers.store.get(name);
     if (!view) return; // the service answers 404
-    if (!view.accounts?.length) {
-      throw new HttpError(403, 'forbidden', `consumer "${name}" covers every account; reading it needs the operator role (give the consumer "accounts" within client "${caller.name}"'s)`);
-    }
-    if (view.accounts.some((a) => !caller.accounts.has(a))) {
-      throw new HttpError(403, 'forbidden', `consumer "${name}" covers accounts that are not client "${caller.name}"'s; reading it needs the operator role`);
-    }
+    const refusal = consumerReadRefusal(caller, name, view.accounts);
+    if (refusal) throw new HttpError(403, 'forbidden', refusal);
   };
   return [
     route({

@@ -115,6 +115,16 @@ export function scopedAccounts(caller: Caller, asked: readonly string[]): string
   return asked.length ? [...asked] : [...caller.accounts];
 }
 
+/**
+ * Why a client may not read a stream consumer covering `accounts` (absent: every account), or
+ * null when it may: every account the consumer covers must be the client's own.
+ */
+export function consumerReadRefusal(caller: Extract<Caller, { role: 'client' }>, name: string, accounts: readonly string[] | null | undefined): string | null {
+  if (!accounts?.length) return `consumer "${name}" covers every account; reading it needs the operator role (give the consumer "accounts" within client "${caller.name}"'s)`;
+  if (accounts.some((a) => !caller.accounts.has(a))) return `consumer "${name}" covers accounts that are not client "${caller.name}"'s; reading it needs the operator role`;
+  return null;
+}
+
 /** Event types a client never receives: alerts and digests are the operators', and so is who allowFrom refused. */
 export function clientMaySee(caller: Caller, event: { type: string; account?: string | undefined }): boolean {
   if (caller.role === 'operator') return true;

@@ -3,7 +3,7 @@
 import { ConfigError } from '../config/errors.js';
 import type { EventBus, EventFilter } from '../events/bus.js';
 import { HttpError } from './http-error.js';
-import { CLIENT_PERMISSIONS, clientMaySee, scopedAccounts } from './roles.js';
+import { CLIENT_PERMISSIONS, clientMaySee, consumerReadRefusal, scopedAccounts } from './roles.js';
 import type { RuntimeAccountPolicy } from '../config/schema.js';
 import { route } from './request-input.js';
 import { AccountList, AccountParams, AccountRemoved, AccountsQuery, AccountSummary as AccountSchema, AddAccountBody, PairBody, PairLine, PolicyBody, PolicyResult } from './api-schema/accounts.js';
@@ -90,9 +90,9 @@ export function buildRoutes(deps: RouteDeps): Route[] {
       handler: async (req) => {
         const c = req.caller;
         if (c.role === 'operator') return { body: { role: 'operator' } };
-        // The stream consumers it may read: every account they cover is its own (consumer-routes.ts).
-        const mine = (await deps.consumers?.store.list()) ?? [];
-        const consumers = c.may.has('read') ? mine.filter((k) => k.type === 'stream' && k.accounts?.length && k.accounts.every((a) => c.accounts.has(a))).map((k) => k.name).sort() : [];
+        // The stream consumers it may read (the same rule as the consumer routes).
+        const all = (await deps.consumers?.store.list()) ?? [];
+        const consumers = c.may.has('read') ? all.filter((k) => k.type === 'stream' && consumerReadRefusal(c, k.name, k.accounts) === null).map((k) => k.name).sort() : [];
         return { body: { role: 'client', name: c.name, accounts: [...c.accounts].sort(), may: CLIENT_PERMISSIONS.filter((p) => c.may.has(p)), consumers } };
       },
     }),

@@ -1,6 +1,8 @@
 // The MCP server acts only as a client of the daemon. Before it serves anything it asks the
 // daemon who it is (GET /v1/me) and refuses to run as an operator: whatever a model asks, it
 // then passes the same gate, policy, allowTo and audit as any other client.
+import type { z } from 'zod';
+import type { Me as MeSchema } from '../control/api-schema/daemon.js';
 import type { DaemonPort } from './daemon-port.js';
 
 /** The client the daemon recognised from the token. */
@@ -18,7 +20,7 @@ export class StartRefused extends Error {
   }
 }
 
-type Me = { role: 'operator' } | { role: 'client'; name: string; accounts: string[]; may: string[] };
+type Me = z.output<typeof MeSchema>;
 
 /** The advice when there is no token: the one thing that makes the server a client. */
 export const NO_TOKEN_ADVICE =

@@ -5,7 +5,10 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { ContactInput, LocationInput, MAX_CAPTION, ReactionInput, messageId as waMessageId } from '../control/api-schema/messages.js';
+import type { NextPage } from '../control/api-schema/consumers.js';
+import type { Me as MeSchema } from '../control/api-schema/daemon.js';
+import type { InboxPage } from '../control/api-schema/inbox.js';
+import { type Accepted, ContactInput, LocationInput, MAX_CAPTION, ReactionInput, messageId as waMessageId } from '../control/api-schema/messages.js';
 import { MEDIA_KINDS } from '../outbox/content.js';
 import { VERSION } from '../version.js';
 import type { ClientIdentity } from './client-identity.js';
@@ -34,10 +37,11 @@ const accountId = z.string().min(1).max(64);
 const cursor = z.union([z.string().regex(/^\d{1,15}$/, 'expected a cursor (digits)'), z.number().int().min(0).max(999_999_999_999_999)]);
 const messageId = z.union([z.string().regex(/^[1-9]\d{0,15}$/, 'expected a message id (a positive integer)'), z.number().int().min(1)]);
 
-type SendAnswer = { id: number; messageId: string | null; state: string; reason?: string };
-type InboxPage = { messages: unknown[]; next: string };
-type ConsumerPage = { consumer: string; committed: string; messages: unknown[]; next: string };
-type Me = { role: string; name?: string; accounts?: string[]; may?: string[]; consumers?: string[] };
+// The daemon's answers, as the route schemas describe them.
+type SendAnswer = z.output<typeof Accepted>;
+type InboxAnswer = z.output<typeof InboxPage>;
+type ConsumerPage = z.output<typeof NextPage>;
+type Me = z.output<typeof MeSchema>;
 
 /** Builds the server; connect it to a transport to serve. */
 export function buildMcpServer(opts: McpServerOptions): McpServer {
@@ -163,7 +167,7 @@ export function buildMcpServer(opts: McpServerOptions): McpServer {
       if (account !== undefined) q.set('account', account);
       if (after !== undefined) q.set('after', String(after));
       q.set('limit', String(limit ?? DEFAULT_READ_LIMIT));
-      const { body } = await daemon.request<InboxPage>('GET', `/v1/inbox?${q}`);
+      const { body } = await daemon.request<InboxAnswer>('GET', `/v1/inbox?${q}`);
       const note = body.messages.length ? `to read on, pass after: "${body.next}"` : `nothing after this cursor yet; ask again later with after: "${body.next}"`;
       return jsonResult({ messages: body.messages, next: body.next, note });
     }),
