@@ -29,7 +29,7 @@ export function handleClientReceipt(core: EmulatorCore, session: Session, node: 
     // Answered with a mediaretry notification; the receipt itself is only acknowledged.
   } else if (type === 'retry') {
     // The peer's phone sends the message again, encrypted anew, for the device that asked.
-    void resendToCompanion(core, session, id, node.attrs.to).then(
+    void resendToCompanion(core, session, node).then(
       (resent) => {
         if (!resent) session.event(`client asked for a retry of ${id}, which no simulated peer sent it (not re-sent)`);
       },

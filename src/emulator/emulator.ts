@@ -233,6 +233,11 @@ export class Emulator {
     return this.core.inboundResends.resends(id);
   }
 
+  /** Times a simulated peer started a new session from the keys an account's retry receipt carried (all, or one id). */
+  inboundSessionsRebuilt(id?: string): number {
+    return this.core.inboundResends.sessionsRebuilt(id);
+  }
+
   /** Media uploads held so far. */
   get mediaUploadsHeld(): number {
     return this.core.media.held;

@@ -7,10 +7,14 @@
  * corrupted on the wire (the MAC no longer matches), so the account's Signal session is untouched
  * and the re-sent copy decrypts.
  */
+import type { BinaryNode } from '@whiskeysockets/baileys';
 import { accountOf, companionAddress } from './account-of.js';
 import type { EmulatorCore } from './core.js';
 import { deliver } from './delivery.js';
+import { parseSignedPreKey } from './iq-encrypt.js';
 import type { Session } from './session.js';
+import type { PreKeyBundle } from './sim-device.js';
+import { child, childBytes, readUInt } from './stanza.js';
 import type { User } from './user.js';
 
 /** Inbound messages kept for re-sending. */
@@ -22,20 +26,31 @@ interface Resendable {
   message: Uint8Array;
   mediaKind?: string | undefined;
   resends: number;
+  /** Times the peer started a new session from the keys a retry receipt carried. */
+  sessionsRebuilt: number;
 }
 
 /** The plaintexts of recent peer-to-account messages, by message id. */
 export class InboundResends {
   private readonly byId = new Map<string, Resendable>();
 
-  remember(id: string, entry: Omit<Resendable, 'resends'>): void {
+  remember(id: string, entry: Omit<Resendable, 'resends' | 'sessionsRebuilt'>): void {
+    const before = this.byId.get(id);
     this.byId.delete(id);
-    this.byId.set(id, { ...entry, resends: this.byId.get(id)?.resends ?? 0 });
+    this.byId.set(id, { ...entry, resends: before?.resends ?? 0, sessionsRebuilt: before?.sessionsRebuilt ?? 0 });
     if (this.byId.size > KEEP) this.byId.delete(this.byId.keys().next().value!);
   }
 
   get(id: string): Resendable | undefined {
     return this.byId.get(id);
+  }
+
+  /** Times the peers started a new session from a retry receipt's keys (all messages, or one id). */
+  sessionsRebuilt(id?: string): number {
+    if (id !== undefined) return this.byId.get(id)?.sessionsRebuilt ?? 0;
+    let n = 0;
+    for (const e of this.byId.values()) n += e.sessionsRebuilt;
+    return n;
   }
 
   /** Times the peers re-sent a message after a retry receipt (all messages, or one id). */
@@ -55,17 +70,43 @@ export function corruptCiphertext(ciphertext: Uint8Array): Uint8Array {
 }
 
 /**
- * A retry receipt from an account's companion for a message a simulated peer sent it: the peer
- * encrypts it again for that companion and it is delivered with the same id. False when the id
- * is not a kept peer message to this account.
+ * The asking device's keys a retry receipt carries (`<registration>` and `<keys>`: identity, one
+ * one-time prekey, the signed prekey), as a bundle; undefined when it carries none or they do not
+ * parse. A client adds them from its second retry of a message on, or when it dropped its session.
  */
-export async function resendToCompanion(core: EmulatorCore, session: Session, id: string, peerJid: string | undefined): Promise<boolean> {
+export function retryReceiptBundle(receipt: BinaryNode): PreKeyBundle | undefined {
+  const keys = child(receipt, 'keys');
+  if (!keys) return undefined;
+  const registrationId = readUInt(childBytes(receipt, 'registration'));
+  const identityKey = childBytes(keys, 'identity');
+  const signedPreKey = parseSignedPreKey(child(keys, 'skey'));
+  if (registrationId === undefined || !identityKey || !signedPreKey) return undefined;
+  const preKeyId = readUInt(childBytes(child(keys, 'key'), 'id'));
+  const preKeyValue = childBytes(child(keys, 'key'), 'value');
+  return { registrationId, identityKey, signedPreKey, ...(preKeyId !== undefined && preKeyValue ? { preKey: { keyId: preKeyId, publicKey: preKeyValue } } : {}) };
+}
+
+/**
+ * A retry receipt from an account's companion for a message a simulated peer sent it: the peer
+ * encrypts it again for that companion and it is delivered with the same id. When the receipt
+ * carries the companion's keys, the peer first starts a new session from them, as a phone does
+ * (the old one is what failed). False when the id is not a kept peer message to this account.
+ */
+export async function resendToCompanion(core: EmulatorCore, session: Session, receipt: BinaryNode): Promise<boolean> {
+  const id = receipt.attrs.id ?? '';
   const entry = core.inboundResends.get(id);
   const me = accountOf(core, session);
   if (!entry || !me || entry.account !== me.user) return false;
   const { user: account, companion } = me;
+  const peerJid = receipt.attrs.to;
   if (peerJid && core.world.resolve(peerJid)?.user !== entry.peer) return false;
-  const { type, ciphertext } = await entry.peer.phoneDevice.encrypt(companionAddress(account.phone, companion.device), entry.message, () => companion.bundle());
+  const address = companionAddress(account.phone, companion.device);
+  const keys = retryReceiptBundle(receipt);
+  if (keys) {
+    await entry.peer.phoneDevice.startSession(address, keys);
+    entry.sessionsRebuilt += 1;
+  }
+  const { type, ciphertext } = await entry.peer.phoneDevice.encrypt(address, entry.message, () => companion.bundle());
   entry.resends += 1;
   const node = {
     tag: 'message',
@@ -80,6 +121,6 @@ export async function resendToCompanion(core: EmulatorCore, session: Session, id
     content: [{ tag: 'enc', attrs: { v: '2', type, count: String(entry.resends), ...(entry.mediaKind ? { mediatype: entry.mediaKind } : {}) }, content: ciphertext }],
   };
   deliver(core, account, companion, node);
-  session.event(`message ${id}: peer ${entry.peer.phone} re-sent it after the account's retry receipt (resend ${entry.resends})`);
+  session.event(`message ${id}: peer ${entry.peer.phone} re-sent it after the account's retry receipt (resend ${entry.resends}${keys ? ', on a new session from the keys the receipt carried' : ''})`);
   return true;
 }

@@ -45,7 +45,7 @@ export function encryptIq(core: EmulatorCore, session: Session, iq: BinaryNode):
   }
 }
 
-function parseSignedPreKey(skey: BinaryNode | undefined): { keyId: number; publicKey: Buffer; signature: Buffer } | undefined {
+export function parseSignedPreKey(skey: BinaryNode | undefined): { keyId: number; publicKey: Buffer; signature: Buffer } | undefined {
   const keyId = readUInt(childBytes(skey, 'id'));
   const publicKey = childBytes(skey, 'value');
   const signature = childBytes(skey, 'signature');

@@ -76,28 +76,40 @@ export class SimDevice {
   }
 
   /**
+   * Drops any session with `address` and starts a new one from `bundle`: what a phone does when a
+   * retry receipt carries the asking device's keys (its old session cannot be trusted to decrypt).
+   * The next message to `address` is then a pkmsg.
+   */
+  async startSession(address: string, bundle: PreKeyBundle): Promise<void> {
+    const addr = parseAddress(address);
+    this.store.deleteSession(addr.toString());
+    await this.#initOutgoing(addr, bundle);
+  }
+
+  /**
    * Pads and encrypts `plaintext` for `address`; when there is no session yet, `remote` supplies
    * the recipient's bundle to start one (the result is then a pkmsg).
    */
   async encrypt(address: string, plaintext: Uint8Array, remote: () => PreKeyBundle): Promise<{ type: SignalMessageType; ciphertext: Buffer }> {
     const addr = parseAddress(address);
-    if (!this.store.hasSession(addr.toString())) {
-      const bundle = remote();
-      await new SessionBuilder(this.store, addr).initOutgoing({
-        registrationId: bundle.registrationId,
-        identityKey: withSignalPrefix(bundle.identityKey),
-        signedPreKey: {
-          keyId: bundle.signedPreKey.keyId,
-          publicKey: withSignalPrefix(bundle.signedPreKey.publicKey),
-          signature: bundle.signedPreKey.signature,
-        },
-        // libsignal accepts a bundle without a one-time prekey; its typings do not say so.
-        preKey: bundle.preKey
-          ? { keyId: bundle.preKey.keyId, publicKey: withSignalPrefix(bundle.preKey.publicKey) }
-          : (undefined as unknown as { keyId: number; publicKey: Uint8Array }),
-      });
-    }
+    if (!this.store.hasSession(addr.toString())) await this.#initOutgoing(addr, remote());
     const { type, body } = await new SessionCipher(this.store, addr).encrypt(padMessage(plaintext));
     return { type: type === 3 ? 'pkmsg' : 'msg', ciphertext: Buffer.from(body, 'binary') };
+  }
+
+  async #initOutgoing(addr: ProtocolAddress, bundle: PreKeyBundle): Promise<void> {
+    await new SessionBuilder(this.store, addr).initOutgoing({
+      registrationId: bundle.registrationId,
+      identityKey: withSignalPrefix(bundle.identityKey),
+      signedPreKey: {
+        keyId: bundle.signedPreKey.keyId,
+        publicKey: withSignalPrefix(bundle.signedPreKey.publicKey),
+        signature: bundle.signedPreKey.signature,
+      },
+      // libsignal accepts a bundle without a one-time prekey; its typings do not say so.
+      preKey: bundle.preKey
+        ? { keyId: bundle.preKey.keyId, publicKey: withSignalPrefix(bundle.preKey.publicKey) }
+        : (undefined as unknown as { keyId: number; publicKey: Uint8Array }),
+    });
   }
 }

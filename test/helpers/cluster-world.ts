@@ -121,6 +121,7 @@ export async function startCluster(opts: {
           if (!d) throw new Error(`account ${account} has no owner to pair through`);
           let scanned = false;
           let paired = false;
+          let failed: string | undefined;
           await d.client.stream(
             `/v1/accounts/${account}/pair`,
             (raw) => {
@@ -130,10 +131,15 @@ export async function startCluster(opts: {
                 void emulator.pair({ phone: phoneOf(account), qr: e.qr! });
               }
               if (e.type === 'paired') paired = true;
-              if (e.type === 'error') throw new Error(`pairing ${account} through ${d.id} failed: ${e.message}`);
+              if (e.type === 'error') failed ??= e.message;
             },
             { method: 'POST', body: {} },
           );
+          if (failed !== undefined) {
+            // What the daemon said about its leases, for the reader of a failure.
+            const said = (d.process?.output() ?? '').split('\n').filter((l) => /cluster|lease/.test(l)).slice(-20);
+            throw new Error(`pairing ${account} through ${d.id} failed: ${failed}; ${d.id}'s last lease log lines:\n${said.join('\n')}`);
+          }
           if (!paired) throw new Error(`pairing ${account} ended without paired`);
         }),
       );

@@ -37,9 +37,9 @@ afterAll(async () => {
 
 it('the cut-off daemon stops its sockets before its leases expire; the others take over; no two sessions at once', { timeout: 90_000 }, async () => {
   const [d1, d2] = [w.daemons[0]!, w.daemons[1]!];
-  await w.until((s) => s.cluster!.leases.length === 6 && s.cluster!.daemons.every((d) => d.live && d.accounts === 2), 'two leases each', 60_000);
+  await w.until((s) => s.cluster!.leases.length === 6 && s.cluster!.daemons.filter((d) => d.live).length === 3 && s.cluster!.daemons.every((d) => d.accounts === 2), 'two leases each', 60_000);
   await w.pairAll();
-  await w.until((s) => s.cluster!.leases.every((l) => l.state === 'open') && s.cluster!.daemons.every((d) => d.accounts === 2), 'all open, two each');
+  await w.until((s) => s.cluster!.leases.every((l) => l.state === 'open') && s.cluster!.daemons.length === 3 && s.cluster!.daemons.every((d) => d.accounts === 2), 'all open, two each');
   const leases = (await w.status(d2)).cluster!.leases.filter((l) => l.owner === d1.id);
   expect(leases).toHaveLength(2);
   const from = d1.events.length;
