@@ -1,7 +1,7 @@
 // Routes of inbox consumers: the stream a stream consumer reads and acknowledges, and managing
 // consumers (list with lag, add, remove, dead letters).
 import { ConsumerSpecSchema } from '../config/schema.js';
-import { ConsumerError, type ConsumerService } from '../inbox/consumer-service.js';
+import { ConsumerError, type ConsumerService, type ReadCheck } from '../inbox/consumer-service.js';
 import { AckBody, AckResult, ConsumerList, ConsumerParams, ConsumerRemoved, ConsumerView, DeadLetters, NextPage, NextQuery, StreamQuery } from './api-schema/consumers.js';
 import { InboxMessage } from './api-schema/inbox.js';
 import { HttpError } from './http-error.js';
@@ -26,14 +26,15 @@ async function mapped<T>(fn: () => T | Promise<T>): Promise<T> {
 
 /** The consumer routes. */
 export function consumerRoutes(consumers: ConsumerService): Route[] {
-  // A client reads a stream consumer only when every account the consumer covers is its own.
-  const mayRead = async (caller: Caller, name: string) => {
-    if (caller.role === 'operator') return;
-    const view = await consumers.store.get(name);
-    if (!view) return; // the service answers 404
-    const refusal = consumerReadRefusal(caller, name, view.accounts);
-    if (refusal) throw new HttpError(403, 'forbidden', refusal);
-  };
+  // A client reads a stream consumer only when every account the consumer covers is its own,
+  // judged by the service on the row it reads with (an unknown consumer is its 404).
+  const mayRead =
+    (caller: Caller): ReadCheck =>
+    (c) => {
+      if (caller.role === 'operator') return;
+      const refusal = consumerReadRefusal(caller, c.name, c.accounts);
+      if (refusal) throw new HttpError(403, 'forbidden', refusal);
+    };
   return [
     route({
       method: 'GET',
@@ -48,8 +49,7 @@ export function consumerRoutes(consumers: ConsumerService): Route[] {
         errors: { 409: 'a reader is already connected' },
       },
       handler: async (req, { query }) => {
-        await mayRead(req.caller, query.consumer);
-        await mapped(() => consumers.openStream(query.consumer, () => inboxStreamSink(req.openStream())));
+        await mapped(() => consumers.openStream(query.consumer, () => inboxStreamSink(req.openStream()), mayRead(req.caller)));
       },
     }),
     route({
@@ -65,11 +65,10 @@ export function consumerRoutes(consumers: ConsumerService): Route[] {
         errors: { 409: 'a stream reader is connected' },
       },
       handler: async (req, { query }) => {
-        await mayRead(req.caller, query.consumer);
         const name = query.consumer;
         // A HEAD would run the read (GET handlers answer HEAD) and hand out rows nobody sees.
         if (req.method === 'HEAD') throw new HttpError(405, 'method_not_allowed', 'HEAD is not allowed on /v1/inbox/next (a read hands messages out); use GET');
-        const { rows, committed } = await mapped(() => consumers.next(name, query.limit));
+        const { rows, committed } = await mapped(() => consumers.next(name, query.limit, mayRead(req.caller)));
         return { body: { consumer: name, committed: String(committed), messages: rows.map(inboxRowToJson), next: String(rows.at(-1)?.cursor ?? committed) } };
       },
     }),
@@ -84,8 +83,7 @@ export function consumerRoutes(consumers: ConsumerService): Route[] {
         response: AckResult,
       },
       handler: async (req, { body }) => {
-        await mayRead(req.caller, body.consumer);
-        const committed = await mapped(() => consumers.ack(body.consumer, body.cursor));
+        const committed = await mapped(() => consumers.ack(body.consumer, body.cursor, mayRead(req.caller)));
         return { body: { consumer: body.consumer, cursor: String(committed) } };
       },
     }),

@@ -43,6 +43,13 @@ export class ConsumerError extends Error {
   }
 }
 
+/**
+ * Whether the caller may read this consumer, judged on the very row a read, stream or ack then
+ * uses (a check on an earlier read of it could pass for accounts a reload has since changed);
+ * throws to refuse.
+ */
+export type ReadCheck = (consumer: ConsumerRow) => void;
+
 /** Which daemon of a cluster serves a consumer: at most one holds a consumer's lock. */
 export interface ConsumerLocks {
   /** Takes the consumer's lock for this daemon; false when another daemon holds it. */
@@ -180,9 +187,10 @@ export class ConsumerService {
    * One reader per consumer at a time (in a cluster, on any daemon): a second is refused, so
    * "after an ack, never again" holds.
    */
-  async openStream(name: string, open: () => FollowSink): Promise<void> {
+  async openStream(name: string, open: () => FollowSink, allow?: ReadCheck): Promise<void> {
     const c = await this.store.get(name);
     if (!c) throw new ConsumerError('not_found', `no consumer "${name}"`);
+    allow?.(c);
     if (c.type !== 'stream') throw new ConsumerError('conflict', `consumer "${name}" is a ${c.type} consumer; the daemon delivers to it`);
     if (this.#streams.has(name)) throw new ConsumerError('conflict', `consumer "${name}" already has a reader connected`);
     if (this.#locks) {
@@ -232,9 +240,10 @@ export class ConsumerService {
    * acknowledged like a stream's. Refused while a stream reader is connected (anywhere in a
    * cluster): two readers would break "after an ack, never again".
    */
-  async next(name: string, limit: number): Promise<{ rows: InboxRow[]; committed: number }> {
+  async next(name: string, limit: number, allow?: ReadCheck): Promise<{ rows: InboxRow[]; committed: number }> {
     const c = await this.store.get(name);
     if (!c) throw new ConsumerError('not_found', `no consumer "${name}"`);
+    allow?.(c);
     if (c.type !== 'stream') throw new ConsumerError('conflict', `consumer "${name}" is a ${c.type} consumer; the daemon delivers to it`);
     const busy = () => new ConsumerError('conflict', `consumer "${name}" has a stream reader connected; read it there, or close that stream first`);
     if (this.#streams.has(name)) throw busy();
@@ -262,9 +271,10 @@ export class ConsumerService {
   }
 
   /** Commits a stream consumer's cursor; answers the committed one (it never moves back). */
-  async ack(name: string, cursor: number): Promise<number> {
+  async ack(name: string, cursor: number, allow?: ReadCheck): Promise<number> {
     const c = await this.store.get(name);
     if (!c) throw new ConsumerError('not_found', `no consumer "${name}"`);
+    allow?.(c);
     if (c.type !== 'stream') throw new ConsumerError('conflict', `consumer "${name}" is a ${c.type} consumer; the daemon acknowledges its deliveries`);
     // Only what this consumer's reader was handed can be acknowledged: acking "the newest
     // cursor" must not skip rows it never saw (retention would then delete them).

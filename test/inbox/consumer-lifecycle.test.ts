@@ -2,6 +2,9 @@
 // dead letters), each test asserting the behaviour docs/inbox.md promises.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../src/events/bus.js';
+import { consumerRoutes } from '../../src/control/consumer-routes.js';
+import type { Caller } from '../../src/control/roles.js';
+import type { ApiRequest } from '../../src/control/server.js';
 import type { ConsumerService } from '../../src/inbox/consumer-service.js';
 import { Inbox } from '../../src/inbox/inbox.js';
 import { InboxStore, type InboxQuery, type InboxRow } from '../../src/inbox/store.js';
@@ -204,6 +207,36 @@ describe('a pull read', () => {
     await expect(reading).rejects.toThrow(/changed while it was read/);
     // The consumer now is a new one at cursor 0 that was handed nothing.
     await expect(svc.ack('bot', rows[2]!.cursor)).rejects.toThrow(/never given/);
+  });
+
+  it('a client\'s right to read is judged on the row the read uses: a reload that widens the consumer mid-request hands nothing of the new account', async () => {
+    const svc = makeService();
+    await svc.add({ name: 'bot', type: 'stream', accounts: ['main'] });
+    receive('main');
+    receive('other');
+    // The first time the consumer is read, the config is reloaded right after: the consumer now
+    // also covers "other", which the client may not read.
+    const get = svc.store.get.bind(svc.store);
+    let reads = 0;
+    (svc.store as unknown as { get: typeof get }).get = (name) => {
+      const row = get(name);
+      if (++reads === 1) {
+        svc.store.remove('bot');
+        svc.store.add({ name: 'bot', type: 'stream', accounts: ['main', 'other'] });
+      }
+      return row;
+    };
+    const next = consumerRoutes(svc as unknown as ConsumerService).find((r) => r.path === '/v1/inbox/next')!;
+    const caller: Caller = { role: 'client', name: 'agent', tokenSha256: '0'.repeat(64), accounts: new Set(['main']), may: new Set(['read']) };
+    const req = { method: 'GET', url: new URL('http://daemon/v1/inbox/next?consumer=bot'), params: {}, caller } as unknown as ApiRequest;
+    const answer = await Promise.resolve(next.handler(req)).then(
+      (r) => ({ ok: r as { body: { messages: Array<{ account: string }> } } }),
+      (err: unknown) => ({ err: err as { status: number } }),
+    );
+    if ('ok' in answer) expect(answer.ok.body.messages.map((m) => m.account)).toEqual(['main']);
+    else expect([403, 409]).toContain(answer.err.status);
+    // Read again now, with the widened consumer: refused.
+    await expect(Promise.resolve(next.handler(req))).rejects.toMatchObject({ status: 403 });
   });
 
   it('a consumer replaced in the store alone (by another daemon of a cluster) is noticed too', async () => {
