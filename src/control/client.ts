@@ -77,9 +77,9 @@ export class ControlClient {
     this.#opts = opts;
   }
 
-  /** Sends one request and decodes the JSON reply; non-2xx replies throw ApiError. */
-  async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
-    return decodeReply<T>(await this.#open(method, path, body, headers));
+  /** Sends one request and decodes the JSON reply; non-2xx replies throw ApiError. `signal` aborts it (the connection is closed). */
+  async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<ApiResponse<T>> {
+    return decodeReply<T>(await this.#open(method, path, body, headers, signal));
   }
 
   /**

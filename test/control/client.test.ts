@@ -34,6 +34,24 @@ describe('ControlClient', () => {
     expect(seen).toEqual(['99.0.0']);
   });
 
+  it('a request aborted by its signal closes its connection', async () => {
+    let arrived!: () => void;
+    const received = new Promise<void>((r) => (arrived = r));
+    let closed!: () => void;
+    const gone = new Promise<void>((r) => (closed = r));
+    const path = await fakeDaemon((req) => {
+      req.socket.once('close', closed);
+      arrived(); // and never answers
+    });
+    const client = new ControlClient({ socket: { path, source: 'flag' } });
+    const abort = new AbortController();
+    const asked = client.request('GET', '/v1/status', undefined, {}, abort.signal);
+    await received;
+    abort.abort();
+    await expect(asked).rejects.toThrow(/abort/i);
+    await gone;
+  });
+
   it('turns an error reply into ApiError with the code and message', async () => {
     const path = await fakeDaemon((_req, res) => {
       res.writeHead(404, { 'content-type': 'application/json' });

@@ -12,13 +12,16 @@ type Call = { method: string; path: string; body?: unknown };
 type Answer = (call: Call) => Promise<{ status: number; body: unknown }>;
 
 /** A daemon that records each request and answers with `answer`. */
-function fakeDaemon(answer: Answer): DaemonPort & { calls: Call[] } {
+function fakeDaemon(answer: Answer): DaemonPort & { calls: Call[]; signals: Array<AbortSignal | undefined> } {
   const calls: Call[] = [];
+  const signals: Array<AbortSignal | undefined> = [];
   return {
     calls,
-    request<T>(method: string, path: string, body?: unknown) {
+    signals,
+    request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal) {
       const call = { method, path, ...(body === undefined ? {} : { body }) };
       calls.push(call);
+      signals.push(signal);
       return answer(call) as Promise<{ status: number; body: T }>;
     },
   };
@@ -165,10 +168,12 @@ describe('what a model reads when a call fails', () => {
     expect(r.structured).toMatchObject({ id: 4, state: 'held', note: expect.stringContaining('waits for an operator') });
   });
 
-  it('a daemon that does not answer: timeout', async () => {
-    const client = await connect(fakeDaemon(() => new Promise(() => {})), { timeoutMs: 50 });
+  it('a daemon that does not answer: timeout, and the request is aborted (its connection is not left open)', async () => {
+    const daemon = fakeDaemon(() => new Promise(() => {}));
+    const client = await connect(daemon, { timeoutMs: 50 });
     const r = await call(client, 'list_accounts', {});
     expect(r).toMatchObject({ isError: true, text: expect.stringMatching(/^timeout: the wa-supervisor daemon did not answer within 50 ms/) });
+    expect(daemon.signals.map((signal) => signal?.aborted)).toEqual([true]);
   });
 });
 

@@ -3,7 +3,7 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { ApiError, ControlClient } from '../../control/client.js';
 import { NO_TOKEN_ADVICE, StartRefused, requireClient, type ClientIdentity } from '../../mcp/client-identity.js';
-import { CallTimeoutError, withDeadline } from '../../mcp/daemon-port.js';
+import { CallTimeoutError, controlPort, withDeadline } from '../../mcp/daemon-port.js';
 import { buildMcpServer } from '../../mcp/server.js';
 import { VERSION } from '../../version.js';
 import { COMMON_OPTIONS, parseCommandArgs } from '../args.js';
@@ -61,7 +61,7 @@ export async function mcpCommand(args: string[], io: CliIo): Promise<number> {
 
   let identity: ClientIdentity;
   try {
-    identity = await requireClient(withDeadline(connect(values.client ?? 'wa-supervisor-mcp'), CALL_TIMEOUT_MS), values.client);
+    identity = await requireClient(withDeadline(controlPort(connect(values.client ?? 'wa-supervisor-mcp')), CALL_TIMEOUT_MS), values.client);
   } catch (err) {
     if (err instanceof StartRefused) return refuse(err.message);
     if (err instanceof ApiError && err.status === 401) return refuse(`the daemon refused the token: ${err.message}`);
@@ -73,7 +73,7 @@ export async function mcpCommand(args: string[], io: CliIo): Promise<number> {
   }
 
   const server = buildMcpServer({
-    daemon: connect(identity.name),
+    daemon: controlPort(connect(identity.name)),
     identity,
     defaultConsumer: values.consumer,
     timeoutMs: CALL_TIMEOUT_MS,
