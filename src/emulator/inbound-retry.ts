@@ -77,13 +77,26 @@ export function corruptCiphertext(ciphertext: Uint8Array): Uint8Array {
 export function retryReceiptBundle(receipt: BinaryNode): PreKeyBundle | undefined {
   const keys = child(receipt, 'keys');
   if (!keys) return undefined;
+  const type = childBytes(keys, 'type');
+  if (type?.length !== 1 || type[0] !== KEY_BUNDLE_TYPE) return undefined;
   const registrationId = readUInt(childBytes(receipt, 'registration'));
   const identityKey = childBytes(keys, 'identity');
   const signedPreKey = parseSignedPreKey(child(keys, 'skey'));
-  if (registrationId === undefined || !identityKey || !signedPreKey) return undefined;
-  const preKeyId = readUInt(childBytes(child(keys, 'key'), 'id'));
-  const preKeyValue = childBytes(child(keys, 'key'), 'value');
-  return { registrationId, identityKey, signedPreKey, ...(preKeyId !== undefined && preKeyValue ? { preKey: { keyId: preKeyId, publicKey: preKeyValue } } : {}) };
+  if (registrationId === undefined || !isPublicKey(identityKey) || !signedPreKey || !isPublicKey(signedPreKey.publicKey)) return undefined;
+  const key = child(keys, 'key');
+  if (!key) return { registrationId, identityKey, signedPreKey };
+  const keyId = readUInt(childBytes(key, 'id'));
+  const publicKey = childBytes(key, 'value');
+  if (keyId === undefined || !isPublicKey(publicKey)) return undefined; // a prekey that does not parse: no bundle, not one without it
+  return { registrationId, identityKey, signedPreKey, preKey: { keyId, publicKey } };
+}
+
+/** The key type byte of a retry receipt's bundle (Curve25519). */
+const KEY_BUNDLE_TYPE = 5;
+
+/** A Curve25519 public key on the wire: 32 bytes, or 33 with the type prefix. */
+function isPublicKey(key: Buffer | undefined): key is Buffer {
+  return key?.length === 32 || (key?.length === 33 && key[0] === KEY_BUNDLE_TYPE);
 }
 
 /**
@@ -101,10 +114,16 @@ export async function resendToCompanion(core: EmulatorCore, session: Session, re
   const peerJid = receipt.attrs.to;
   if (peerJid && core.world.resolve(peerJid)?.user !== entry.peer) return false;
   const address = companionAddress(account.phone, companion.device);
-  const keys = retryReceiptBundle(receipt);
+  let keys = retryReceiptBundle(receipt);
   if (keys) {
-    await entry.peer.phoneDevice.startSession(address, keys);
-    entry.sessionsRebuilt += 1;
+    try {
+      await entry.peer.phoneDevice.startSession(address, keys);
+      entry.sessionsRebuilt += 1;
+    } catch (error) {
+      // Keys that do not verify (a bad signature): re-sent on the session the peer has.
+      session.event(`message ${id}: the keys in the account's retry receipt did not verify (${(error as Error).message}); re-sending on the existing session`);
+      keys = undefined;
+    }
   }
   const { type, ciphertext } = await entry.peer.phoneDevice.encrypt(address, entry.message, () => companion.bundle());
   entry.resends += 1;

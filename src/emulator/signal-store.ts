@@ -29,11 +29,6 @@ export class MemorySignalStore implements SignalStorage {
     this.sessions.set(id, session);
   }
 
-  /** Forgets the session with `id` ("name.device"). */
-  deleteSession(id: string): void {
-    this.sessions.delete(id);
-  }
-
   /** True when a session with `id` ("name.device") exists. */
   hasSession(id: string): boolean {
     return this.sessions.has(id);

@@ -5,7 +5,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { ProtocolAddress, SessionBuilder, SessionCipher } from 'libsignal';
-import { type KeyPair, generateKeyPair, generateSigningKeyPair, withSignalPrefix } from './curve.js';
+import { type KeyPair, generateKeyPair, generateSigningKeyPair, verifyStrict, withSignalPrefix } from './curve.js';
 import { padMessage, unpadMessage } from './padding.js';
 import { SenderKeys } from './sender-keys.js';
 import { MemorySignalStore, type SignalKeyPair } from './signal-store.js';
@@ -76,14 +76,16 @@ export class SimDevice {
   }
 
   /**
-   * Drops any session with `address` and starts a new one from `bundle`: what a phone does when a
-   * retry receipt carries the asking device's keys (its old session cannot be trusted to decrypt).
-   * The next message to `address` is then a pkmsg.
+   * Starts a new session with `address` from `bundle`, the open one kept as an old one (libsignal
+   * archives it, so copies still in flight on it decrypt): what a phone does when a retry receipt
+   * carries the asking device's keys. The next message to `address` is then a pkmsg. Throws, the
+   * open session untouched, when the signed prekey's signature does not verify (libsignal's own
+   * start of a session does not check it; a phone does).
    */
   async startSession(address: string, bundle: PreKeyBundle): Promise<void> {
-    const addr = parseAddress(address);
-    this.store.deleteSession(addr.toString());
-    await this.#initOutgoing(addr, bundle);
+    const { publicKey, signature } = bundle.signedPreKey;
+    if (!verifyStrict(bundle.identityKey, withSignalPrefix(publicKey), signature)) throw new Error('the signed prekey is not signed by the identity key');
+    await this.#initOutgoing(parseAddress(address), bundle);
   }
 
   /**

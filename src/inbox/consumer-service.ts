@@ -50,6 +50,9 @@ export class ConsumerError extends Error {
  */
 export type ReadCheck = (consumer: ConsumerRow) => void;
 
+/** The check of a caller who may read every consumer (an operator, the daemon itself). */
+export const ANY_READER: ReadCheck = () => undefined;
+
 /** Which daemon of a cluster serves a consumer: at most one holds a consumer's lock. */
 export interface ConsumerLocks {
   /** Takes the consumer's lock for this daemon; false when another daemon holds it. */
@@ -187,10 +190,10 @@ export class ConsumerService {
    * One reader per consumer at a time (in a cluster, on any daemon): a second is refused, so
    * "after an ack, never again" holds.
    */
-  async openStream(name: string, open: () => FollowSink, allow?: ReadCheck): Promise<void> {
+  async openStream(name: string, open: () => FollowSink, allow: ReadCheck): Promise<void> {
     const c = await this.store.get(name);
     if (!c) throw new ConsumerError('not_found', `no consumer "${name}"`);
-    allow?.(c);
+    allow(c);
     if (c.type !== 'stream') throw new ConsumerError('conflict', `consumer "${name}" is a ${c.type} consumer; the daemon delivers to it`);
     if (this.#streams.has(name)) throw new ConsumerError('conflict', `consumer "${name}" already has a reader connected`);
     if (this.#locks) {
@@ -240,10 +243,10 @@ export class ConsumerService {
    * acknowledged like a stream's. Refused while a stream reader is connected (anywhere in a
    * cluster): two readers would break "after an ack, never again".
    */
-  async next(name: string, limit: number, allow?: ReadCheck): Promise<{ rows: InboxRow[]; committed: number }> {
+  async next(name: string, limit: number, allow: ReadCheck): Promise<{ rows: InboxRow[]; committed: number }> {
     const c = await this.store.get(name);
     if (!c) throw new ConsumerError('not_found', `no consumer "${name}"`);
-    allow?.(c);
+    allow(c);
     if (c.type !== 'stream') throw new ConsumerError('conflict', `consumer "${name}" is a ${c.type} consumer; the daemon delivers to it`);
     const busy = () => new ConsumerError('conflict', `consumer "${name}" has a stream reader connected; read it there, or close that stream first`);
     if (this.#streams.has(name)) throw busy();
@@ -271,16 +274,20 @@ export class ConsumerService {
   }
 
   /** Commits a stream consumer's cursor; answers the committed one (it never moves back). */
-  async ack(name: string, cursor: number, allow?: ReadCheck): Promise<number> {
+  async ack(name: string, cursor: number, allow: ReadCheck): Promise<number> {
     const c = await this.store.get(name);
     if (!c) throw new ConsumerError('not_found', `no consumer "${name}"`);
-    allow?.(c);
+    allow(c);
     if (c.type !== 'stream') throw new ConsumerError('conflict', `consumer "${name}" is a ${c.type} consumer; the daemon acknowledges its deliveries`);
     // Only what this consumer's reader was handed can be acknowledged: acking "the newest
     // cursor" must not skip rows it never saw (retention would then delete them).
     const given = Math.max(c.cursor, this.#given.get(name) ?? 0);
     if (cursor > given) throw new ConsumerError('bad_request', `cursor: ${cursor} was never given to consumer "${name}" (the last it was given is ${given})`);
-    return (await this.store.ack(name, cursor))!;
+    // Written only while the consumer is the one checked: replaced or given other accounts since,
+    // the ack would move a cursor the caller was never judged for.
+    const committed = await this.store.ack(name, cursor, c);
+    if (committed === null) throw new ConsumerError('conflict', `consumer "${name}" changed while it was acknowledged; read it again`);
+    return committed;
   }
 
   /** Stops every webhook loop (daemon stop). */

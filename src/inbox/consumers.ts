@@ -80,6 +80,14 @@ export function consumerRowFrom(r: StoredConsumerRow): ConsumerRow {
 }
 const fromDb = consumerRowFrom;
 
+/** Which consumer a row was: a reload changes its accounts in place, a remove and add its creation. */
+export type ConsumerIdentity = Pick<ConsumerRow, 'createdAt' | 'accounts'>;
+
+/** The stored form of a consumer's accounts (as written on add and reload). */
+export function accountsColumn(accounts: readonly string[] | undefined): string | null {
+  return accounts ? JSON.stringify(accounts) : null;
+}
+
 /** The readable statuses a consumer is given (never `ignored`). */
 export const CONSUMED_STATUSES = ['ok', 'undecryptable'] as const;
 
@@ -91,7 +99,8 @@ export interface ConsumerBackend {
   syncConfig(specs: readonly ConsumerSpec[]): Awaitable<{ added: string[]; removed: string[] }>;
   add(spec: ConsumerSpec): Awaitable<boolean>;
   remove(name: string): Awaitable<boolean>;
-  ack(name: string, cursor: number): Awaitable<number | null>;
+  /** `as`: only while the consumer is still this one (same creation, same accounts); null otherwise. */
+  ack(name: string, cursor: number, as?: ConsumerIdentity): Awaitable<number | null>;
   recordFailure(name: string, error: string, nextAttemptAt: number): Awaitable<void>;
   deadLetter(name: string, cursor: number, reason: string): Awaitable<void>;
   deadLetters(name: string): Awaitable<DeadLetter[]>;
@@ -166,17 +175,18 @@ export class ConsumerStore implements ConsumerBackend {
 
   /**
    * Commits `cursor` as acknowledged (never moving back) and clears any retry state. Returns the
-   * committed cursor, or null for an unknown consumer.
+   * committed cursor, or null for an unknown consumer (or, with `as`, one that has changed).
    */
-  ack(name: string, cursor: number): number | null {
+  ack(name: string, cursor: number, as?: ConsumerIdentity): number | null {
     return writeTx(this.#db, () => {
       const now = this.#now();
+      const same = as ? ' AND created_at = ? AND accounts IS ?' : '';
       const r = this.#db
-        .prepare<[number, number, string], { cursor: number }>(
+        .prepare<unknown[], { cursor: number }>(
           `UPDATE inbox_consumers SET cursor = max(cursor, ?), acked_at = ?, attempts = 0, next_attempt_at = NULL
-           WHERE name = ? RETURNING cursor`,
+           WHERE name = ?${same} RETURNING cursor`,
         )
-        .get(cursor, now, name);
+        .get(cursor, now, name, ...(as ? [as.createdAt, accountsColumn(as.accounts)] : []));
       return r ? r.cursor : null;
     });
   }

@@ -6,7 +6,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { numberOrNull as num } from '../store/row-values.js';
 import { withTx } from '../store/pg-tx.js';
-import { consumerRowFrom, type ConsumerBackend, type ConsumerRow, type ConsumerSpec, type DeadLetter, type StoredConsumerRow } from './consumers.js';
+import { accountsColumn, consumerRowFrom, type ConsumerBackend, type ConsumerIdentity, type ConsumerRow, type ConsumerSpec, type DeadLetter, type StoredConsumerRow } from './consumers.js';
 
 type PgRow = StoredConsumerRow;
 const fromPg = consumerRowFrom;
@@ -91,10 +91,11 @@ export class PgConsumerStore implements ConsumerBackend {
   }
 
   /** Commits `cursor` as acknowledged (never moving back) and clears retry state; the committed cursor, or null for an unknown consumer. */
-  async ack(name: string, cursor: number): Promise<number | null> {
+  async ack(name: string, cursor: number, as?: ConsumerIdentity): Promise<number | null> {
+    const same = as ? ' AND created_at = $4 AND accounts IS NOT DISTINCT FROM $5' : '';
     const r = await this.#pool.query<{ cursor: string }>(
-      'UPDATE inbox_consumers SET cursor = GREATEST(cursor, $1), acked_at = $2, attempts = 0, next_attempt_at = NULL WHERE name = $3 RETURNING cursor',
-      [cursor, this.#now(), name],
+      `UPDATE inbox_consumers SET cursor = GREATEST(cursor, $1), acked_at = $2, attempts = 0, next_attempt_at = NULL WHERE name = $3${same} RETURNING cursor`,
+      [cursor, this.#now(), name, ...(as ? [as.createdAt, accountsColumn(as.accounts)] : [])],
     );
     const row = r.rows[0];
     return row ? Number(row.cursor) : null;

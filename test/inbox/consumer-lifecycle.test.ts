@@ -5,7 +5,7 @@ import { EventBus } from '../../src/events/bus.js';
 import { consumerRoutes } from '../../src/control/consumer-routes.js';
 import type { Caller } from '../../src/control/roles.js';
 import type { ApiRequest } from '../../src/control/server.js';
-import type { ConsumerService } from '../../src/inbox/consumer-service.js';
+import { ANY_READER, type ConsumerService } from '../../src/inbox/consumer-service.js';
 import { Inbox } from '../../src/inbox/inbox.js';
 import { InboxStore, type InboxQuery, type InboxRow } from '../../src/inbox/store.js';
 import { DEFAULT_WEBHOOK_SETTINGS, type Poster, type StuckContext } from '../../src/inbox/webhook.js';
@@ -48,17 +48,17 @@ describe('stream consumer acks', () => {
     await svc.add({ name: 'bot', type: 'stream', accounts: ['main'] });
     const given = receive('main'); // the only row of its account
     const s = sink();
-    await svc.openStream('bot', () => s);
+    await svc.openStream('bot', () => s, ANY_READER);
     await until(() => s.rows.length === 1);
     // rows of another account push the global cursor on; none of them is this consumer's
     for (let i = 0; i < 5; i++) receive('other');
     const newest = inboxStore.lastCursor();
     // a bot acks "the newest cursor" (from GET /v1/inbox, status, or a guess): refused
-    await expect(svc.ack('bot', newest)).rejects.toThrow(/never given/);
-    expect(await svc.ack('bot', given.cursor)).toBe(given.cursor);
+    await expect(svc.ack('bot', newest, ANY_READER)).rejects.toThrow(/never given/);
+    expect(await svc.ack('bot', given.cursor, ANY_READER)).toBe(given.cursor);
     s.close();
     // a reader gone does not widen what can be acknowledged
-    await expect(svc.ack('bot', newest)).rejects.toThrow(/never given/);
+    await expect(svc.ack('bot', newest, ANY_READER)).rejects.toThrow(/never given/);
   });
 });
 
@@ -67,7 +67,7 @@ describe('open streams across config changes', () => {
     const svc = makeService();
     await svc.applyConfig([{ name: 'bot', type: 'stream' }], { ...DEFAULT_WEBHOOK_SETTINGS });
     const s = sink();
-    await svc.openStream('bot', () => s);
+    await svc.openStream('bot', () => s, ANY_READER);
     receive('main');
     // the operator takes the sensitive account away from this bot and reloads
     await svc.applyConfig([{ name: 'bot', type: 'stream', accounts: ['main'] }], { ...DEFAULT_WEBHOOK_SETTINGS });
@@ -82,7 +82,7 @@ describe('open streams across config changes', () => {
     await svc.add({ name: 'bot', type: 'stream' });
     for (let i = 0; i < 3; i++) receive();
     const s = sink();
-    await svc.openStream('bot', () => s);
+    await svc.openStream('bot', () => s, ANY_READER);
     await until(() => s.rows.length === 3);
     await svc.remove('bot');
     const stillOpen = !s.closed;
@@ -90,12 +90,12 @@ describe('open streams across config changes', () => {
     await svc.add({ name: 'bot', type: 'stream' });
     let newReader = 'opened';
     try {
-      await svc.openStream('bot', () => sink());
+      await svc.openStream('bot', () => sink(), ANY_READER);
     } catch (err) {
       newReader = (err as Error).message;
     }
     // the old reader's late ack lands on the new consumer
-    const movedTo = await svc.ack('bot', s.rows[2]!.cursor);
+    const movedTo = await svc.ack('bot', s.rows[2]!.cursor, ANY_READER);
     console.log(JSON.stringify({ oldReaderStillOpen: stillOpen, newReader, newConsumerCursorAfterOldAck: movedTo }));
     expect(stillOpen).toBe(false);
   });
@@ -169,13 +169,13 @@ describe('a pull read', () => {
     const svc = makeService();
     await svc.add({ name: 'bot', type: 'stream', accounts: ['main'] });
     const mine = [receive(), receive('other'), receive(), receive()];
-    const first = await svc.next('bot', 2);
+    const first = await svc.next('bot', 2, ANY_READER);
     expect(first.rows.map((r) => r.cursor)).toEqual([mine[0]!.cursor, mine[2]!.cursor]);
     expect(first.committed).toBe(0);
     // Not past what was handed out (the fourth row was not).
-    await expect(svc.ack('bot', mine[3]!.cursor)).rejects.toThrow(/never given/);
-    expect(await svc.ack('bot', mine[2]!.cursor)).toBe(mine[2]!.cursor);
-    const second = await svc.next('bot', 10);
+    await expect(svc.ack('bot', mine[3]!.cursor, ANY_READER)).rejects.toThrow(/never given/);
+    expect(await svc.ack('bot', mine[2]!.cursor, ANY_READER)).toBe(mine[2]!.cursor);
+    const second = await svc.next('bot', 10, ANY_READER);
     expect(second).toEqual({ rows: [expect.objectContaining({ cursor: mine[3]!.cursor })], committed: mine[2]!.cursor });
   });
 
@@ -184,11 +184,11 @@ describe('a pull read', () => {
     await svc.add({ name: 'bot', type: 'stream', accounts: ['main'] });
     receive();
     const reader = sink();
-    await svc.openStream('bot', () => reader);
+    await svc.openStream('bot', () => reader, ANY_READER);
     await until(() => reader.rows.length === 1);
-    await expect(svc.next('bot', 10)).rejects.toThrow(/has a stream reader connected/);
+    await expect(svc.next('bot', 10, ANY_READER)).rejects.toThrow(/has a stream reader connected/);
     reader.close();
-    expect((await svc.next('bot', 10)).rows).toHaveLength(1);
+    expect((await svc.next('bot', 10, ANY_READER)).rows).toHaveLength(1);
   });
 
   it('a read that was running while its consumer was removed and added again counts for nothing', async () => {
@@ -199,14 +199,14 @@ describe('a pull read', () => {
     const list = inboxStore.list.bind(inboxStore);
     let answer!: () => void;
     (inboxStore as unknown as { list: (q: InboxQuery) => Promise<InboxRow[]> }).list = (q) => new Promise((resolve) => (answer = () => resolve(list(q))));
-    const reading = svc.next('bot', 10);
+    const reading = svc.next('bot', 10, ANY_READER);
     await until(() => answer !== undefined);
     await svc.remove('bot');
     await svc.add({ name: 'bot', type: 'stream', accounts: ['main'] });
     answer();
     await expect(reading).rejects.toThrow(/changed while it was read/);
     // The consumer now is a new one at cursor 0 that was handed nothing.
-    await expect(svc.ack('bot', rows[2]!.cursor)).rejects.toThrow(/never given/);
+    await expect(svc.ack('bot', rows[2]!.cursor, ANY_READER)).rejects.toThrow(/never given/);
   });
 
   it('a client\'s right to read is judged on the row the read uses: a reload that widens the consumer mid-request hands nothing of the new account', async () => {
@@ -239,6 +239,23 @@ describe('a pull read', () => {
     await expect(Promise.resolve(next.handler(req))).rejects.toMatchObject({ status: 403 });
   });
 
+  it('an ack written after the consumer changed under it (a reload, another daemon) moves no cursor: a conflict', async () => {
+    const svc = makeService();
+    await svc.add({ name: 'bot', type: 'stream', accounts: ['main'] });
+    const row = receive('main');
+    expect((await svc.next('bot', 10, ANY_READER)).rows).toHaveLength(1);
+    // Between the ack's read of the consumer and its write, the consumer is given another account.
+    const get = svc.store.get.bind(svc.store);
+    (svc.store as unknown as { get: typeof get }).get = (name) => {
+      const before = get(name);
+      db.prepare(`UPDATE inbox_consumers SET accounts = '["main","other"]' WHERE name = ?`).run(name);
+      return before;
+    };
+    await expect(svc.ack('bot', row.cursor, ANY_READER)).rejects.toThrow(/changed while it was acknowledged/);
+    (svc.store as unknown as { get: typeof get }).get = get;
+    expect(get('bot')!.cursor).toBe(0);
+  });
+
   it('a consumer replaced in the store alone (by another daemon of a cluster) is noticed too', async () => {
     const svc = makeService();
     await svc.add({ name: 'bot', type: 'stream', accounts: ['main'] });
@@ -246,7 +263,7 @@ describe('a pull read', () => {
     const list = inboxStore.list.bind(inboxStore);
     let answer!: () => void;
     (inboxStore as unknown as { list: (q: InboxQuery) => Promise<InboxRow[]> }).list = (q) => new Promise((resolve) => (answer = () => resolve(list(q))));
-    const reading = svc.next('bot', 10);
+    const reading = svc.next('bot', 10, ANY_READER);
     await until(() => answer !== undefined);
     // This daemon's reconcile does not run: the change is in the shared store only.
     svc.store.remove('bot');

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../src/events/bus.js';
-import { ConsumerError, type ConsumerLocks } from '../../src/inbox/consumer-service.js';
+import { ANY_READER, ConsumerError, type ConsumerLocks } from '../../src/inbox/consumer-service.js';
 import { ConsumerStore } from '../../src/inbox/consumers.js';
 import { Inbox } from '../../src/inbox/inbox.js';
 import { InboxStore, type InboxRow } from '../../src/inbox/store.js';
@@ -50,7 +50,7 @@ describe('stream consumers', () => {
     // Five lives; each reads a random number of rows, acks some of them, and dies.
     for (let life = 0; life < 5; life++) {
       const s = sink();
-      await svc.openStream('bot', () => s);
+      await svc.openStream('bot', () => s, ANY_READER);
       await new Promise((r) => setImmediate(r));
       for (let i = 0; i < 7; i++) ids.push(receive().id); // live ones arrive while it reads
       for (const row of s.rows) {
@@ -58,11 +58,11 @@ describe('stream consumers', () => {
         seen.set(row.id, (seen.get(row.id) ?? 0) + 1);
       }
       const ackUpTo = s.rows[Math.floor(s.rows.length / 2)];
-      if (ackUpTo) committed = await svc.ack('bot', ackUpTo.cursor);
+      if (ackUpTo) committed = await svc.ack('bot', ackUpTo.cursor, ANY_READER);
       s.close();
     }
     const s = sink();
-    await svc.openStream('bot', () => s);
+    await svc.openStream('bot', () => s, ANY_READER);
     await new Promise((r) => setImmediate(r));
     const rest = s.rows.map((r) => r.id);
     const delivered = new Set([...seen.keys(), ...rest]);
@@ -80,12 +80,12 @@ describe('stream consumers', () => {
     const b = receive();
     receive({}, 'second'); // not this consumer's account
     const first = sink();
-    await svc.openStream('bot', () => first);
-    await expect(svc.openStream('bot', () => sink())).rejects.toThrow(ConsumerError);
+    await svc.openStream('bot', () => first, ANY_READER);
+    await expect(svc.openStream('bot', () => sink(), ANY_READER)).rejects.toThrow(ConsumerError);
     expect((await svc.get('bot')).connected).toBe(true);
-    expect(await svc.ack('bot', b.cursor)).toBe(b.cursor);
-    expect(await svc.ack('bot', a.cursor)).toBe(b.cursor);
-    await expect(svc.ack('bot', b.cursor + 100)).rejects.toThrow(/never given/);
+    expect(await svc.ack('bot', b.cursor, ANY_READER)).toBe(b.cursor);
+    expect(await svc.ack('bot', a.cursor, ANY_READER)).toBe(b.cursor);
+    await expect(svc.ack('bot', b.cursor + 100, ANY_READER)).rejects.toThrow(/never given/);
     first.close();
     expect((await svc.get('bot')).connected).toBe(false);
     expect((await svc.get('bot')).lag.unacknowledged).toBe(0);
@@ -101,8 +101,8 @@ describe('stream consumers', () => {
     await svc.add({ name: 'api', type: 'stream' });
     await expect(svc.add({ name: 'api', type: 'stream' })).rejects.toThrow(/exists/);
     const reader = sink();
-    await svc.openStream('a', () => reader);
-    await svc.ack('a', receive().cursor);
+    await svc.openStream('a', () => reader, ANY_READER);
+    await svc.ack('a', receive().cursor, ANY_READER);
     reader.close();
     expect(await svc.applyConfig([{ name: 'a', type: 'stream', accounts: ['main'] }], DEFAULT_WEBHOOK_SETTINGS)).toEqual({ added: [], removed: ['b'] });
     expect((await svc.list()).map((c) => [c.name, c.origin, c.accounts])).toEqual([

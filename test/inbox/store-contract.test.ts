@@ -6,7 +6,7 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FencedError, type Fence } from '../../src/cluster/lease-store.js';
-import { ConsumerStore, type ConsumerSpec } from '../../src/inbox/consumers.js';
+import { ConsumerStore, type ConsumerIdentity, type ConsumerRow, type ConsumerSpec } from '../../src/inbox/consumers.js';
 import { PgConsumerStore } from '../../src/inbox/pg-consumers.js';
 import { INBOX_CHANNEL, NotOwnerError, PgInboxStore } from '../../src/inbox/pg-store.js';
 import { InboxStore, type InboxCounts, type InboxQuery, type InboxRow, type InboxStatus, type StoreResult } from '../../src/inbox/store.js';
@@ -35,7 +35,8 @@ interface Inbox {
   /** The consumers kept beside this inbox (retention asks them what was acknowledged). */
   consumers: {
     add(spec: ConsumerSpec): Promise<boolean>;
-    ack(name: string, cursor: number): Promise<number | null>;
+    get(name: string): Promise<ConsumerRow | null>;
+    ack(name: string, cursor: number, as?: ConsumerIdentity): Promise<number | null>;
   };
 }
 
@@ -92,7 +93,7 @@ const sqlite = (now: () => number = () => NOW): Inbox => {
     pruneAll: async (cutoff) => s.pruneAll(cutoff),
     lastCursor: async () => s.lastCursor(),
     countsByAccount: async () => s.countsByAccount(),
-    consumers: { add: async (spec) => c.add(spec), ack: async (name, cursor) => c.ack(name, cursor) },
+    consumers: { add: async (spec) => c.add(spec), get: async (name) => c.get(name), ack: async (name, cursor, as) => c.ack(name, cursor, as) },
   };
 };
 
@@ -112,7 +113,7 @@ const postgres = (now: () => number = () => NOW): Inbox => {
     pruneAll: (cutoff) => s.pruneAll(cutoff),
     lastCursor: () => s.lastCursor(),
     countsByAccount: () => s.countsByAccount(),
-    consumers: { add: (spec) => c.add(spec), ack: (name, cursor) => c.ack(name, cursor) },
+    consumers: { add: (spec) => c.add(spec), get: (name) => c.get(name), ack: (name, cursor, as) => c.ack(name, cursor, as) },
   };
 };
 
@@ -287,6 +288,21 @@ describe.each([
     expect(await inbox.pruneAcknowledged(NOW + 1)).toBe(2);
     expect(await ids()).toEqual(['L', 'M', 'U']);
     expect(await inbox.pruneAcknowledged(NOW + 1)).toBe(0);
+  });
+
+  it('an ack for a given consumer moves its cursor only while it is that consumer: same creation, same accounts', async () => {
+    const inbox = backend();
+    await inbox.consumers.add({ name: 'bot', type: 'stream', accounts: ['main'] });
+    await inbox.consumers.add({ name: 'all', type: 'stream' });
+    const a = (await inbox.store('main', msg('A'), 'ok')).row;
+    const bot = (await inbox.consumers.get('bot'))!;
+    const all = (await inbox.consumers.get('all'))!;
+    expect(await inbox.consumers.ack('bot', a.cursor, { ...bot, accounts: ['main', 'other'] })).toBeNull();
+    expect(await inbox.consumers.ack('bot', a.cursor, { ...bot, createdAt: bot.createdAt + 1 })).toBeNull();
+    expect(await inbox.consumers.ack('all', a.cursor, { ...all, accounts: ['main'] })).toBeNull();
+    expect((await inbox.consumers.get('bot'))!.cursor).toBe(0);
+    expect(await inbox.consumers.ack('bot', a.cursor, bot)).toBe(a.cursor);
+    expect(await inbox.consumers.ack('all', a.cursor, all)).toBe(a.cursor); // every account: no accounts on both sides
   });
 
   it('retention keeps a row only for the consumers of its account: rows of an account nobody reads go', async () => {
