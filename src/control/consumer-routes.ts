@@ -81,6 +81,7 @@ export function consumerRoutes(consumers: ConsumerService): Route[] {
         description: 'An older cursor than the committed one changes nothing; a cursor this consumer\'s readers were never handed is a 400.',
         body: AckBody,
         response: AckResult,
+        errors: { 409: 'the consumer changed (removed and added again, or its accounts) while it was acknowledged: read it again' },
       },
       handler: async (req, { body }) => {
         const committed = await mapped(() => consumers.ack(body.consumer, body.cursor, mayRead(req.caller)));
