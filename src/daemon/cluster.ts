@@ -43,7 +43,11 @@ export class ClusterMember {
   readonly pool: Pool;
   readonly me: DaemonInfo;
   readonly ttlMs: number;
+  /** Leases as status and state notes read and write them (the data pool). */
   readonly #leases: LeaseStore;
+  /** Leases as the keeper renews them, on a pool of its own: a data pool every connection of which a slow write holds cannot starve renewal into fencing. */
+  readonly #keeperLeases: LeaseStore;
+  readonly #keeperPool: Pool;
   readonly #fences = new Map<string, Fence>();
   readonly #stateWrites = new KeyedQueue();
   readonly #log: Log;
@@ -55,12 +59,14 @@ export class ClusterMember {
   #stopped = false;
   #storeOk = true;
 
-  private constructor(pool: Pool, me: DaemonInfo, ttlMs: number, url: string, log: Log) {
+  private constructor(pool: Pool, keeperPool: Pool, me: DaemonInfo, ttlMs: number, url: string, log: Log) {
     this.pool = pool;
+    this.#keeperPool = keeperPool;
     this.me = me;
     this.ttlMs = ttlMs;
     this.#url = url;
     this.#leases = new LeaseStore(pool);
+    this.#keeperLeases = new LeaseStore(keeperPool);
     this.#log = log;
   }
 
@@ -76,7 +82,9 @@ export class ClusterMember {
       throw new Error(`store: the PostgreSQL store cannot be used: ${(err as Error).message}`, { cause: err });
     }
     const id = opts.daemonId ?? `${hostname()}:${process.pid}`;
-    return new ClusterMember(pool, { id, host: hostname(), pid: process.pid, socket: opts.socket }, ttlMs, opts.url, opts.log);
+    // A period's statements run one after another; hand-overs release beside them.
+    const keeperPool = createPgPool({ url: opts.url, timeoutMs: Math.max(1000, Math.floor(ttlMs / 4)), max: 3 });
+    return new ClusterMember(pool, keeperPool, { id, host: hostname(), pid: process.pid, socket: opts.socket }, ttlMs, opts.url, opts.log);
   }
 
   /** The fence of an account this daemon holds, or null. */
@@ -98,7 +106,7 @@ export class ClusterMember {
   async start(hooks: ClusterHooks): Promise<void> {
     this.#hooks = hooks;
     this.#keeper = new LeaseKeeper({
-      store: this.#leases,
+      store: this.#keeperLeases,
       me: this.me,
       ttlMs: this.ttlMs,
       accounts: hooks.accounts,
@@ -231,6 +239,6 @@ export class ClusterMember {
     // A black-holed connection never answers the goodbye: not waited for past a second.
     if (listener) await Promise.race([listener.end().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
     await this.#keeper?.stop();
-    await this.pool.end().catch(() => undefined);
+    await Promise.all([this.pool.end().catch(() => undefined), this.#keeperPool.end().catch(() => undefined)]);
   }
 }

@@ -6,7 +6,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LeaseKeeper, type LeaseKeeperOptions } from '../../src/cluster/lease-keeper.js';
 import { FencedError, LeaseStore, fencedTx, type HeldLease } from '../../src/cluster/lease-store.js';
 import { PG_MIGRATIONS, migratePg } from '../../src/store/pg-migrations.js';
+import { ClusterMember } from '../../src/daemon/cluster.js';
 import { createPgPool } from '../../src/store/pg-pool.js';
+import { silentLog } from '../inbox/support.js';
 import { testPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { tcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -206,6 +208,47 @@ describe('account leases', () => {
     // b no longer counts a (it said it was stopping, then left), so its share is all ten.
     expect((await checkStore.daemons(5000)).map((d) => d.id)).toEqual(['b']);
     await until(() => b.owned.size === 10, events, 5000);
+  });
+
+  it('a daemon whose data pool is held by slow writes, every connection of it, still renews its leases: nothing is fenced', async () => {
+    const member = await ClusterMember.connect({ url: server.url, ttlMs: 2000, daemonId: 'busy', socket: 'none', log: silentLog });
+    const events: Array<() => void> = [];
+    const started: string[] = [];
+    const lost: string[] = [];
+    const poke = () => events.forEach((e) => e());
+    let held: pg.PoolClient[] = [];
+    try {
+      await member.start({
+        accounts: () => ['busy1', 'busy2'],
+        start: async (f) => void (started.push(f.lease.account), poke()),
+        stopNow: () => undefined,
+        handOver: async () => undefined,
+        dropped: () => undefined,
+        wake: () => undefined,
+        inboxCommitted: () => undefined,
+        storeState: () => undefined,
+        lost: (account, reason) => void (lost.push(`${account} ${reason}`), poke()),
+      });
+      await until(() => started.length === 2, events);
+      // Every connection of the data pool is taken and kept, as writes stuck behind a lock would.
+      held = await Promise.all(Array.from({ length: 16 }, () => member.pool.connect()));
+      const watcher = pool();
+      const expiry = async () => (await watcher.query<{ ms: number }>("SELECT min(extract(epoch FROM expires_at) * 1000)::float8 AS ms FROM wa_leases WHERE owner = 'busy'")).rows[0]!.ms;
+      const first = await expiry();
+      // Renewed twice over one TTL later, or fenced meanwhile (the failure).
+      for (;;) {
+        expect(lost).toEqual([]);
+        if ((await expiry()) > first + 2000) break;
+        await new Promise<void>((r) => {
+          events.push(r);
+          setTimeout(r, 100);
+        });
+      }
+      expect(lost).toEqual([]);
+    } finally {
+      for (const c of held) c.release();
+      await member.stop();
+    }
   });
 
   it('a daemon cut off from the store stops its accounts before their leases expire; another takes them only after', async () => {
