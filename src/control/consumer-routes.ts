@@ -57,6 +57,7 @@ export function consumerRoutes(consumers: ConsumerService): Route[] {
       method: 'GET',
       path: '/v1/inbox/next',
       client: 'read',
+      noHead: true,
       schema: {
         summary: 'Read a page of a stream consumer after its committed cursor (a pull read)',
         description: 'Acknowledge with POST /v1/inbox/ack, as for the stream; refused while a stream reader is connected.',
@@ -66,8 +67,6 @@ export function consumerRoutes(consumers: ConsumerService): Route[] {
       },
       handler: async (req, { query }) => {
         const name = query.consumer;
-        // A HEAD would run the read (GET handlers answer HEAD) and hand out rows nobody sees.
-        if (req.method === 'HEAD') throw new HttpError(405, 'method_not_allowed', 'HEAD is not allowed on /v1/inbox/next (a read hands messages out); use GET');
         const { rows, committed } = await mapped(() => consumers.next(name, query.limit, mayRead(req.caller)));
         return { body: { consumer: name, committed: String(committed), messages: rows.map(inboxRowToJson), next: String(rows.at(-1)?.cursor ?? committed) } };
       },

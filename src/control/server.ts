@@ -88,6 +88,12 @@ export interface Route {
    */
   client?: ClientPermission | 'any';
   /**
+   * A GET whose answer hands something out (a pull read moves what can be acknowledged): HEAD is
+   * refused with 405 instead of running the handler for an answer nobody sees. Other GET routes
+   * answer HEAD by running their handler.
+   */
+  noHead?: true;
+  /**
    * The route's request and answer as zod schemas (api-schema/): its input is parsed with them
    * (request-input.ts `route`), and the OpenAPI document (openapi.ts) is built from them.
    */
@@ -296,7 +302,7 @@ export class ControlServer {
     for (const route of this.#routes) {
       const params = matchSegments(route.segments, segs);
       if (!params) continue;
-      if (route.method === method || (method === 'HEAD' && route.method === 'GET')) return { route, params };
+      if (route.method === method || (method === 'HEAD' && route.method === 'GET' && !route.noHead)) return { route, params };
       allowed.push(route.method);
     }
     if (allowed.length > 0) {

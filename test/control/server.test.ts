@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/errors.js';
+import { consumerRoutes } from '../../src/control/consumer-routes.js';
 import { buildRoutes, type AccountsApi } from '../../src/control/routes.js';
+import type { ConsumerService } from '../../src/inbox/consumer-service.js';
 import { ControlServer, MAX_BODY_BYTES, MAX_JSON_DEPTH } from '../../src/control/server.js';
 import { SocketInUseError } from '../../src/control/socket-file.js';
 import type { AccountSummary } from '../../src/control/wire.js';
@@ -143,6 +145,33 @@ describe('routes', () => {
     const r = await httpUnix(sock, 'GET', '/v1/config/check');
     expect(r.status).toBe(405);
     expect(r.headers.allow).toBe('POST');
+  });
+
+  it('HEAD runs a GET route\'s handler, except on a route that hands something out (noHead): 405, the handler never run', async () => {
+    const ran: string[] = [];
+    const path = join(dir, 'head.sock');
+    const s = new ControlServer({
+      socketPath: path,
+      log,
+      routes: [
+        { method: 'GET', path: '/v1/plain', handler: () => (ran.push('plain'), { body: { ok: true } }) },
+        { method: 'GET', path: '/v1/hands-out', noHead: true, handler: () => (ran.push('hands-out'), { body: { ok: true } }) },
+      ],
+    });
+    await s.listen();
+    try {
+      expect((await httpUnix(path, 'HEAD', '/v1/plain')).status).toBe(200);
+      const refused = await httpUnix(path, 'HEAD', '/v1/hands-out');
+      expect(refused.status).toBe(405);
+      expect(refused.headers.allow).toBe('GET');
+      expect((await httpUnix(path, 'GET', '/v1/hands-out')).status).toBe(200);
+      expect(ran).toEqual(['plain', 'hands-out']);
+    } finally {
+      await s.close(100);
+    }
+    // The pull read is such a route.
+    const routes = consumerRoutes({} as ConsumerService);
+    expect(routes.filter((r) => r.noHead).map((r) => `${r.method} ${r.path}`)).toEqual(['GET /v1/inbox/next']);
   });
 
   it('rejects an oversized body with 413 and keeps serving', async () => {
