@@ -1,7 +1,7 @@
 // Routes of inbox consumers: the stream a stream consumer reads and acknowledges, and managing
 // consumers (list with lag, add, remove, dead letters).
 import { ConsumerSpecSchema } from '../config/schema.js';
-import { ConsumerError, type ConsumerService, type ReadCheck } from '../inbox/consumer-service.js';
+import { ANY_READER, ConsumerError, type ConsumerService, type ReadCheck } from '../inbox/consumer-service.js';
 import { AckBody, AckResult, ConsumerList, ConsumerParams, ConsumerRemoved, ConsumerView, DeadLetters, NextPage, NextQuery, StreamQuery } from './api-schema/consumers.js';
 import { InboxMessage } from './api-schema/inbox.js';
 import { HttpError } from './http-error.js';
@@ -28,13 +28,13 @@ async function mapped<T>(fn: () => T | Promise<T>): Promise<T> {
 export function consumerRoutes(consumers: ConsumerService): Route[] {
   // A client reads a stream consumer only when every account the consumer covers is its own,
   // judged by the service on the row it reads with (an unknown consumer is its 404).
-  const mayRead =
-    (caller: Caller): ReadCheck =>
-    (c) => {
-      if (caller.role === 'operator') return;
-      const refusal = consumerReadRefusal(caller, c.name, c.accounts);
-      if (refusal) throw new HttpError(403, 'forbidden', refusal);
-    };
+  const mayRead = (caller: Caller): ReadCheck =>
+    caller.role === 'operator'
+      ? ANY_READER
+      : (c) => {
+          const refusal = consumerReadRefusal(caller, c.name, c.accounts);
+          if (refusal) throw new HttpError(403, 'forbidden', refusal);
+        };
   return [
     route({
       method: 'GET',

@@ -19,6 +19,7 @@ export function openApiDocument(routes: readonly Route[]): JsonObject {
   const errorRef = components.schema(ErrorBody, 'output');
   const paths: Record<string, Record<string, Json>> = {};
   const sorted = [...routes].sort((a, b) => compare(a.path, b.path) || METHOD_ORDER.indexOf(a.method) - METHOD_ORDER.indexOf(b.method));
+  const noHead = sorted.filter((r) => r.noHead).map((r) => `${r.method} ${r.path}`);
   for (const route of sorted) {
     if (!route.schema) throw new Error(`route ${route.method} ${route.path} has no schema: give it one (api-schema/) so the document can describe it`);
     const path = route.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
@@ -36,7 +37,7 @@ export function openApiDocument(routes: readonly Route[]): JsonObject {
         'refused to it with 403. Every answer carries X-WA-Supervisor-Version and X-Request-Id; errors are `{"error": {"code", "message"}}`. ' +
         'NDJSON answers (`application/x-ndjson`) carry one JSON value of the schema shown per line, flushed as it happens; ' +
         '`x-wa-subscriber` marks the long-lived streams, which count against the limit of open streams (503 `too_many_subscribers`). ' +
-        'Every GET route answers HEAD too.',
+        `Every GET route answers HEAD too${noHead.length ? `, except ${noHead.join(', ')} (405: its answer hands something out)` : ''}.`,
     },
     servers: [{ url: 'http://localhost', description: 'the daemon\'s unix socket (curl --unix-socket PATH http://localhost/v1/...)' }],
     paths: sortKeys(paths),

@@ -17,6 +17,11 @@ import { migratePg } from '../store/pg-migrations.js';
 /** Default lease time to live. */
 export const DEFAULT_LEASE_TTL_MS = 10_000;
 
+/** How long any wait on the store may take: well inside a renewal period, so a hung connection cannot hold a renewal past its fence. */
+function storeTimeoutMs(ttlMs: number): number {
+  return Math.max(1000, Math.floor(ttlMs / 4));
+}
+
 /** What the cluster drives in the rest of the daemon. */
 export interface ClusterHooks {
   /** The accounts this daemon may own (the config's). */
@@ -73,8 +78,7 @@ export class ClusterMember {
   /** Connects to the store and migrates it (daemons starting together migrate once). */
   static async connect(opts: { url: string; ttlMs?: number | undefined; daemonId?: string | undefined; socket: string; log: Log }): Promise<ClusterMember> {
     const ttlMs = opts.ttlMs ?? DEFAULT_LEASE_TTL_MS;
-    // Every wait on the store is bounded well inside a renewal period, so a hung connection cannot hold a renewal past its fence.
-    const pool = createPgPool({ url: opts.url, timeoutMs: Math.max(1000, Math.floor(ttlMs / 4)), max: 16 });
+    const pool = createPgPool({ url: opts.url, timeoutMs: storeTimeoutMs(ttlMs), max: 16 });
     try {
       await migratePg(pool);
     } catch (err) {
@@ -83,7 +87,7 @@ export class ClusterMember {
     }
     const id = opts.daemonId ?? `${hostname()}:${process.pid}`;
     // A period's statements run one after another; hand-overs release beside them.
-    const keeperPool = createPgPool({ url: opts.url, timeoutMs: Math.max(1000, Math.floor(ttlMs / 4)), max: 3 });
+    const keeperPool = createPgPool({ url: opts.url, timeoutMs: storeTimeoutMs(ttlMs), max: 3 });
     return new ClusterMember(pool, keeperPool, { id, host: hostname(), pid: process.pid, socket: opts.socket }, ttlMs, opts.url, opts.log);
   }
 
@@ -203,7 +207,7 @@ export class ClusterMember {
   /** LISTEN for accounts with new rows to send and for new inbox rows; a lost listening connection is opened again (the sweep covers the gap). */
   async #listen(): Promise<void> {
     if (this.#stopped) return;
-    const client = new pg.Client({ connectionString: this.#url, connectionTimeoutMillis: Math.max(1000, Math.floor(this.ttlMs / 4)), keepAlive: true });
+    const client = new pg.Client({ connectionString: this.#url, connectionTimeoutMillis: storeTimeoutMs(this.ttlMs), keepAlive: true });
     const again = () => {
       if (this.#listener !== client) return;
       this.#listener = null;

@@ -16,7 +16,7 @@ export interface KeyPair {
 
 const PKCS8_X25519_PREFIX = Buffer.from([48, 46, 2, 1, 0, 48, 5, 6, 3, 43, 101, 110, 4, 34, 4, 32]);
 const SPKI_X25519_PREFIX = Buffer.from([48, 42, 48, 5, 6, 3, 43, 101, 110, 3, 33, 0]);
-const SIGNAL_KEY_TYPE = 0x05;
+export const SIGNAL_KEY_TYPE = 0x05;
 
 /** Generates a fresh random key pair. */
 export function generateKeyPair(): KeyPair {

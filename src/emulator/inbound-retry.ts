@@ -10,6 +10,7 @@
 import type { BinaryNode } from '@whiskeysockets/baileys';
 import { accountOf, companionAddress } from './account-of.js';
 import type { EmulatorCore } from './core.js';
+import { SIGNAL_KEY_TYPE } from './curve.js';
 import { deliver } from './delivery.js';
 import { parseSignedPreKey } from './iq-encrypt.js';
 import type { Session } from './session.js';
@@ -78,7 +79,7 @@ export function retryReceiptBundle(receipt: BinaryNode): PreKeyBundle | undefine
   const keys = child(receipt, 'keys');
   if (!keys) return undefined;
   const type = childBytes(keys, 'type');
-  if (type?.length !== 1 || type[0] !== KEY_BUNDLE_TYPE) return undefined;
+  if (type?.length !== 1 || type[0] !== SIGNAL_KEY_TYPE) return undefined;
   const registrationId = readUInt(childBytes(receipt, 'registration'));
   const identityKey = childBytes(keys, 'identity');
   const signedPreKey = parseSignedPreKey(child(keys, 'skey'));
@@ -91,12 +92,9 @@ export function retryReceiptBundle(receipt: BinaryNode): PreKeyBundle | undefine
   return { registrationId, identityKey, signedPreKey, preKey: { keyId, publicKey } };
 }
 
-/** The key type byte of a retry receipt's bundle (Curve25519). */
-const KEY_BUNDLE_TYPE = 5;
-
 /** A Curve25519 public key on the wire: 32 bytes, or 33 with the type prefix. */
 function isPublicKey(key: Buffer | undefined): key is Buffer {
-  return key?.length === 32 || (key?.length === 33 && key[0] === KEY_BUNDLE_TYPE);
+  return key?.length === 32 || (key?.length === 33 && key[0] === SIGNAL_KEY_TYPE);
 }
 
 /**

@@ -77,7 +77,7 @@ export class SimDevice {
 
   /**
    * Starts a new session with `address` from `bundle`, the open one kept as an old one (libsignal
-   * archives it, so copies still in flight on it decrypt): what a phone does when a retry receipt
+   * archives it, so what `address` already sent on it still decrypts here): what a phone does when a retry receipt
    * carries the asking device's keys. The next message to `address` is then a pkmsg. Throws, the
    * open session untouched, when the signed prekey's signature does not verify (libsignal's own
    * start of a session does not check it; a phone does).

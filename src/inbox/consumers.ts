@@ -80,10 +80,10 @@ export function consumerRowFrom(r: StoredConsumerRow): ConsumerRow {
 }
 const fromDb = consumerRowFrom;
 
-/** Which consumer a row was: a reload changes its accounts in place, a remove and add its creation. */
-export type ConsumerIdentity = Pick<ConsumerRow, 'createdAt' | 'accounts'>;
+/** Which consumer a row was: a reload changes its type and accounts in place, a remove and add its creation. */
+export type ConsumerIdentity = Pick<ConsumerRow, 'createdAt' | 'type' | 'accounts'>;
 
-/** The stored form of a consumer's accounts (as written on add and reload). */
+/** The stored form of a consumer's accounts: what add and reload write, and what a row read back gives again. */
 export function accountsColumn(accounts: readonly string[] | undefined): string | null {
   return accounts ? JSON.stringify(accounts) : null;
 }
@@ -143,7 +143,7 @@ export class ConsumerStore implements ConsumerBackend {
         if (existing.has(spec.name)) {
           this.#db
             .prepare("UPDATE inbox_consumers SET type = ?, accounts = ?, url = ?, secret = ?, origin = 'config' WHERE name = ?")
-            .run(spec.type, spec.accounts ? JSON.stringify(spec.accounts) : null, spec.url ?? null, spec.secret ?? null, spec.name);
+            .run(spec.type, accountsColumn(spec.accounts), spec.url ?? null, spec.secret ?? null, spec.name);
         } else {
           this.#insert(spec, 'config');
           added.push(spec.name);
@@ -180,13 +180,13 @@ export class ConsumerStore implements ConsumerBackend {
   ack(name: string, cursor: number, as?: ConsumerIdentity): number | null {
     return writeTx(this.#db, () => {
       const now = this.#now();
-      const same = as ? ' AND created_at = ? AND accounts IS ?' : '';
+      const same = as ? ' AND created_at = ? AND type = ? AND accounts IS ?' : '';
       const r = this.#db
         .prepare<unknown[], { cursor: number }>(
           `UPDATE inbox_consumers SET cursor = max(cursor, ?), acked_at = ?, attempts = 0, next_attempt_at = NULL
            WHERE name = ?${same} RETURNING cursor`,
         )
-        .get(cursor, now, name, ...(as ? [as.createdAt, accountsColumn(as.accounts)] : []));
+        .get(cursor, now, name, ...(as ? [as.createdAt, as.type, accountsColumn(as.accounts)] : []));
       return r ? r.cursor : null;
     });
   }
@@ -233,7 +233,7 @@ export class ConsumerStore implements ConsumerBackend {
   #insert(spec: ConsumerSpec, origin: ConsumerRow['origin']): void {
     this.#db
       .prepare('INSERT INTO inbox_consumers (name, type, accounts, url, secret, origin, cursor, created_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?)')
-      .run(spec.name, spec.type, spec.accounts ? JSON.stringify(spec.accounts) : null, spec.url ?? null, spec.secret ?? null, origin, this.#now());
+      .run(spec.name, spec.type, accountsColumn(spec.accounts), spec.url ?? null, spec.secret ?? null, origin, this.#now());
   }
 
   #delete(name: string): boolean {

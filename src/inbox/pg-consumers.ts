@@ -54,7 +54,7 @@ export class PgConsumerStore implements ConsumerBackend {
         if (existing.has(spec.name)) {
           await c.query("UPDATE inbox_consumers SET type = $1, accounts = $2, url = $3, secret = $4, origin = 'config' WHERE name = $5", [
             spec.type,
-            spec.accounts ? JSON.stringify(spec.accounts) : null,
+            accountsColumn(spec.accounts),
             spec.url ?? null,
             spec.secret ?? null,
             spec.name,
@@ -80,7 +80,7 @@ export class PgConsumerStore implements ConsumerBackend {
     const r = await this.#pool.query(
       `INSERT INTO inbox_consumers (name, type, accounts, url, secret, origin, cursor, created_at) VALUES ($1, $2, $3, $4, $5, 'api', 0, $6)
        ON CONFLICT (name) DO NOTHING`,
-      [spec.name, spec.type, spec.accounts ? JSON.stringify(spec.accounts) : null, spec.url ?? null, spec.secret ?? null, this.#now()],
+      [spec.name, spec.type, accountsColumn(spec.accounts), spec.url ?? null, spec.secret ?? null, this.#now()],
     );
     return (r.rowCount ?? 0) > 0;
   }
@@ -92,10 +92,10 @@ export class PgConsumerStore implements ConsumerBackend {
 
   /** Commits `cursor` as acknowledged (never moving back) and clears retry state; the committed cursor, or null for an unknown consumer. */
   async ack(name: string, cursor: number, as?: ConsumerIdentity): Promise<number | null> {
-    const same = as ? ' AND created_at = $4 AND accounts IS NOT DISTINCT FROM $5' : '';
+    const same = as ? ' AND created_at = $4 AND type = $5 AND accounts IS NOT DISTINCT FROM $6' : '';
     const r = await this.#pool.query<{ cursor: string }>(
       `UPDATE inbox_consumers SET cursor = GREATEST(cursor, $1), acked_at = $2, attempts = 0, next_attempt_at = NULL WHERE name = $3${same} RETURNING cursor`,
-      [cursor, this.#now(), name, ...(as ? [as.createdAt, accountsColumn(as.accounts)] : [])],
+      [cursor, this.#now(), name, ...(as ? [as.createdAt, as.type, accountsColumn(as.accounts)] : [])],
     );
     const row = r.rows[0];
     return row ? Number(row.cursor) : null;
@@ -142,7 +142,7 @@ export class PgConsumerStore implements ConsumerBackend {
     await c.query('INSERT INTO inbox_consumers (name, type, accounts, url, secret, origin, cursor, created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7)', [
       spec.name,
       spec.type,
-      spec.accounts ? JSON.stringify(spec.accounts) : null,
+      accountsColumn(spec.accounts),
       spec.url ?? null,
       spec.secret ?? null,
       origin,

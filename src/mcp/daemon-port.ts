@@ -32,10 +32,8 @@ export class CallTimeoutError extends Error {
  */
 export function withDeadline(port: DaemonPort, timeoutMs: number): DaemonPort {
   return {
-    request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal) {
+    request<T>(method: string, path: string, body?: unknown) {
       const abort = new AbortController();
-      const stop = () => abort.abort(signal?.reason);
-      signal?.addEventListener('abort', stop, { once: true });
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
@@ -45,10 +43,7 @@ export function withDeadline(port: DaemonPort, timeoutMs: number): DaemonPort {
       });
       const answer = port.request<T>(method, path, body, abort.signal);
       answer.catch(() => undefined); // after the deadline, its abort is nobody's error
-      return Promise.race([answer, deadline]).finally(() => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', stop);
-      });
+      return Promise.race([answer, deadline]).finally(() => clearTimeout(timer));
     },
   };
 }

@@ -211,6 +211,9 @@ describe('account leases', () => {
   });
 
   it('a daemon whose data pool is held by slow writes, every connection of it, still renews its leases: nothing is fenced', async () => {
+    const watcher = pool();
+    const backends = async () => Number((await watcher.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type = 'client backend'")).rows[0]!.n);
+    const before = await backends();
     const member = await ClusterMember.connect({ url: server.url, ttlMs: 2000, daemonId: 'busy', socket: 'none', log: silentLog });
     const events: Array<() => void> = [];
     const started: string[] = [];
@@ -232,7 +235,6 @@ describe('account leases', () => {
       await until(() => started.length === 2, events);
       // Every connection of the data pool is taken and kept, as writes stuck behind a lock would.
       held = await Promise.all(Array.from({ length: 16 }, () => member.pool.connect()));
-      const watcher = pool();
       const expiry = async () => (await watcher.query<{ ms: number }>("SELECT min(extract(epoch FROM expires_at) * 1000)::float8 AS ms FROM wa_leases WHERE owner = 'busy'")).rows[0]!.ms;
       const first = await expiry();
       // Renewed twice over one TTL later, or fenced meanwhile (the failure).
@@ -249,6 +251,11 @@ describe('account leases', () => {
       for (const c of held) c.release();
       await member.stop();
     }
+    // Both of its pools and its listening connection are closed (a server backend leaves
+    // pg_stat_activity a moment after its client hung up: asked again until then).
+    const deadline = Date.now() + 5000;
+    while ((await backends()) !== before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await backends()).toBe(before);
   });
 
   it('a daemon cut off from the store stops its accounts before their leases expire; another takes them only after', async () => {
