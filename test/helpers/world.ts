@@ -47,6 +47,8 @@ export interface World {
   pair(id: string, phone: string): Promise<string>;
   /** Stops the daemon (SIGTERM, or SIGKILL with `kill`) and starts it again on the same state directory. */
   restartDaemon(opts?: { kill?: boolean }): Promise<void>;
+  /** What every daemon process of this world printed, the stopped ones first. */
+  outputs(): string;
   close(): Promise<void>;
 }
 
@@ -90,6 +92,7 @@ export async function startWorld(
   };
 
   let daemon = await startDaemon(['--config', configFile], env, { nodeArgs });
+  const before: string[] = [];
   await subscribe();
 
   const world: World = {
@@ -159,9 +162,11 @@ export async function startWorld(
       streamAbort.abort();
       daemon.child.kill(kill ? 'SIGKILL' : 'SIGTERM');
       await daemon.exited;
+      before.push(daemon.output());
       daemon = await startDaemon(['--config', configFile], env, { nodeArgs });
       await subscribe();
     },
+    outputs: () => [...before, daemon.output()].join('\n'),
     async close() {
       streamAbort.abort();
       if (daemon.child.exitCode === null && daemon.child.signalCode === null) {

@@ -246,6 +246,10 @@ describe('inbound messages are stored before they are acknowledged', () => {
     expect(ids.filter((id) => !storedSet.has(id))).toEqual([]); // none missing
     // A row left behind names what the peer did about it, for the reader of a failure.
     const retriesOf = (id: string) => w.emulator.timeline.entries().filter((e) => e.dir === 'in' && e.stanza.startsWith('<receipt') && e.stanza.includes('type="retry"') && e.stanza.includes(id)).length;
-    expect(rows.filter((r) => r.status !== 'ok').map((r) => `${r.id} ${r.status}: ${retriesOf(r.id)} retry receipt(s), ${w.emulator.inboundResends(r.id)} re-send(s), ${w.emulator.inboundSessionsRebuilt(r.id)} new session(s)`)).toEqual([]);
+    const said = (id: string) => [
+      ...w.emulator.timeline.entries().filter((e) => e.stanza.includes(id)).map((e) => `  emulator ${e.dir} @${e.session}: ${e.stanza.slice(0, 300)}`),
+      ...w.outputs().split('\n').filter((l) => l.includes(id)).map((l) => `  daemon: ${l.slice(0, 600)}`),
+    ].join('\n');
+    expect(rows.filter((r) => r.status !== 'ok').map((r) => `${r.id} ${r.status}: ${retriesOf(r.id)} retry receipt(s), ${w.emulator.inboundResends(r.id)} re-send(s), ${w.emulator.inboundSessionsRebuilt(r.id)} new session(s); row ${JSON.stringify(r)}\n${said(r.id)}`)).toEqual([]);
   }, 180_000);
 });
