@@ -9,7 +9,7 @@ import { type Logger, pino } from 'pino';
 import { type DecryptedNotice, EmulatorCore, type EmulatorSettings } from './core.js';
 import { ControlServer } from './control-api.js';
 import { DEFAULT_LATENCY_MS, MAX_LATENCY_MS } from './delay-line.js';
-import { deliverToAll } from './delivery.js';
+import { deliver, deliverToAll } from './delivery.js';
 import { EmulatorError } from './errors.js';
 import type { EventLog } from './event-log.js';
 import { type FaultOutcome, injectFault } from './fault-actions.js';
@@ -231,6 +231,19 @@ export class Emulator {
   /** Times simulated peers re-sent a message after an account's retry receipt (all, or one id). */
   inboundResends(id?: string): number {
     return this.core.inboundResends.resends(id);
+  }
+
+  /**
+   * Delivers a peer's message to the account again exactly as first delivered (the same
+   * ciphertext), as a server that hands a message out twice does; answers how many companions
+   * it went to (0 for an id no peer sent through `sendInbound`).
+   */
+  redeliverInbound(id: string): number {
+    const entry = this.core.inboundResends.get(id);
+    const copies = entry?.copies ?? [];
+    for (const { companion, node } of copies) deliver(this.core, entry!.account, companion, node);
+    if (copies.length) this.core.events.add(null, null, `message ${id} delivered again as first sent (${copies.length} companion(s))`);
+    return copies.length;
   }
 
   /** Times a simulated peer started a new session from the keys an account's retry receipt carried (all, or one id). */

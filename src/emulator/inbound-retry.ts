@@ -16,16 +16,24 @@ import { parseSignedPreKey } from './iq-encrypt.js';
 import type { Session } from './session.js';
 import type { PreKeyBundle } from './sim-device.js';
 import { child, childBytes, readUInt } from './stanza.js';
-import type { User } from './user.js';
+import type { Companion, User } from './user.js';
 
 /** Inbound messages kept for re-sending. */
 const KEEP = 10_000;
+
+/** A stanza as the server delivered it to one companion (the very ciphertext). */
+export interface DeliveredCopy {
+  companion: Companion;
+  node: BinaryNode;
+}
 
 interface Resendable {
   peer: User;
   account: User;
   message: Uint8Array;
   mediaKind?: string | undefined;
+  /** The copies first delivered (absent for messages that are not re-deliverable). */
+  copies?: DeliveredCopy[] | undefined;
   resends: number;
   /** Times the peer started a new session from the keys a retry receipt carried. */
   sessionsRebuilt: number;

@@ -10,6 +10,7 @@ import { deliver } from './delivery.js';
 import { corruptCiphertext } from './inbound-retry.js';
 import { EmulatorError } from './errors.js';
 import { type PeerContent, type SentMedia, peerContent } from './peer-media.js';
+import type { DeliveredCopy } from './inbound-retry.js';
 import type { User } from './user.js';
 
 /** A peer-to-account text, or file (`media`, stored encrypted on the media server first). */
@@ -44,6 +45,7 @@ export function sendInbound(core: EmulatorCore, request: InboundText): Promise<{
     const id = request.id ?? newMessageId();
     const content = peerContent(core, peer.phone, request);
     let delivered = false;
+    const copies: DeliveredCopy[] = [];
     for (const companion of account.companions.values()) {
       const encrypted = await peer.phoneDevice.encrypt(companionAddress(account.phone, companion.device), content.message, () => companion.bundle());
       const { type } = encrypted;
@@ -61,8 +63,9 @@ export function sendInbound(core: EmulatorCore, request: InboundText): Promise<{
         content: [{ tag: 'enc', attrs: { v: '2', type, ...(content.media ? { mediatype: content.media.kind } : {}) }, content: ciphertext }],
       };
       delivered = deliver(core, account, companion, node) || delivered;
+      copies.push({ companion, node });
     }
-    core.inboundResends.remember(id, { peer, account, message: content.message, mediaKind: content.media?.kind });
+    core.inboundResends.remember(id, { peer, account, message: content.message, mediaKind: content.media?.kind, copies });
     recordSent(peer, id, account.phone, content, delivered);
     core.events.add(account.phone, null, `peer ${peer.phone} sent ${id}${delivered ? '' : ' (queued: no active connection)'}`);
     return { id, delivered };

@@ -162,6 +162,7 @@ export class BaileysConnection implements WaConnection {
         return commits.length ? Promise.all(commits).then(() => undefined) : undefined;
       },
       me: () => auth.creds.me ?? undefined,
+      askAgain: (node) => this.#askSenderAgain(node),
     });
     this.#capture = capture;
     this.#sock = makeWASocket({
@@ -321,6 +322,17 @@ export class BaileysConnection implements WaConnection {
     if (this.#closed) return;
     this.#closed = true;
     this.#emit({ type: 'close', close });
+  }
+
+  /**
+   * A retry receipt to the sender of a message this account received and cannot read (inbound-
+   * capture.ts: a copy whose key was already used). It is the protocol's own answer, the one
+   * Baileys sends for every other failed decryption, and goes to that message's sender alone with
+   * no content, so it does not pass the send gate (docs/architecture.md).
+   */
+  #askSenderAgain(node: BinaryNode): void {
+    if (this.#closed) return;
+    this.#sock.sendRetryRequest(node).catch((err: unknown) => this.#log.warn({ err }, 'asking a sender again for a message whose key was already used failed'));
   }
 
   #wire(): void {

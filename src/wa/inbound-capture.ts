@@ -15,12 +15,20 @@
 // Order on disk: the message row first, then the Signal session (see wrap). A crash between the
 // two leaves the message stored and the session where it was: the redelivered copy decrypts again
 // and lands on the same row.
+//
+// A copy whose message key is already used ("Key used already or never filled") is one the
+// session has moved past. Baileys takes it for a duplicate and refuses it without asking the
+// sender. Its row may be stored, or its content may have been lost before it was (however the
+// session got ahead of the inbox). So the sender is asked for it again with a retry receipt. The
+// copy it re-sends is encrypted with a new key, so it decrypts, and it lands on the one row kept
+// for the id. A duplicate costs one re-send.
 import {
   type BinaryNode,
   type SignalKeyStore,
   type SignalKeyStoreWithTransaction,
   type SignalRepositoryWithLIDStore,
   type WAMessageKey,
+  MISSING_KEYS_ERROR_TEXT,
   decodeMessageNode,
   proto,
   unpadRandomMax16,
@@ -30,6 +38,8 @@ import type { InboundMessage } from './types.js';
 
 /** One received stanza, from its envelope until its parts are decrypted. */
 interface Envelope {
+  /** The stanza, to ask its sender for it again. */
+  node: BinaryNode;
   key: WAMessageKey & { id: string; remoteJid: string };
   timestamp: number;
   offline: boolean;
@@ -45,10 +55,13 @@ export class InboundCapture {
   readonly #envelopes = new WeakMap<Uint8Array, Envelope>();
   readonly #emit: (message: InboundMessage) => void | Promise<void>;
   readonly #me: () => { id?: string; lid?: string } | undefined;
+  readonly #askAgain: (node: BinaryNode) => void;
 
-  constructor(opts: { emit: (message: InboundMessage) => void | Promise<void>; me: () => { id?: string; lid?: string } | undefined }) {
+  /** `askAgain` sends the stanza's sender a retry receipt (called after the failed decryption is over). */
+  constructor(opts: { emit: (message: InboundMessage) => void | Promise<void>; me: () => { id?: string; lid?: string } | undefined; askAgain: (node: BinaryNode) => void }) {
     this.#emit = opts.emit;
     this.#me = opts.me;
+    this.#askAgain = opts.askAgain;
   }
 
   /** The `CB:message` listener (prepended, so it runs before Baileys starts on the stanza). */
@@ -65,6 +78,7 @@ export class InboundCapture {
     const { key, messageTimestamp } = decoded.fullMessage;
     if (key.fromMe || !key.id || !key.remoteJid) return; // our own messages are the outbox's
     const envelope: Envelope = {
+      node,
       key: key as Envelope['key'],
       timestamp: Number(messageTimestamp ?? 0),
       offline: node.attrs.offline !== undefined,
@@ -104,8 +118,13 @@ export class InboundCapture {
       plaintext = await decrypt();
     } catch (err) {
       // Kept, marked, and replaced if a retry later decrypts it. Baileys sends a retry receipt
-      // (not a delivery receipt) after this.
+      // (not a delivery receipt) after this, except for a key already used (see the top).
       if (!envelope.emitted) await this.#emit(inboundFrom(envelope.key, envelope.timestamp, undecryptable((err as Error)?.message), envelope.offline));
+      if ((err as Error)?.message === MISSING_KEYS_ERROR_TEXT) {
+        // Outside this key-store transaction, which rolls back: the receipt's keys must not be lost with it.
+        const node = envelope.node;
+        setImmediate(() => this.#askAgain(node));
+      }
       throw err;
     }
     let part: proto.IMessage;

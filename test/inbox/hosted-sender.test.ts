@@ -35,7 +35,7 @@ describe('hosted senders', () => {
     const capture = new InboundCapture({ emit: (m) => {
       emitted.push(m);
       inbox.receive('main', m);
-    }, me: () => ({ id: ME }) });
+    }, me: () => ({ id: ME }), askAgain: () => undefined });
     const ciphertext = new Uint8Array([1, 2, 3]);
     const stanza = {
       tag: 'message',

@@ -70,4 +70,47 @@ describe('an inbound message that could not be decrypted', () => {
     await w.waitEvent((e) => e.type === 'message.inbound' && e.id === next && e.status === 'ok', { from });
     expect(w.emulator.inboundResends(next)).toBe(0);
   });
+
+  it('a copy whose key the session already used, with its content never stored: the sender is asked again, and the row is filled once', async () => {
+    const w = await newWorld({ config: (url) => ({ accounts: [{ id: 'main', wsUrl: url }] }) });
+    await w.pair('main', MAIN);
+    const { id: first } = await w.emulator.sendInbound({ from: PEER, to: MAIN, text: 'hello' });
+    await w.waitEvent((e) => e.type === 'message.inbound' && e.id === first);
+    const { id } = await w.emulator.sendInbound({ from: PEER, to: MAIN, text: 'decrypted, then lost' });
+    await w.waitEvent((e) => e.type === 'message.inbound' && e.id === id && e.status === 'ok');
+    // The session has moved past the message, but its row is gone: the state a crash between the
+    // two would leave if they were ever written apart.
+    w.daemon.child.kill('SIGTERM');
+    await w.daemon.exited;
+    const db = new Database(join(w.dir, 'state', 'state.db'));
+    expect(db.prepare('DELETE FROM inbox WHERE id = ?').run(id).changes).toBe(1);
+    db.close();
+    await w.restartDaemon();
+    await w.waitState('main', 'open');
+    const from = w.events.length;
+    const mark = w.emulator.timeline.mark();
+    // The server hands the same ciphertext out again.
+    expect(w.emulator.redeliverInbound(id)).toBe(1);
+    const filled = await w.waitEvent((e) => e.type === 'message.inbound' && e.id === id && e.status === 'ok', { from, timeoutMs: 20_000 });
+    expect(filled).toMatchObject({ kind: 'text', text: 'decrypted, then lost' });
+    await w.emulator.timeline.waitFor({ phone: MAIN, dir: 'in', tag: 'receipt', attrs: { type: 'retry', id } }, { after: mark });
+    expect(w.emulator.inboundResends(id)).toBe(1);
+    const rows = (await w.client.request<{ messages: Row[] }>('GET', '/v1/inbox?account=main&status=all')).body.messages;
+    expect(rows.filter((r) => r.id === id)).toEqual([expect.objectContaining({ status: 'ok', text: 'decrypted, then lost' })]);
+  });
+
+  it('a copy whose key was used for a message that is stored: one re-send, still one row', async () => {
+    const w = await newWorld({ config: (url) => ({ accounts: [{ id: 'main', wsUrl: url }] }) });
+    await w.pair('main', MAIN);
+    const { id } = await w.emulator.sendInbound({ from: PEER, to: MAIN, text: 'only once' });
+    await w.waitEvent((e) => e.type === 'message.inbound' && e.id === id && e.status === 'ok');
+    const mark = w.emulator.timeline.mark();
+    expect(w.emulator.redeliverInbound(id)).toBe(1);
+    await w.emulator.timeline.waitFor({ phone: MAIN, dir: 'in', tag: 'receipt', attrs: { type: 'retry', id } }, { after: mark });
+    // The re-sent copy decrypts and is answered with a delivery receipt; the row is the one it was.
+    await w.emulator.timeline.waitFor((e) => e.seq > mark && e.phone === MAIN && e.dir === 'in' && e.stanza.startsWith('<receipt') && e.stanza.includes(id) && !e.stanza.includes('type="retry"'), { timeoutMs: 20_000 });
+    expect(w.emulator.inboundResends(id)).toBe(1);
+    const rows = (await w.client.request<{ messages: Row[] }>('GET', '/v1/inbox?account=main&status=all')).body.messages;
+    expect(rows.filter((r) => r.id === id)).toEqual([expect.objectContaining({ status: 'ok', text: 'only once' })]);
+  });
 });

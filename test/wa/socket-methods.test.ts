@@ -63,7 +63,7 @@ const SERVER_OR_OWN = [
 ] as const;
 
 /** The socket members the adapter may touch at all. */
-const ADAPTER_USES = new Set(['ws', 'ev', 'user', 'end', 'logout', 'requestPairingCode', 'query', 'relayMessage', 'waUploadToServer', 'readMessages', 'updateMediaMessage', 'groupMetadata']);
+const ADAPTER_USES = new Set(['ws', 'ev', 'user', 'end', 'logout', 'requestPairingCode', 'query', 'relayMessage', 'waUploadToServer', 'readMessages', 'updateMediaMessage', 'groupMetadata', 'sendRetryRequest']);
 
 /** The function-valued members of a real socket of the pinned Baileys (it never connects). */
 async function socketMethods(): Promise<string[]> {
@@ -133,6 +133,11 @@ describe('Baileys socket methods that can reach a person', () => {
     // Asking a sender's phone to upload a file again reaches that phone: a WaSender method the gate calls.
     expect(memberUses(adapter, 'updateMediaMessage').map((u) => u.enclosing)).toEqual(['requestMediaReupload']);
     expect(memberUses(adapter, 'query').map((u) => u.enclosing)).toEqual(['ping']);
+    // A retry receipt (no content) to the sender of a message received with a key already used,
+    // as Baileys sends for any other failed decryption: only from askSenderAgain, which the inbound
+    // capture calls for such a copy alone.
+    expect(memberUses(adapter, 'sendRetryRequest').map((u) => u.enclosing)).toEqual(['askSenderAgain']);
+    expect(adapter).toMatch(/askAgain: \(node\) => this\.#askSenderAgain\(node\)/);
     // The group metadata query (server only) is sent from the cache's fetch alone.
     expect(memberUses(adapter, 'groupMetadata').map((u) => u.enclosing)).toEqual(['fetchGroupMetadata']);
     expect(SERVER_OR_OWN).toContain('groupMetadata');
