@@ -331,7 +331,7 @@ export class BaileysConnection implements WaConnection {
    * no content, so it does not pass the send gate (docs/architecture.md).
    */
   #askSenderAgain(node: BinaryNode): void {
-    if (this.#closed) return;
+    if (this.#closed || !this.#sock.ws.isOpen) return; // the server hands the copy out again on the next connection
     this.#sock.sendRetryRequest(node).catch((err: unknown) => this.#log.warn({ err }, 'asking a sender again for a message whose key was already used failed'));
   }
 

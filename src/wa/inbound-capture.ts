@@ -22,6 +22,7 @@
 // session got ahead of the inbox). So the sender is asked for it again with a retry receipt. The
 // copy it re-sends is encrypted with a new key, so it decrypts, and it lands on the one row kept
 // for the id. A duplicate costs one re-send.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   type BinaryNode,
   type SignalKeyStore,
@@ -40,6 +41,10 @@ import type { InboundMessage } from './types.js';
 interface Envelope {
   /** The stanza, to ask its sender for it again. */
   node: BinaryNode;
+  /** Its sender was asked for it again (once per stanza). */
+  asked: boolean;
+  /** A group message: Baileys asks for it again itself when a part fails (see #decrypting). */
+  group: boolean;
   key: WAMessageKey & { id: string; remoteJid: string };
   timestamp: number;
   offline: boolean;
@@ -56,12 +61,15 @@ export class InboundCapture {
   readonly #emit: (message: InboundMessage) => void | Promise<void>;
   readonly #me: () => { id?: string; lid?: string } | undefined;
   readonly #askAgain: (node: BinaryNode) => void;
+  /** Runs a function in the async context of construction: outside any key-store transaction. */
+  readonly #outside: <R>(fn: () => R) => R;
 
-  /** `askAgain` sends the stanza's sender a retry receipt (called after the failed decryption is over). */
+  /** `askAgain` sends the stanza's sender a retry receipt (called after the failed decryption is over, outside its transaction). */
   constructor(opts: { emit: (message: InboundMessage) => void | Promise<void>; me: () => { id?: string; lid?: string } | undefined; askAgain: (node: BinaryNode) => void }) {
     this.#emit = opts.emit;
     this.#me = opts.me;
     this.#askAgain = opts.askAgain;
+    this.#outside = AsyncLocalStorage.snapshot();
   }
 
   /** The `CB:message` listener (prepended, so it runs before Baileys starts on the stanza). */
@@ -79,6 +87,8 @@ export class InboundCapture {
     if (key.fromMe || !key.id || !key.remoteJid) return; // our own messages are the outbox's
     const envelope: Envelope = {
       node,
+      asked: false,
+      group: node.content.some((part) => part.tag === 'enc' && part.attrs.type === 'skmsg'),
       key: key as Envelope['key'],
       timestamp: Number(messageTimestamp ?? 0),
       offline: node.attrs.offline !== undefined,
@@ -117,14 +127,18 @@ export class InboundCapture {
     try {
       plaintext = await decrypt();
     } catch (err) {
-      // Kept, marked, and replaced if a retry later decrypts it. Baileys sends a retry receipt
-      // (not a delivery receipt) after this, except for a key already used (see the top).
-      if (!envelope.emitted) await this.#emit(inboundFrom(envelope.key, envelope.timestamp, undecryptable((err as Error)?.message), envelope.offline));
-      if ((err as Error)?.message === MISSING_KEYS_ERROR_TEXT) {
-        // Outside this key-store transaction, which rolls back: the receipt's keys must not be lost with it.
+      // A key already used (see the top): asked for again once, whether or not the row below
+      // commits. Not for a group message, whose other part fails too and makes Baileys ask itself.
+      // Later, and outside this key-store transaction (its context would otherwise carry over into
+      // the callback), which rolls back: the keys a later receipt carries must reach the disk.
+      if ((err as Error)?.message === MISSING_KEYS_ERROR_TEXT && !envelope.asked && !envelope.group) {
+        envelope.asked = true;
         const node = envelope.node;
-        setImmediate(() => this.#askAgain(node));
+        this.#outside(() => setImmediate(() => this.#askAgain(node)));
       }
+      // Kept, marked, and replaced if a retry later decrypts it. Baileys sends a retry receipt
+      // (not a delivery receipt) after this, except for a key already used.
+      if (!envelope.emitted) await this.#emit(inboundFrom(envelope.key, envelope.timestamp, undecryptable((err as Error)?.message), envelope.offline));
       throw err;
     }
     let part: proto.IMessage;
