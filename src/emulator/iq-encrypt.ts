@@ -4,12 +4,13 @@
  */
 import type { BinaryNode } from '@whiskeysockets/baileys';
 import { accountOf } from './account-of.js';
+import { SIGNAL_KEY_TYPE } from './curve.js';
 import type { EmulatorCore } from './core.js';
 import type { Session } from './session.js';
 import type { PreKeyBundle } from './sim-device.js';
 import { child, childBytes, children, firstChildTag, iqError, iqResult, readUInt, uintBytes } from './stanza.js';
 
-const KEY_TYPE = Buffer.from([5]);
+const KEY_TYPE = Buffer.from([SIGNAL_KEY_TYPE]);
 
 /** Answers an encrypt iq. */
 export function encryptIq(core: EmulatorCore, session: Session, iq: BinaryNode): BinaryNode {

@@ -7,7 +7,7 @@
 // the consumers of a daemon that died move to the others.
 import { KeyedQueue } from '../keyed-queue.js';
 import type { Log } from '../log.js';
-import { CONSUMED_STATUSES, type ConsumerBackend, type ConsumerRow, type ConsumerSpec } from './consumers.js';
+import { CONSUMED_STATUSES, type ConsumerBackend, type ConsumerIdentity, type ConsumerRow, type ConsumerSpec } from './consumers.js';
 import { type FollowSink, followInbox } from './follow.js';
 import type { Inbox } from './inbox.js';
 import type { InboxRow } from './store.js';
@@ -68,6 +68,11 @@ export const CONSUMER_LOCK_RETRY_MS = 5000;
 
 function accountsKey(accounts: readonly string[] | undefined): string | null {
   return accounts ? [...accounts].sort().join(',') : null;
+}
+
+/** Whether a consumer read again is still the one read before (a reload changes type and accounts in place, a remove and add its creation). */
+function sameConsumer(was: ConsumerIdentity, now: ConsumerIdentity | null): boolean {
+  return !!now && now.type === was.type && now.createdAt === was.createdAt && accountsKey(now.accounts) === accountsKey(was.accounts);
 }
 
 /** Runs the consumers. */
@@ -260,8 +265,7 @@ export class ConsumerService {
         // daemon's reconcile ended the read, or in a cluster another daemon changed the store):
         // the rows are the old consumer's and could not be acknowledged, so none is handed out.
         const now = await this.store.get(name);
-        const same = now && now.type === 'stream' && now.createdAt === c.createdAt && accountsKey(now.accounts) === accountsKey(c.accounts);
-        if (!same || this.#streams.get(name) !== placeholder) throw new ConsumerError('conflict', `consumer "${name}" changed while it was read; read it again`);
+        if (!sameConsumer(c, now) || this.#streams.get(name) !== placeholder) throw new ConsumerError('conflict', `consumer "${name}" changed while it was read; read it again`);
         const last = rows.at(-1)?.cursor;
         if (last !== undefined) this.#given.set(name, Math.max(this.#given.get(name) ?? 0, last));
         return { rows, committed: c.cursor };

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiError, ControlClient, DaemonUnreachableError } from '../../src/control/client.js';
 import { VERSION_HEADER } from '../../src/version.js';
-import { makeStaleSocket } from '../helpers/http-unix.js';
+import { makeStaleSocket, silentDaemon } from '../helpers/http-unix.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const cleanups: Array<() => void | Promise<void>> = [];
@@ -35,21 +35,17 @@ describe('ControlClient', () => {
   });
 
   it('a request aborted by its signal closes its connection', async () => {
-    let arrived!: () => void;
-    const received = new Promise<void>((r) => (arrived = r));
-    let closed!: () => void;
-    const gone = new Promise<void>((r) => (closed = r));
-    const path = await fakeDaemon((req) => {
-      req.socket.once('close', closed);
-      arrived(); // and never answers
-    });
+    const { dir, cleanup } = makeTmpDir();
+    const path = join(dir, 'd.sock');
+    const daemon = await silentDaemon(path);
+    cleanups.push(cleanup, daemon.close);
     const client = new ControlClient({ socket: { path, source: 'flag' } });
     const abort = new AbortController();
     const asked = client.request('GET', '/v1/status', undefined, {}, abort.signal);
-    await received;
+    await daemon.received;
     abort.abort();
     await expect(asked).rejects.toThrow(/abort/i);
-    await gone;
+    await daemon.hungUp;
   });
 
   it('turns an error reply into ApiError with the code and message', async () => {

@@ -1,5 +1,5 @@
 // Raw HTTP over a unix socket for tests that must send what a well-behaved client never would.
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
 import { connect } from 'node:net';
 
 /** A response read whole. */
@@ -93,4 +93,21 @@ export async function makeStaleSocket(path: string): Promise<void> {
   const gone = new Promise((r) => holder.once('exit', r));
   holder.kill('SIGKILL');
   await gone;
+}
+
+/**
+ * A daemon on a unix socket that takes requests and never answers: `received` resolves when the
+ * first request arrives, `hungUp` when the client closes that connection.
+ */
+export async function silentDaemon(path: string): Promise<{ received: Promise<void>; hungUp: Promise<void>; close: () => Promise<void> }> {
+  let arrived!: () => void;
+  const received = new Promise<void>((r) => (arrived = r));
+  let closed!: () => void;
+  const hungUp = new Promise<void>((r) => (closed = r));
+  const server = createServer((req) => {
+    req.socket.once('close', closed);
+    arrived();
+  });
+  await new Promise<void>((r) => server.listen(path, r));
+  return { received, hungUp, close: () => new Promise<void>((r) => server.close(() => r())) };
 }

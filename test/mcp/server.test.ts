@@ -3,11 +3,11 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { ApiError, ControlClient, DaemonUnreachableError } from '../../src/control/client.js';
 import { StartRefused, requireClient } from '../../src/mcp/client-identity.js';
 import { CallTimeoutError, controlPort, withDeadline, type DaemonPort } from '../../src/mcp/daemon-port.js';
+import { silentDaemon } from '../helpers/http-unix.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 import { buildMcpServer } from '../../src/mcp/server.js';
 
@@ -183,24 +183,16 @@ describe('what a model reads when a call fails', () => {
 describe('the port to a real daemon socket', () => {
   it('a call past its deadline closes its connection: a daemon that hangs holds nothing', async () => {
     const { dir, cleanup } = makeTmpDir();
-    let arrived!: () => void;
-    const received = new Promise<void>((r) => (arrived = r));
-    let closed!: () => void;
-    const gone = new Promise<void>((r) => (closed = r));
-    const server = createServer((req) => {
-      req.socket.once('close', closed);
-      arrived(); // and never answers
-    });
     const path = join(dir, 'd.sock');
-    await new Promise<void>((r) => server.listen(path, r));
+    const daemon = await silentDaemon(path);
     try {
       const port = withDeadline(controlPort(new ControlClient({ socket: { path, source: 'flag' }, token: 'wst_x' })), 200);
       const asked = port.request('GET', '/v1/me');
-      await received;
+      await daemon.received;
       await expect(asked).rejects.toBeInstanceOf(CallTimeoutError);
-      await Promise.race([gone, new Promise((_, reject) => setTimeout(() => reject(new Error('the connection stayed open after the deadline')), 5000).unref())]);
+      await Promise.race([daemon.hungUp, new Promise((_, reject) => setTimeout(() => reject(new Error('the connection stayed open after the deadline')), 5000).unref())]);
     } finally {
-      await new Promise<void>((r) => server.close(() => r()));
+      await daemon.close();
       cleanup();
     }
   });
