@@ -31,8 +31,9 @@ describe('kill -9 during a burst', () => {
           accepted.set(i, res.body.messageId);
           break;
         } catch (err) {
-          // A client whose request was cut off retries with the same key once the daemon is back.
-          if (!(err instanceof DaemonUnreachableError) && !(err instanceof ApiError) && !/ECONNRESET|socket hang up/.test(String(err))) throw err;
+          // A client whose request was cut off (reset, or its body written into a closed socket)
+          // retries with the same key once the daemon is back.
+          if (!(err instanceof DaemonUnreachableError) && !(err instanceof ApiError) && !/ECONNRESET|EPIPE|socket hang up/.test(String(err))) throw err;
           await new Promise((r) => setTimeout(r, 50));
         }
       }
