@@ -110,7 +110,9 @@ const kinds: AlertKind[] = [
     timeToVisibleMs: 0,
     suppressedIn: [],
     oneShot: true,
-    text: (c) => `account ${c.account}: this daemon lost its lease (${c.reason}) and closed the socket; another daemon may own it now`,
+    text: (c) =>
+      `account ${c.account}: this daemon lost its lease (${c.reason}) and closed the socket; another daemon may own it now` +
+      (c.pastMargin ? `. Its fence ran ${String(c.fenceLateMs)} ms late, past the margin (the event loop stalled): the lease may have expired before the socket closed` : ''),
     recovered: () => '',
   },
   {

@@ -29,8 +29,12 @@ export interface LeaseKeeperOptions {
   accounts: () => readonly string[];
   /** A lease was granted: start the account. Throwing releases the lease again. */
   onAcquired: (lease: HeldLease) => void;
-  /** A lease is lost (not renewed in time, taken, or its hand-over failed): stop the account now. */
-  onLost: (account: string, reason: LossReason) => void;
+  /**
+   * A lease is lost (not renewed in time, taken, or its hand-over failed): stop the account now.
+   * A fenced one says how late its fence ran (a stalled event loop); past the margin, the lease
+   * may have expired before the account stopped.
+   */
+  onLost: (account: string, reason: LossReason, fence?: FenceTiming) => void;
   /** The account is handed over: close its socket; the lease is released only when this resolves. */
   onHandover: (account: string) => Promise<void>;
   /** A period failed (the store is unreachable): for status and alerts. */
@@ -47,6 +51,12 @@ export interface LeaseKeeperOptions {
 
 /** Why an account's lease was given up without a hand-over. */
 export type LossReason = 'fenced' | 'taken' | 'handover failed';
+
+/** How late a fence ran, in ms, against its margin: the lease surely held while lateMs < marginMs. */
+export interface FenceTiming {
+  lateMs: number;
+  marginMs: number;
+}
 
 type Optional = 'onStoreError' | 'onStoreOk' | 'onCallbackError';
 type Settings = Required<Omit<LeaseKeeperOptions, Optional>> & Pick<LeaseKeeperOptions, Optional>;
@@ -273,10 +283,10 @@ export class LeaseKeeper {
     }
   }
 
-  #lose(h: Held, reason: LossReason): void {
+  #lose(h: Held, reason: LossReason, fence?: FenceTiming): void {
     this.#held.delete(h.account);
     try {
-      this.#o.onLost(h.account, reason);
+      this.#o.onLost(h.account, reason, fence);
     } catch (err) {
       this.#o.onCallbackError?.(err as Error, 'onLost', h.account);
     }
@@ -296,7 +306,7 @@ export class LeaseKeeper {
   #fence(): void {
     try {
       const now = this.#o.now();
-      for (const h of [...this.#held.values()]) if (h.fenceAt <= now) this.#lose(h, 'fenced');
+      for (const h of [...this.#held.values()]) if (h.fenceAt <= now) this.#lose(h, 'fenced', { lateMs: Math.round(now - h.fenceAt), marginMs: this.#o.fenceMarginMs });
     } finally {
       this.#armFence();
     }

@@ -4,7 +4,7 @@
 import { hostname } from 'node:os';
 import pg from 'pg';
 import type { Pool } from 'pg';
-import { LeaseKeeper, type LossReason } from '../cluster/lease-keeper.js';
+import { LeaseKeeper, type FenceTiming, type LossReason } from '../cluster/lease-keeper.js';
 import { LeaseStore, type DaemonInfo, type Fence, type HeldLease } from '../cluster/lease-store.js';
 import type { ClusterView } from '../control/wire.js';
 import type { Log } from '../log.js';
@@ -40,8 +40,8 @@ export interface ClusterHooks {
   inboxCommitted: () => void;
   /** The store stopped or started answering. */
   storeState: (ok: boolean, error?: string) => void;
-  /** A lease was lost without a hand-over. */
-  lost: (account: string, reason: LossReason) => void;
+  /** A lease was lost without a hand-over (a fenced one with how late its fence ran). */
+  lost: (account: string, reason: LossReason, fence?: FenceTiming) => void;
 }
 
 export class ClusterMember {
@@ -115,11 +115,11 @@ export class ClusterMember {
       ttlMs: this.ttlMs,
       accounts: hooks.accounts,
       onAcquired: (lease) => this.#acquired(lease),
-      onLost: (account, reason) => {
+      onLost: (account, reason, fence) => {
         this.#fences.delete(account);
         hooks.stopNow(account, `lease lost (${reason})`);
         hooks.dropped(account);
-        hooks.lost(account, reason);
+        hooks.lost(account, reason, fence);
       },
       onHandover: async (account) => {
         await hooks.handOver(account);

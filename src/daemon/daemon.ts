@@ -490,10 +490,15 @@ export class Daemon {
         this.alerts.set('store_unreachable', undefined, !ok, { ...(error ? { error } : {}) });
         this.bus.publish({ type: ok ? 'cluster.store_ok' : 'cluster.store_unreachable', daemon: cluster.me.id, ...(error ? { error } : {}) });
       },
-      lost: (account, reason) => {
-        log.warn({ account, reason }, 'cluster: lease lost; the account is stopped here');
-        this.alerts.once('lease_lost', account, { reason });
-        this.bus.publish({ type: 'cluster.lost', account, daemon: cluster.me.id, reason });
+      lost: (account, reason, fence) => {
+        const late = fence ? { fenceLateMs: fence.lateMs } : {};
+        const pastMargin = fence !== undefined && fence.lateMs >= fence.marginMs;
+        if (pastMargin) {
+          // The one case the fence does not cover: another daemon may have had the lease before this socket closed.
+          log.error({ account, ...late, fenceMarginMs: fence.marginMs }, 'cluster: the fence ran later than its margin (the event loop stalled); the lease may have expired before the account stopped');
+        } else log.warn({ account, reason, ...late }, 'cluster: lease lost; the account is stopped here');
+        this.alerts.once('lease_lost', account, { reason, ...late, pastMargin });
+        this.bus.publish({ type: 'cluster.lost', account, daemon: cluster.me.id, reason, ...late });
       },
     });
   }

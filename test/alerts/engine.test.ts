@@ -38,6 +38,12 @@ describe('AlertEngine', () => {
     for (const k of ALERT_KINDS.values()) expect(k.text({ account: 'a' })).toMatch(/\w/);
   });
 
+  it('a lease lost to a fence that ran past its margin says the lease may have expired first; one on time does not', () => {
+    const lost = ALERT_KINDS.get('lease_lost')!;
+    expect(lost.text({ account: 'a', reason: 'fenced', fenceLateMs: 3, pastMargin: false })).not.toMatch(/late|expired/);
+    expect(lost.text({ account: 'a', reason: 'fenced', fenceLateMs: 2700, pastMargin: true })).toMatch(/fence ran 2700 ms late, past the margin .*may have expired before the socket closed/);
+  });
+
   it('says nothing before the time-to-visible, then once, then recovered once', async () => {
     const e = engine();
     e.set('reconnecting_long', 'a', true, { lastClose: '408' });

@@ -99,6 +99,29 @@ describe('LeaseKeeper', () => {
     expect(errors).toEqual(['onLost a: stop threw']);
   });
 
+  it('a fence says how late it ran against its margin: on time 0 ms, after a stall the stall', async () => {
+    const fenced = async (stallMs: number) => {
+      const store = fakeStore({ accounts: ['a', 'b'] });
+      let stall = 0;
+      const lost: Array<[string, string, number | undefined, number | undefined]> = [];
+      const { k } = keeper(store, { now: () => Date.now() + stall, onLost: (a, reason, f) => void lost.push([a, reason, f?.lateMs, f?.marginMs]) });
+      await k.start();
+      store.mode = 'hang';
+      // The loop stalls: the fence timer fires at its time on the timer clock, stallMs late on the keeper's.
+      stall = stallMs;
+      await vi.advanceTimersByTimeAsync(TTL);
+      return lost.sort();
+    };
+    expect(await fenced(0)).toEqual([
+      ['a', 'fenced', 0, MARGIN],
+      ['b', 'fenced', 0, MARGIN],
+    ]);
+    expect(await fenced(700)).toEqual([
+      ['a', 'fenced', 700, MARGIN],
+      ['b', 'fenced', 700, MARGIN],
+    ]);
+  });
+
   it('an onAcquired that throws gives that lease back, and the others are still fenced', async () => {
     const store = fakeStore({ accounts: ['a', 'b'] });
     const running = new Set<string>();
