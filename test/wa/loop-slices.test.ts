@@ -54,8 +54,9 @@ describe('sliceBoundary', () => {
     });
     expect(done).toHaveLength(chains);
     expect(done).toEqual([...done].sort((a, b) => a - b)); // in the order they paused
-    // 240 ms of work in all; the timers ran between the chains (a slice and a chain, with room for a slow machine).
-    expect(gap).toBeLessThan(SLICE_MS + 4 * 10);
+    // 240 ms of work in all, which back to back is one gap of about 240 ms; the timers ran between
+    // the chains (a slice and a chain, 14 ms, with room for a loaded machine preempting this process).
+    expect(gap).toBeLessThan(120);
   });
 
   it('does not pause a short chain of work', async () => {
