@@ -14,7 +14,6 @@ import { clientsCommand } from './commands/clients.js';
 import { pairCommand } from './commands/pair.js';
 import { sendCommand, targetCommand } from './commands/send.js';
 import { serviceCommand } from './commands/service.js';
-import { runCommand } from './commands/run.js';
 import { statusCommand } from './commands/status.js';
 import { EXIT } from './exit-codes.js';
 import type { CliIo } from './io.js';
@@ -47,7 +46,12 @@ On the client socket, set WA_SUPERVISOR_TOKEN to the client's token.`;
 type Command = (args: string[], io: CliIo) => Promise<number>;
 
 const COMMANDS: Record<string, Command> = {
-  run: runCommand,
+  run: async (args, io) => {
+    // Loaded on demand: the daemon (Baileys, SQLite, PostgreSQL, metrics) takes longer to load
+    // than any client command takes to run.
+    const { runCommand } = await import('./commands/run.js');
+    return runCommand(args, io);
+  },
   status: statusCommand,
   config: configCommand,
   accounts: accountsCommand,
