@@ -19,6 +19,7 @@ const churn = read('churn');
 const churnUnpatched = read('churn-unpatched');
 const inbound = read('inbound');
 const media = read('media');
+const cliStart = read('cli-start');
 const met = (ok) => (ok ? 'met' : '**not met**');
 const s = (ms) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -175,8 +176,19 @@ if (media) {
     met(media.met),
   ]);
 }
-const machine = (recovery ?? accounts ?? enqueue ?? replay ?? churn ?? inbound ?? media)?.machine;
-const dates = [recovery, accounts, enqueue, replay, churn, inbound, media].filter(Boolean).map((r) => r.date.slice(0, 10));
+if (cliStart) {
+  const r = cliStart.results;
+  const one = (x) => `p50 ${x.p50Ms} ms, ${cliStart.rounds >= 20 ? `p95 ${x.p95Ms} ms, ` : ''}max ${x.maxMs} ms`;
+  rows.push([
+    `CLI start to exit, ${cliStart.rounds} rounds each`,
+    `\`--version\` ${one(r.version)}; \`status --json\` (one paired account) ${one(r.status)}; \`status\` with no daemon (exit 69) ${one(r.statusNoDaemon)}`,
+    '—',
+    '— (reported)',
+    '—',
+  ]);
+}
+const machine = (recovery ?? accounts ?? enqueue ?? replay ?? churn ?? inbound ?? media ?? cliStart)?.machine;
+const dates = [recovery, accounts, enqueue, replay, churn, inbound, media, cliStart].filter(Boolean).map((r) => r.date.slice(0, 10));
 const latencies = [recovery, accounts, enqueue, replay, inbound, media].filter((r) => r && r.emulatorLatencyMs != null).map((r) => `${r.bench} ${r.emulatorLatencyMs} ms`);
 const latencyNote = latencies.length
   ? `; it delays every frame it sends (${latencies.join(', ')}; runs without the figure had none)`

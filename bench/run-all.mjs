@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const benches = ['recovery.mjs', 'accounts.mjs', 'enqueue.mjs', 'store-enqueue.mjs', 'failover.mjs', 'replay.mjs', 'churn.mjs', 'inbound.mjs', 'media.mjs'];
+const benches = ['recovery.mjs', 'accounts.mjs', 'enqueue.mjs', 'store-enqueue.mjs', 'failover.mjs', 'replay.mjs', 'churn.mjs', 'inbound.mjs', 'media.mjs', 'cli-start.mjs'];
 let failed = 0;
 for (const b of benches) {
   process.stderr.write(`\n== ${b}\n`);
