@@ -10,15 +10,32 @@
  * It also makes `https` (Baileys' uploads) and the global `fetch` (its downloads) trust the
  * media test CA derived from the same default seed (src/emulator/media-ca.ts), or the CA in
  * WA_EMULATOR_MEDIA_CA.
+ *
+ * Only in test files that load Baileys (half of them do not, and loading it takes about half a
+ * second): before the file's own hooks and before each test, once Baileys is loaded (its protobuf
+ * runtime is in the module cache), both are trusted, before any socket of it can connect.
  */
-import { defaultMediaCaPem } from '../../src/emulator/media-ca.js';
-import { MEDIA_CA_ENV, readMediaCa, trustMediaCa } from '../../src/emulator/media-trust.js';
-import { defaultRootPublicKey } from '../../src/emulator/pki.js';
-import { ROOT_ENV, parseRootKey } from '../../src/emulator/root-key.js';
-import { trustEmulatorRoot } from '../../src/emulator/trust-root.js';
+import { createRequire } from 'node:module';
+import { beforeAll, beforeEach } from 'vitest';
 
-const fromEnv = process.env[ROOT_ENV];
-trustEmulatorRoot(fromEnv ? parseRootKey(fromEnv) : defaultRootPublicKey());
+const moduleCache = createRequire(import.meta.url).cache;
+let trusted = false;
 
-const mediaCaFromEnv = process.env[MEDIA_CA_ENV];
-await trustMediaCa(mediaCaFromEnv ? readMediaCa(mediaCaFromEnv) : defaultMediaCaPem());
+async function trustOnceBaileysLoaded(): Promise<void> {
+  if (trusted || !Object.keys(moduleCache).some((path) => path.includes('/node_modules/protobufjs/'))) return;
+  trusted = true;
+  const [{ defaultMediaCaPem }, { MEDIA_CA_ENV, readMediaCa, trustMediaCa }, { defaultRootPublicKey }, { ROOT_ENV, parseRootKey }, { trustEmulatorRoot }] = await Promise.all([
+    import('../../src/emulator/media-ca.js'),
+    import('../../src/emulator/media-trust.js'),
+    import('../../src/emulator/pki.js'),
+    import('../../src/emulator/root-key.js'),
+    import('../../src/emulator/trust-root.js'),
+  ]);
+  const fromEnv = process.env[ROOT_ENV];
+  trustEmulatorRoot(fromEnv ? parseRootKey(fromEnv) : defaultRootPublicKey());
+  const mediaCaFromEnv = process.env[MEDIA_CA_ENV];
+  await trustMediaCa(mediaCaFromEnv ? readMediaCa(mediaCaFromEnv) : defaultMediaCaPem());
+}
+
+beforeAll(trustOnceBaileysLoaded);
+beforeEach(trustOnceBaileysLoaded);
