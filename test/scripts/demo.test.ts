@@ -24,6 +24,8 @@ describe('npm run demo', () => {
     expect(summary.peersChecked).toBeGreaterThanOrEqual(3); // two customers and the operator, at least
     expect(summary.sent).toBeGreaterThan(50);
     expect(summary.deniedByPolicy).toBeGreaterThan(10);
+    // Every planned fault was injected, the 440 at the end too, however slow the sends ran.
+    expect(summary.faults).toHaveLength(7);
     expect(summary.alertsRaised).toContain('conflict(support)');
     expect(summary.alertsToOperatorChat).toBeGreaterThanOrEqual(1);
     // What the peers wrote is in the inbox once each.
