@@ -1,4 +1,4 @@
-// `npm run chaos -- --accounts N --messages M --seconds S [--seed X] [--kill-every S] [--two-way] [--hosts H]`:
+// `npm run chaos -- --accounts N --messages M --seconds S [--seed X] [--kill-every S] [--two-way] [--hosts H] [--settle-ms MS]`:
 // a seeded, reproducible soak. The emulator and the daemon run as processes; random faults of
 // every recoverable kind hit random accounts at random times; senders go through the socket and
 // the CLI (with idempotency keys, retried when the daemon is down); with --kill-every the daemon
@@ -41,6 +41,8 @@ const { values } = parseArgs({
     // sends are lost at the peer (reported as lostPeerCouldNotDecrypt).
     'two-way': { type: 'boolean', default: false },
     hosts: { type: 'string', default: '1' },
+    // The outbox settle window (outbox.settleMs); the daemon's default (10 s) when not given.
+    'settle-ms': { type: 'string' },
   },
 });
 const HOSTS = Number(values.hosts);
@@ -49,6 +51,8 @@ const N = Number(values.accounts);
 const M = Number(values.messages);
 const S = Number(values.seconds);
 const killEvery = values['kill-every'] ? Number(values['kill-every']) : 0;
+const settleMs = values['settle-ms'] === undefined ? undefined : Number(values['settle-ms']);
+if (settleMs !== undefined && !(Number.isInteger(settleMs) && settleMs >= 0)) throw new Error(`--settle-ms must be whole milliseconds, 0 or more, not "${values['settle-ms']}"`);
 const progress = (line) => process.stderr.write(`${line}\n`);
 
 // mulberry32: a small seeded PRNG, so a run can be repeated. The send plan, the faults, the kills,
@@ -99,6 +103,7 @@ const daemonConfig = {
   reconnect: { initialMs: 300, maxMs: 3000 },
   connectTimeoutMs: 6000,
   pacing: { enabled: false },
+  ...(settleMs === undefined ? {} : { outbox: { settleMs } }),
   operators: [`+${OPERATOR}`],
   alerts: { sinks: [{ type: 'whatsapp', account: 'a0', to: [OPERATOR] }] },
   policy: {
@@ -472,7 +477,8 @@ if (check.lost > 0) {
   for (const f of check.findings) if (f.kind === 'lost' && undecryptedAtPeer.has(f.id)) f.reason += "; it reached the peer's phone, which failed to decrypt it";
 }
 const ownership = HOSTS > 1 ? checkOwnership(hosts.map((d, h) => ({ id: `h${h + 1}`, events: d.events, killedAt: killedAt[h] })), `a${SHADOW}`) : { overlaps: [], conflicts: 0 };
-for (const d of hosts) if (isLive(d)) await d.stop();
+// All at once: stopped one by one, each would hand its accounts to daemons about to stop too.
+await Promise.all(hosts.filter(isLive).map((d) => d.stop()));
 await emulator.stop();
 await pg?.stop();
 
@@ -494,6 +500,7 @@ const result = {
   p99RecoveryMs: recoveries.length ? percentile(recoveries, 99) : 0,
   seed: Number(values.seed),
   seconds: S,
+  settleMs: settleMs ?? null,
   twoWay: values['two-way'],
   faultsInjected,
   kills,
