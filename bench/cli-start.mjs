@@ -1,7 +1,7 @@
 // bench/cli-start: how long a client command of the CLI takes, process start to exit, as a script
 // or an agent calling it again and again sees it: `--version`, `status --json` against a running
 // daemon with one paired account, and `status --json` with no daemon (the unreachable answer).
-// 20 rounds each by default (p50 and max; a p95 short of the max needs 20 rounds, a p99 100).
+// 20 rounds each by default (p50, p95 and max; a p95 short of the max needs 20 rounds, a p99 100).
 // Usage: node bench/cli-start.mjs [--rounds 20]
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';

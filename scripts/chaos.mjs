@@ -500,7 +500,8 @@ const result = {
   p99RecoveryMs: recoveries.length ? percentile(recoveries, 99) : 0,
   seed: Number(values.seed),
   seconds: S,
-  settleMs: settleMs ?? null,
+  // The window the daemon ran with (its default when --settle-ms was not given).
+  settleMs: settleMs ?? 10_000,
   twoWay: values['two-way'],
   faultsInjected,
   kills,

@@ -14,6 +14,7 @@ import { ALERT_PREFIX, checkDeliveries, checkInbox, collectInbox, collectReceive
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, json: { type: 'boolean', default: false } } });
 const seconds = Math.max(20, Number(values.seconds));
+if (!Number.isFinite(seconds)) throw new Error(`--seconds must be a number (20 or more), not "${values.seconds}"`);
 const json = values.json;
 const tty = process.stdout.isTTY && !json;
 const say = (line) => {

@@ -58,6 +58,11 @@ export interface FenceTiming {
   marginMs: number;
 }
 
+/** Whether a fence ran so late that the lease may have expired before its account stopped. */
+export function pastMargin(fence: FenceTiming | undefined): boolean {
+  return fence !== undefined && fence.lateMs >= fence.marginMs;
+}
+
 type Optional = 'onStoreError' | 'onStoreOk' | 'onCallbackError';
 type Settings = Required<Omit<LeaseKeeperOptions, Optional>> & Pick<LeaseKeeperOptions, Optional>;
 

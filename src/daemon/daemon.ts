@@ -47,6 +47,7 @@ import type { WaConnector } from '../wa/types.js';
 import { ClusterMember } from './cluster.js';
 import { KeyedQueue } from '../keyed-queue.js';
 import type { Fence } from '../cluster/lease-store.js';
+import { pastMargin } from '../cluster/lease-keeper.js';
 import { recordStart, recordStop } from './runs.js';
 import { ensureStateDir } from './state-dir.js';
 
@@ -491,14 +492,13 @@ export class Daemon {
         this.bus.publish({ type: ok ? 'cluster.store_ok' : 'cluster.store_unreachable', daemon: cluster.me.id, ...(error ? { error } : {}) });
       },
       lost: (account, reason, fence) => {
-        const late = fence ? { fenceLateMs: fence.lateMs } : {};
-        const pastMargin = fence !== undefined && fence.lateMs >= fence.marginMs;
-        if (pastMargin) {
+        const late = fence ? { fenceLateMs: fence.lateMs, pastMargin: pastMargin(fence) } : {};
+        if (fence && late.pastMargin) {
           // The one case the fence does not cover: another daemon may have had the lease before this socket closed.
-          log.error({ account, ...late, fenceMarginMs: fence.marginMs }, 'cluster: the fence ran later than its margin (the event loop stalled); the lease may have expired before the account stopped');
+          log.error({ account, reason, ...late, fenceMarginMs: fence.marginMs }, 'cluster: the fence ran later than its margin (the event loop stalled); the lease may have expired before the account stopped');
         } else log.warn({ account, reason, ...late }, 'cluster: lease lost; the account is stopped here');
-        this.alerts.once('lease_lost', account, { reason, ...late, pastMargin });
-        this.bus.publish({ type: 'cluster.lost', account, daemon: cluster.me.id, reason, ...late });
+        this.alerts.once('lease_lost', account, { reason, ...late });
+        this.bus.publish({ type: 'cluster.lost', account, daemon: cluster.me.id, reason, ...(fence ? { fenceLateMs: fence.lateMs } : {}) });
       },
     });
   }

@@ -7,7 +7,7 @@
 import { type KeyObject, createHash, createHmac, createPrivateKey, createPublicKey, randomBytes, sign } from 'node:crypto';
 import { isIP } from 'node:net';
 import { bitString, boolean, explicit, implicit, octetString, oid, sequence, set, smallInteger, time, unsignedInteger, utf8String } from './der.js';
-import { defaultRootSeed } from './pki.js';
+import { defaultRootSeed } from './root-seed.js';
 
 const CA_LABEL = 'wa-supervisor/emulator/media-ca/v1';
 const CA_NAME = 'wa-supervisor emulator media test CA';

@@ -7,22 +7,17 @@
  * vitest setup file can trust an emulator that does not exist yet (see docs/emulator.md).
  * Intermediate and leaf keys are random per emulator.
  */
-import { createHash, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { proto } from '@whiskeysockets/baileys';
 import { type KeyPair, generateKeyPair, keyPairFromPrivate, sign, verifyStrict } from './curve.js';
+import { defaultRootSeed } from './root-seed.js';
 
-/** The label hashed into the default root seed; change it and every test root changes. */
-const DEFAULT_SEED_LABEL = 'wa-supervisor/emulator/pki-root/v1';
+export { defaultRootSeed };
 
 /** Serial Baileys requires on the intermediate's issuer (its `WA_CERT_DETAILS.SERIAL`). */
 export const ROOT_SERIAL = 0;
 
 const YEAR_S = 365 * 24 * 3600;
-
-/** The seed of the shared test root that `createEmulator()` uses unless told otherwise. */
-export function defaultRootSeed(): Buffer {
-  return createHash('sha256').update(DEFAULT_SEED_LABEL).digest();
-}
 
 /** The public key of the default test root (what the vitest setup file trusts). */
 export function defaultRootPublicKey(): Buffer {

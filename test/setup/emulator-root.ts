@@ -9,33 +9,35 @@
  *
  * It also makes `https` (Baileys' uploads) and the global `fetch` (its downloads) trust the
  * media test CA derived from the same default seed (src/emulator/media-ca.ts), or the CA in
- * WA_EMULATOR_MEDIA_CA.
+ * WA_EMULATOR_MEDIA_CA: at once, in every file.
  *
- * Only in test files that load Baileys (half of them do not, and loading it takes about half a
- * second): before the file's own hooks and before each test, once Baileys is loaded (its protobuf
- * runtime is in the module cache), both are trusted, before any socket of it can connect.
+ * The root is set only in test files that load Baileys (half of them do not, and loading it
+ * takes about half a second): before the file's own hooks and before each test, once Baileys is
+ * loaded (its protobuf runtime is in the module cache). A file that first loads Baileys inside a
+ * hook or a test has it set from its next test on.
  */
 import { createRequire } from 'node:module';
 import { beforeAll, beforeEach } from 'vitest';
+import { defaultMediaCaPem } from '../../src/emulator/media-ca.js';
+import { MEDIA_CA_ENV, readMediaCa, trustMediaCa } from '../../src/emulator/media-trust.js';
+
+const mediaCaFromEnv = process.env[MEDIA_CA_ENV];
+await trustMediaCa(mediaCaFromEnv ? readMediaCa(mediaCaFromEnv) : defaultMediaCaPem());
 
 const moduleCache = createRequire(import.meta.url).cache;
 let trusted = false;
 
-async function trustOnceBaileysLoaded(): Promise<void> {
+async function trustRootOnceBaileysLoaded(): Promise<void> {
   if (trusted || !Object.keys(moduleCache).some((path) => path.includes('/node_modules/protobufjs/'))) return;
   trusted = true;
-  const [{ defaultMediaCaPem }, { MEDIA_CA_ENV, readMediaCa, trustMediaCa }, { defaultRootPublicKey }, { ROOT_ENV, parseRootKey }, { trustEmulatorRoot }] = await Promise.all([
-    import('../../src/emulator/media-ca.js'),
-    import('../../src/emulator/media-trust.js'),
+  const [{ defaultRootPublicKey }, { ROOT_ENV, parseRootKey }, { trustEmulatorRoot }] = await Promise.all([
     import('../../src/emulator/pki.js'),
     import('../../src/emulator/root-key.js'),
     import('../../src/emulator/trust-root.js'),
   ]);
   const fromEnv = process.env[ROOT_ENV];
   trustEmulatorRoot(fromEnv ? parseRootKey(fromEnv) : defaultRootPublicKey());
-  const mediaCaFromEnv = process.env[MEDIA_CA_ENV];
-  await trustMediaCa(mediaCaFromEnv ? readMediaCa(mediaCaFromEnv) : defaultMediaCaPem());
 }
 
-beforeAll(trustOnceBaileysLoaded);
-beforeEach(trustOnceBaileysLoaded);
+beforeAll(trustRootOnceBaileysLoaded);
+beforeEach(trustRootOnceBaileysLoaded);
