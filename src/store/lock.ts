@@ -28,6 +28,13 @@ export interface StateDirLock {
   release(): void;
 }
 
+/**
+ * The connections of the locks held in this process. A connection nothing refers to is closed
+ * when it is garbage-collected, which would free the lock silently; held here, a lock lasts
+ * until release() or the end of the process, whatever the caller keeps.
+ */
+const held = new Set<Database.Database>();
+
 /** Takes the state directory's lock or throws StateDirLockedError at once (no waiting). */
 export function lockStateDir(stateDir: string): StateDirLock {
   const db = new Database(join(stateDir, LOCK_FILE), { timeout: 0 });
@@ -39,12 +46,11 @@ export function lockStateDir(stateDir: string): StateDirLock {
     if ((err as { code?: string }).code === 'SQLITE_BUSY') throw new StateDirLockedError(stateDir, readHolderPid(stateDir));
     throw err;
   }
+  held.add(db);
   writeFileSync(join(stateDir, PID_FILE), `${process.pid}\n`, { mode: 0o600 });
-  let held = true;
   return {
     release() {
-      if (!held) return;
-      held = false;
+      if (!held.delete(db)) return;
       try {
         db.exec('ROLLBACK');
       } finally {

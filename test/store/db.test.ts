@@ -104,25 +104,31 @@ describe('openStateDb', () => {
 describe('lockStateDir', () => {
   // The holder is another process, as a second daemon would be; it runs the built module.
   const lockModule = new URL('../../dist/store/lock.js', import.meta.url).href;
-  const holderCode = `import(${JSON.stringify(lockModule)}).then((m) => { m.lockStateDir(process.argv[1]); console.log('locked'); setInterval(() => {}, 1e6); })`;
+  // It keeps no reference to the lock and collects its garbage before saying so: the lock must
+  // hold all the same (a collected connection would be closed, and the lock gone with it).
+  const holderCode = `import(${JSON.stringify(lockModule)}).then((m) => { m.lockStateDir(process.argv[1]); global.gc(); console.log('locked'); setInterval(() => {}, 1e6); })`;
 
   it('refuses a second holder, naming its pid, and frees the lock when the holder is killed with SIGKILL', async () => {
     const dir = tmp();
-    const holder = spawn(process.execPath, ['-e', holderCode, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve, reject) => {
-      holder.stdout!.once('data', () => resolve());
-      holder.once('exit', (code) => reject(new Error(`holder exited ${code}`)));
-    });
-    try {
-      lockStateDir(dir);
-      expect.unreachable();
-    } catch (err) {
-      expect(err).toBeInstanceOf(StateDirLockedError);
-      expect((err as StateDirLockedError).holderPid).toBe(holder.pid);
-    }
+    const holder = spawn(process.execPath, ['--expose-gc', '-e', holderCode, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
     const gone = new Promise((r) => holder.once('exit', r));
-    holder.kill('SIGKILL');
-    await gone;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout!.once('data', () => resolve());
+        holder.once('exit', (code) => reject(new Error(`holder exited ${code}`)));
+      });
+      let refusal: unknown = null;
+      try {
+        lockStateDir(dir).release();
+      } catch (err) {
+        refusal = err;
+      }
+      expect(refusal).toBeInstanceOf(StateDirLockedError);
+      expect((refusal as StateDirLockedError).holderPid).toBe(holder.pid);
+    } finally {
+      holder.kill('SIGKILL');
+      await gone;
+    }
     const lock = lockStateDir(dir);
     lock.release();
   });
