@@ -26,6 +26,7 @@ import { spawn } from 'node:child_process';
 import { startPostgres } from './postgres-server.mjs';
 import { parseArgs } from 'node:util';
 import { BIN, pairAccount, percentile, sleep, startDaemon, startEmulator } from '../bench/lib.mjs';
+import { DEFAULT_SETTLE_MS } from '../dist/config/gate-settings.js';
 import { ALERT_PREFIX, checkDeliveries, checkInbox, checkOwnership, collectInbox, collectReceived, collectSent } from './delivery-check.mjs';
 
 const { values } = parseArgs({
@@ -501,7 +502,7 @@ const result = {
   seed: Number(values.seed),
   seconds: S,
   // The window the daemon ran with (its default when --settle-ms was not given).
-  settleMs: settleMs ?? 10_000,
+  settleMs: settleMs ?? DEFAULT_SETTLE_MS,
   twoWay: values['two-way'],
   faultsInjected,
   kills,

@@ -64,8 +64,6 @@ say('inbox: customers write in; a bot reads the inbox as the stream consumer "bo
 const accepted = []; // {account, to, messageId, text}
 const denied = [];
 const faults = [];
-/** The planned faults as they were injected, in order. */
-const injected = [];
 let seq = 0;
 async function send(account, to, text) {
   try {
@@ -216,7 +214,6 @@ while (Date.now() - t0 < seconds * 1000 || next < plan.length) {
   while (next < plan.length && elapsed >= plan[next][0] * seconds) {
     const [, account, fault, label] = plan[next++];
     faults.push(`${account}: ${label}`);
-    injected.push(`${account}: ${label}`);
     if (fault === 'idle') {
       await emulator.client.setIdleWindow(3000, phoneOf[account]);
       setTimeout(() => emulator.client.setIdleWindow(0, phoneOf[account]).catch(() => {}), 8000).unref();
@@ -282,7 +279,8 @@ const summary = {
   reachedRefusedPeers: check.policyViolations,
   unexpectedAtPeers: check.unexpected,
   peersChecked: Object.keys(received).length,
-  faults: injected,
+  // The planned faults injected, in order (every one: the loop above runs until they are).
+  faults: plan.slice(0, next).map((p) => `${p[1]}: ${p[3]}`),
   alertsRaised: raised,
   alertsToOperatorChat: check.alertsToOperators,
   alertsToOtherChats: check.alertsToPeers,

@@ -492,13 +492,14 @@ export class Daemon {
         this.bus.publish({ type: ok ? 'cluster.store_ok' : 'cluster.store_unreachable', daemon: cluster.me.id, ...(error ? { error } : {}) });
       },
       lost: (account, reason, fence) => {
-        const late = fence ? { fenceLateMs: fence.lateMs, pastMargin: pastMargin(fence) } : {};
-        if (fence && late.pastMargin) {
+        const timing = fence ? { fenceLateMs: fence.lateMs } : {};
+        const overran = pastMargin(fence);
+        if (overran) {
           // The one case the fence does not cover: another daemon may have had the lease before this socket closed.
-          log.error({ account, reason, ...late, fenceMarginMs: fence.marginMs }, 'cluster: the fence ran later than its margin (the event loop stalled); the lease may have expired before the account stopped');
-        } else log.warn({ account, reason, ...late }, 'cluster: lease lost; the account is stopped here');
-        this.alerts.once('lease_lost', account, { reason, ...late });
-        this.bus.publish({ type: 'cluster.lost', account, daemon: cluster.me.id, reason, ...(fence ? { fenceLateMs: fence.lateMs } : {}) });
+          log.error({ account, reason, ...timing, fenceMarginMs: fence?.marginMs }, 'cluster: the fence ran later than its margin (the event loop stalled); the lease may have expired before the account stopped');
+        } else log.warn({ account, reason, ...timing }, 'cluster: lease lost; the account is stopped here');
+        this.alerts.once('lease_lost', account, { reason, ...timing, ...(fence ? { pastMargin: overran } : {}) });
+        this.bus.publish({ type: 'cluster.lost', account, daemon: cluster.me.id, reason, ...timing });
       },
     });
   }
